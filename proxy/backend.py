@@ -1,0 +1,308 @@
+"""Connections from the proxy to the backend MySQL/MariaDB server.
+
+Each client session gets one backend connection, opened as the client's own user with
+the capabilities the client negotiated with the proxy, so that the backend's packets can
+be relayed to the client byte for byte. The login speaks mysql_native_password,
+caching_sha2_password (fast path, full path over TLS or with the server's RSA key) and
+mysql_clear_password (only over TLS or a unix socket).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from dataclasses import dataclass
+
+from mysql_mimic.types import Capabilities
+
+from proxy import scramble
+from proxy.errors import BackendLost, BackendProtocolError, BackendRejected, BackendUnavailable
+from proxy.handshake import (
+    AUTH_MORE_DATA,
+    AUTH_SWITCH,
+    Greeting,
+    HandshakeResponse,
+    make_handshake_response,
+    parse_auth_switch,
+    parse_greeting,
+)
+from proxy.packets import ERR_HEADER, OK_HEADER, ok_status, parse_err
+from proxy.stream import Message, PacketStream
+
+log = logging.getLogger(__name__)
+
+# Capabilities a client may carry through to the backend: those whose effect on the
+# byte stream the relay understands (see proxy.scanner), or which only change server-side
+# behaviour (FOUND_ROWS, IGNORE_SPACE, INTERACTIVE, LOCAL_FILES, MULTI_STATEMENTS...).
+RELAYABLE_CAPABILITIES = (
+    Capabilities.CLIENT_LONG_PASSWORD
+    | Capabilities.CLIENT_FOUND_ROWS
+    | Capabilities.CLIENT_LONG_FLAG
+    | Capabilities.CLIENT_NO_SCHEMA
+    | Capabilities.CLIENT_ODBC
+    | Capabilities.CLIENT_LOCAL_FILES
+    | Capabilities.CLIENT_IGNORE_SPACE
+    | Capabilities.CLIENT_PROTOCOL_41
+    | Capabilities.CLIENT_INTERACTIVE
+    | Capabilities.CLIENT_IGNORE_SIGPIPE
+    | Capabilities.CLIENT_TRANSACTIONS
+    | Capabilities.CLIENT_SECURE_CONNECTION
+    | Capabilities.CLIENT_MULTI_STATEMENTS
+    | Capabilities.CLIENT_MULTI_RESULTS
+    | Capabilities.CLIENT_PS_MULTI_RESULTS
+    | Capabilities.CLIENT_PLUGIN_AUTH
+    | Capabilities.CLIENT_CONNECT_ATTRS
+    | Capabilities.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA
+    | Capabilities.CLIENT_SESSION_TRACK
+)
+
+_REQUIRED = (
+    Capabilities.CLIENT_PROTOCOL_41
+    | Capabilities.CLIENT_SECURE_CONNECTION
+    | Capabilities.CLIENT_PLUGIN_AUTH
+    | Capabilities.CLIENT_TRANSACTIONS
+)
+
+
+@dataclass(frozen=True)
+class BackendAddress:
+    """Where the backend listens."""
+
+    host: str
+    port: int
+    unix_socket: str | None = None
+
+    def __str__(self) -> str:
+        return self.unix_socket or f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Login:
+    """Who to log in as, and with what the client negotiated."""
+
+    user: bytes
+    password: bytes
+    database: bytes | None
+    capabilities: int
+    collation: int
+    max_packet_size: int = 1 << 30
+    connect_attrs: bytes = b""
+
+
+async def _open_stream(address: BackendAddress) -> PacketStream:
+    # The limit bounds how much the reader buffers before it pauses the socket.
+    if address.unix_socket:
+        reader, writer = await asyncio.open_unix_connection(address.unix_socket, limit=1 << 18)
+    else:
+        reader, writer = await asyncio.open_connection(address.host, address.port, limit=1 << 18)
+    return PacketStream(reader, writer)
+
+
+async def probe(address: BackendAddress, timeout: float) -> Greeting:
+    """Read the backend's greeting (version, capabilities) without logging in."""
+    try:
+        stream = await asyncio.wait_for(_open_stream(address), timeout)
+    except (TimeoutError, OSError) as exc:
+        raise BackendUnavailable(f"cannot reach the backend MySQL server at {address}") from exc
+    try:
+        message = await asyncio.wait_for(stream.read_message(), timeout)
+        if message.payload[:1] == bytes((ERR_HEADER,)):
+            raise BackendRejected(parse_err(message.payload))
+        return parse_greeting(message.payload)
+    except (TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
+        raise BackendUnavailable(f"the backend at {address} did not greet") from exc
+    except ValueError as exc:
+        raise BackendProtocolError(f"the server at {address} does not speak MySQL") from exc
+    finally:
+        stream.close()
+
+
+class BackendConnection:
+    """One logged-in connection to the backend."""
+
+    def __init__(self, stream: PacketStream, greeting: Greeting, status: int) -> None:
+        self.stream = stream
+        self.greeting = greeting
+        self.status = status
+
+    @property
+    def thread_id(self) -> int:
+        return self.greeting.connection_id
+
+    @classmethod
+    async def open(
+        cls,
+        address: BackendAddress,
+        login: Login,
+        *,
+        tls: ssl.SSLContext | None = None,
+        timeout: float = 10.0,
+    ) -> BackendConnection:
+        """Connect and log in; BackendRejected carries the backend's own ERR (e.g. 1045)."""
+        try:
+            stream = await asyncio.wait_for(_open_stream(address), timeout)
+        except (TimeoutError, OSError) as exc:
+            raise BackendUnavailable(f"cannot reach the backend MySQL server at {address}") from exc
+        try:
+            return await asyncio.wait_for(
+                _Authenticator(stream, address, login, tls).run(), timeout
+            )
+        except BaseException as exc:
+            stream.close()
+            if isinstance(exc, asyncio.TimeoutError):
+                raise BackendUnavailable(
+                    f"the backend at {address} did not answer in time"
+                ) from exc
+            if isinstance(exc, (OSError, asyncio.IncompleteReadError)):
+                raise BackendLost("the backend closed the connection during login") from exc
+            if isinstance(exc, (ValueError, IndexError)):
+                raise BackendProtocolError(
+                    "unexpected reply from the backend during login"
+                ) from exc
+            raise
+
+    async def query(self, sql: str) -> None:
+        """Run a statement that answers OK or ERR (proxy-internal use: KILL, ...)."""
+        await self.stream.send(b"\x03" + sql.encode("utf-8"), 0)
+        reply = await self.read()
+        if reply.payload[:1] == bytes((ERR_HEADER,)):
+            raise BackendRejected(parse_err(reply.payload))
+
+    async def read(self) -> Message:
+        try:
+            return await self.stream.read_message()
+        except (OSError, asyncio.IncompleteReadError) as exc:
+            raise BackendLost("lost the connection to the backend MySQL server") from exc
+
+    async def close(self) -> None:
+        """Say COM_QUIT and close; never raises."""
+        try:
+            if not self.stream.writer.is_closing():
+                self.stream.write(b"\x01", 0)
+        except (OSError, RuntimeError):
+            pass
+        self.stream.close()
+        await self.stream.wait_closed()
+
+
+class _Authenticator:
+    """The client side of the connection phase, against the backend."""
+
+    def __init__(
+        self,
+        stream: PacketStream,
+        address: BackendAddress,
+        login: Login,
+        tls: ssl.SSLContext | None,
+    ) -> None:
+        self.stream = stream
+        self.address = address
+        self.login = login
+        self.tls = tls
+        self.secure = address.unix_socket is not None
+        self.plugin = ""
+        self.nonce = b""
+
+    async def run(self) -> BackendConnection:
+        first = await self.stream.read_message()
+        if first.payload[:1] == bytes((ERR_HEADER,)):
+            raise BackendRejected(parse_err(first.payload))
+        greeting = parse_greeting(first.payload)
+        caps = self._capabilities(greeting)
+        seq = first.next_seq
+        if self.tls is not None:
+            seq = await self._start_tls(caps, seq)
+        self.plugin, self.nonce = greeting.auth_plugin, greeting.nonce
+        response = HandshakeResponse(
+            capabilities=caps,
+            max_packet_size=self.login.max_packet_size,
+            collation=self.login.collation,
+            username=self.login.user,
+            auth_response=self._first_answer(),
+            database=self.login.database,
+            auth_plugin=self.plugin,
+            connect_attrs=self.login.connect_attrs,
+        )
+        await self.stream.send(make_handshake_response(response), seq)
+        status = await self._exchange()
+        return BackendConnection(self.stream, greeting, status)
+
+    def _capabilities(self, greeting: Greeting) -> int:
+        caps = (self.login.capabilities & RELAYABLE_CAPABILITIES) | _REQUIRED
+        caps &= greeting.capabilities | Capabilities.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA
+        caps &= ~Capabilities.CLIENT_CONNECT_WITH_DB
+        if self.login.database:
+            caps |= Capabilities.CLIENT_CONNECT_WITH_DB
+        if not greeting.capabilities & Capabilities.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA:
+            caps &= ~Capabilities.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA
+        if self.tls is not None:
+            if not greeting.capabilities & Capabilities.CLIENT_SSL:
+                raise BackendUnavailable(f"the backend at {self.address} does not offer TLS")
+            caps |= Capabilities.CLIENT_SSL
+        return int(caps)
+
+    async def _start_tls(self, caps: int, seq: int) -> int:
+        assert self.tls is not None
+        request = HandshakeResponse(caps, self.login.max_packet_size, self.login.collation)
+        request.is_ssl_request = True
+        seq = await self.stream.send(make_handshake_response(request), seq)
+        await self.stream.start_tls(self.tls, server_side=False, hostname=self.address.host)
+        self.secure = True
+        return seq
+
+    def _first_answer(self) -> bytes:
+        if self.plugin not in (scramble.NATIVE, scramble.CACHING_SHA2, scramble.CLEAR):
+            # Answer as native; a server that wants another plugin says so with a switch.
+            self.plugin = scramble.NATIVE
+        return self._answer()
+
+    def _answer(self) -> bytes:
+        password = self.login.password
+        if self.plugin == scramble.NATIVE:
+            return scramble.native_scramble(password, self.nonce)
+        if self.plugin == scramble.CACHING_SHA2:
+            return scramble.sha2_scramble(password, self.nonce)
+        if self.plugin == scramble.CLEAR:
+            if not self.secure:
+                raise BackendUnavailable(
+                    "the backend asks for mysql_clear_password; enable TLS to the backend"
+                )
+            return password + b"\x00"
+        raise BackendUnavailable(
+            f"the backend account uses auth plugin {self.plugin!r}, which mlproxy does not support"
+        )
+
+    async def _exchange(self) -> int:
+        """Answer switch and more-data requests until the backend says OK or ERR."""
+        while True:
+            reply = await self.stream.read_message()
+            head = reply.payload[:1]
+            if head == bytes((OK_HEADER,)):
+                return ok_status(reply.payload)
+            if head == bytes((ERR_HEADER,)):
+                raise BackendRejected(parse_err(reply.payload))
+            if head == bytes((AUTH_SWITCH,)):
+                self.plugin, self.nonce = parse_auth_switch(reply.payload)
+                await self.stream.send(self._answer(), reply.next_seq)
+            elif head == bytes((AUTH_MORE_DATA,)) and self.plugin == scramble.CACHING_SHA2:
+                await self._sha2_more_data(reply)
+            else:
+                raise BackendProtocolError("unexpected packet from the backend during login")
+
+    async def _sha2_more_data(self, reply: Message) -> None:
+        data = reply.payload[1:]
+        if data == scramble.SHA2_FAST_AUTH_OK:
+            return
+        if data != scramble.SHA2_FULL_AUTH_NEEDED:
+            raise BackendProtocolError("unexpected caching_sha2_password message from the backend")
+        password = self.login.password
+        if self.secure:
+            await self.stream.send(password + b"\x00", reply.next_seq)
+            return
+        seq = await self.stream.send(scramble.SHA2_REQUEST_PUBLIC_KEY, reply.next_seq)
+        key = await self.stream.read_message()
+        if key.payload[:1] != bytes((AUTH_MORE_DATA,)) or key.first_seq != seq:
+            raise BackendProtocolError("the backend did not send its RSA public key")
+        encrypted = scramble.rsa_encrypt_password(password, self.nonce, key.payload[1:])
+        await self.stream.send(encrypted, key.next_seq)

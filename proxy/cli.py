@@ -1,0 +1,109 @@
+"""The ``mlproxy`` command: ``serve`` (the proxy) and ``demo`` (everything, locally)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from proxy.config import ENV_PREFIX, Config, load_config, settings
+from proxy.errors import BackendError, ConfigError
+from proxy.server import ProxyServer
+
+log = logging.getLogger("mlproxy")
+
+EXIT_CONFIG = 2
+EXIT_BACKEND = 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlproxy",
+        description="Aurora-style ML SQL functions for any MySQL or MariaDB, as a proxy.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser("serve", help="run the proxy in front of a MySQL/MariaDB server")
+    _add_settings(serve)
+    demo = commands.add_parser(
+        "demo", help="start a throwaway MariaDB/MySQL with the example tables, and serve it"
+    )
+    demo.add_argument(
+        "--listen", default="127.0.0.1:6033", metavar="HOST:PORT", help="address for clients"
+    )
+    demo.add_argument(
+        "--examples", default=None, metavar="DIR", help="SQL files to load (default: examples/)"
+    )
+    demo.add_argument(
+        "--log-level", default="info", metavar="LEVEL", help="debug, info, warning or error"
+    )
+    return parser
+
+
+def _add_settings(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", metavar="FILE", help=f"TOML config file (or {ENV_PREFIX}CONFIG)"
+    )
+    for f in settings():
+        flag = "--" + f.name.replace("_", "-")
+        env = ENV_PREFIX + f.name.upper()
+        help_text = f"{f.metadata['help']} [{env}; default: {f.default}]"
+        if "bool" in str(f.type):
+            parser.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=None, help=help_text
+            )
+        else:
+            parser.add_argument(flag, default=None, metavar=f.metadata["metavar"], help=help_text)
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+async def run_server(config: Config, on_ready: Callable[[ProxyServer], None] | None = None) -> None:
+    """Start, serve until SIGTERM/SIGINT, then shut down gracefully."""
+    server = ProxyServer(config)
+    await server.start()
+    if on_ready is not None:
+        on_ready(server)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, server.request_stop)
+    await server.serve()
+
+
+def _serve(args: dict[str, Any]) -> int:
+    config = load_config(args, config_file=args.get("config"))
+    configure_logging(config.log_level)
+    asyncio.run(run_server(config))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = vars(build_parser().parse_args(argv))
+    command = args.pop("command")
+    try:
+        if command == "demo":
+            from proxy.demo import run_demo  # imported lazily: serve does not need it
+
+            return run_demo(args)
+        return _serve(args)
+    except ConfigError as exc:
+        print(f"mlproxy: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except BackendError as exc:
+        print(f"mlproxy: {exc}", file=sys.stderr)
+        return EXIT_BACKEND
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,213 @@
+"""Settings: one dataclass, read from the command line, the environment and a TOML file.
+
+Each field is written once, here; its help text, its ``--flag``, its ``MLPROXY_NAME``
+variable and its TOML key all come from the field. Precedence: command line, then
+environment, then file, then the default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from proxy.backend import BackendAddress
+from proxy.errors import ConfigError
+
+ENV_PREFIX = "MLPROXY_"
+
+
+def _setting(default: Any, help: str, metavar: str | None = None) -> Any:
+    return field(default=default, metadata={"help": help, "metavar": metavar})
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything `mlproxy serve` can be told."""
+
+    listen: str = _setting(
+        "127.0.0.1:6033", "address for MySQL clients (port 0: any free port)", "HOST:PORT"
+    )
+    backend: str | None = _setting(
+        None,
+        "the MySQL/MariaDB server: mysql://[user:pass@]host[:port][/db][?unix_socket=PATH]",
+        "URL",
+    )
+    backend_tls: bool = _setting(False, "use TLS to the backend")
+    backend_tls_ca: str | None = _setting(
+        None, "CA file to verify the backend's certificate", "FILE"
+    )
+    tls: bool = _setting(
+        True, "offer TLS to clients (a self-signed certificate unless one is given)"
+    )
+    tls_cert: str | None = _setting(None, "certificate (PEM) presented to clients", "FILE")
+    tls_key: str | None = _setting(None, "private key (PEM) of --tls-cert", "FILE")
+    require_tls: bool = _setting(False, "refuse clients that do not use TLS")
+    users_file: str | None = _setting(
+        None,
+        'TOML file of [users] name = "password", for mysql_native_password-only clients',
+        "FILE",
+    )
+    max_connections: int = _setting(
+        1024, "client connections served at once; more get error 1040", "N"
+    )
+    connect_timeout: float = _setting(
+        10.0, "seconds to connect and log in to the backend", "SECONDS"
+    )
+    handshake_timeout: float = _setting(10.0, "seconds a client has to log in", "SECONDS")
+    shutdown_timeout: float = _setting(
+        30.0, "seconds running statements get to finish on SIGTERM", "SECONDS"
+    )
+    log_level: str = _setting("info", "debug, info, warning or error", "LEVEL")
+
+    @property
+    def listen_address(self) -> tuple[str, int]:
+        return parse_host_port(self.listen, "listen")
+
+    @property
+    def backend_address(self) -> BackendAddress:
+        return parse_backend_url(self.require_backend()).address
+
+    def require_backend(self) -> str:
+        if not self.backend:
+            raise ConfigError(
+                "no backend configured: pass --backend mysql://host:port or set MLPROXY_BACKEND"
+            )
+        return self.backend
+
+
+@dataclass(frozen=True)
+class BackendURL:
+    address: BackendAddress
+    user: str | None
+    password: str | None
+    database: str | None
+
+
+def parse_backend_url(url: str) -> BackendURL:
+    """Parse mysql://[user:pass@]host[:port][/db][?unix_socket=PATH]."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("mysql", "mariadb"):
+        raise ConfigError(f"backend URL must start with mysql://, got {url!r}")
+    try:
+        port = parts.port or 3306
+    except ValueError as exc:
+        raise ConfigError(f"backend URL has a bad port: {url!r}") from exc
+    socket = parse_qs(parts.query).get("unix_socket", [None])[0]
+    if not parts.hostname and not socket:
+        raise ConfigError(f"backend URL names no host: {url!r}")
+    return BackendURL(
+        address=BackendAddress(parts.hostname or "localhost", port, socket),
+        user=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        database=parts.path.lstrip("/") or None,
+    )
+
+
+def parse_host_port(value: str, name: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(f"{name} must be HOST:PORT, got {value!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def settings() -> tuple[dataclasses.Field[Any], ...]:
+    return dataclasses.fields(Config)
+
+
+def _convert(name: str, value: Any, kind: Any) -> Any:
+    kinds = str(kind)
+    try:
+        if "bool" in kinds:
+            return _to_bool(value)
+        if "int" in kinds:
+            return int(value)
+        if "float" in kinds:
+            return float(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {name}: cannot use {value!r}") from exc
+    return None if value is None else str(value)
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(value)
+
+
+def read_config_file(path: str) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    known = {f.name for f in settings()}
+    values = {key.replace("-", "_"): value for key, value in data.items()}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"config file {path}: unknown setting(s) {', '.join(unknown)}")
+    return values
+
+
+def load_config(
+    cli: Mapping[str, Any],
+    env: Mapping[str, str] | None = None,
+    config_file: str | None = None,
+) -> Config:
+    """Merge the sources (command line over environment over file over defaults)."""
+    env = os.environ if env is None else env
+    config_file = config_file or env.get(ENV_PREFIX + "CONFIG")
+    merged: dict[str, Any] = read_config_file(config_file) if config_file else {}
+    for f in settings():
+        variable = ENV_PREFIX + f.name.upper()
+        if variable in env:
+            merged[f.name] = env[variable]
+        if cli.get(f.name) is not None:
+            merged[f.name] = cli[f.name]
+    values = {name: _convert(name, value, _kind(name)) for name, value in merged.items()}
+    config = Config(**values)
+    _validate(config)
+    return config
+
+
+def _kind(name: str) -> Any:
+    return next(f.type for f in settings() if f.name == name)
+
+
+def _validate(config: Config) -> None:
+    config.listen_address  # noqa: B018 - parses, raising ConfigError when malformed
+    if config.backend:
+        parse_backend_url(config.backend)
+    if config.max_connections < 1:
+        raise ConfigError("max_connections must be at least 1")
+    if bool(config.tls_cert) != bool(config.tls_key):
+        raise ConfigError("tls_cert and tls_key go together")
+    if config.require_tls and not config.tls:
+        raise ConfigError("require_tls needs tls")
+    if config.log_level.lower() not in ("debug", "info", "warning", "error"):
+        raise ConfigError(
+            f"log_level must be debug, info, warning or error, not {config.log_level!r}"
+        )
+
+
+def read_users_file(path: str) -> dict[bytes, bytes]:
+    """The users file: a [users] table of name = "password"."""
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read users file {path}: {exc}") from exc
+    users = data.get("users")
+    if not isinstance(users, dict) or not all(isinstance(v, str) for v in users.values()):
+        raise ConfigError(f'users file {path} needs a [users] table of name = "password"')
+    return {name.encode("utf-8"): password.encode("utf-8") for name, password in users.items()}

@@ -1,0 +1,72 @@
+"""What every session shares: settings, the backend's identity, the live sessions."""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from mysql_mimic.types import Capabilities
+
+from proxy.backend import RELAYABLE_CAPABILITIES, BackendAddress
+from proxy.client_auth import AuthSettings
+from proxy.handshake import Greeting
+from proxy.kill import PROXY_ID_BASE
+from rewriter.detect import CallDetector
+
+if TYPE_CHECKING:
+    from proxy.session import Session
+
+#: Appended to the backend's version string, so a human can tell, and clients still parse it.
+VERSION_SUFFIX = "-mlproxy"
+
+# Capabilities the proxy handles itself on the client side, whatever the backend offers.
+_PROXY_SIDE = (
+    Capabilities.CLIENT_PROTOCOL_41
+    | Capabilities.CLIENT_SECURE_CONNECTION
+    | Capabilities.CLIENT_PLUGIN_AUTH
+    | Capabilities.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA
+    | Capabilities.CLIENT_CONNECT_WITH_DB
+    | Capabilities.CLIENT_LONG_PASSWORD
+    | Capabilities.CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS
+)
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect: float = 10.0
+    handshake: float = 10.0
+    shutdown: float = 30.0
+
+
+@dataclass
+class ProxyContext:
+    """Shared by all sessions of one proxy process."""
+
+    backend_address: BackendAddress
+    backend_greeting: Greeting
+    auth: AuthSettings
+    backend_tls: ssl.SSLContext | None = None
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    detector: CallDetector = field(default_factory=CallDetector)
+    max_connections: int = 1024
+    sessions: dict[int, Session] = field(default_factory=dict)
+    _next_id: int = PROXY_ID_BASE
+
+    @property
+    def server_version(self) -> str:
+        return self.backend_greeting.server_version + VERSION_SUFFIX
+
+    @property
+    def advertised_capabilities(self) -> int:
+        """What the proxy offers clients: what it can relay and the backend supports."""
+        caps = (RELAYABLE_CAPABILITIES & self.backend_greeting.capabilities) | _PROXY_SIDE
+        if self.auth.tls is not None:
+            caps |= Capabilities.CLIENT_SSL
+        return int(caps)
+
+    def new_connection_id(self) -> int:
+        self._next_id += 1
+        if self._next_id >= 1 << 32:
+            self._next_id = PROXY_ID_BASE + 1
+        return self._next_id

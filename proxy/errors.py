@@ -1,0 +1,105 @@
+"""The proxy's exceptions, and the one place that turns them into MySQL ERR packets.
+
+    ProxyError
+    ├── ConfigError              bad settings (the CLI exits with code 2)
+    ├── ClientProtocolError      a client sent bytes that are not the protocol
+    ├── AuthenticationFailed     wrong credentials, or a login the proxy refuses (1045)
+    ├── TooManyConnections       the connection cap is reached (1040)
+    ├── UnknownThread            KILL of an id that is not a proxy connection (1094)
+    ├── NotSupportedYet          a feature mlproxy does not offer (1235)
+    └── BackendError
+        ├── BackendUnavailable   the backend cannot be reached (2003)
+        ├── BackendLost          the backend connection died during a command (2013)
+        ├── BackendProtocolError the backend answered something unexpected (2027)
+        └── BackendRejected      the backend answered with its own ERR packet (relayed as is)
+
+Any other exception reaching a client is an internal error: the client gets a generic
+1105 message naming the connection id, and the traceback goes to the log.
+"""
+
+from __future__ import annotations
+
+from proxy.packets import ServerError, make_err
+
+
+class ProxyError(Exception):
+    """Root of every error the proxy raises on purpose."""
+
+    code = 1105
+    sqlstate = "HY000"
+
+    def client_message(self) -> str:
+        """The text a client may see: never internal details, only what the error says."""
+        return str(self)
+
+
+class ConfigError(ProxyError):
+    """A setting is missing, malformed or contradictory."""
+
+
+class ClientProtocolError(ProxyError):
+    code = 1835  # ER_MALFORMED_PACKET
+    sqlstate = "HY000"
+
+
+class AuthenticationFailed(ProxyError):
+    code = 1045  # ER_ACCESS_DENIED_ERROR
+    sqlstate = "28000"
+
+
+class TooManyConnections(ProxyError):
+    code = 1040  # ER_CON_COUNT_ERROR
+    sqlstate = "08004"
+
+
+class UnknownThread(ProxyError):
+    code = 1094  # ER_NO_SUCH_THREAD
+    sqlstate = "HY000"
+
+
+class NotSupportedYet(ProxyError):
+    code = 1235  # ER_NOT_SUPPORTED_YET
+    sqlstate = "42000"
+
+
+class BackendError(ProxyError):
+    """The backend MySQL server could not do what was asked."""
+
+
+class BackendUnavailable(BackendError):
+    code = 2003  # CR_CONN_HOST_ERROR: what a client reports when it cannot connect
+    sqlstate = "HY000"
+
+
+class BackendLost(BackendError):
+    code = 2013  # CR_SERVER_LOST
+    sqlstate = "HY000"
+
+
+class BackendProtocolError(BackendError):
+    code = 2027  # CR_MALFORMED_PACKET
+    sqlstate = "HY000"
+
+
+class BackendRejected(BackendError):
+    """The backend sent an ERR packet; the client gets its code, SQLSTATE and text."""
+
+    def __init__(self, error: ServerError) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.code = error.code
+        self.sqlstate = error.sqlstate
+
+
+INTERNAL_ERROR_CODE = 1105  # ER_UNKNOWN_ERROR
+
+
+def error_payload(exc: BaseException, connection_id: int) -> bytes:
+    """The ERR packet payload a client receives for ``exc``."""
+    if isinstance(exc, ProxyError):
+        return make_err(exc.code, exc.sqlstate, exc.client_message())
+    return make_err(
+        INTERNAL_ERROR_CODE,
+        "HY000",
+        f"mlproxy internal error (connection {connection_id}); the proxy log has the details",
+    )

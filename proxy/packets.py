@@ -1,0 +1,161 @@
+"""Sans-IO MySQL packet codecs: bytes in, values out, and back.
+
+Nothing here touches a socket. The formats follow the MySQL client/server protocol
+pages (dev.mysql.com/doc/dev/mysql-server/latest/PAGE_PROTOCOL.html): packet framing
+(page_protocol_basic_packets), integer and string encodings (page_protocol_basic_dt_*),
+OK/ERR/EOF (page_protocol_basic_ok_packet, _err_packet, _eof_packet).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+#: A physical packet carries at most this many payload bytes; a longer message is split
+#: and a message of an exact multiple of it ends with an empty packet.
+MAX_PAYLOAD = 0xFFFFFF
+
+OK_HEADER = 0x00
+EOF_HEADER = 0xFE
+ERR_HEADER = 0xFF
+LOCAL_INFILE_HEADER = 0xFB
+
+_UINT16 = struct.Struct("<H")
+
+
+def frame(payload: bytes, seq: int) -> bytes:
+    """Wrap a payload in packet headers, splitting it at 16 MiB, starting at ``seq``."""
+    if len(payload) < MAX_PAYLOAD:
+        return _header(len(payload), seq) + payload
+    parts = []
+    offset = 0
+    while True:
+        chunk = payload[offset : offset + MAX_PAYLOAD]
+        parts.append(_header(len(chunk), seq) + chunk)
+        seq = (seq + 1) & 0xFF
+        offset += MAX_PAYLOAD
+        if len(chunk) < MAX_PAYLOAD:
+            return b"".join(parts)
+
+
+def _header(length: int, seq: int) -> bytes:
+    return bytes((length & 0xFF, (length >> 8) & 0xFF, length >> 16, seq & 0xFF))
+
+
+def frame_count(payload_length: int) -> int:
+    """How many physical packets a message of this length takes."""
+    return payload_length // MAX_PAYLOAD + 1
+
+
+# -- integers and strings -----------------------------------------------------------------
+
+
+def lenenc_int(value: int) -> bytes:
+    """Encode a length-encoded integer."""
+    if value < 0xFB:
+        return bytes((value,))
+    if value < 1 << 16:
+        return b"\xfc" + value.to_bytes(2, "little")
+    if value < 1 << 24:
+        return b"\xfd" + value.to_bytes(3, "little")
+    return b"\xfe" + value.to_bytes(8, "little")
+
+
+def read_lenenc_int(buf: bytes | bytearray | memoryview, pos: int) -> tuple[int, int]:
+    """Decode a length-encoded integer at ``pos``; return (value, next position)."""
+    first = buf[pos]
+    if first < 0xFB:
+        return first, pos + 1
+    width = {0xFC: 2, 0xFD: 3, 0xFE: 8}.get(first)
+    if width is None:
+        raise ValueError(f"invalid length-encoded integer prefix 0x{first:02x}")
+    end = pos + 1 + width
+    if end > len(buf):
+        raise ValueError("truncated length-encoded integer")
+    return int.from_bytes(buf[pos + 1 : end], "little"), end
+
+
+def read_null_str(buf: bytes, pos: int) -> tuple[bytes, int]:
+    """Read a NUL-terminated string (a missing terminator ends at the buffer's end)."""
+    end = buf.find(b"\x00", pos)
+    if end < 0:
+        return buf[pos:], len(buf)
+    return buf[pos:end], end + 1
+
+
+def read_lenenc_str(buf: bytes, pos: int) -> tuple[bytes, int]:
+    length, pos = read_lenenc_int(buf, pos)
+    if pos + length > len(buf):
+        raise ValueError("truncated length-encoded string")
+    return buf[pos : pos + length], pos + length
+
+
+def lenenc_str(value: bytes) -> bytes:
+    return lenenc_int(len(value)) + value
+
+
+# -- OK / ERR / EOF -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServerError:
+    """An ERR packet's contents."""
+
+    code: int
+    sqlstate: str
+    message: str
+
+
+def make_err(code: int, sqlstate: str, message: str) -> bytes:
+    """Build an ERR packet payload (protocol 4.1 form, with SQLSTATE)."""
+    state = sqlstate.encode("ascii")
+    if len(state) != 5:
+        raise ValueError(f"SQLSTATE must have 5 characters, got {sqlstate!r}")
+    body = message.encode("utf-8", "replace")
+    return b"\xff" + code.to_bytes(2, "little") + b"#" + state + body
+
+
+def parse_err(payload: bytes) -> ServerError:
+    """Decode an ERR packet payload."""
+    if not payload or payload[0] != ERR_HEADER or len(payload) < 3:
+        raise ValueError("not an ERR packet")
+    code = int.from_bytes(payload[1:3], "little")
+    if payload[3:4] == b"#" and len(payload) >= 9:
+        state, message = payload[4:9].decode("ascii", "replace"), payload[9:]
+    else:
+        state, message = "HY000", payload[3:]
+    return ServerError(code, state, message.decode("utf-8", "replace"))
+
+
+def make_ok(
+    status: int, affected_rows: int = 0, last_insert_id: int = 0, warnings: int = 0
+) -> bytes:
+    """Build an OK packet payload (protocol 4.1 form)."""
+    return (
+        b"\x00"
+        + lenenc_int(affected_rows)
+        + lenenc_int(last_insert_id)
+        + _UINT16.pack(status & 0xFFFF)
+        + _UINT16.pack(warnings)
+    )
+
+
+def ok_status(payload: bytes | bytearray | memoryview, pos: int = 0) -> int:
+    """Status flags of an OK packet (or an EOF-as-OK packet) starting at ``pos``."""
+    _, p = read_lenenc_int(payload, pos + 1)
+    _, p = read_lenenc_int(payload, p)
+    if p + 2 > len(payload):
+        return 0
+    return int(payload[p]) | int(payload[p + 1]) << 8
+
+
+def eof_status(payload: bytes | bytearray | memoryview, pos: int = 0) -> int:
+    """Status flags of an EOF packet starting at ``pos`` (header, warnings, status)."""
+    if pos + 5 > len(payload):
+        return 0
+    return int(payload[pos + 3]) | int(payload[pos + 4]) << 8
+
+
+def is_eof(payload: bytes | bytearray | memoryview, length: int) -> bool:
+    """EOF packets start with 0xFE and are shorter than 9 bytes (a row can start with 0xFE)."""
+    return length < 9 and length > 0 and payload[0] == EOF_HEADER

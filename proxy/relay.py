@@ -1,0 +1,94 @@
+"""Relaying one command and its response between a client and the backend, byte for byte.
+
+The backend's bytes go to the client as they arrive, in chunks of whatever the socket
+delivered; the scanner (proxy.scanner) only says where the response ends. Memory stays
+bounded: the backend reader pauses its socket past its limit, and every chunk waits for
+the client's transport to drain below its high-water mark before the next is read, so a
+slow client slows the backend read instead of growing a buffer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from proxy.errors import BackendLost, BackendProtocolError
+from proxy.scanner import ResponseScanner, Shape
+from proxy.stream import PacketStream
+
+#: How much to read from the backend at a time.
+RELAY_CHUNK = 1 << 16
+
+
+class ClientGone(Exception):
+    """The client closed its connection while the proxy was answering it."""
+
+
+class Relay:
+    """Moves one command to the backend and its response back, for one session."""
+
+    def __init__(self, client: PacketStream, backend: PacketStream) -> None:
+        self.client = client
+        self.backend = backend
+        #: Whether any byte of the current response has reached the client: after that,
+        #: an error can no longer be reported in-band, only by closing the connection.
+        self.response_started = False
+
+    async def send_command(self, raw: bytes) -> None:
+        self.response_started = False
+        try:
+            self.backend.write_raw(raw)
+            await self.backend.drain()
+        except (OSError, RuntimeError) as exc:
+            raise BackendLost("lost the connection to the backend MySQL server") from exc
+
+    async def relay(self, shape: Shape) -> ResponseScanner:
+        """Copy the response to the client until the scanner says it is complete."""
+        scanner = ResponseScanner(shape)
+        while True:
+            chunk = await self._read_backend()
+            try:
+                end = scanner.feed(chunk)
+            except (ValueError, IndexError) as exc:
+                raise BackendProtocolError("malformed response from the backend") from exc
+            if 0 <= end < len(chunk):
+                raise BackendProtocolError("the backend sent bytes after the end of a response")
+            await self._to_client(chunk)
+            if end < 0:
+                continue
+            if not scanner.wants_local_file:
+                return scanner
+            await self._pump_local_file()
+            scanner.resume_after_local_file()
+
+    async def _read_backend(self) -> bytes:
+        try:
+            chunk = await self.backend.reader.read(RELAY_CHUNK)
+        except OSError as exc:
+            raise BackendLost("lost the connection to the backend MySQL server") from exc
+        if not chunk:
+            raise BackendLost("the backend MySQL server closed the connection")
+        return chunk
+
+    async def _to_client(self, chunk: bytes) -> None:
+        self.response_started = True
+        try:
+            self.client.write_raw(chunk)
+            await self.client.drain()
+        except (OSError, RuntimeError) as exc:
+            raise ClientGone from exc
+
+    async def _pump_local_file(self) -> None:
+        """LOAD DATA LOCAL INFILE: the client's file packets go to the backend, up to
+        and including the empty packet that ends them."""
+        while True:
+            try:
+                message = await self.client.read_message()
+            except (OSError, asyncio.IncompleteReadError) as exc:
+                raise ClientGone from exc
+            try:
+                self.backend.write_raw(message.raw)
+                await self.backend.drain()
+            except (OSError, RuntimeError) as exc:
+                raise BackendLost("lost the connection to the backend MySQL server") from exc
+            if not message.payload:
+                return

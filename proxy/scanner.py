@@ -1,0 +1,222 @@
+"""Find where a backend response ends, reading packet headers, never decoding rows.
+
+The proxy forwards the backend's bytes to the client as they arrive; this sans-IO
+scanner follows along, chunk by chunk, and says when the response to the current
+command is complete. It reads the few payload bytes that decide the protocol state:
+the first byte of each packet (OK, ERR, EOF, LOCAL INFILE, column count), the column
+count, the status flags of OK/EOF packets (SERVER_MORE_RESULTS_EXISTS for multi-results
+and CALL, SERVER_STATUS_CURSOR_EXISTS for cursors), and COM_STMT_PREPARE_OK's counts.
+Packets of 16 MiB and more are followed as continuations without inspection.
+
+Response shapes (page_protocol_com_query_response, page_protocol_com_stmt_prepare_response,
+page_protocol_com_field_list_response) assume CLIENT_DEPRECATE_EOF is not negotiated: the
+proxy never offers it, so both sides use EOF packets.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from mysql_mimic.types import ServerStatus
+
+from proxy.packets import (
+    EOF_HEADER,
+    ERR_HEADER,
+    LOCAL_INFILE_HEADER,
+    MAX_PAYLOAD,
+    OK_HEADER,
+    eof_status,
+    ok_status,
+    read_lenenc_int,
+)
+
+_MORE_RESULTS = ServerStatus.SERVER_MORE_RESULTS_EXISTS
+_CURSOR_EXISTS = ServerStatus.SERVER_STATUS_CURSOR_EXISTS
+
+# Enough payload to decode any OK packet's status: 1 + 9 + 9 + 2 bytes.
+_OK_PREFIX = 21
+
+
+class Shape(enum.Enum):
+    """What kind of response a command gets."""
+
+    RESULT = "result"  # COM_QUERY, COM_STMT_EXECUTE, COM_PROCESS_INFO
+    PREPARE = "prepare"  # COM_STMT_PREPARE
+    FIELDS = "fields"  # COM_FIELD_LIST
+    ROWS = "rows"  # COM_STMT_FETCH
+    SINGLE = "single"  # one packet: COM_PING, COM_INIT_DB, COM_STATISTICS, ...
+
+
+class _State(enum.Enum):
+    FIRST = 1  # first packet of a (possibly further) result
+    DEFS = 2  # column or parameter definitions to skip
+    DEFS_EOF = 3  # the EOF after definitions
+    ROWS = 4  # rows until EOF or ERR
+    PREPARE_OK = 5
+    FIELDS = 6
+    SINGLE = 7
+    LOCAL_INFILE = 8  # paused: the client must send a file
+    DONE = 9
+
+
+class ResponseScanner:
+    """Follows one response through the byte stream; see the module docstring."""
+
+    def __init__(self, shape: Shape) -> None:
+        self.status = 0
+        self._state = {
+            Shape.RESULT: _State.FIRST,
+            Shape.PREPARE: _State.PREPARE_OK,
+            Shape.FIELDS: _State.FIELDS,
+            Shape.ROWS: _State.ROWS,
+            Shape.SINGLE: _State.SINGLE,
+        }[shape]
+        self._shape = shape
+        self._defs_left = 0
+        self._then_columns = 0  # COM_STMT_PREPARE: column definitions after the parameters
+        self._skip = 0  # payload bytes of the current packet still to pass
+        self._continued = False  # the current packet continues a 16 MiB one
+        self._end_after_skip = False
+        self._carry = b""  # a header or decision prefix cut by a chunk boundary
+        self.error: bool = False  # the response ended with an ERR packet
+
+    @property
+    def done(self) -> bool:
+        return self._state is _State.DONE
+
+    @property
+    def wants_local_file(self) -> bool:
+        return self._state is _State.LOCAL_INFILE
+
+    def resume_after_local_file(self) -> None:
+        """The client has sent its file; the server now answers with OK or ERR."""
+        self._state = _State.FIRST
+        self._end_after_skip = False
+
+    def feed(self, data: bytes | bytearray | memoryview) -> int:
+        """Consume a chunk; return where in it the response (or phase) ends, or -1."""
+        carried = len(self._carry)
+        buf: bytes | bytearray | memoryview = self._carry + bytes(data) if carried else data
+        self._carry = b""
+        end = self._scan(buf)
+        return end if end < 0 else end - carried
+
+    def _scan(self, buf: bytes | bytearray | memoryview) -> int:
+        pos, size = 0, len(buf)
+        while pos < size:
+            if self._skip:
+                step = min(self._skip, size - pos)
+                self._skip -= step
+                pos += step
+                if self._at_end():
+                    return pos
+                continue
+            if size - pos < 4:
+                self._carry = bytes(buf[pos:])
+                return -1
+            length = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16
+            need = 0 if self._continued else min(length, self._prefix_needed())
+            if size - pos - 4 < need:
+                self._carry = bytes(buf[pos:])
+                return -1
+            if not self._continued:
+                self._on_packet(buf, pos + 4, length)
+            self._continued = length == MAX_PAYLOAD
+            self._skip = length
+            pos += 4
+            if self._at_end():
+                return pos
+        return -1
+
+    def _at_end(self) -> bool:
+        return self._skip == 0 and self._end_after_skip and not self._continued
+
+    def _prefix_needed(self) -> int:
+        state = self._state
+        if state is _State.DEFS:
+            return 0
+        if state is _State.ROWS or state is _State.FIELDS or state is _State.DEFS_EOF:
+            return 5
+        if state is _State.PREPARE_OK:
+            return 9
+        return _OK_PREFIX
+
+    def _finish(self, state: _State) -> None:
+        self._state = state
+        self._end_after_skip = True
+
+    def _on_packet(self, buf: bytes | bytearray | memoryview, at: int, length: int) -> None:
+        state = self._state
+        if state is _State.ROWS or state is _State.FIELDS:
+            self._on_row(buf, at, length)
+        elif state is _State.DEFS:
+            self._defs_left -= 1
+            if self._defs_left == 0:
+                self._state = _State.DEFS_EOF
+        elif state is _State.DEFS_EOF:
+            self._on_defs_eof(buf, at)
+        elif state is _State.FIRST:
+            self._on_first(buf, at, length)
+        elif state is _State.PREPARE_OK:
+            self._on_prepare_ok(buf, at, length)
+        elif state is _State.SINGLE:
+            self._finish(_State.DONE)
+        else:  # DONE or LOCAL_INFILE: the backend sent more than the protocol allows
+            raise ValueError(f"unexpected packet from the backend in state {state.name}")
+
+    def _on_row(self, buf: bytes | bytearray | memoryview, at: int, length: int) -> None:
+        first = buf[at] if length else 0
+        if first == ERR_HEADER:
+            self.error = True
+            self._finish(_State.DONE)
+        elif first == EOF_HEADER and length < 9:
+            self.status = eof_status(buf, at)
+            self._end_of_result()
+
+    def _end_of_result(self) -> None:
+        if self.status & _MORE_RESULTS and self._shape is not Shape.FIELDS:
+            self._state = _State.FIRST
+            self._end_after_skip = False
+        else:
+            self._finish(_State.DONE)
+
+    def _on_defs_eof(self, buf: bytes | bytearray | memoryview, at: int) -> None:
+        self.status = eof_status(buf, at)
+        if self._then_columns:
+            self._defs_left, self._then_columns = self._then_columns, 0
+            self._state = _State.DEFS
+        elif self._shape is Shape.PREPARE or self.status & _CURSOR_EXISTS:
+            self._finish(_State.DONE)
+        else:
+            self._state = _State.ROWS
+
+    def _on_first(self, buf: bytes | bytearray | memoryview, at: int, length: int) -> None:
+        first = buf[at] if length else 0
+        if first == ERR_HEADER:
+            self.error = True
+            self._finish(_State.DONE)
+        elif first == OK_HEADER:
+            self.status = ok_status(buf[at : at + min(length, _OK_PREFIX)])
+            self._end_of_result()
+        elif first == LOCAL_INFILE_HEADER:
+            self._finish(_State.LOCAL_INFILE)
+        else:
+            count, _ = read_lenenc_int(buf, at)
+            self._defs_left = count
+            self._state = _State.DEFS
+
+    def _on_prepare_ok(self, buf: bytes | bytearray | memoryview, at: int, length: int) -> None:
+        if length == 0 or buf[at] == ERR_HEADER:
+            self.error = True
+            self._finish(_State.DONE)
+            return
+        columns = int(buf[at + 5]) | int(buf[at + 6]) << 8
+        params = int(buf[at + 7]) | int(buf[at + 8]) << 8
+        if params:
+            self._defs_left, self._then_columns = params, columns
+            self._state = _State.DEFS
+        elif columns:
+            self._defs_left = columns
+            self._state = _State.DEFS
+        else:
+            self._finish(_State.DONE)

@@ -1,0 +1,144 @@
+"""The listening server: accept clients, cap connections, shut down cleanly.
+
+Lifecycle (after uvicorn's): ``start()`` probes the backend and opens the listener;
+``serve()`` runs until ``request_stop()`` (SIGTERM/SIGINT in the CLI); ``shutdown()``
+closes the listener, lets running statements finish up to the shutdown timeout, and
+cancels what is left. Every session task is tracked in a set with a done-callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+
+from proxy.backend import probe
+from proxy.client_auth import AuthSettings
+from proxy.config import Config, parse_backend_url, read_users_file
+from proxy.context import ProxyContext, Timeouts
+from proxy.errors import ConfigError, TooManyConnections, error_payload
+from proxy.session import Session
+from proxy.stream import PacketStream
+from proxy.tls import backend_context, generate_rsa_key, server_context
+from rewriter.calls import register_function_names
+from rewriter.detect import CallDetector
+
+log = logging.getLogger(__name__)
+
+
+class ProxyServer:
+    """One mlproxy listener and its sessions."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.ctx: ProxyContext | None = None
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stop = asyncio.Event()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "start() first"
+        sock: socket.socket = self._server.sockets[0]
+        return int(sock.getsockname()[1])
+
+    async def start(self) -> None:
+        """Probe the backend, then listen. Raises ConfigError or BackendUnavailable."""
+        self.ctx = await self._build_context()
+        host, port = self.config.listen_address
+        try:
+            self._server = await asyncio.start_server(
+                self._on_client, host, port, limit=1 << 18, reuse_address=True, backlog=1024
+            )
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+        log.info(
+            "mlproxy listening on %s:%d, backend %s (%s)",
+            host,
+            self.port,
+            self.ctx.backend_address,
+            self.ctx.backend_greeting.server_version,
+        )
+
+    async def _build_context(self) -> ProxyContext:
+        config = self.config
+        address = parse_backend_url(config.require_backend()).address
+        greeting = await probe(address, config.connect_timeout)
+        rsa_key = generate_rsa_key()
+        tls = None
+        if config.tls:
+            try:
+                tls = server_context(config.tls_cert, config.tls_key, rsa_key)
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"cannot load the TLS certificate: {exc}") from exc
+        users = read_users_file(config.users_file) if config.users_file else {}
+        detector = CallDetector()
+        register_function_names(detector.names)
+        return ProxyContext(
+            backend_address=address,
+            backend_greeting=greeting,
+            auth=AuthSettings(
+                rsa_key=rsa_key, tls=tls, require_tls=config.require_tls, users=users
+            ),
+            backend_tls=backend_context(config.backend_tls_ca, bool(config.backend_tls_ca))
+            if config.backend_tls
+            else None,
+            timeouts=Timeouts(
+                config.connect_timeout, config.handshake_timeout, config.shutdown_timeout
+            ),
+            detector=detector,
+            max_connections=config.max_connections,
+        )
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def serve(self) -> None:
+        """Serve until asked to stop, then shut down."""
+        await self._stop.wait()
+        await self.shutdown()
+
+    async def shutdown(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        assert self.ctx is not None
+        for session in list(self.ctx.sessions.values()):
+            session.stop()
+        if self._tasks:
+            log.info(
+                "waiting up to %.0f s for %d connection(s)",
+                self.config.shutdown_timeout,
+                len(self._tasks),
+            )
+            _, pending = await asyncio.wait(set(self._tasks), timeout=self.config.shutdown_timeout)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=5)
+        log.info("mlproxy stopped")
+
+    async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None and self.ctx is not None
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        stream = PacketStream(reader, writer)
+        if len(self.ctx.sessions) >= self.ctx.max_connections:
+            await self._refuse_over_cap(stream)
+            return
+        session = Session(self.ctx, stream, self.ctx.new_connection_id())
+        session.task = task
+        with contextlib.suppress(asyncio.CancelledError):  # shutdown: the session closed itself
+            await session.run()
+
+    async def _refuse_over_cap(self, stream: PacketStream) -> None:
+        log.warning(
+            "connection refused: %d connections already", len(self.ctx.sessions) if self.ctx else 0
+        )
+        error = TooManyConnections("Too many connections")
+        with contextlib.suppress(OSError):
+            await stream.send(error_payload(error, 0), 0)
+        stream.close()
+        await stream.wait_closed()

@@ -1,0 +1,349 @@
+"""One client connection: log in, then serve commands until the client quits.
+
+Every command goes to the session's own backend connection, logged in as the client's
+own user. Commands whose response the proxy only relays are dispatched through one
+table (``_RELAYED``); the few the proxy must understand (COM_QUERY for KILL and ML
+calls, COM_CHANGE_USER, COM_QUIT) have their own handlers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+
+from mysql_mimic.types import Commands
+
+from proxy.backend import BackendConnection, Login
+from proxy.client_auth import ClientAuthenticator, ClientIdentity, make_nonce
+from proxy.context import ProxyContext
+from proxy.errors import (
+    BackendError,
+    BackendLost,
+    BackendProtocolError,
+    NotSupportedYet,
+    ProxyError,
+    UnknownThread,
+    error_payload,
+)
+from proxy.handshake import ChangeUser, Greeting, make_greeting, parse_change_user
+from proxy.kill import KillStatement, is_proxy_id, parse_kill
+from proxy.packets import frame, make_ok
+from proxy.relay import ClientGone, Relay
+from proxy.scanner import Shape
+from proxy.stream import Message, PacketStream
+from rewriter.calls import find_calls
+
+log = logging.getLogger(__name__)
+
+#: The largest command a client may send (the backend enforces its own max_allowed_packet).
+MAX_COMMAND = 1 << 30
+
+
+class _EndSession(Exception):
+    """Leave the command loop; the connection closes."""
+
+
+class Session:
+    """Serves one client connection."""
+
+    def __init__(self, ctx: ProxyContext, client: PacketStream, connection_id: int) -> None:
+        self.ctx = ctx
+        self.client = client
+        self.id = connection_id
+        self.backend: BackendConnection | None = None
+        self.identity: ClientIdentity | None = None
+        self.busy = False
+        self.stopping = False
+        self.task: asyncio.Task[None] | None = None
+        self._nonce = make_nonce()
+        self._relay: Relay | None = None
+        self.log = logging.LoggerAdapter(log, {"connection_id": connection_id})
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def run(self) -> None:
+        self.ctx.sessions[self.id] = self
+        try:
+            if await self._log_in():
+                await self._serve_commands()
+        except (OSError, asyncio.IncompleteReadError, ClientGone):
+            self.log.debug("connection %d: client went away", self.id)
+        except Exception:
+            self.log.exception("connection %d: unexpected error", self.id)
+        finally:
+            self.ctx.sessions.pop(self.id, None)
+            await self._close()
+
+    def stop(self) -> None:
+        """Shut down: an idle session closes now, a busy one after its current command."""
+        self.stopping = True
+        if not self.busy and self.task is not None:
+            self.task.cancel()
+
+    def close_client(self) -> None:
+        """Drop the client connection (its backend thread was killed)."""
+        self.stopping = True
+        self.client.close()
+
+    async def _close(self) -> None:
+        if self.backend is not None:
+            await self.backend.close()
+        self.client.close()
+        await self.client.wait_closed()
+        user = self.identity.user.decode("utf-8", "replace") if self.identity else "-"
+        self.log.info("connection %d closed (user %s)", self.id, user)
+
+    # -- connection phase -------------------------------------------------------------
+
+    async def _log_in(self) -> bool:
+        ctx = self.ctx
+        greeting = Greeting(
+            server_version=ctx.server_version,
+            connection_id=self.id,
+            nonce=self._nonce,
+            capabilities=ctx.advertised_capabilities,
+            collation=ctx.backend_greeting.collation,
+            status=ctx.backend_greeting.status,
+            auth_plugin="caching_sha2_password",
+        )
+        await self.client.send(make_greeting(greeting), 0)
+        auth = self._authenticator()
+        try:
+            identity, seq = await asyncio.wait_for(auth.run(), ctx.timeouts.handshake)
+            self.backend = await self._open_backend(identity, identity.database)
+        except (TimeoutError, ProxyError) as exc:
+            await self._refuse(exc, auth.seq)
+            return False
+        self.identity = identity
+        self._relay = Relay(self.client, self.backend.stream)
+        await self.client.send(make_ok(self.backend.status), seq)
+        self.log.info(
+            "connection %d opened: user %s, tls %s, backend thread %d",
+            self.id,
+            identity.user.decode("utf-8", "replace"),
+            identity.tls,
+            self.backend.thread_id,
+        )
+        return True
+
+    def _authenticator(self) -> ClientAuthenticator:
+        return ClientAuthenticator(
+            self.client, self.ctx.auth, self._nonce, self.ctx.advertised_capabilities
+        )
+
+    async def _refuse(self, exc: BaseException, seq: int) -> None:
+        if isinstance(exc, asyncio.TimeoutError):
+            self.log.info("connection %d: login timed out", self.id)
+            return
+        self.log.info("connection %d refused: %s", self.id, exc)
+        await self.client.send(error_payload(exc, self.id), seq)
+
+    async def _open_backend(
+        self, identity: ClientIdentity, database: bytes | None
+    ) -> BackendConnection:
+        login = Login(
+            user=identity.user,
+            password=identity.password,
+            database=database,
+            capabilities=identity.capabilities,
+            collation=identity.collation,
+            max_packet_size=identity.max_packet_size,
+            connect_attrs=identity.connect_attrs,
+        )
+        return await BackendConnection.open(
+            self.ctx.backend_address,
+            login,
+            tls=self.ctx.backend_tls,
+            timeout=self.ctx.timeouts.connect,
+        )
+
+    # -- command phase ----------------------------------------------------------------
+
+    async def _serve_commands(self) -> None:
+        while not self.stopping:
+            message = await self.client.read_message(MAX_COMMAND)
+            self.busy = True
+            try:
+                await self._dispatch(message)
+            except _EndSession:
+                return
+            finally:
+                self.busy = False
+
+    async def _dispatch(self, message: Message) -> None:
+        command = message.payload[0] if message.payload else -1
+        handler = _HANDLERS.get(command)
+        try:
+            if handler is not None:
+                await handler(self, message)
+            elif command in _RELAYED:
+                await self._forward(message, _RELAYED[command])
+            else:
+                await self._unknown_command(message)
+        except ClientGone:
+            await self._after_client_gone()
+            raise _EndSession from None
+        except (BackendLost, BackendProtocolError) as exc:
+            self.log.warning("connection %d: %s", self.id, exc)
+            await self._report_fatal(exc, message)
+            raise _EndSession from None
+        except ProxyError as exc:
+            await self.client.send(error_payload(exc, self.id), message.next_seq)
+
+    async def _report_fatal(self, exc: ProxyError, message: Message) -> None:
+        """Report a broken backend in-band if the response has not started; then close."""
+        if self._relay is not None and self._relay.response_started:
+            return
+        with contextlib.suppress(OSError):
+            await self.client.send(error_payload(exc, self.id), message.next_seq)
+
+    async def _after_client_gone(self) -> None:
+        """Stop the statement the vanished client was running (closing a socket does not)."""
+        if self.backend is None or self.identity is None:
+            return
+        thread_id = self.backend.thread_id
+        try:
+            side = await self._open_backend(self.identity, None)
+            try:
+                await side.query(f"KILL QUERY {thread_id}")
+            finally:
+                await side.close()
+        except BackendError as exc:
+            self.log.warning("connection %d: could not kill backend query: %s", self.id, exc)
+
+    async def _forward(self, message: Message, shape: Shape | None) -> None:
+        assert self._relay is not None
+        await self._relay.send_command(message.raw)
+        if shape is not None:
+            scanner = await self._relay.relay(shape)
+            if scanner.status and self.backend is not None:
+                self.backend.status = scanner.status
+
+    async def _unknown_command(self, message: Message) -> None:
+        name = _command_name(message.payload[0] if message.payload else -1)
+        self.log.info("connection %d: refused command %s", self.id, name)
+        await self.client.send(error_payload(_UnknownCommand(name), self.id), message.next_seq)
+
+    async def _on_query(self, message: Message) -> None:
+        sql = message.payload[1:]
+        kill = parse_kill(sql)
+        if kill is not None:
+            await self._on_kill(message, kill)
+            return
+        self._refuse_ml_calls(sql)
+        await self._forward(message, Shape.RESULT)
+
+    async def _on_prepare(self, message: Message) -> None:
+        self._refuse_ml_calls(message.payload[1:])
+        await self._forward(message, Shape.PREPARE)
+
+    def _refuse_ml_calls(self, sql: bytes) -> None:
+        detector = self.ctx.detector
+        if not detector.may_call(sql):
+            return
+        text = sql.decode("utf-8", "replace")
+        calls = find_calls(text, detector.names)
+        if calls:
+            raise NotSupportedYet(f"mlproxy cannot evaluate {calls[0].name}() yet in this version")
+
+    async def _on_kill(self, message: Message, kill: KillStatement) -> None:
+        """Translate a proxy connection id to the backend thread id, then run the KILL
+        on this session's own backend connection, so the backend checks privileges."""
+        if not is_proxy_id(kill.thread_id):
+            await self._forward(message, Shape.RESULT)
+            return
+        target = self.ctx.sessions.get(kill.thread_id)
+        if target is None or target.backend is None:
+            raise UnknownThread(f"Unknown thread id: {kill.thread_id}")
+        rewritten = b"\x03" + kill.for_backend(target.backend.thread_id)
+        assert self._relay is not None
+        await self._relay.send_command(frame(rewritten, 0))
+        scanner = await self._relay.relay(Shape.RESULT)
+        if not scanner.error and not kill.query_only and target is not self:
+            target.close_client()
+
+    async def _on_process_kill(self, message: Message) -> None:
+        thread_id = int.from_bytes(message.payload[1:5], "little")
+        kill = KillStatement(thread_id, query_only=False)
+        await self._on_kill(message, kill)
+
+    async def _on_quit(self, message: Message) -> None:
+        raise _EndSession
+
+    async def _on_change_user(self, message: Message) -> None:
+        """Authenticate the new user and give the session a fresh backend connection as
+        that user; a failed change closes the connection (no statement may run as a
+        user the client did not ask for)."""
+        assert self.identity is not None
+        request = parse_change_user(message.payload, self.identity.capabilities)
+        auth = self._authenticator()
+        try:
+            password, seq = await auth.change_user(request, message.next_seq)
+            identity = _changed_identity(self.identity, request, password)
+            backend = await self._open_backend(identity, request.database or None)
+        except ProxyError as exc:
+            await self.client.send(error_payload(exc, self.id), auth.seq)
+            raise _EndSession from None
+        old, self.backend, self.identity = self.backend, backend, identity
+        self._relay = Relay(self.client, backend.stream)
+        if old is not None:
+            await old.close()
+        await self.client.send(make_ok(backend.status), seq)
+
+
+def _changed_identity(old: ClientIdentity, request: ChangeUser, password: bytes) -> ClientIdentity:
+    return replace(
+        old,
+        user=request.username,
+        password=password,
+        database=request.database or None,
+        collation=request.collation if request.collation is not None else old.collation,
+        connect_attrs=request.connect_attrs or old.connect_attrs,
+    )
+
+
+class _UnknownCommand(ProxyError):
+    code = 1047  # ER_UNKNOWN_COM_ERROR
+    sqlstate = "08S01"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Unknown command {name}: mlproxy does not relay it")
+
+
+def _command_name(command: int) -> str:
+    try:
+        return str(Commands(command).name)
+    except ValueError:
+        return f"0x{command & 0xFF:02x}"
+
+
+_Handler = Callable[[Session, Message], Awaitable[None]]
+
+_HANDLERS: dict[int, _Handler] = {
+    Commands.COM_QUERY: Session._on_query,
+    Commands.COM_STMT_PREPARE: Session._on_prepare,
+    Commands.COM_QUIT: Session._on_quit,
+    Commands.COM_CHANGE_USER: Session._on_change_user,
+    Commands.COM_PROCESS_KILL: Session._on_process_kill,
+}
+
+# Commands whose response is relayed as it is; None: the command has no response.
+_RELAYED: dict[int, Shape | None] = {
+    Commands.COM_INIT_DB: Shape.SINGLE,
+    Commands.COM_FIELD_LIST: Shape.FIELDS,
+    Commands.COM_REFRESH: Shape.SINGLE,
+    Commands.COM_STATISTICS: Shape.SINGLE,
+    Commands.COM_PROCESS_INFO: Shape.RESULT,
+    Commands.COM_DEBUG: Shape.SINGLE,
+    Commands.COM_PING: Shape.SINGLE,
+    Commands.COM_STMT_EXECUTE: Shape.RESULT,
+    Commands.COM_STMT_SEND_LONG_DATA: None,
+    Commands.COM_STMT_CLOSE: None,
+    Commands.COM_STMT_RESET: Shape.SINGLE,
+    Commands.COM_SET_OPTION: Shape.SINGLE,
+    Commands.COM_STMT_FETCH: Shape.ROWS,
+    Commands.COM_RESET_CONNECTION: Shape.SINGLE,
+}

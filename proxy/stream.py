@@ -1,0 +1,96 @@
+"""Packet I/O over asyncio streams: the only place the protocol meets sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from dataclasses import dataclass
+
+from proxy.packets import MAX_PAYLOAD, frame
+
+
+@dataclass
+class Message:
+    """One logical message: its payload and the raw packets that carried it."""
+
+    payload: bytes
+    raw: bytes
+    first_seq: int
+    last_seq: int
+
+    @property
+    def next_seq(self) -> int:
+        return (self.last_seq + 1) & 0xFF
+
+
+class PacketStream:
+    """Reads and writes MySQL packets on one connection."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    async def read_message(self, max_size: int = 1 << 30) -> Message:
+        """Read one logical message, joining packets split at 16 MiB.
+
+        Raises asyncio.IncompleteReadError when the peer closes, ValueError when a message
+        is larger than ``max_size``.
+        """
+        raw_parts: list[bytes] = []
+        payload_parts: list[bytes] = []
+        first_seq = -1
+        size = 0
+        while True:
+            header = await self.reader.readexactly(4)
+            length = int.from_bytes(header[:3], "little")
+            seq = header[3]
+            if first_seq < 0:
+                first_seq = seq
+            size += length
+            if size > max_size:
+                raise ValueError(f"message of more than {max_size} bytes")
+            body = await self.reader.readexactly(length) if length else b""
+            raw_parts.append(header + body)
+            payload_parts.append(body)
+            if length < MAX_PAYLOAD:
+                break
+        return Message(b"".join(payload_parts), b"".join(raw_parts), first_seq, seq)
+
+    def write(self, payload: bytes, seq: int) -> int:
+        """Frame and buffer a payload; return the sequence id that follows it."""
+        data = frame(payload, seq)
+        self.writer.write(data)
+        return (seq + len(payload) // MAX_PAYLOAD + 1) & 0xFF
+
+    def write_raw(self, data: bytes | bytearray | memoryview) -> None:
+        self.writer.write(data)
+
+    async def drain(self) -> None:
+        await self.writer.drain()
+
+    async def send(self, payload: bytes, seq: int) -> int:
+        next_seq = self.write(payload, seq)
+        await self.writer.drain()
+        return next_seq
+
+    async def start_tls(
+        self, context: ssl.SSLContext, *, server_side: bool, hostname: str | None = None
+    ) -> None:
+        """Upgrade the connection to TLS in place (the reader and writer keep working)."""
+        if server_side:
+            await self.writer.start_tls(context)
+        else:
+            await self.writer.start_tls(context, server_hostname=hostname)
+
+    @property
+    def is_tls(self) -> bool:
+        return self.writer.get_extra_info("ssl_object") is not None
+
+    def close(self) -> None:
+        if not self.writer.is_closing():
+            self.writer.close()
+
+    async def wait_closed(self, timeout: float = 2.0) -> None:
+        with contextlib.suppress(OSError, TimeoutError, ssl.SSLError):
+            await asyncio.wait_for(self.writer.wait_closed(), timeout)

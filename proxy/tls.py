@@ -1,0 +1,67 @@
+"""TLS for clients (a configured certificate, or a generated self-signed one) and backends."""
+
+from __future__ import annotations
+
+import datetime
+import ssl
+import tempfile
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+
+def generate_rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def self_signed_certificate(key: rsa.RSAPrivateKey, common_name: str = "mlproxy") -> bytes:
+    """A PEM certificate valid for ten years, for clients that encrypt without verifying."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def server_context(
+    cert_file: str | None, key_file: str | None, key: rsa.RSAPrivateKey
+) -> ssl.SSLContext:
+    """The context clients' TLS connections terminate in."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if cert_file:
+        context.load_cert_chain(cert_file, key_file)
+        return context
+    # ssl only loads certificates from files: write the generated pair to a private temp dir.
+    with tempfile.TemporaryDirectory(prefix="mlproxy-tls-") as tmp:
+        cert_path, key_path = Path(tmp, "cert.pem"), Path(tmp, "key.pem")
+        cert_path.write_bytes(self_signed_certificate(key))
+        key_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        context.load_cert_chain(str(cert_path), str(key_path))
+    return context
+
+
+def backend_context(ca_file: str | None, verify: bool) -> ssl.SSLContext:
+    """The context for TLS to the backend; unverified unless a CA is given or asked for."""
+    context = ssl.create_default_context(cafile=ca_file)
+    if not verify and not ca_file:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
