@@ -1,0 +1,167 @@
+"""Shared fixtures: a real backend server, test accounts, and the proxy on port 0.
+
+The proxy under test runs in-process on its own event loop in a background thread, so
+tests drive it with ordinary blocking client libraries. Tests that need special settings
+start their own with ``start_proxy(backend, **settings)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pymysql
+import pytest
+
+from proxy.config import Config, load_config
+from proxy.server import ProxyServer
+from tests.backend import BackendInfo, provide_backend
+
+TEST_DB = "mlproxy_test"
+
+
+@dataclass(frozen=True)
+class Account:
+    user: str
+    password: str
+
+
+APP = Account("app", "app-pw")
+OTHER = Account("other", "other-pw")
+
+
+@pytest.fixture(scope="session")
+def backend() -> Iterator[BackendInfo]:
+    info, teardown = provide_backend()
+    try:
+        _create_accounts(info)
+        yield info
+    finally:
+        teardown()
+
+
+def admin_connect(backend: BackendInfo, **kwargs: Any) -> pymysql.Connection[Any]:
+    """A direct connection to the backend as its admin (bypassing the proxy)."""
+    return pymysql.connect(
+        host=backend.host,
+        port=backend.port,
+        user=backend.admin_user,
+        password=backend.admin_password,
+        autocommit=True,
+        **kwargs,
+    )
+
+
+def _create_accounts(backend: BackendInfo) -> None:
+    with admin_connect(backend) as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE IF NOT EXISTS {TEST_DB} CHARACTER SET utf8mb4")
+        for account in (APP, OTHER):
+            cur.execute(f"DROP USER IF EXISTS '{account.user}'@'%'")
+            cur.execute(f"CREATE USER '{account.user}'@'%' IDENTIFIED BY '{account.password}'")
+            cur.execute(f"GRANT ALL ON {TEST_DB}.* TO '{account.user}'@'%'")
+
+
+@dataclass
+class RunningProxy:
+    """A ProxyServer serving on its own loop in a background thread."""
+
+    config: Config
+    backend: BackendInfo
+    server: ProxyServer | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    thread: threading.Thread | None = None
+    error: BaseException | None = None
+    _ready: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def host(self) -> str:
+        return "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return self.server.port
+
+    def start(self) -> RunningProxy:
+        self.thread = threading.Thread(target=self._run, name="mlproxy-under-test", daemon=True)
+        self.thread.start()
+        if not self._ready.wait(30):
+            raise RuntimeError("proxy did not start in 30 s")
+        if self.error is not None:
+            raise self.error
+        return self
+
+    def _run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.server = ProxyServer(self.config)
+        try:
+            await self.server.start()
+        except BaseException as exc:
+            self.error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        await self.server.serve()
+
+    def stop(self, timeout: float = 30) -> None:
+        if self.loop is not None and self.server is not None and self.thread is not None:
+            self.loop.call_soon_threadsafe(self.server.request_stop)
+            self.thread.join(timeout)
+
+    def session_count(self) -> int:
+        assert self.server is not None and self.server.ctx is not None
+        return len(self.server.ctx.sessions)
+
+    def connect(self, account: Account = APP, **kwargs: Any) -> pymysql.Connection[Any]:
+        """A PyMySQL connection through the proxy (autocommit on, test database)."""
+        options: dict[str, Any] = {"database": TEST_DB, "autocommit": True}
+        options.update(kwargs)
+        return pymysql.connect(
+            host=self.host, port=self.port, user=account.user, password=account.password, **options
+        )
+
+
+def start_proxy(backend: BackendInfo, **settings: Any) -> RunningProxy:
+    """Start a proxy with extra settings (e.g. max_connections=2); stop() it afterwards."""
+    values: dict[str, Any] = {
+        "listen": "127.0.0.1:0",
+        "backend": f"mysql://{backend.host}:{backend.port}",
+        "shutdown_timeout": 5,
+    }
+    values.update(settings)
+    return RunningProxy(load_config(values, env={}), backend).start()
+
+
+@pytest.fixture(scope="session")
+def proxy(backend: BackendInfo) -> Iterator[RunningProxy]:
+    running = start_proxy(backend)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def conn(proxy: RunningProxy) -> Iterator[pymysql.Connection[Any]]:
+    connection = proxy.connect()
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def direct(backend: BackendInfo) -> Iterator[pymysql.Connection[Any]]:
+    """The same account straight to the backend, for side-by-side comparisons."""
+    connection = pymysql.connect(
+        host=backend.host,
+        port=backend.port,
+        user=APP.user,
+        password=APP.password,
+        database=TEST_DB,
+        autocommit=True,
+    )
+    yield connection
+    connection.close()
