@@ -26,6 +26,9 @@ from rewriter.detect import CallDetector
 
 log = logging.getLogger(__name__)
 
+#: How often busy sessions are checked for a client that closed its socket.
+CLIENT_CHECK_INTERVAL = 1.0
+
 
 class ProxyServer:
     """One mlproxy listener and its sessions."""
@@ -36,6 +39,7 @@ class ProxyServer:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
+        self._watchdog: asyncio.Task[None] | None = None
 
     @property
     def port(self) -> int:
@@ -53,6 +57,7 @@ class ProxyServer:
             )
         except OSError as exc:
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+        self._watchdog = asyncio.create_task(self._watch_clients(), name="mlproxy-client-watchdog")
         log.info(
             "mlproxy listening on %s:%d, backend %s (%s)",
             host,
@@ -99,7 +104,19 @@ class ProxyServer:
         await self._stop.wait()
         await self.shutdown()
 
+    async def _watch_clients(self) -> None:
+        """Notice clients that vanish while their statement runs (the relay only notices
+        when it writes, and a long statement may write nothing for minutes)."""
+        assert self.ctx is not None
+        while True:
+            await asyncio.sleep(CLIENT_CHECK_INTERVAL)
+            for session in list(self.ctx.sessions.values()):
+                if session.busy and session.client.reader.at_eof():
+                    session.client_vanished()
+
     async def shutdown(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()

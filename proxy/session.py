@@ -60,6 +60,7 @@ class Session:
         self.task: asyncio.Task[None] | None = None
         self._nonce = make_nonce()
         self._relay: Relay | None = None
+        self._vanished = False
         self.log = logging.LoggerAdapter(log, {"connection_id": connection_id})
 
     # -- lifecycle --------------------------------------------------------------------
@@ -81,6 +82,13 @@ class Session:
         """Shut down: an idle session closes now, a busy one after its current command."""
         self.stopping = True
         if not self.busy and self.task is not None:
+            self.task.cancel()
+
+    def client_vanished(self) -> None:
+        """The client closed its socket while its statement runs: stop waiting for the
+        backend's reply (the command loop then kills the backend query)."""
+        if self.busy and self.task is not None and not self._vanished:
+            self._vanished = True
             self.task.cancel()
 
     def close_client(self) -> None:
@@ -169,6 +177,13 @@ class Session:
             try:
                 await self._dispatch(message)
             except _EndSession:
+                return
+            except asyncio.CancelledError:
+                if not self._vanished or self.task is None:
+                    raise
+                self.task.uncancel()
+                self.log.info("connection %d: client vanished mid-statement", self.id)
+                await self._after_client_gone()
                 return
             finally:
                 self.busy = False
