@@ -17,7 +17,13 @@ from dataclasses import dataclass
 from mysql_mimic.types import Capabilities
 
 from proxy import scramble
-from proxy.errors import BackendLost, BackendProtocolError, BackendRejected, BackendUnavailable
+from proxy.errors import (
+    BackendLost,
+    BackendProtocolError,
+    BackendRejected,
+    BackendTLSError,
+    BackendUnavailable,
+)
 from proxy.handshake import (
     AUTH_MORE_DATA,
     AUTH_SWITCH,
@@ -154,6 +160,9 @@ class BackendConnection:
                 raise BackendUnavailable(
                     f"the backend at {address} did not answer in time"
                 ) from exc
+            if isinstance(exc, ssl.SSLError):
+                reason = exc.reason or exc.__class__.__name__
+                raise BackendTLSError(f"TLS to the backend at {address} failed: {reason}") from exc
             if isinstance(exc, (OSError, asyncio.IncompleteReadError)):
                 raise BackendLost("the backend closed the connection during login") from exc
             if isinstance(exc, (ValueError, IndexError)):

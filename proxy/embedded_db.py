@@ -316,7 +316,9 @@ def _free_port() -> int:
         return port
 
 
-def _server_cmd(tools: ServerTools, layout: _Layout, port: int, max_packet: str) -> list[str]:
+def _server_cmd(
+    tools: ServerTools, layout: _Layout, port: int, options: Sequence[str]
+) -> list[str]:
     """The server command line: loopback only, files inside the workdir, small footprint."""
     flavour = _MARIADB_TUNING if tools.is_mariadb else _MYSQL_TUNING
     return [
@@ -329,9 +331,9 @@ def _server_cmd(tools: ServerTools, layout: _Layout, port: int, max_packet: str)
         f"--socket={layout.socket_path}",
         f"--pid-file={layout.pid_file}",
         f"--log-error={layout.error_log}",
-        f"--max-allowed-packet={max_packet}",
         *_COMMON_TUNING,
         *flavour,
+        *options,
     ]
 
 
@@ -419,14 +421,14 @@ def _is_bind_failure(error: EmbeddedServerError) -> bool:
 
 
 def _start_process(
-    tools: ServerTools, layout: _Layout, port: int, max_packet: str, timeout: float
+    tools: ServerTools, layout: _Layout, port: int, options: Sequence[str], timeout: float
 ) -> tuple[subprocess.Popen[bytes], int]:
     """Start the server and wait for it; with ``port=0`` retry if the picked port got taken."""
     attempts = _PORT_ATTEMPTS if port == 0 else 1
     for attempt in range(1, attempts + 1):
         chosen = port or _free_port()
         marks = _log_marks(layout)
-        process = _launch(_server_cmd(tools, layout, chosen, max_packet), layout)
+        process = _launch(_server_cmd(tools, layout, chosen, options), layout)
         try:
             _wait_until_ready(process, layout, marks, timeout)
         except EmbeddedServerError as exc:  # the process is gone already
@@ -538,12 +540,14 @@ def start_embedded_server(
     startup_timeout: float = 60.0,
     admin_user: str = "mlproxy_admin",
     admin_password: str = "mlproxy-admin-pw",
+    extra_args: Sequence[str] = (),
 ) -> EmbeddedServer:
     """Start a private server on 127.0.0.1 and return it once the admin account works.
 
     Without ``workdir`` everything lives in a new temporary directory that ``stop()`` deletes.
     With ``workdir`` the files stay; an already initialised datadir there is reused, which is
     how a crash test restarts a killed server (pass the old ``port`` to keep the address).
+    ``extra_args`` are more server options (e.g. ``--ssl-cert=...`` for a TLS backend).
     """
     tools = find_server_tools()
     layout, owned = _prepare_workdir(workdir)
@@ -551,7 +555,8 @@ def start_embedded_server(
     try:
         if not _is_initialised(layout):
             _initialise(tools, layout, startup_timeout)
-        process, chosen = _start_process(tools, layout, port, max_allowed_packet, startup_timeout)
+        options = [f"--max-allowed-packet={max_allowed_packet}", *extra_args]
+        process, chosen = _start_process(tools, layout, port, options, startup_timeout)
     except BaseException:
         if owned:
             shutil.rmtree(layout.root, ignore_errors=True)

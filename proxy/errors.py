@@ -10,6 +10,7 @@
     └── BackendError
         ├── BackendUnavailable   the backend cannot be reached (2003)
         ├── BackendLost          the backend connection died during a command (2013)
+        ├── BackendTLSError      TLS to the backend failed, e.g. an untrusted certificate (2026)
         ├── BackendProtocolError the backend answered something unexpected (2027)
         └── BackendRejected      the backend answered with its own ERR packet (relayed as is)
 
@@ -73,6 +74,11 @@ class BackendUnavailable(BackendError):
 
 class BackendLost(BackendError):
     code = 2013  # CR_SERVER_LOST
+    sqlstate = "HY000"
+
+
+class BackendTLSError(BackendError):
+    code = 2026  # CR_SSL_CONNECTION_ERROR
     sqlstate = "HY000"
 
 

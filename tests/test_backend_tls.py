@@ -1,0 +1,146 @@
+"""TLS from the proxy to the backend (--backend-tls, --backend-tls-ca).
+
+The backend here refuses plaintext (require_secure_transport), so a session that works
+proves the proxy's backend connection is encrypted; the backend's own Ssl_cipher says so too.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pymysql
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import NameOID
+
+from proxy.embedded_db import EmbeddedServer, run_sql, start_embedded_server
+from proxy.tls import generate_rsa_key
+from tests.backend import BackendInfo
+from tests.conftest import RunningProxy, start_proxy
+
+USER, PASSWORD = "tls_app", "tls-pw"
+
+
+def write_certificate(folder: Path, san_ip: str = "127.0.0.1") -> tuple[Path, Path]:
+    """A self-signed certificate for ``san_ip`` (it is its own CA)."""
+    key = generate_rsa_key()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mlproxy-test-backend")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(san_ip))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "backend-cert.pem", folder / "backend-key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return write_certificate(tmp_path_factory.mktemp("backend-tls"))
+
+
+@pytest.fixture(scope="module")
+def tls_backend(certificate: tuple[Path, Path]) -> Iterator[BackendInfo]:
+    cert, key = certificate
+    server: EmbeddedServer = start_embedded_server(
+        extra_args=[f"--ssl-cert={cert}", f"--ssl-key={key}", "--require-secure-transport=ON"]
+    )
+    try:
+        run_sql(server, f"CREATE USER '{USER}'@'%' IDENTIFIED BY '{PASSWORD}'")
+        yield BackendInfo(
+            server.host, server.port, server.admin_user, server.admin_password, server
+        )
+    finally:
+        server.stop()
+
+
+def connect(proxy: RunningProxy) -> pymysql.Connection[Any]:
+    return pymysql.connect(host=proxy.host, port=proxy.port, user=USER, password=PASSWORD)
+
+
+def backend_cipher(connection: pymysql.Connection[Any]) -> str:
+    with connection.cursor() as cur:
+        cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+        row = cur.fetchone()
+    assert row is not None
+    return str(row[1])
+
+
+def test_backend_tls_encrypts_the_backend_session(tls_backend: BackendInfo) -> None:
+    proxy = start_proxy(tls_backend, backend_tls=True)
+    try:
+        with connect(proxy) as connection:
+            assert backend_cipher(connection)  # the backend sees an encrypted session
+    finally:
+        proxy.stop()
+
+
+def test_without_backend_tls_the_client_gets_the_backends_own_refusal(
+    tls_backend: BackendInfo,
+) -> None:
+    with pytest.raises(pymysql.err.OperationalError) as direct:
+        pymysql.connect(
+            host=tls_backend.host,
+            port=tls_backend.port,
+            user=USER,
+            password=PASSWORD,
+            ssl_disabled=True,
+        )
+    proxy = start_proxy(tls_backend)
+    try:
+        with pytest.raises(pymysql.err.OperationalError) as through:
+            connect(proxy)
+    finally:
+        proxy.stop()
+    assert through.value.args[0] == direct.value.args[0]
+    # The message names the client's address, which differs: compare it without that.
+    assert through.value.args[1].split("@")[0] == direct.value.args[1].split("@")[0]
+
+
+def test_backend_certificate_is_verified_against_the_given_ca(
+    tls_backend: BackendInfo, certificate: tuple[Path, Path]
+) -> None:
+    proxy = start_proxy(tls_backend, backend_tls=True, backend_tls_ca=str(certificate[0]))
+    try:
+        with connect(proxy) as connection:
+            assert backend_cipher(connection)
+    finally:
+        proxy.stop()
+
+
+def test_a_backend_certificate_from_another_ca_is_refused(
+    tls_backend: BackendInfo, tmp_path: Path
+) -> None:
+    stranger, _ = write_certificate(tmp_path)
+    proxy = start_proxy(tls_backend, backend_tls=True, backend_tls_ca=str(stranger))
+    try:
+        with pytest.raises(pymysql.err.OperationalError) as caught:
+            connect(proxy)
+        code, message = caught.value.args
+        assert code == 2026  # CR_SSL_CONNECTION_ERROR, as a MySQL client reports it
+        assert "certificate" in message.lower()
+    finally:
+        proxy.stop()
