@@ -1,0 +1,26 @@
+"""Aurora's ML status counters (SHOW STATUS LIKE 'Aurora_ml%'), shared by all sessions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+
+@dataclass
+class MLCounters:
+    """Names and meanings follow Aurora MySQL's global status variables."""
+
+    logical_request_cnt: int = 0  # calls the statements asked for (one per row and function)
+    logical_response_cnt: int = 0  # responses those calls received
+    actual_request_cnt: int = 0  # requests really sent to a backend
+    actual_response_cnt: int = 0  # responses really received
+    cache_hit_cnt: int = 0  # calls answered from the cache or by de-duplication
+    retry_request_cnt: int = 0  # requests retried
+    single_request_cnt: int = 0  # calls evaluated one by one (not batched)
+
+    def reset(self) -> None:
+        for f in fields(self):
+            setattr(self, f.name, 0)
+
+    def as_status_rows(self) -> list[tuple[str, str]]:
+        """(Variable_name, Value) rows, as SHOW STATUS prints them."""
+        return [(f"Aurora_ml_{f.name}", str(getattr(self, f.name))) for f in fields(self)]

@@ -1,0 +1,151 @@
+"""The batching engine: many logical calls in, few backend requests out, answers in order.
+
+For each ``infer`` call: count the logical calls, answer repeats and cached inputs without
+a request, cut the rest into batches (the smaller of the caller's batch size and the
+backend's limit), send them with bounded concurrency under a rate limit shared by every
+session using this backend, retry throttling/5xx/timeouts with exponential backoff and
+full jitter, and return one outcome per input in input order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+
+from asyncio_throttle.throttler import Throttler
+
+from ml_backends.base import Backend, ItemError, Outcome
+from ml_backends.cache import ResultCache
+from ml_backends.counters import MLCounters
+from ml_backends.errors import InferenceFailed, RetryableError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BatchPolicy:
+    """How requests to one backend are shaped and paced."""
+
+    max_batch_size: int = 25
+    max_in_flight: int = 8
+    #: Requests per second across all sessions; None: unlimited.
+    rate_limit: float | None = None
+    max_attempts: int = 4
+    base_backoff: float = 0.05
+    max_backoff: float = 2.0
+    request_timeout: float = 60.0
+
+
+@dataclass
+class _Plan:
+    """Which inputs need a request, and which are answered already."""
+
+    answers: dict[Hashable, Outcome] = field(default_factory=dict)
+    missing: list[Hashable] = field(default_factory=list)
+
+
+class InferenceEngine:
+    """One per backend; shared by every session of the proxy."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        policy: BatchPolicy | None = None,
+        cache: ResultCache | None = None,
+        counters: MLCounters | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.backend = backend
+        self.policy = policy or BatchPolicy()
+        self.cache = cache if cache is not None else ResultCache(max_entries=0)
+        self.counters = counters if counters is not None else MLCounters()
+        self._in_flight = asyncio.Semaphore(self.policy.max_in_flight)
+        rate = self.policy.rate_limit
+        self._throttler = Throttler(rate_limit=max(1, round(rate))) if rate else None
+        self._rng = rng or random.Random()
+
+    async def infer(
+        self,
+        inputs: Sequence[Hashable],
+        *,
+        namespace: Hashable,
+        batch_size: int | None = None,
+    ) -> list[Outcome]:
+        """One outcome per input, in order. ``namespace`` identifies the function (and its
+        definition) in the cache. Raises InferenceFailed when a request fails for good."""
+        self.counters.logical_request_cnt += len(inputs)
+        plan = self._plan(inputs, namespace)
+        size = min(batch_size or self.policy.max_batch_size, self.backend.max_batch_size)
+        batches = [plan.missing[i : i + size] for i in range(0, len(plan.missing), size)]
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(self._request(batch)) for batch in batches]
+        except BaseExceptionGroup as failures:  # the first failure cancelled the others
+            raise _first_leaf(failures) from None
+        for batch, task in zip(batches, tasks, strict=True):
+            for key, outcome in zip(batch, task.result(), strict=True):
+                plan.answers[key] = outcome
+                if not isinstance(outcome, ItemError):
+                    self.cache.put((namespace, key), outcome)
+        self.counters.logical_response_cnt += len(inputs)
+        return [plan.answers[key] for key in inputs]
+
+    def _plan(self, inputs: Sequence[Hashable], namespace: Hashable) -> _Plan:
+        plan = _Plan()
+        for key in dict.fromkeys(inputs):
+            found, value = self.cache.get((namespace, key))
+            if found:
+                plan.answers[key] = value
+            else:
+                plan.missing.append(key)
+        self.counters.cache_hit_cnt += len(inputs) - len(plan.missing)
+        return plan
+
+    async def _request(self, batch: list[Hashable]) -> list[Outcome]:
+        """Send one batch, retrying what is worth retrying."""
+        policy = self.policy
+        for attempt in range(1, policy.max_attempts + 1):
+            try:
+                return await self._send(batch)
+            except RetryableError as exc:
+                if attempt == policy.max_attempts:
+                    raise InferenceFailed(
+                        f"{self.backend.name}: gave up after {attempt} attempts ({exc})"
+                    ) from exc
+                self.counters.retry_request_cnt += 1
+                delay = self._backoff(attempt)
+                log.info("%s: %s; retry %d in %.2fs", self.backend.name, exc, attempt, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send(self, batch: list[Hashable]) -> list[Outcome]:
+        async with self._in_flight:
+            if self._throttler is not None:
+                await self._throttler.acquire()
+            self.counters.actual_request_cnt += 1
+            if len(batch) == 1:
+                self.counters.single_request_cnt += 1
+            try:
+                async with asyncio.timeout(self.policy.request_timeout):
+                    outcomes = await self.backend.infer(batch)
+            except TimeoutError as exc:
+                raise RetryableError(f"no answer in {self.policy.request_timeout:g}s") from exc
+        if len(outcomes) != len(batch):
+            raise InferenceFailed(
+                f"{self.backend.name}: {len(outcomes)} answers for {len(batch)} inputs"
+            )
+        self.counters.actual_response_cnt += 1
+        return outcomes
+
+    def _backoff(self, attempt: int) -> float:
+        """Exponential backoff with full jitter (AWS architecture blog's recommendation)."""
+        ceiling = min(self.policy.max_backoff, self.policy.base_backoff * 2 ** (attempt - 1))
+        return self._rng.uniform(0, ceiling)
+
+
+def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
