@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
@@ -78,7 +79,7 @@ class InferenceEngine:
         definition) in the cache. Raises InferenceFailed when a request fails for good."""
         self.counters.logical_request_cnt += len(inputs)
         plan = self._plan(inputs, namespace)
-        size = min(batch_size or self.policy.max_batch_size, self.backend.max_batch_size)
+        size = self._batch_size(batch_size)
         batches = [plan.missing[i : i + size] for i in range(0, len(plan.missing), size)]
         try:
             async with asyncio.TaskGroup() as group:
@@ -92,6 +93,16 @@ class InferenceEngine:
                     self.cache.put((namespace, key), outcome)
         self.counters.logical_response_cnt += len(inputs)
         return [plan.answers[key] for key in inputs]
+
+    def estimate(
+        self, inputs: Sequence[Hashable], *, namespace: Hashable, batch_size: int | None = None
+    ) -> tuple[int, int]:
+        """(distinct inputs the cache cannot answer, requests they would take)."""
+        missing = sum(1 for key in dict.fromkeys(inputs) if not self.cache.get((namespace, key))[0])
+        return missing, math.ceil(missing / self._batch_size(batch_size))
+
+    def _batch_size(self, requested: int | None) -> int:
+        return min(requested or self.policy.max_batch_size, self.backend.max_batch_size)
 
     def _plan(self, inputs: Sequence[Hashable], namespace: Hashable) -> _Plan:
         plan = _Plan()

@@ -173,7 +173,7 @@ class BackendConnection:
 
     async def query(self, sql: str) -> None:
         """Run a statement that answers OK or ERR (proxy-internal use: KILL, ...)."""
-        await self.stream.send(b"\x03" + sql.encode("utf-8"), 0)
+        await self.stream.send(b"\x03" + sql.encode("utf-8", "surrogateescape"), 0)
         reply = await self.read()
         if reply.payload[:1] == bytes((ERR_HEADER,)):
             raise BackendRejected(parse_err(reply.payload))

@@ -64,6 +64,30 @@ class Config:
         30.0, "seconds running statements get to finish on SIGTERM", "SECONDS"
     )
     log_level: str = _setting("info", "debug, info, warning or error", "LEVEL")
+    comprehend_backend: str = _setting(
+        "local",
+        "what answers aws_comprehend_*: local (offline VADER), aws, or python:module:function",
+        "NAME",
+    )
+    aws_region: str | None = _setting(None, "AWS region (else the standard boto3 chain)", "REGION")
+    aws_endpoint_url: str | None = _setting(
+        None, "AWS endpoint override (a local or private endpoint)", "URL"
+    )
+    ml_max_in_flight: int = _setting(8, "backend requests in flight at once, per backend", "N")
+    ml_rate_limit: float = _setting(
+        0.0, "backend requests per second, per backend, all sessions (0: unlimited)", "N"
+    )
+    ml_max_attempts: int = _setting(
+        4, "attempts per backend request (throttling, 5xx, timeouts are retried)", "N"
+    )
+    ml_request_timeout: float = _setting(60.0, "seconds one backend request may take", "SECONDS")
+    ml_cache_entries: int = _setting(
+        100_000, "answers kept in the shared result cache (0: no cache)", "N"
+    )
+    ml_cache_ttl: float = _setting(3600.0, "seconds an answer stays in the cache", "SECONDS")
+    ml_max_backend_calls: int = _setting(
+        1000, "backend requests one statement may need before it is refused (0: no limit)", "N"
+    )
 
     @property
     def listen_address(self) -> tuple[str, int]:
@@ -125,7 +149,11 @@ def _convert(name: str, value: Any, kind: Any) -> Any:
     try:
         if "bool" in kinds:
             return _to_bool(value)
+        if isinstance(value, bool):
+            raise ValueError(value)  # TOML true for a number: refuse, never coerce to 1
         if "int" in kinds:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)  # TOML 2.5: refuse, never truncate
             return int(value)
         if "float" in kinds:
             return float(value)
@@ -191,6 +219,20 @@ def _validate(config: Config) -> None:
         parse_backend_url(config.backend)
     if config.max_connections < 1:
         raise ConfigError("max_connections must be at least 1")
+    for name in ("connect_timeout", "handshake_timeout"):
+        if not getattr(config, name) > 0:  # also refuses NaN
+            raise ConfigError(f"{name} must be a positive number of seconds")
+    if not config.shutdown_timeout >= 0:
+        raise ConfigError("shutdown_timeout must be zero or a positive number of seconds")
+    for name in ("ml_max_in_flight", "ml_max_attempts"):
+        if getattr(config, name) < 1:
+            raise ConfigError(f"{name} must be at least 1")
+    if not config.ml_request_timeout > 0:
+        raise ConfigError("ml_request_timeout must be a positive number of seconds")
+    if config.ml_rate_limit < 0 or config.ml_cache_entries < 0 or config.ml_max_backend_calls < 0:
+        raise ConfigError(
+            "ml_rate_limit, ml_cache_entries and ml_max_backend_calls cannot be negative"
+        )
     if bool(config.tls_cert) != bool(config.tls_key):
         raise ConfigError("tls_cert and tls_key go together")
     if config.require_tls and not config.tls:

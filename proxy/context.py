@@ -12,6 +12,7 @@ from proxy.backend import RELAYABLE_CAPABILITIES, BackendAddress
 from proxy.client_auth import AuthSettings
 from proxy.handshake import Greeting
 from proxy.kill import PROXY_ID_BASE
+from proxy.ml_path import MLRuntime
 from rewriter.detect import CallDetector
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ class ProxyContext:
     backend_address: BackendAddress
     backend_greeting: Greeting
     auth: AuthSettings
+    ml: MLRuntime
     backend_tls: ssl.SSLContext | None = None
     timeouts: Timeouts = field(default_factory=Timeouts)
     detector: CallDetector = field(default_factory=CallDetector)

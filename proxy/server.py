@@ -18,6 +18,7 @@ from proxy.client_auth import AuthSettings
 from proxy.config import Config, parse_backend_url, read_users_file
 from proxy.context import ProxyContext, Timeouts
 from proxy.errors import ConfigError, TooManyConnections, error_payload
+from proxy.ml_runtime import build_runtime
 from proxy.session import Session
 from proxy.stream import PacketStream
 from proxy.tls import backend_context, generate_rsa_key, server_context
@@ -78,11 +79,13 @@ class ProxyServer:
             except (OSError, ValueError) as exc:
                 raise ConfigError(f"cannot load the TLS certificate: {exc}") from exc
         users = read_users_file(config.users_file) if config.users_file else {}
-        detector = CallDetector()
+        ml = build_runtime(config)
+        detector = CallDetector(ml.functions)
         register_function_names(detector.names)
         return ProxyContext(
             backend_address=address,
             backend_greeting=greeting,
+            ml=ml,
             auth=AuthSettings(
                 rsa_key=rsa_key, tls=tls, require_tls=config.require_tls, users=users
             ),

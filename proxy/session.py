@@ -30,11 +30,13 @@ from proxy.errors import (
 )
 from proxy.handshake import ChangeUser, Greeting, make_greeting, parse_change_user
 from proxy.kill import KillStatement, is_proxy_id, parse_kill
+from proxy.ml_path import MLStatement, MLStatementError
 from proxy.packets import frame, make_ok
 from proxy.relay import ClientGone, Relay
 from proxy.scanner import Shape
 from proxy.stream import Message, PacketStream
-from rewriter.calls import find_calls
+from rewriter.errors import PlanError
+from rewriter.plan import MLPlan, plan_statement
 
 log = logging.getLogger(__name__)
 
@@ -248,21 +250,46 @@ class Session:
         if kill is not None:
             await self._on_kill(message, kill)
             return
-        self._refuse_ml_calls(sql)
-        await self._forward(message, Shape.RESULT)
+        plan = self._ml_plan(sql)
+        if plan is None:
+            await self._forward(message, Shape.RESULT)
+        else:
+            await self._run_ml(plan)
 
     async def _on_prepare(self, message: Message) -> None:
-        self._refuse_ml_calls(message.payload[1:])
+        if self._ml_plan(message.payload[1:]) is not None:
+            raise NotSupportedYet(
+                "prepared statements that call ML functions are not supported yet; "
+                "send the statement as text"
+            )
         await self._forward(message, Shape.PREPARE)
 
-    def _refuse_ml_calls(self, sql: bytes) -> None:
-        detector = self.ctx.detector
-        if not detector.may_call(sql):
-            return
-        text = sql.decode("utf-8", "replace")
-        calls = find_calls(text, detector.names)
-        if calls:
-            raise NotSupportedYet(f"mlproxy cannot evaluate {calls[0].name}() yet in this version")
+    def _ml_plan(self, sql: bytes) -> MLPlan | None:
+        """The ML plan of a statement, or None: most statements fail the cheap name test
+        and are never parsed."""
+        if not self.ctx.detector.may_call(sql):
+            return None
+        text = sql.decode("utf-8", "surrogateescape")  # other charsets' bytes survive
+        try:
+            return plan_statement(text, self.ctx.ml.functions)
+        except RecursionError:
+            # sqlglot recurses per nesting level (about 40 parentheses exhaust the stack):
+            # too deep to parse is treated like unparsable, not as a reason to drop the client.
+            return None
+        except PlanError as exc:
+            state = "42000" if exc.code in (1582, 1235) else "HY000"
+            raise MLStatementError(str(exc), exc.code, state) from exc
+
+    async def _run_ml(self, plan: MLPlan) -> None:
+        assert self.backend is not None and self._relay is not None
+        rewritten = await MLStatement(self.ctx.ml, self.backend, plan).prepare()
+        self.log.debug("connection %d: ML statement rewritten to %s", self.id, rewritten)
+        await self._relay.send_command(
+            frame(b"\x03" + rewritten.encode("utf-8", "surrogateescape"), 0)
+        )
+        scanner = await self._relay.relay(Shape.RESULT)
+        if scanner.status:
+            self.backend.status = scanner.status
 
     async def _on_kill(self, message: Message, kill: KillStatement) -> None:
         """Translate a proxy connection id to the backend thread id, then run the KILL

@@ -22,7 +22,7 @@ def register_function_names(names: Iterable[str]) -> None:
 
 
 def _anonymous_builder(name: str):  # type: ignore[no-untyped-def]
-    def build(args: list[exp.Expression]) -> exp.Anonymous:
+    def build(args: list[exp.Expr]) -> exp.Anonymous:
         return exp.Anonymous(this=name, expressions=args)
 
     return build

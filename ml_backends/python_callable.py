@@ -1,0 +1,54 @@
+"""``python:package.module:function``: an in-process callable as a backend.
+
+The callable takes a list of input tuples and returns a list of answers in the same order
+(for sentiment: (label, confidence) pairs). It may be a plain function (run in a worker
+thread, so it may block) or a coroutine function.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
+
+from ml_backends.base import Backend, Outcome
+from ml_backends.errors import BackendNotFound, InferenceFailed
+
+PREFIX = "python:"
+
+
+def load_callable(spec: str) -> Callable[..., Any]:
+    """Import ``module:function`` (the ``python:`` prefix is optional)."""
+    target = spec.removeprefix(PREFIX)
+    module_name, sep, attribute = target.partition(":")
+    if not sep or not module_name or not attribute:
+        raise BackendNotFound(f"expected python:package.module:function, got {spec!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise BackendNotFound(f"cannot import {module_name!r} for backend {spec!r}: {exc}") from exc
+    function: Callable[..., Any] | None = getattr(module, attribute, None)
+    if not callable(function):
+        raise BackendNotFound(f"{module_name!r} has no callable {attribute!r}")
+    return function
+
+
+class PythonCallableBackend(Backend):
+    """Calls a Python function with each batch."""
+
+    def __init__(self, spec: str, max_batch_size: int = 25) -> None:
+        self.function = load_callable(spec)
+        self.name = spec
+        self.max_batch_size = max_batch_size
+
+    async def infer(self, batch: Sequence[Hashable]) -> list[Outcome]:
+        inputs: list[tuple[Any, ...]] = [tuple(item) for item in batch]  # type: ignore[arg-type]
+        if inspect.iscoroutinefunction(self.function):
+            answers = await self.function(inputs)
+        else:
+            answers = await asyncio.to_thread(self.function, inputs)
+        if not isinstance(answers, list | tuple):
+            raise InferenceFailed(f"{self.name} returned {type(answers).__name__}, not a list")
+        return list(answers)

@@ -1,0 +1,51 @@
+"""Statements the proxy itself runs on a session's backend connection (the ML path's key
+queries and temporary tables), with their text-protocol results decoded."""
+
+from __future__ import annotations
+
+from proxy.backend import BackendConnection
+from proxy.errors import BackendRejected
+from proxy.packets import EOF_HEADER, ERR_HEADER, OK_HEADER, parse_err, read_lenenc_int
+
+Row = tuple[bytes | None, ...]
+
+
+def decode_text_row(payload: bytes, columns: int) -> Row:
+    """A text-protocol row: each value a length-encoded string, 0xFB for NULL."""
+    values: list[bytes | None] = []
+    pos = 0
+    for _ in range(columns):
+        if payload[pos] == 0xFB:
+            values.append(None)
+            pos += 1
+            continue
+        length, pos = read_lenenc_int(payload, pos)
+        values.append(payload[pos : pos + length])
+        pos += length
+    return tuple(values)
+
+
+async def fetch_rows(backend: BackendConnection, sql: str) -> list[Row]:
+    """Run a statement and return its rows (none for a statement without a result set)."""
+    await backend.stream.send(b"\x03" + sql.encode("utf-8", "surrogateescape"), 0)
+    first = (await backend.read()).payload
+    if first[0] == ERR_HEADER:
+        raise BackendRejected(parse_err(first))
+    if first[0] == OK_HEADER:
+        return []
+    columns, _ = read_lenenc_int(first, 0)
+    for _ in range(columns + 1):  # the definitions, then their EOF
+        await backend.read()
+    rows: list[Row] = []
+    while True:
+        payload = (await backend.read()).payload
+        if payload[0] == ERR_HEADER:
+            raise BackendRejected(parse_err(payload))
+        if payload[0] == EOF_HEADER and len(payload) < 9:
+            return rows
+        rows.append(decode_text_row(payload, columns))
+
+
+async def execute(backend: BackendConnection, sql: str) -> None:
+    """Run a statement that answers OK or ERR."""
+    await backend.query(sql)

@@ -1,0 +1,37 @@
+"""The ML functions SQL can call: what each takes, which backend answers, what it returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class MLFunction:
+    """One callable name. ``family`` names the backend and the shared answers: two
+    functions of one family over the same inputs cost one backend call."""
+
+    name: str
+    family: str
+    #: Which part of the family's answer this function returns.
+    output: str
+    #: Inputs sent to the backend, in order (further arguments are options).
+    inputs: int
+    max_args: int
+    #: The SQL type of the result, for the values the proxy writes.
+    sql_type: str
+
+    def accepts(self, count: int) -> bool:
+        return self.inputs <= count <= self.max_args
+
+
+SENTIMENT = "comprehend.sentiment"
+
+BUILTINS: dict[str, MLFunction] = {
+    f.name: f
+    for f in (
+        MLFunction("aws_comprehend_detect_sentiment", SENTIMENT, "label", 2, 3, "VARCHAR(8)"),
+        MLFunction(
+            "aws_comprehend_detect_sentiment_confidence", SENTIMENT, "confidence", 2, 3, "DOUBLE"
+        ),
+    )
+}

@@ -1,0 +1,263 @@
+"""Plan how to evaluate the ML calls of one statement, so MySQL keeps every SQL semantic.
+
+Each call site is one of two kinds:
+
+- **constant**: its inputs reference no column (``f('great', 'en')`` in a VALUES list or a
+  FROM-less SELECT). All constant inputs are read in one query, inferred, and the answer is
+  spliced into the statement as a literal.
+- **row-dependent**: a *key query* lists the distinct input tuples the call can need: the
+  call's own scope (its SELECT's FROM and JOINs, or an UPDATE's/DELETE's table) with only
+  the ML-free, deterministic WHERE conjuncts (a superset of the rows the statement will
+  evaluate). Answers go to a session temporary table, and the call's text is replaced by
+  a lookup in it, keyed by the inputs' exact utf8mb4 bytes.
+
+Then the rewritten statement runs on the backend as any other: MySQL evaluates WHERE,
+GROUP BY, HAVING, ORDER BY, aggregates, joins, subqueries, UNION, CTAS and DML itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from rewriter.errors import PlanError
+from rewriter.functions import MLFunction
+from rewriter.spans import CallSpan, call_spans
+from rewriter.sql_text import input_key, item_aliases
+
+_MARKER = "__mlproxy_keys__"
+_NONDETERMINISTIC = {"RAND", "UUID", "UUID_SHORT", "SYSDATE", "NEXTVAL", "LASTVAL", "SLEEP"}
+_SCOPES = (exp.Select, exp.Update, exp.Delete)
+
+
+@dataclass
+class CallSite:
+    """One call in the statement, and how to evaluate it."""
+
+    index: int
+    function: MLFunction
+    span: CallSpan
+    #: SQL text of the inputs sent to the backend, as the client wrote them.
+    inputs: list[str]
+    batch_size: int | None
+    constant: bool
+    #: For row-dependent sites: the query listing distinct input tuples (as bytes).
+    key_query: str | None = None
+    #: Aliases that keep select-list columns named as the client wrote them, each with
+    #: the offset after its select item.
+    aliases: list[tuple[str, int]] = field(default_factory=list)
+
+
+@dataclass
+class MLPlan:
+    sql: str
+    calls: list[CallSite] = field(default_factory=list)
+
+    @property
+    def constant_calls(self) -> list[CallSite]:
+        return [c for c in self.calls if c.constant]
+
+    def constant_query(self) -> str | None:
+        """One FROM-less SELECT of every constant input's key, or None."""
+        keys = [input_key(text) for call in self.constant_calls for text in call.inputs]
+        return "SELECT " + ", ".join(keys) if keys else None
+
+    def rewrite(self, replacements: Mapping[int, str]) -> str:
+        """The statement with each call (by index) replaced by the given SQL text, and
+        aliases added where a select item's name must be kept."""
+        edits = {(c.span.start, 0, c.span.end): replacements[c.index] for c in self.calls}
+        for call in self.calls:
+            for name, at in call.aliases:
+                edits[(at, 1, at)] = f" AS {name}"
+        out, pos = [], 0
+        for (start, _, end), text in sorted(edits.items()):
+            out.append(self.sql[pos:start])
+            out.append(text)
+            pos = end
+        out.append(self.sql[pos:])
+        return "".join(out)
+
+
+def plan_statement(sql: str, functions: Mapping[str, MLFunction]) -> MLPlan | None:
+    """The plan for ``sql``, or None when it calls no ML function (or cannot be parsed:
+    the backend then answers it, with its own error if it is not SQL)."""
+    try:
+        statements = [s for s in sqlglot.parse(sql, read="mysql") if s is not None]
+    except SqlglotError:
+        return None
+    names = frozenset(functions)
+    nodes = [
+        node
+        for statement in statements
+        for node in statement.find_all(exp.Anonymous)
+        if node.name.lower() in names
+    ]
+    if not nodes:
+        return None
+    if len(statements) > 1:
+        raise PlanError(
+            "ML functions are supported in single statements, not in a multi-statement batch"
+        )
+    spans = call_spans(sql, names)
+    plan = MLPlan(sql)
+    for node in sorted(nodes, key=lambda n: n.meta.get("start", 0)):
+        plan.calls.append(_call_site(len(plan.calls), node, spans, functions, sql))
+    return plan
+
+
+def _call_site(
+    index: int,
+    node: exp.Anonymous,
+    spans: Mapping[int, CallSpan],
+    functions: Mapping[str, MLFunction],
+    sql: str,
+) -> CallSite:
+    function = functions[node.name.lower()]
+    span = spans.get(node.meta.get("start", -1))
+    if span is None:
+        raise PlanError(f"cannot locate the call of {function.name}() in the statement")
+    if not function.accepts(len(span.args)):
+        raise PlanError(
+            f"Incorrect parameter count in the call to native function '{function.name}'", code=1582
+        )
+    if any(_contains_call(arg, functions) for arg in node.expressions):
+        raise PlanError(
+            f"{function.name}() cannot take another ML function's result as input", code=1235
+        )
+    inputs = [sql[a:b].strip() for a, b in span.args[: function.inputs]]
+    site = CallSite(
+        index=index,
+        function=function,
+        span=span,
+        inputs=inputs,
+        batch_size=_batch_size(node, function),
+        constant=not any(_refers_to_rows(arg) for arg in node.expressions[: function.inputs]),
+        aliases=item_aliases(node, span, sql),
+    )
+    if not site.constant:
+        site.key_query = key_query(node, inputs, functions)
+    return site
+
+
+def _batch_size(node: exp.Anonymous, function: MLFunction) -> int | None:
+    if len(node.expressions) <= function.inputs:
+        return None
+    option = node.expressions[function.inputs]
+    if isinstance(option, exp.Literal) and option.is_int and int(option.this) > 0:
+        return int(option.this)
+    raise PlanError(
+        f"max_batch_size of {function.name}() must be a positive integer literal", code=1210
+    )
+
+
+def _contains_call(node: exp.Expr, functions: Mapping[str, MLFunction]) -> bool:
+    return any(n.name.lower() in functions for n in node.find_all(exp.Anonymous))
+
+
+def _refers_to_rows(node: exp.Expr) -> bool:
+    return any(isinstance(n, (exp.Column, exp.Subquery, exp.Select)) for n in node.walk())
+
+
+def _scope(node: exp.Expr) -> exp.Expr:
+    parent = node.parent
+    while parent is not None and not isinstance(parent, _SCOPES):
+        parent = parent.parent
+    if parent is None:
+        raise PlanError("this placement of an ML function is not supported", code=1235)
+    return parent
+
+
+def key_query(node: exp.Anonymous, inputs: list[str], functions: Mapping[str, MLFunction]) -> str:
+    """SELECT DISTINCT of the inputs' keys over the call's scope (see the module docstring)."""
+    scope = _scope(node)
+    if isinstance(scope, exp.Select):
+        query = _select_scope(scope, node, functions)
+    else:
+        query = _dml_scope(scope, functions)
+    _attach_ctes(query, scope)
+    keys = ", ".join(input_key(text) for text in inputs)
+    return query.sql(dialect="mysql").replace(_MARKER, keys, 1)
+
+
+def _select_scope(
+    scope: exp.Select, node: exp.Anonymous, functions: Mapping[str, MLFunction]
+) -> exp.Select:
+    query = scope.copy()
+    aggregated = any(isinstance(n, exp.AggFunc) for n in node.walk())
+    drop = ["order", "limit", "offset", "windows", "qualify", "into", "locks"]
+    if not aggregated:
+        drop += ["group", "having"]
+    for arg in drop:
+        query.set(arg, None)
+    if aggregated and query.args.get("having") is not None:
+        query.set("having", _ml_free(query.args["having"], functions, exp.Having))
+    query.set("where", _ml_free(query.args.get("where"), functions, exp.Where))
+    _strip_ml_from_joins(query, functions)
+    query.set("expressions", [exp.column(_MARKER)])
+    query.set("distinct", None if aggregated else exp.Distinct())
+    return query
+
+
+def _dml_scope(scope: exp.Expr, functions: Mapping[str, MLFunction]) -> exp.Select:
+    table = scope.this.copy()
+    query = exp.select(exp.column(_MARKER)).distinct().from_(table)
+    for join in scope.args.get("joins") or []:
+        query = query.join(join.copy())
+    source = scope.args.get("from") or scope.args.get("using")
+    if source is not None:
+        query.set("joins", [*(query.args.get("joins") or []), exp.Join(this=source.this.copy())])
+    query.set("where", _ml_free(scope.args.get("where"), functions, exp.Where))
+    _strip_ml_from_joins(query, functions)
+    return query
+
+
+def _attach_ctes(query: exp.Select, scope: exp.Expr) -> None:
+    """Give the key query the WITH clauses its FROM may refer to."""
+    ctes: list[exp.Expr] = []
+    recursive = False
+    node: exp.Expr | None = scope
+    while node is not None:
+        with_ = node.args.get("with")
+        if with_ is not None:
+            ctes = [cte.copy() for cte in with_.expressions] + ctes
+            recursive = recursive or bool(with_.args.get("recursive"))
+        node = node.parent
+    if ctes:
+        query.set("with", exp.With(expressions=ctes, recursive=recursive))
+
+
+def _ml_free(
+    clause: exp.Expr | None, functions: Mapping[str, MLFunction], kind: type[exp.Expression]
+) -> exp.Expr | None:
+    """The clause with only its conjuncts that call no ML function and are deterministic."""
+    if clause is None:
+        return None
+    condition = clause.this
+    conjuncts = list(condition.flatten()) if isinstance(condition, exp.And) else [condition]
+    keep = [c for c in conjuncts if not _contains_call(c, functions) and _deterministic(c)]
+    return kind(this=exp.and_(*keep)) if keep else None
+
+
+def _deterministic(node: exp.Expr) -> bool:
+    for n in node.walk():
+        if isinstance(n, (exp.Rand, exp.Parameter)) or (
+            isinstance(n, exp.Func) and n.sql_name().upper() in _NONDETERMINISTIC
+        ):
+            return False
+        if isinstance(n, exp.Anonymous) and n.name.upper() in _NONDETERMINISTIC:
+            return False
+    return True
+
+
+def _strip_ml_from_joins(query: exp.Select, functions: Mapping[str, MLFunction]) -> None:
+    """Drop ML-calling ON conjuncts: the join then keeps a superset of its rows."""
+    for join in query.args.get("joins") or []:
+        on = join.args.get("on")
+        if on is not None and _contains_call(on, functions):
+            conjuncts = list(on.flatten()) if isinstance(on, exp.And) else [on]
+            keep = [c for c in conjuncts if not _contains_call(c, functions)]
+            join.set("on", exp.and_(*keep) if keep else exp.true())

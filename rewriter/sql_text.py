@@ -1,0 +1,128 @@
+"""SQL text the rewriter writes: keys, literals, identifiers, and select-item names.
+
+Values never become SQL through quoting: strings are hex literals with a charset
+introducer, numbers are written as DOUBLE literals, so no value changes a statement's
+structure whatever its bytes or the session's sql_mode.
+"""
+
+from __future__ import annotations
+
+import math
+
+from sqlglot import exp
+from sqlglot.tokenizer_core import Token, TokenType
+
+from rewriter.spans import CallSpan, tokenize
+
+#: MySQL's limit on the length of a column alias.
+MAX_ALIAS = 256
+
+_ITEM_START = {TokenType.SELECT, TokenType.DISTINCT, TokenType.COMMA, TokenType.ALL}
+_ITEM_END = {
+    TokenType.COMMA,
+    TokenType.FROM,
+    TokenType.INTO,
+    TokenType.WHERE,
+    TokenType.GROUP_BY,
+    TokenType.ORDER_BY,
+    TokenType.HAVING,
+    TokenType.LIMIT,
+    TokenType.UNION,
+    TokenType.EXCEPT,
+    TokenType.INTERSECT,
+    TokenType.SEMICOLON,
+    TokenType.WINDOW,
+    TokenType.FOR,
+}
+
+
+def input_key(text: str) -> str:
+    """An input as exact utf8mb4 bytes: equal keys mean equal inputs, whatever the
+    collation (a case-insensitive one would merge 'Good' and 'GOOD')."""
+    return f"CAST(CONVERT(({text}) USING utf8mb4) AS BINARY)"
+
+
+def string_literal(value: str | None) -> str:
+    if value is None:
+        return "NULL"
+    return "_utf8mb4 X'" + value.encode("utf-8").hex() + "'" if value else "_utf8mb4''"
+
+
+def bytes_literal(value: bytes) -> str:
+    return "X'" + value.hex() + "'" if value else "''"
+
+
+def double_literal(value: float | None) -> str:
+    """A DOUBLE literal (exponent form: a plain decimal literal would be DECIMAL)."""
+    if value is None or not math.isfinite(value):
+        return "NULL"
+    text = repr(float(value))
+    return text if "e" in text else text + "e0"
+
+
+def quote_identifier(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def item_aliases(node: exp.Expr, span: CallSpan, sql: str) -> list[tuple[str, int]]:
+    """For each select-list item around the call that has no alias, from the innermost
+    out: the item's original text quoted as an alias, and the offset just after the item.
+    MySQL names such a column by its text; the rewrite must not change the name."""
+    tokens = tokenize(sql)
+    depths = _depths(tokens)
+    anchor = next(i for i, t in enumerate(tokens) if t.start == span.name_start)
+    strict = False
+    aliases: list[tuple[str, int]] = []
+    item: exp.Expr = node
+    while True:
+        while item.parent is not None and not isinstance(item.parent, exp.Select):
+            item = item.parent
+        parent = item.parent
+        select = _owning_select(tokens, depths, anchor, strict)
+        if parent is None or select is None:
+            return aliases
+        if item in parent.expressions and not isinstance(item, exp.Alias):
+            start, end = _item_bounds(tokens, depths, anchor, select)
+            aliases.append((quote_identifier(sql[start:end].strip()[:MAX_ALIAS]), end))
+        item, anchor, strict = parent, select, True
+
+
+def _depths(tokens: list[Token]) -> list[int]:
+    """Each token's parenthesis depth (a paren itself counts as outside)."""
+    depths, depth = [], 0
+    for token in tokens:
+        if token.token_type == TokenType.R_PAREN:
+            depth -= 1
+        depths.append(depth)
+        if token.token_type == TokenType.L_PAREN:
+            depth += 1
+    return depths
+
+
+def _owning_select(tokens: list[Token], depths: list[int], anchor: int, strict: bool) -> int | None:
+    """The SELECT keyword whose list holds the token at ``anchor`` (for a subquery's own
+    SELECT, ``strict``: the one around its parentheses)."""
+    limit = depths[anchor] - 1 if strict else depths[anchor]
+    for i in range(anchor - 1 if strict else anchor, -1, -1):
+        if tokens[i].token_type == TokenType.SELECT and depths[i] <= limit:
+            return i
+    return None
+
+
+def _item_bounds(
+    tokens: list[Token], depths: list[int], anchor: int, select: int
+) -> tuple[int, int]:
+    """Offsets of the select item holding ``anchor``: between the separators at the depth
+    of its SELECT."""
+    level = depths[select]
+    first = anchor
+    for i in range(anchor - 1, select, -1):
+        if depths[i] == level and tokens[i].token_type in _ITEM_START:
+            break
+        first = i
+    last = anchor
+    for i in range(anchor + 1, len(tokens)):
+        if depths[i] < level or (depths[i] == level and tokens[i].token_type in _ITEM_END):
+            break
+        last = i
+    return tokens[first].start, tokens[last].end + 1
