@@ -46,6 +46,23 @@ async def fetch_rows(backend: BackendConnection, sql: str) -> list[Row]:
         rows.append(decode_text_row(payload, columns))
 
 
+async def read_response(backend: BackendConnection) -> list[bytes]:
+    """Every payload of one text-protocol response: [ERR], [OK], or the column count,
+    definitions, EOF, rows and the final EOF (or an ERR in place of it)."""
+    first = (await backend.read()).payload
+    if first[0] in (ERR_HEADER, OK_HEADER):
+        return [first]
+    columns, _ = read_lenenc_int(first, 0)
+    payloads = [first]
+    for _ in range(columns + 1):
+        payloads.append((await backend.read()).payload)
+    while True:
+        payload = (await backend.read()).payload
+        payloads.append(payload)
+        if payload[0] == ERR_HEADER or (payload[0] == EOF_HEADER and len(payload) < 9):
+            return payloads
+
+
 async def execute(backend: BackendConnection, sql: str) -> None:
     """Run a statement that answers OK or ERR."""
     await backend.query(sql)

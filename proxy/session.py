@@ -29,11 +29,13 @@ from proxy.errors import (
     error_payload,
 )
 from proxy.handshake import ChangeUser, Greeting, make_greeting, parse_change_user
+from proxy.internal import read_response
 from proxy.kill import KillStatement, is_proxy_id, parse_kill
 from proxy.ml_path import MLStatement, MLStatementError
 from proxy.packets import frame, make_ok
 from proxy.relay import ClientGone, Relay
-from proxy.scanner import Shape
+from proxy.scanner import ResponseScanner, Shape
+from proxy.status import ShowStatus, is_flush_status, like_matches, merge_rows, parse_show_status
 from proxy.stream import Message, PacketStream
 from rewriter.errors import PlanError
 from rewriter.plan import MLPlan, plan_statement
@@ -231,13 +233,15 @@ class Session:
         except BackendError as exc:
             self.log.warning("connection %d: could not kill backend query: %s", self.id, exc)
 
-    async def _forward(self, message: Message, shape: Shape | None) -> None:
+    async def _forward(self, message: Message, shape: Shape | None) -> ResponseScanner | None:
         assert self._relay is not None
         await self._relay.send_command(message.raw)
-        if shape is not None:
-            scanner = await self._relay.relay(shape)
-            if scanner.status and self.backend is not None:
-                self.backend.status = scanner.status
+        if shape is None:
+            return None
+        scanner = await self._relay.relay(shape)
+        if scanner.status and self.backend is not None:
+            self.backend.status = scanner.status
+        return scanner
 
     async def _unknown_command(self, message: Message) -> None:
         name = _command_name(message.payload[0] if message.payload else -1)
@@ -250,11 +254,30 @@ class Session:
         if kill is not None:
             await self._on_kill(message, kill)
             return
+        show = parse_show_status(sql)
+        if show is not None:
+            await self._show_status(message, show)
+            return
+        if is_flush_status(sql):
+            scanner = await self._forward(message, Shape.RESULT)
+            if scanner is not None and not scanner.error:
+                self.ctx.ml.counters.reset()
+            return
         plan = self._ml_plan(sql)
         if plan is None:
             await self._forward(message, Shape.RESULT)
         else:
             await self._run_ml(plan)
+
+    async def _show_status(self, message: Message, show: ShowStatus) -> None:
+        """The backend's status rows plus the Aurora_ml_* counters."""
+        assert self.backend is not None and self._relay is not None
+        await self._relay.send_command(message.raw)
+        response = await read_response(self.backend)
+        counters = self.ctx.ml.counters.as_status_rows()
+        extra = [row for row in counters if like_matches(show.pattern, row[0])]
+        self.client.write_raw(merge_rows(response, extra))
+        await self.client.drain()
 
     async def _on_prepare(self, message: Message) -> None:
         if self._ml_plan(message.payload[1:]) is not None:
