@@ -15,8 +15,10 @@ ERR packet (1045) is what the client receives.
 
 from __future__ import annotations
 
+import hmac
 import secrets
 import ssl
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -40,6 +42,33 @@ class InsecureTransport(ProxyError):
     sqlstate = "HY000"
 
 
+class PasswordCache:
+    """Passwords of recent successful logins, by user name (bounded, least recently used
+    first out), so that a returning client can use caching_sha2_password's fast path as
+    with a MySQL server: it proves knowledge of the password against a fresh nonce, and
+    the proxy skips the RSA exchange. The backend still checks every login; a password
+    it refuses is forgotten."""
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self.max_entries = max_entries
+        self._passwords: OrderedDict[bytes, bytes] = OrderedDict()
+
+    def get(self, user: bytes) -> bytes | None:
+        password = self._passwords.get(user)
+        if password is not None:
+            self._passwords.move_to_end(user)
+        return password
+
+    def remember(self, user: bytes, password: bytes) -> None:
+        self._passwords[user] = password
+        self._passwords.move_to_end(user)
+        while len(self._passwords) > self.max_entries:
+            self._passwords.popitem(last=False)
+
+    def forget(self, user: bytes) -> None:
+        self._passwords.pop(user, None)
+
+
 @dataclass
 class AuthSettings:
     """What the connection phase needs from the configuration."""
@@ -48,6 +77,7 @@ class AuthSettings:
     tls: ssl.SSLContext | None = None
     require_tls: bool = False
     users: Mapping[bytes, bytes] = field(default_factory=dict)
+    passwords: PasswordCache = field(default_factory=PasswordCache)
 
 
 @dataclass(frozen=True)
@@ -105,7 +135,10 @@ class ClientAuthenticator:
         return identity, self.seq
 
     async def _read(self) -> Message:
-        message = await self.stream.read_message(max_size=1 << 16)
+        try:
+            message = await self.stream.read_message(max_size=1 << 16)
+        except ValueError as exc:  # larger than any login message: not the protocol
+            raise ClientProtocolError("malformed packet: too large for the login phase") from exc
         self.seq = message.next_seq
         return message
 
@@ -150,6 +183,12 @@ class ClientAuthenticator:
             answer = (await self._read()).payload
         if not answer:
             return b""
+        cached = self.settings.passwords.get(username)
+        if cached is not None and hmac.compare_digest(
+            scramble.sha2_scramble(cached, self.nonce), answer
+        ):
+            await self._send(make_auth_more_data(scramble.SHA2_FAST_AUTH_OK))
+            return cached
         return await self._full_sha2_auth()
 
     def _clear_password(self, answer: bytes) -> bytes:

@@ -23,6 +23,7 @@ from proxy.errors import (
     BackendError,
     BackendLost,
     BackendProtocolError,
+    BackendRejected,
     NotSupportedYet,
     ProxyError,
     UnknownThread,
@@ -99,6 +100,10 @@ class Session:
         """Drop the client connection (its backend thread was killed)."""
         self.stopping = True
         self.client.close()
+        if not self.busy and self.task is not None:
+            # Idle, it waits for the client's next command; a TLS close waits for the
+            # client's close_notify first, so end the session now rather than then.
+            self.task.cancel()
 
     async def _close(self) -> None:
         if self.backend is not None:
@@ -125,10 +130,17 @@ class Session:
         auth = self._authenticator()
         try:
             identity, seq = await asyncio.wait_for(auth.run(), ctx.timeouts.handshake)
-            self.backend = await self._open_backend(identity, identity.database)
         except (TimeoutError, ProxyError) as exc:
             await self._refuse(exc, auth.seq)
             return False
+        try:
+            self.backend = await self._open_backend(identity, identity.database)
+        except ProxyError as exc:
+            if isinstance(exc, BackendRejected) and exc.code == 1045:
+                ctx.auth.passwords.forget(identity.user)
+            await self._refuse(exc, seq)
+            return False
+        ctx.auth.passwords.remember(identity.user, identity.password)
         self.identity = identity
         self._relay = Relay(self.client, self.backend.stream)
         await self.client.send(make_ok(self.backend.status), seq)
