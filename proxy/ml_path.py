@@ -94,6 +94,16 @@ class MLStatement:
         answers = await self._infer(inputs)
         return await self._materialize(inputs, answers)
 
+    async def prepare_explain(self) -> str:
+        """The rewritten statement for EXPLAIN: empty lookup tables, no inference."""
+        replacements = {}
+        for site in self.plan.calls:
+            if site.constant:
+                replacements[site.index] = "NULL"
+            else:
+                replacements[site.index] = await self._temporary_table(site, {})
+        return self.plan.rewrite(replacements)
+
     async def _read_settings(self) -> None:
         (on_error, max_calls), *_ = await fetch_rows(self.backend, _SETTINGS_QUERY)
         if on_error is not None:

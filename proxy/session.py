@@ -29,6 +29,7 @@ from proxy.errors import (
     UnknownThread,
     error_payload,
 )
+from proxy.explain import mark_batched, split_explain
 from proxy.handshake import ChangeUser, Greeting, make_greeting, parse_change_user
 from proxy.internal import read_response
 from proxy.kill import KillStatement, is_proxy_id, parse_kill
@@ -275,11 +276,31 @@ class Session:
             if scanner is not None and not scanner.error:
                 self.ctx.ml.counters.reset()
             return
+        if await self._explain_ml(message, sql):
+            return
         plan = self._ml_plan(sql)
         if plan is None:
             await self._forward(message, Shape.RESULT)
         else:
             await self._run_ml(plan)
+
+    async def _explain_ml(self, message: Message, sql: bytes) -> bool:
+        """EXPLAIN of a statement with ML calls; False when it is not one."""
+        if not self.ctx.detector.may_call(sql):
+            return False
+        parts = split_explain(sql.decode("utf-8", "surrogateescape"))
+        plan = None if parts is None else self._ml_plan(parts[1].encode("utf-8", "surrogateescape"))
+        if parts is None or plan is None:
+            return False
+        assert self.backend is not None
+        rewritten = await MLStatement(self.ctx.ml, self.backend, plan).prepare_explain()
+        await self.backend.stream.send(
+            b"\x03" + (parts[0] + rewritten).encode("utf-8", "surrogateescape"), 0
+        )
+        response = mark_batched(await read_response(self.backend))
+        self.client.write_raw(b"".join(frame(p, seq) for seq, p in enumerate(response, start=1)))
+        await self.client.drain()
+        return True
 
     async def _show_status(self, message: Message, show: ShowStatus) -> None:
         """The backend's status rows plus the Aurora_ml_* counters."""
