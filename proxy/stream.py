@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 from dataclasses import dataclass
 
@@ -79,9 +78,41 @@ class PacketStream:
     ) -> None:
         """Upgrade the connection to TLS in place (the reader and writer keep working)."""
         if server_side:
-            await self.writer.start_tls(context)
+            await self._start_server_tls(context)
         else:
             await self.writer.start_tls(context, server_hostname=hostname)
+
+    async def _start_server_tls(self, context: ssl.SSLContext) -> None:
+        """A client sends its TLS ClientHello right behind the SSLRequest, so the reader
+        may already hold it; asyncio's start_tls strands such bytes (cpython gh-142352)
+        and the handshake would hang until the login timeout (and plaintext left in the
+        reader would later be read as if it came through TLS). Hand them to the TLS
+        protocol when start_tls installs it, before it starts the handshake."""
+        buffer: bytearray = getattr(self.reader, "_buffer", bytearray())
+        early = bytes(buffer)
+        buffer.clear()
+        if not early:
+            await self.writer.start_tls(context)
+            return
+        transport = self.writer.transport
+        set_protocol = transport.set_protocol
+
+        def install(protocol: asyncio.BaseProtocol) -> None:
+            set_protocol(protocol)
+            if isinstance(protocol, asyncio.BufferedProtocol):
+                data = memoryview(early)
+                while data:
+                    view = memoryview(protocol.get_buffer(len(data)))
+                    size = min(len(view), len(data))
+                    view[:size] = data[:size]
+                    protocol.buffer_updated(size)
+                    data = data[size:]
+
+        setattr(transport, "set_protocol", install)  # noqa: B010 - only for this call
+        try:
+            await self.writer.start_tls(context)
+        finally:
+            delattr(transport, "set_protocol")
 
     @property
     def is_tls(self) -> bool:
@@ -92,5 +123,11 @@ class PacketStream:
             self.writer.close()
 
     async def wait_closed(self, timeout: float = 2.0) -> None:
-        with contextlib.suppress(OSError, TimeoutError, ssl.SSLError):
+        try:
             await asyncio.wait_for(self.writer.wait_closed(), timeout)
+        except TimeoutError:
+            # A TLS peer that never answers close_notify: asyncio would keep the socket
+            # for its 30 s shutdown timeout (and leak it if the loop ends first).
+            self.writer.transport.abort()
+        except (OSError, ssl.SSLError):
+            pass
