@@ -35,6 +35,10 @@ from rewriter.sql_text import bytes_literal, double_literal, input_key, string_l
 log = logging.getLogger(__name__)
 
 TEMP_PREFIX = "_mlproxy_ml_"
+# Column names no user table has: an unqualified user column in the call's inputs must
+# not resolve to the lookup table's columns.
+KEY_COLUMN = "_mlproxy_k"
+VALUE_COLUMN = "_mlproxy_v"
 #: Bytes of VALUES per INSERT into a temporary table (well under max_allowed_packet).
 INSERT_CHUNK = 1 << 20
 
@@ -90,7 +94,7 @@ class MLStatement:
     async def prepare(self) -> str:
         """Do everything but the statement itself; return the rewritten statement."""
         await self._read_settings()
-        inputs = await self._collect()
+        inputs = await self.collect()
         answers = await self._infer(inputs)
         return await self._materialize(inputs, answers)
 
@@ -116,7 +120,7 @@ class MLStatement:
                     "@mlproxy_max_backend_calls must be an integer", 1210
                 ) from None
 
-    async def _collect(self) -> _Inputs:
+    async def collect(self) -> _Inputs:
         inputs = _Inputs()
         constant_query = self.plan.constant_query()
         if constant_query is not None:
@@ -129,6 +133,14 @@ class MLStatement:
             if site.key_query is not None:
                 inputs.by_site[site.index] = await fetch_rows(self.backend, site.key_query)
         return inputs
+
+    def backend_inputs(self, inputs: _Inputs) -> dict[str, list[Hashable]]:
+        """Per family, the inputs the backend would be asked (NULL and empty excluded)."""
+        wanted: dict[str, list[Hashable]] = {}
+        for site in self.plan.calls:
+            values = (_sentiment_input(site.function, row) for row in inputs.by_site[site.index])
+            wanted.setdefault(site.function.family, []).extend(v for v in values if v is not None)
+        return wanted
 
     async def _infer(self, inputs: _Inputs) -> dict[int, dict[Row, object]]:
         """Answers per site, keyed by input row; NULL inputs are answered NULL unasked."""
@@ -219,20 +231,20 @@ class MLStatement:
             site_answers = answers[site.index]
             if site.constant:
                 (row,) = inputs.by_site[site.index]
-                replacements[site.index] = _literal(site.function, site_answers[row])
+                replacements[site.index] = _typed_literal(site.function, site_answers[row])
             else:
                 replacements[site.index] = await self._temporary_table(site, site_answers)
         return self.plan.rewrite(replacements)
 
     async def _temporary_table(self, site: CallSite, site_answers: dict[Row, object]) -> str:
         table = f"{TEMP_PREFIX}{site.index}"
-        keys = [f"k{i}" for i in range(len(site.inputs))]
+        keys = [f"{KEY_COLUMN}{i}" for i in range(len(site.inputs))]
         columns = ", ".join(f"{k} LONGBLOB" for k in keys)
         await execute(self.backend, f"DROP TEMPORARY TABLE IF EXISTS {table}")
         await execute(
             self.backend,
             f"CREATE TEMPORARY TABLE {table} "
-            f"({columns}, v {site.function.sql_type}, KEY (k0(255)))",
+            f"({columns}, {VALUE_COLUMN} {site.function.column_type}, KEY ({KEY_COLUMN}0(255)))",
         )
         values = [
             "("
@@ -243,10 +255,16 @@ class MLStatement:
         ]
         for chunk in _chunks(values, INSERT_CHUNK):
             await execute(self.backend, f"INSERT INTO {table} VALUES " + ", ".join(chunk))
-        condition = " AND ".join(
-            f"_mlr.{key} = {input_key(text)}" for key, text in zip(keys, site.inputs, strict=True)
-        )
-        return f"(SELECT _mlr.v FROM {table} AS _mlr WHERE {condition})"
+        return lookup_sql(site)
+
+
+def lookup_sql(site: CallSite) -> str:
+    """What replaces a row-dependent call: a lookup of its answer by its inputs' keys."""
+    condition = " AND ".join(
+        f"_mlr.{KEY_COLUMN}{i} = {input_key(text)}" for i, text in enumerate(site.inputs)
+    )
+    table = f"{TEMP_PREFIX}{site.index}"
+    return f"(SELECT _mlr.{VALUE_COLUMN} FROM {table} AS _mlr WHERE {condition})"
 
 
 def _sentiment_input(function: MLFunction, row: Row) -> SentimentInput | None:
@@ -274,6 +292,12 @@ def _literal(function: MLFunction, answer: object) -> str:
     if function.sql_type == "DOUBLE":
         return double_literal(float(value))
     return string_literal(str(value))
+
+
+def _typed_literal(function: MLFunction, answer: object) -> str:
+    """A constant answer with the function's result type and nullability, so that
+    CREATE TABLE ... AS SELECT makes the same column as a real function call would."""
+    return f"CAST(NULLIF({_literal(function, answer)}, NULL) AS {function.cast_type})"
 
 
 def _chunks(values: list[str], limit: int) -> list[list[str]]:

@@ -224,8 +224,15 @@ class Session:
             raise _EndSession from None
         except ProxyError as exc:
             await self.client.send(error_payload(exc, self.id), message.next_seq)
+        except Exception as exc:
+            # A bug of ours: the client gets a generic 1105 (never our internal text) if
+            # its response has not started, the log gets the traceback, and the session
+            # ends, since its backend connection may be mid-response.
+            self.log.exception("connection %d: unexpected error in a command", self.id)
+            await self._report_fatal(exc, message)
+            raise _EndSession from None
 
-    async def _report_fatal(self, exc: ProxyError, message: Message) -> None:
+    async def _report_fatal(self, exc: Exception, message: Message) -> None:
         """Report a broken backend in-band if the response has not started; then close."""
         if self._relay is not None and self._relay.response_started:
             return

@@ -23,6 +23,20 @@ class MLFunction:
     def accepts(self, count: int) -> bool:
         return self.inputs <= count <= self.max_args
 
+    @property
+    def column_type(self) -> str:
+        """The column type holding this function's answers (text always utf8mb4)."""
+        if self.sql_type.upper().startswith("VARCHAR"):
+            return self.sql_type + " CHARACTER SET utf8mb4"
+        return self.sql_type
+
+    @property
+    def cast_type(self) -> str:
+        """The CAST target giving a literal this function's result type (utf8mb4 text)."""
+        if self.sql_type.upper().startswith("VARCHAR"):
+            return "CHAR" + self.sql_type[len("VARCHAR") :] + " CHARACTER SET utf8mb4"
+        return self.sql_type
+
 
 SENTIMENT = "comprehend.sentiment"
 

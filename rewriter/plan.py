@@ -17,6 +17,7 @@ GROUP BY, HAVING, ORDER BY, aggregates, joins, subqueries, UNION, CTAS and DML i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -86,7 +87,7 @@ def plan_statement(sql: str, functions: Mapping[str, MLFunction]) -> MLPlan | No
     """The plan for ``sql``, or None when it calls no ML function (or cannot be parsed:
     the backend then answers it, with its own error if it is not SQL)."""
     try:
-        statements = [s for s in sqlglot.parse(sql, read="mysql") if s is not None]
+        statements = [s for s in sqlglot.parse(_parsable(sql), read="mysql") if s is not None]
     except SqlglotError:
         return None
     names = frozenset(functions)
@@ -102,11 +103,25 @@ def plan_statement(sql: str, functions: Mapping[str, MLFunction]) -> MLPlan | No
         raise PlanError(
             "ML functions are supported in single statements, not in a multi-statement batch"
         )
+    if isinstance(statements[0], exp.Create) and statements[0].kind == "VIEW":
+        raise PlanError(
+            "a view cannot call ML functions through mlproxy: the proxy evaluates calls per "
+            "statement, so put the call in the query that reads the view"
+        )
     spans = call_spans(sql, names)
     plan = MLPlan(sql)
     for node in sorted(nodes, key=lambda n: n.meta.get("start", 0)):
         plan.calls.append(_call_site(len(plan.calls), node, spans, functions, sql))
     return plan
+
+
+_REPLACE = re.compile(r"^(\s*)REPLACE(\s)", re.IGNORECASE)
+
+
+def _parsable(sql: str) -> str:
+    """sqlglot reads REPLACE only as an opaque command; INSERT has the same shape, and
+    "INSERT " has the same length, so every offset stays valid."""
+    return _REPLACE.sub(lambda m: m.group(1) + "INSERT " + m.group(2)[1:], sql, count=1)
 
 
 def _call_site(
@@ -203,13 +218,11 @@ def _select_scope(
 
 
 def _dml_scope(scope: exp.Expr, functions: Mapping[str, MLFunction]) -> exp.Select:
-    table = scope.this.copy()
-    query = exp.select(exp.column(_MARKER)).distinct().from_(table)
-    for join in scope.args.get("joins") or []:
-        query = query.join(join.copy())
-    source = scope.args.get("from") or scope.args.get("using")
-    if source is not None:
-        query.set("joins", [*(query.args.get("joins") or []), exp.Join(this=source.this.copy())])
+    """An UPDATE's or DELETE's rows: its table with its joins (sqlglot keeps a multi-table
+    statement's joins on the table node), or DELETE ... USING's tables."""
+    using = scope.args.get("using")
+    source = using if isinstance(using, exp.Expr) else scope.this
+    query = exp.select(exp.column(_MARKER)).distinct().from_(source.copy())
     query.set("where", _ml_free(scope.args.get("where"), functions, exp.Where))
     _strip_ml_from_joins(query, functions)
     return query
@@ -221,7 +234,7 @@ def _attach_ctes(query: exp.Select, scope: exp.Expr) -> None:
     recursive = False
     node: exp.Expr | None = scope
     while node is not None:
-        with_ = node.args.get("with")
+        with_ = node.args.get("with_")
         if with_ is not None:
             ctes = [cte.copy() for cte in with_.expressions] + ctes
             recursive = recursive or bool(with_.args.get("recursive"))

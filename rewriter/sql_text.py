@@ -17,7 +17,23 @@ from rewriter.spans import CallSpan, tokenize
 #: MySQL's limit on the length of a column alias.
 MAX_ALIAS = 256
 
-_ITEM_START = {TokenType.SELECT, TokenType.DISTINCT, TokenType.COMMA, TokenType.ALL}
+_ITEM_START = {
+    TokenType.SELECT,
+    TokenType.DISTINCT,
+    TokenType.COMMA,
+    TokenType.ALL,
+    TokenType.STRAIGHT_JOIN,
+}
+_SELECT_MODIFIERS = {
+    "DISTINCTROW",
+    "HIGH_PRIORITY",
+    "SQL_SMALL_RESULT",
+    "SQL_BIG_RESULT",
+    "SQL_BUFFER_RESULT",
+    "SQL_CACHE",
+    "SQL_NO_CACHE",
+    "SQL_CALC_FOUND_ROWS",
+}
 _ITEM_END = {
     TokenType.COMMA,
     TokenType.FROM,
@@ -83,7 +99,7 @@ def item_aliases(node: exp.Expr, span: CallSpan, sql: str) -> list[tuple[str, in
             return aliases
         if item in parent.expressions and not isinstance(item, exp.Alias):
             start, end = _item_bounds(tokens, depths, anchor, select)
-            aliases.append((quote_identifier(sql[start:end].strip()[:MAX_ALIAS]), end))
+            aliases.append((quote_identifier(column_name(sql[start:end])), end))
         item, anchor, strict = parent, select, True
 
 
@@ -97,6 +113,13 @@ def _depths(tokens: list[Token]) -> list[int]:
         if token.token_type == TokenType.L_PAREN:
             depth += 1
     return depths
+
+
+def column_name(item_text: str) -> str:
+    """The name MySQL gives an unaliased item: its text, at most 256 characters, with
+    characters outside the Basic Multilingual Plane as '?' (identifiers are utf8mb3)."""
+    text = item_text.strip()[:MAX_ALIAS]
+    return "".join("?" if ord(char) > 0xFFFF else char for char in text)
 
 
 def _owning_select(tokens: list[Token], depths: list[int], anchor: int, strict: bool) -> int | None:
@@ -115,14 +138,19 @@ def _item_bounds(
     """Offsets of the select item holding ``anchor``: between the separators at the depth
     of its SELECT."""
     level = depths[select]
-    first = anchor
+    separator = select
     for i in range(anchor - 1, select, -1):
-        if depths[i] == level and tokens[i].token_type in _ITEM_START:
+        if depths[i] == level and _starts_items(tokens[i]):
+            separator = i
             break
-        first = i
     last = anchor
     for i in range(anchor + 1, len(tokens)):
         if depths[i] < level or (depths[i] == level and tokens[i].token_type in _ITEM_END):
             break
         last = i
-    return tokens[first].start, tokens[last].end + 1
+    # From just after the separator: a comment before the item is part of its name.
+    return tokens[separator].end + 1, tokens[last].end + 1
+
+
+def _starts_items(token: Token) -> bool:
+    return token.token_type in _ITEM_START or token.text.upper() in _SELECT_MODIFIERS
