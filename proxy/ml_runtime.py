@@ -20,7 +20,12 @@ log = logging.getLogger(__name__)
 def _backend_options(config: Config) -> dict[str, object]:
     if config.comprehend_backend != "aws":
         return {}
-    return {"region": config.aws_region, "endpoint_url": config.aws_endpoint_url}
+    return {
+        "region": config.aws_region,
+        "endpoint_url": config.aws_endpoint_url,
+        # A request the engine gave up on must not hold its thread much longer.
+        "read_timeout": config.ml_request_timeout,
+    }
 
 
 def build_runtime(config: Config) -> MLRuntime:
