@@ -28,6 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser("serve", help="run the proxy in front of a MySQL/MariaDB server")
     _add_settings(serve)
+    explain = commands.add_parser(
+        "explain",
+        help="show how the ML calls of a statement are rewritten and what they cost",
+    )
+    explain.add_argument("sql", help="the statement")
+    _add_settings(explain)
     demo = commands.add_parser(
         "demo", help="start a throwaway MariaDB/MySQL with the example tables, and serve it"
     )
@@ -86,10 +92,22 @@ def _serve(args: dict[str, Any]) -> int:
     return 0
 
 
+def _explain(args: dict[str, Any]) -> int:
+    from proxy.explain_cli import explain  # imported lazily: serve does not need it
+
+    sql = args.pop("sql")
+    config = load_config(args, config_file=args.get("config"))
+    configure_logging("warning")
+    print(asyncio.run(explain(config, sql)), end="")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = vars(build_parser().parse_args(argv))
     command = args.pop("command")
     try:
+        if command == "explain":
+            return _explain(args)
         if command == "demo":
             from proxy.demo import run_demo  # imported lazily: serve does not need it
 

@@ -34,25 +34,10 @@ def example_proxy(backend: BackendInfo) -> Iterator[RunningProxy]:
 def run_cli(proxy: RunningProxy, script: Path) -> str:
     client = shutil.which("mariadb") or shutil.which("mysql")
     assert client, "the mariadb client is installed by ./dev"
-    result = subprocess.run(
-        [
-            client,
-            "--protocol=tcp",
-            "-h",
-            proxy.host,
-            "-P",
-            str(proxy.port),
-            "-u",
-            "app",
-            "-papp-pw",
-            "--batch",
-            DATABASE,
-        ],
-        stdin=script.open("rb"),
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
+    command = [client, "--protocol=tcp", "-h", proxy.host, "-P", str(proxy.port)]
+    command += ["-u", "app", "-papp-pw", "--batch", DATABASE]
+    with script.open("rb") as stdin:
+        result = subprocess.run(command, stdin=stdin, capture_output=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr.decode()
     return result.stdout.decode()
 
