@@ -1,0 +1,309 @@
+"""Pass-through benchmark: the same workloads direct, through a bare relay, through the proxy.
+
+One run starts its own backend (or uses ``--backend``), the proxy (``python -m proxy
+serve``) and the bare asyncio relay of bench.relay as subprocesses, then measures, for
+each of the three targets in turn (the order rotates between repeats):
+
+- point selects per second and p50/p95 latency (sysbench oltp_point_select, text
+  protocol and server-side prepared statements, with ``--threads`` and with 1 thread);
+- the wall time of a big SELECT read row by row by the ``mariadb`` CLI, its time to the
+  first row, and how much the proxy's (and relay's) peak RSS grew during it;
+- connections opened and closed per second by one client.
+
+It prints the median of ``--repeat`` runs of each, and the ratios proxy/direct and
+proxy/relay: the relay is the ceiling for any Python hop. Run from the repository root:
+``python -m bench.passthrough [--rows N] [--threads 8] [--seconds S] [--repeat R]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import clients
+from bench.dataset import Endpoint, open_backend, prepare, server_version
+from bench.services import Service, reset_peak, start_proxy, start_relay
+
+log = logging.getLogger("bench.passthrough")
+
+TARGETS = ("direct", "relay", "proxy")
+WORKLOADS = ("select", "stream", "connect")
+MB = 1 << 20
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One row of the results table."""
+
+    key: str
+    label: str
+    higher_is_better: bool
+    digits: int = 2
+
+
+@dataclass
+class Results:
+    """Every measured value, by metric and target, in the order metrics were first seen."""
+
+    metrics: dict[str, Metric] = field(default_factory=dict)
+    values: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+
+    def add(self, metric: Metric, target: str, value: float) -> None:
+        self.metrics.setdefault(metric.key, metric)
+        self.values.setdefault(metric.key, {}).setdefault(target, []).append(value)
+
+    def median(self, key: str, target: str) -> float | None:
+        runs = self.values.get(key, {}).get(target)
+        return statistics.median(runs) if runs else None
+
+    def ratio(self, key: str, top: str, bottom: str) -> float | None:
+        a, b = self.median(key, top), self.median(key, bottom)
+        return a / b if a is not None and b else None
+
+
+@dataclass
+class Run:
+    """What one benchmark run talks to."""
+
+    args: argparse.Namespace
+    endpoints: dict[str, Endpoint]
+    services: dict[str, Service]
+    results: Results = field(default_factory=Results)
+
+
+# -- workloads ----------------------------------------------------------------------------
+
+
+def _select_metrics(threads: int, prepared: bool) -> tuple[Metric, Metric, Metric]:
+    name = f"point select {'prepared' if prepared else 'text'}, {threads} thr"
+    key = f"select_{'ps' if prepared else 'text'}_{threads}t"
+    return (
+        Metric(f"{key}_qps", f"{name}: queries/s", True, 0),
+        Metric(f"{key}_p50_ms", f"{name}: p50 ms", False, 3),
+        Metric(f"{key}_p95_ms", f"{name}: p95 ms", False, 3),
+    )
+
+
+def measure_selects(run: Run, order: Sequence[str]) -> None:
+    """Point selects, text and prepared, with --threads and with one thread."""
+    args = run.args
+    for threads in dict.fromkeys((args.threads, 1)):
+        for prepared in (False, True):
+            if prepared and not clients.has_sysbench():
+                continue
+            qps, p50, p95 = _select_metrics(threads, prepared)
+            for target in order:
+                load = clients.point_selects(
+                    run.endpoints[target], threads, args.seconds, prepared, args.table_size
+                )
+                log.info("%s %s: %.0f q/s, p95 %.3f ms", qps.label, target, load.rate, load.p95_ms)
+                run.results.add(qps, target, load.rate)
+                run.results.add(p50, target, load.p50_ms)
+                run.results.add(p95, target, load.p95_ms)
+
+
+_STREAM_TIME = Metric("stream_s", "big SELECT: seconds", False, 3)
+_STREAM_FIRST = Metric("stream_first_row_s", "big SELECT: first row, s", False, 3)
+_STREAM_GROWTH = Metric("stream_rss_growth_mb", "big SELECT: peak RSS growth, MB", False, 1)
+_IDLE_RSS = Metric("rss_before_mb", "RSS before the big SELECT, MB", False, 1)
+
+
+def measure_stream(run: Run, order: Sequence[str]) -> None:
+    """The big SELECT, and the hop's peak RSS during it (VmHWM reset just before)."""
+    for target in order:
+        service = run.services.get(target)
+        before = 0
+        if service is not None:
+            reset_peak(service.pid)
+            before = service.memory().rss
+        result = clients.stream(run.endpoints[target])
+        if result.rows != run.args.rows:
+            raise RuntimeError(f"{target}: the big SELECT gave {result.rows} rows")
+        run.results.add(_STREAM_TIME, target, result.total_s)
+        run.results.add(_STREAM_FIRST, target, result.first_row_s)
+        if service is not None:
+            peak = service.memory().peak
+            run.results.add(_IDLE_RSS, target, before / MB)
+            run.results.add(_STREAM_GROWTH, target, (peak - before) / MB)
+        log.info("big SELECT %s: %.3f s", target, result.total_s)
+
+
+_CONNECTIONS = Metric("connections_per_s", "connect+close, 1 client: per s", True, 0)
+_CONNECT_P50 = Metric("connect_p50_ms", "connect+close, 1 client: p50 ms", False, 3)
+
+
+def measure_connections(run: Run, order: Sequence[str]) -> None:
+    """Connections opened and closed per second, one client."""
+    for target in order:
+        load = clients.connections(run.endpoints[target], run.args.seconds)
+        log.info("connections %s: %.0f/s", target, load.rate)
+        run.results.add(_CONNECTIONS, target, load.rate)
+        run.results.add(_CONNECT_P50, target, load.p50_ms)
+
+
+_MEASURES: dict[str, Callable[[Run, Sequence[str]], None]] = {
+    "select": measure_selects,
+    "stream": measure_stream,
+    "connect": measure_connections,
+}
+
+
+def warm_up(run: Run) -> None:
+    """Load the big table into the buffer pool and every hop's code paths, unmeasured."""
+    clients.stream(run.endpoints["direct"])
+    for target in TARGETS:
+        clients.point_selects(run.endpoints[target], 1, 1, False, run.args.table_size)
+
+
+# -- report -------------------------------------------------------------------------------
+
+
+def _cell(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def format_table(results: Results) -> str:
+    """Medians per target and the ratios, one metric a line."""
+    head = ("metric (median)", *TARGETS, "proxy/direct", "proxy/relay")
+    rows: list[tuple[str, ...]] = [head]
+    for key, metric in results.metrics.items():
+        medians = [_cell(results.median(key, t), metric.digits) for t in TARGETS]
+        ratios = [_cell(results.ratio(key, "proxy", base), 2) for base in ("direct", "relay")]
+        rows.append((metric.label, *medians, *ratios))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    lines = [
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in rows
+    ]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def _footer(args: argparse.Namespace, env: dict[str, Any]) -> str:
+    before, after = env["load_average"][0], env["load_average_after"][0]
+    return (
+        f"medians of {args.repeat} runs, {args.seconds:g} s each; {env['cpus']} CPUs, load"
+        f" average {before:.2f} before, {after:.2f} after; backend {env['backend']};"
+        f" stream client {env['stream_client']}; ratios: proxy value / other value"
+    )
+
+
+def to_json(run: Run, environment: dict[str, Any]) -> dict[str, Any]:
+    results = run.results
+    return {
+        "settings": {k: v for k, v in vars(run.args).items() if k != "backend"},
+        "environment": environment,
+        "metrics": {
+            key: {
+                "label": metric.label,
+                "higher_is_better": metric.higher_is_better,
+                "runs": results.values[key],
+                "median": {t: results.median(key, t) for t in TARGETS},
+                "proxy/direct": results.ratio(key, "proxy", "direct"),
+                "proxy/relay": results.ratio(key, "proxy", "relay"),
+            }
+            for key, metric in results.metrics.items()
+        },
+    }
+
+
+def _tool_version(cmd: Sequence[str]) -> str | None:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.strip()
+    except OSError:
+        return None
+
+
+def environment(direct: Endpoint) -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "load_average": os.getloadavg(),
+        "python": platform.python_version(),
+        "backend": server_version(direct),
+        "sysbench": _tool_version(["sysbench", "--version"]),
+        "stream_client": clients.cli_binary() or "PyMySQL SSCursor",
+    }
+
+
+# -- main ---------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.passthrough",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the big SELECT")
+    parser.add_argument("--threads", type=int, default=8, help="client threads for selects")
+    parser.add_argument("--seconds", type=float, default=5, help="seconds per measurement")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of everything; medians")
+    parser.add_argument("--table-size", type=int, default=10_000, help="rows for point selects")
+    parser.add_argument(
+        "--backend", metavar="URL", help="mysql://admin:password@host:port (default: embedded)"
+    )
+    parser.add_argument(
+        "--workloads", default=",".join(WORKLOADS), help=f"subset of {','.join(WORKLOADS)}"
+    )
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    args = parser.parse_args(argv)
+    args.workloads = [w for w in args.workloads.split(",") if w]
+    unknown = set(args.workloads) - set(WORKLOADS)
+    if unknown:
+        parser.error(f"unknown workloads: {', '.join(sorted(unknown))}")
+    return args
+
+
+def measure(run: Run) -> None:
+    """Every workload, --repeat times, rotating which target goes first."""
+    warm_up(run)
+    for repeat in range(run.args.repeat):
+        order = TARGETS[repeat % 3 :] + TARGETS[: repeat % 3]
+        log.info("run %d of %d, order %s", repeat + 1, run.args.repeat, ", ".join(order))
+        for workload in run.args.workloads:
+            _MEASURES[workload](run, order)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    admin, stop_backend, embedded = open_backend(args.backend)
+    services: dict[str, Service] = {}
+    try:
+        direct = prepare(admin, args.rows, args.table_size, embedded)
+        services["relay"] = start_relay(direct.host, direct.port)
+        services["proxy"] = start_proxy(direct.host, direct.port)
+        endpoints = {"direct": direct}
+        endpoints.update({name: direct.at(s.host, s.port) for name, s in services.items()})
+        run = Run(args, endpoints, services)
+        env = environment(direct)
+        measure(run)
+        env["load_average_after"] = os.getloadavg()
+        print(format_table(run.results))
+        print(_footer(args, env))
+        if args.json:
+            Path(args.json).write_text(json.dumps(to_json(run, env), indent=2) + "\n")
+    finally:
+        for service in services.values():
+            service.stop()
+        stop_backend()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
