@@ -108,7 +108,7 @@ def plan_statement(sql: str, functions: Mapping[str, MLFunction]) -> MLPlan | No
             "a view cannot call ML functions through mlproxy: the proxy evaluates calls per "
             "statement, so put the call in the query that reads the view"
         )
-    spans = call_spans(sql, names)
+    spans = call_spans(_parsable(sql), names)
     plan = MLPlan(sql)
     for node in sorted(nodes, key=lambda n: n.meta.get("start", 0)):
         plan.calls.append(_call_site(len(plan.calls), node, spans, functions, sql))
@@ -121,7 +121,7 @@ _REPLACE = re.compile(r"^(\s*)REPLACE(\s)", re.IGNORECASE)
 def _parsable(sql: str) -> str:
     """sqlglot reads REPLACE only as an opaque command; INSERT has the same shape, and
     "INSERT " has the same length, so every offset stays valid."""
-    return _REPLACE.sub(lambda m: m.group(1) + "INSERT " + m.group(2)[1:], sql, count=1)
+    return _REPLACE.sub(lambda m: m.group(1) + "INSERT " + m.group(2), sql, count=1)
 
 
 def _call_site(
@@ -151,7 +151,7 @@ def _call_site(
         inputs=inputs,
         batch_size=_batch_size(node, function),
         constant=not any(_refers_to_rows(arg) for arg in node.expressions[: function.inputs]),
-        aliases=item_aliases(node, span, sql),
+        aliases=item_aliases(node, span, _parsable(sql)),
     )
     if not site.constant:
         site.key_query = key_query(node, inputs, functions)
@@ -229,18 +229,41 @@ def _dml_scope(scope: exp.Expr, functions: Mapping[str, MLFunction]) -> exp.Sele
 
 
 def _attach_ctes(query: exp.Select, scope: exp.Expr) -> None:
-    """Give the key query the WITH clauses its FROM may refer to."""
-    ctes: list[exp.Expr] = []
+    """Give the key query the CTEs (of the scope and of the statements around it) that
+    its FROM refers to, directly or through other CTEs, and no others: a CTE holding
+    the call itself must stay out."""
+    available: dict[str, exp.Expr] = {}
     recursive = False
-    node: exp.Expr | None = scope
+    node: exp.Expr | None = scope.parent
+    query_with = query.args.get("with_")
+    withs = [query_with] if query_with is not None else []
     while node is not None:
-        with_ = node.args.get("with_")
-        if with_ is not None:
-            ctes = [cte.copy() for cte in with_.expressions] + ctes
-            recursive = recursive or bool(with_.args.get("recursive"))
+        if node.args.get("with_") is not None:
+            withs.append(node.args["with_"])
         node = node.parent
-    if ctes:
-        query.set("with", exp.With(expressions=ctes, recursive=recursive))
+    for with_ in reversed(withs):  # inner definitions shadow outer ones
+        for cte in with_.expressions:
+            available[cte.alias_or_name.lower()] = cte
+        recursive = recursive or bool(with_.args.get("recursive"))
+    needed = _referenced_ctes(query, available)
+    if needed:
+        ordered = [cte.copy() for cte in available.values() if cte in needed]
+        query.set("with_", exp.With(expressions=ordered, recursive=recursive))
+    else:
+        query.set("with_", None)
+
+
+def _referenced_ctes(query: exp.Expr, available: Mapping[str, exp.Expr]) -> list[exp.Expr]:
+    needed: list[exp.Expr] = []
+    pending = [query]
+    while pending:
+        node = pending.pop()
+        for table in node.find_all(exp.Table):
+            cte = available.get(table.name.lower())
+            if cte is not None and not table.db and cte not in needed:
+                needed.append(cte)
+                pending.append(cte.this)
+    return needed
 
 
 def _ml_free(

@@ -123,12 +123,6 @@ CALL_IN_SOURCE = (
     "AWS_COMPREHEND_DETECT_SENTIMENT(...): the key query fails with 1305 FUNCTION "
     "oracle_proxy.AWS_COMPREHEND_DETECT_SENTIMENT does not exist"
 )
-WITH_KEY = (
-    "rewriter/plan.py _attach_ctes reads node.args.get('with'), but sqlglot 30 names the "
-    "arg 'with_': CTEs are never attached (top-level scopes only work because scope.copy() "
-    "keeps their own with_), so the key query of a call in a subquery or UNION branch "
-    "reading a CTE fails with 1146 Table 'oracle_proxy.p' doesn't exist"
-)
 STANDALONE_VALUES = (
     "sqlglot 30.30 cannot parse a standalone VALUES statement (ParseError: Required keyword "
     "'expressions' missing for Aliases): plan_statement returns None, the statement is "
@@ -163,11 +157,6 @@ ASSIGNMENT_ORDER = (
     "sees the upper-cased txt; rewriter/plan.py _dml_scope's key query collects the "
     "pre-update txt values, the lookup misses UPPER(txt) and writes NULL (ids 3, 6, 7: "
     "direct 'MIXED'/'NEGATIVE', proxy NULL)"
-)
-REPLACE = (
-    "sqlglot 30.30's MySQL dialect parses REPLACE as exp.Command ('contains unsupported "
-    "syntax'): plan_statement finds no call, the REPLACE is forwarded unrewritten and fails "
-    "with 1305 FUNCTION ...aws_comprehend_detect_sentiment does not exist"
 )
 ODKU_VALUES = (
     "rewriter/plan.py _refers_to_rows: sqlglot parses VALUES(txt) as exp.Values, so the "
@@ -967,13 +956,11 @@ DERIVED_AND_CTES = [
         "cte-read-in-subquery",
         "WITH p AS (SELECT id, txt FROM comments WHERE grp = 'a') SELECT id FROM comments"
         " WHERE id IN (SELECT id FROM p WHERE {S}(txt, 'en') = 'NEGATIVE')",
-        xfail=WITH_KEY,
     ),
     shape(
         "cte-read-in-union-branches",
         "WITH p AS (SELECT id, txt FROM comments WHERE grp = 'a') SELECT {S}(txt, 'en') FROM p"
         " UNION ALL SELECT {C}(txt, 'en') FROM p",
-        xfail=WITH_KEY,
     ),
     shape(
         "cte-chained",
@@ -1184,12 +1171,10 @@ WRITE_SHAPES = [
         "replace-select",
         "REPLACE INTO w (id, txt, lang, lab) SELECT id, txt, lang, {S}(txt, lang)"
         " FROM comments WHERE id <= 5",
-        xfail=REPLACE,
     ),
     write(
         "replace-values",
         "REPLACE INTO w (id, txt, lab) VALUES (1, 'Good', {S}('Good', 'en'))",
-        xfail=REPLACE,
     ),
     write(
         "ctas",
