@@ -26,7 +26,7 @@ from ml_backends.engine import InferenceEngine
 from ml_backends.errors import MLBackendError
 from ml_backends.sentiment import Sentiment, SentimentInput, normalize_language
 from proxy.backend import BackendConnection
-from proxy.errors import ProxyError
+from proxy.errors import BackendRejected, ProxyError
 from proxy.internal import Row, execute, fetch_rows
 from rewriter.functions import MLFunction
 from rewriter.plan import CallSite, MLPlan
@@ -41,6 +41,8 @@ KEY_COLUMN = "_mlproxy_k"
 VALUE_COLUMN = "_mlproxy_v"
 #: Bytes of VALUES per INSERT into a temporary table (well under max_allowed_packet).
 INSERT_CHUNK = 1 << 20
+
+ER_BAD_FIELD = 1054  # Unknown column: a key query outside a correlated subquery's context
 
 _SETTINGS_QUERY = "SELECT @mlproxy_on_error, @mlproxy_max_backend_calls"
 
@@ -131,8 +133,19 @@ class MLStatement:
                 pos += len(site.inputs)
         for site in self.plan.calls:
             if site.key_query is not None:
-                inputs.by_site[site.index] = await fetch_rows(self.backend, site.key_query)
+                inputs.by_site[site.index] = await self._site_inputs(site)
         return inputs
+
+    async def _site_inputs(self, site: CallSite) -> list[Row]:
+        """The site's distinct inputs; a correlated subquery's own scope does not resolve
+        (1054 unknown column), and then the scopes around it are read too."""
+        assert site.key_query is not None
+        try:
+            return await fetch_rows(self.backend, site.key_query)
+        except BackendRejected as exc:
+            if exc.code != ER_BAD_FIELD or site.flat_key_query is None:
+                raise
+        return await fetch_rows(self.backend, site.flat_key_query)
 
     def backend_inputs(self, inputs: _Inputs) -> dict[str, list[Hashable]]:
         """Per family, the inputs the backend would be asked (NULL and empty excluded)."""

@@ -48,6 +48,9 @@ class CallSite:
     constant: bool
     #: For row-dependent sites: the query listing distinct input tuples (as bytes).
     key_query: str | None = None
+    #: For a call in a subquery: the same over the enclosing statements' rows too, for
+    #: when the subquery is correlated (its own scope alone does not resolve).
+    flat_key_query: str | None = None
     #: Aliases that keep select-list columns named as the client wrote them, each with
     #: the offset after its select item.
     aliases: list[tuple[str, int]] = field(default_factory=list)
@@ -155,6 +158,7 @@ def _call_site(
     )
     if not site.constant:
         site.key_query = key_query(node, inputs, functions)
+        site.flat_key_query = flat_key_query(node, inputs, functions)
     return site
 
 
@@ -196,6 +200,56 @@ def key_query(node: exp.Anonymous, inputs: list[str], functions: Mapping[str, ML
     _attach_ctes(query, scope)
     keys = ", ".join(input_key(text) for text in inputs)
     return query.sql(dialect="mysql").replace(_MARKER, keys, 1)
+
+
+def flat_key_query(
+    node: exp.Anonymous, inputs: list[str], functions: Mapping[str, MLFunction]
+) -> str | None:
+    """The key query over the chain of scopes from the outermost statement down to the
+    call's (each one's rows and ML-free conditions, cross-joined outermost first): the
+    inputs of a correlated subquery, or a superset of them. None outside subqueries."""
+    chain = _scope_chain(node)
+    if len(chain) < 2:
+        return None
+    sources: list[exp.Expr] = []
+    conditions: list[exp.Expr] = []
+    for scope in reversed(chain):
+        sources += _sources(scope)
+        where = _ml_free(scope.args.get("where"), functions, exp.Where)
+        if where is not None:
+            conditions.append(where.this)
+    query = exp.select(exp.column(_MARKER)).distinct().from_(sources[0])
+    joins = [s if isinstance(s, exp.Join) else exp.Join(this=s) for s in sources[1:]]
+    query.set("joins", joins)
+    if conditions:
+        query.set("where", exp.Where(this=exp.and_(*conditions)))
+    _strip_ml_from_joins(query, functions)
+    _attach_ctes(query, chain[0])
+    keys = ", ".join(input_key(text) for text in inputs)
+    return query.sql(dialect="mysql").replace(_MARKER, keys, 1)
+
+
+def _scope_chain(node: exp.Expr) -> list[exp.Expr]:
+    """The call's scope and the scopes around it, up to a FROM source (a derived table
+    or a CTE is not correlated to what reads it)."""
+    chain = [_scope(node)]
+    while True:
+        child, parent = chain[-1], chain[-1].parent
+        while parent is not None and not isinstance(parent, _SCOPES):
+            child, parent = parent, parent.parent
+        if parent is None or child.arg_key in ("from_", "joins", "with_", "this"):
+            return chain
+        chain.append(parent)
+
+
+def _sources(scope: exp.Expr) -> list[exp.Expr]:
+    """A scope's row sources: a SELECT's FROM and joins, an UPDATE's/DELETE's tables."""
+    if isinstance(scope, exp.Select):
+        from_ = scope.args.get("from_")
+        first = [from_.this.copy()] if from_ is not None else []
+        return first + [join.copy() for join in scope.args.get("joins") or []]
+    using = scope.args.get("using")
+    return [(using if isinstance(using, exp.Expr) else scope.this).copy()]
 
 
 def _select_scope(

@@ -112,11 +112,6 @@ BATCH_TEXTS = 60
 # Diagnoses of the shapes the proxy gets wrong today (strict xfails: a fix turns them red)
 # --------------------------------------------------------------------------------------
 
-CORRELATED = (
-    "rewriter/plan.py _select_scope builds the key query from the call's own SELECT only "
-    "(scope.copy()): outer-query columns referenced by kept WHERE conjuncts or by the inputs "
-    "are unknown there, the key query fails with 1054 Unknown column 'c.id'/'c.txt'/'w.id'"
-)
 CALL_IN_SOURCE = (
     "rewriter/plan.py _select_scope/_attach_ctes copy FROM sources (derived tables, CTE "
     "bodies) verbatim, other ML calls included, and sqlglot regenerates them as "
@@ -855,18 +850,15 @@ SUBQUERIES = [
         "subq-exists-correlated",
         "SELECT id FROM comments c WHERE EXISTS (SELECT 1 FROM replies r"
         " WHERE r.comment_id = c.id AND {S}(r.txt, 'en') <> 'NEGATIVE')",
-        xfail=CORRELATED,
     ),
     shape(
         "subq-scalar-correlated-count",
         "SELECT id, (SELECT COUNT(*) FROM replies r WHERE r.comment_id = c.id"
         " AND {S}(r.txt, 'en') = 'POSITIVE') AS pos FROM comments c",
-        xfail=CORRELATED,
     ),
     shape(
         "subq-outer-column-as-input",
         "SELECT id, (SELECT {S}(c.txt, r.lang) FROM replies r WHERE r.id = 2) FROM comments c",
-        xfail=CORRELATED,
     ),
     shape(
         "subq-compare-to-scalar",
@@ -890,7 +882,6 @@ SUBQUERIES = [
         "subq-all-correlated",
         "SELECT id FROM comments c WHERE {C}(c.txt, 'en') >= ALL"
         " (SELECT {C}(c2.txt, 'en') FROM comments c2 WHERE c2.grp = c.grp)",
-        xfail=CORRELATED,
     ),
 ]
 
@@ -1150,7 +1141,6 @@ WRITE_SHAPES = [
     write(
         "update-correlated-subquery",
         "UPDATE w SET lab = (SELECT {S}(c.txt, 'en') FROM comments c WHERE c.id = w.id)",
-        xfail=CORRELATED,
     ),
     write("update-constant", "UPDATE w SET lab = {S}('const', 'en') WHERE id = 1"),
     write("update-expression-arg", "UPDATE w SET conf = {C}(CONCAT(txt, n), 'en') WHERE n > 1"),
