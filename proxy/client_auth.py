@@ -199,7 +199,7 @@ class ClientAuthenticator:
     async def _check_known(self, plugin: str, answer: bytes, password: bytes) -> bytes:
         """A users-file account: check the scramble locally, then log in with the password."""
         if plugin == scramble.CACHING_SHA2:
-            if scramble.sha2_scramble(password, self.nonce) != answer:
+            if not hmac.compare_digest(scramble.sha2_scramble(password, self.nonce), answer):
                 raise AuthenticationFailed("Access denied (wrong password)")
             await self._send(make_auth_more_data(scramble.SHA2_FAST_AUTH_OK))
             return password

@@ -16,8 +16,8 @@ PROXY_ID_BASE = 1 << 30
 
 # KILL [HARD|SOFT] [CONNECTION|QUERY] <id>  (MySQL and MariaDB forms; not QUERY ID, not USER)
 _KILL = re.compile(
-    rb"^\s*KILL\s+(?:(?:HARD|SOFT)\s+)?(?:(CONNECTION|QUERY)\s+)?(\d+)\s*;?\s*$",
-    re.IGNORECASE,
+    rb"^(?:\s|/\*.*?\*/|(?:--\s|\#)[^\n]*\n)*KILL\s+(?:(?:HARD|SOFT)\s+)?(?:(CONNECTION|QUERY)\s+)?(\d+)\s*;?\s*$",
+    re.IGNORECASE | re.DOTALL,
 )
 
 
@@ -41,7 +41,7 @@ def parse_kill(sql: bytes) -> KillStatement | None:
     >>> parse_kill(b"SELECT 1") is None
     True
     """
-    if b"kill" not in sql[:32].lower():
+    if b"kill" not in sql[:256].lower():
         return None
     match = _KILL.match(sql)
     if match is None:

@@ -49,15 +49,28 @@ class ProxyServer:
         return int(sock.getsockname()[1])
 
     async def start(self) -> None:
-        """Probe the backend, then listen. Raises ConfigError or BackendUnavailable."""
-        self.ctx = await self._build_context()
+        """Bind, probe the backend, then serve. Raises ConfigError or BackendUnavailable.
+
+        The port is bound first: a port in use is the quickest error to report."""
         host, port = self.config.listen_address
         try:
             self._server = await asyncio.start_server(
-                self._on_client, host, port, limit=1 << 18, reuse_address=True, backlog=1024
+                self._on_client,
+                host,
+                port,
+                limit=1 << 18,
+                reuse_address=True,
+                backlog=1024,
+                start_serving=False,
             )
         except OSError as exc:
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+        try:
+            self.ctx = await self._build_context()
+        except BaseException:
+            self._server.close()
+            raise
+        await self._server.start_serving()
         self._watchdog = asyncio.create_task(self._watch_clients(), name="mlproxy-client-watchdog")
         log.info(
             "mlproxy listening on %s:%d, backend %s (%s)",
@@ -121,8 +134,7 @@ class ProxyServer:
         if self._watchdog is not None:
             self._watchdog.cancel()
         if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+            self._server.close()  # stop accepting; wait_closed comes last (3.12 waits for clients)
         assert self.ctx is not None
         for session in list(self.ctx.sessions.values()):
             session.stop()
@@ -133,11 +145,26 @@ class ProxyServer:
                 len(self._tasks),
             )
             _, pending = await asyncio.wait(set(self._tasks), timeout=self.config.shutdown_timeout)
-            for task in pending:
-                task.cancel()
             if pending:
-                await asyncio.wait(pending, timeout=5)
+                await self._cut_running_statements(pending)
+        if self._server is not None:
+            await asyncio.wait_for(self._server.wait_closed(), timeout=5)
         log.info("mlproxy stopped")
+
+    async def _cut_running_statements(self, pending: set[asyncio.Task[None]]) -> None:
+        """Past the shutdown timeout: kill the statements still running on the backend
+        (cancelling our side alone would leave them running, holding their locks), then
+        cancel the sessions."""
+        assert self.ctx is not None
+        busy = [s for s in self.ctx.sessions.values() if s.busy]
+        log.warning("shutdown timeout: cutting %d running statement(s)", len(busy))
+        if busy:
+            await asyncio.wait(
+                [asyncio.create_task(s.kill_backend_query()) for s in busy], timeout=5
+            )
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=5)
 
     async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()

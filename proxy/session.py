@@ -241,6 +241,11 @@ class Session:
 
     async def _after_client_gone(self) -> None:
         """Stop the statement the vanished client was running (closing a socket does not)."""
+        await self.kill_backend_query()
+
+    async def kill_backend_query(self) -> None:
+        """KILL QUERY this session's backend thread, from a side connection as the same
+        user (the session's own connection is busy with the statement)."""
         if self.backend is None or self.identity is None:
             return
         thread_id = self.backend.thread_id

@@ -380,14 +380,6 @@ def test_kill_query_id_passes_through_unchanged(
     assert future.result(timeout=WITHIN) == ("error", ER_QUERY_INTERRUPTED)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "proxy/kill.py only recognises a KILL at the very start of the statement: a leading "
-        "comment (query tags, sqlcommenter) hides it, the proxy id reaches the backend "
-        "untranslated and the backend answers 1094 Unknown thread id"
-    ),
-)
 def test_kill_query_after_a_leading_comment_is_translated(
     proxy: RunningProxy,
     pool: ThreadPoolExecutor,
