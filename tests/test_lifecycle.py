@@ -285,10 +285,8 @@ def test_statement_cut_at_shutdown_does_not_keep_running_on_the_backend(
         # The proxy KILLs the statement before it cancels the session: the client gets
         # either the backend's answer to an interrupted GET_LOCK (NULL, as with a direct
         # KILL QUERY) or a lost connection, never a lock acquired after the proxy exited.
-        try:
+        with contextlib.suppress(pymysql.err.OperationalError):
             assert future.result(timeout=5) == ((None,),)
-        except pymysql.err.OperationalError:
-            pass
         assert wait_until(lambda: statement_running(backend, thread_id) is None, 3)
     finally:
         client.close()
