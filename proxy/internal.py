@@ -63,6 +63,30 @@ async def read_response(backend: BackendConnection) -> list[bytes]:
             return payloads
 
 
+async def prepare_statement(backend: BackendConnection, sql: str) -> int:
+    """COM_STMT_PREPARE a statement for the proxy's own use; return its id."""
+    await backend.stream.send(b"\x16" + sql.encode("utf-8", "surrogateescape"), 0)
+    first = (await backend.read()).payload
+    if first[0] == ERR_HEADER:
+        raise BackendRejected(parse_err(first))
+    columns = int.from_bytes(first[5:7], "little")
+    params = int.from_bytes(first[7:9], "little")
+    for count in (params, columns):
+        for _ in range(count + 1 if count else 0):  # definitions, then their EOF
+            await backend.read()
+    return int.from_bytes(first[1:5], "little")
+
+
+def execute_command(statement_id: int) -> bytes:
+    """COM_STMT_EXECUTE without parameters or cursor (page_protocol_com_stmt_execute)."""
+    return b"\x17" + statement_id.to_bytes(4, "little") + b"\x00" + (1).to_bytes(4, "little")
+
+
+async def close_statement(backend: BackendConnection, statement_id: int) -> None:
+    """COM_STMT_CLOSE (it has no response)."""
+    await backend.stream.send(b"\x19" + statement_id.to_bytes(4, "little"), 0)
+
+
 async def execute(backend: BackendConnection, sql: str) -> None:
     """Run a statement that answers OK or ERR."""
     await backend.query(sql)

@@ -80,6 +80,7 @@ class ResponseScanner:
         self._end_after_skip = False
         self._carry = b""  # a header or decision prefix cut by a chunk boundary
         self.error: bool = False  # the response ended with an ERR packet
+        self.statement_id = 0  # COM_STMT_PREPARE: the id the backend gave the statement
 
     @property
     def done(self) -> bool:
@@ -232,6 +233,7 @@ class ResponseScanner:
             self.error = True
             self._finish(_State.DONE)
             return
+        self.statement_id = int.from_bytes(bytes(buf[at + 1 : at + 5]), "little")
         columns = int(buf[at + 5]) | int(buf[at + 6]) << 8
         params = int(buf[at + 7]) | int(buf[at + 8]) << 8
         if params:

@@ -24,16 +24,16 @@ from proxy.errors import (
     BackendLost,
     BackendProtocolError,
     BackendRejected,
-    NotSupportedYet,
     ProxyError,
     UnknownThread,
     error_payload,
 )
 from proxy.explain import mark_batched, split_explain
 from proxy.handshake import ChangeUser, Greeting, make_greeting, parse_change_user
-from proxy.internal import read_response
+from proxy.internal import close_statement, execute_command, prepare_statement, read_response
 from proxy.kill import KillStatement, is_proxy_id, parse_kill
 from proxy.ml_path import MLStatement, MLStatementError
+from proxy.ml_prepared import PreparedML, charset_name, statement_id
 from proxy.packets import frame, make_ok
 from proxy.relay import ClientGone, Relay
 from proxy.scanner import ResponseScanner, Shape
@@ -41,6 +41,7 @@ from proxy.status import ShowStatus, is_flush_status, like_matches, merge_rows, 
 from proxy.stream import Message, PacketStream
 from rewriter.errors import PlanError
 from rewriter.plan import MLPlan, plan_statement
+from rewriter.sql_text import bind_placeholders, placeholder_count
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class Session:
         self._nonce = make_nonce()
         self._relay: Relay | None = None
         self._vanished = False
+        self._ml_prepared: dict[int, PreparedML] = {}
         self.log = logging.LoggerAdapter(log, {"connection_id": connection_id})
 
     # -- lifecycle --------------------------------------------------------------------
@@ -224,6 +226,8 @@ class Session:
             raise _EndSession from None
         except ProxyError as exc:
             await self.client.send(error_payload(exc, self.id), message.next_seq)
+        except _EndSession:
+            raise
         except Exception as exc:
             # A bug of ours: the client gets a generic 1105 (never our internal text) if
             # its response has not started, the log gets the traceback, and the session
@@ -325,12 +329,53 @@ class Session:
         await self.client.drain()
 
     async def _on_prepare(self, message: Message) -> None:
-        if self._ml_plan(message.payload[1:]) is not None:
-            raise NotSupportedYet(
-                "prepared statements that call ML functions are not supported yet; "
-                "send the statement as text"
+        plan = self._ml_plan(message.payload[1:])
+        if plan is None:
+            await self._forward(message, Shape.PREPARE)
+            return
+        assert self._relay is not None
+        twin = plan.metadata_twin().encode("utf-8", "surrogateescape")
+        await self._relay.send_command(frame(b"\x16" + twin, 0))
+        scanner = await self._relay.relay(Shape.PREPARE)
+        if not scanner.error:
+            self._ml_prepared[scanner.statement_id] = PreparedML(
+                plan.sql, placeholder_count(plan.sql)
             )
-        await self._forward(message, Shape.PREPARE)
+
+    async def _on_execute(self, message: Message) -> None:
+        prepared = self._ml_prepared.get(statement_id(message.payload))
+        if prepared is None:
+            await self._forward(message, Shape.RESULT)
+            return
+        assert self.backend is not None and self._relay is not None and self.identity
+        literals = prepared.bind(message.payload, charset_name(self.identity.collation))
+        plan = self._ml_plan(
+            bind_placeholders(prepared.sql, literals).encode("utf-8", "surrogateescape")
+        )
+        if plan is None:
+            raise MLStatementError("the prepared statement no longer calls an ML function", 1235)
+        rewritten = await MLStatement(self.ctx.ml, self.backend, plan).prepare()
+        internal = await prepare_statement(self.backend, rewritten)
+        await self._relay.send_command(frame(execute_command(internal), 0))
+        await self._relay.relay(Shape.RESULT)
+        await close_statement(self.backend, internal)
+
+    async def _on_long_data(self, message: Message) -> None:
+        prepared = self._ml_prepared.get(statement_id(message.payload))
+        if prepared is None:
+            await self._forward(message, None)
+        else:
+            prepared.add_long_data(message.payload)
+
+    async def _on_statement_close(self, message: Message) -> None:
+        self._ml_prepared.pop(statement_id(message.payload), None)
+        await self._forward(message, None)
+
+    async def _on_statement_reset(self, message: Message) -> None:
+        prepared = self._ml_prepared.get(statement_id(message.payload))
+        if prepared is not None:
+            prepared.long_data = {}
+        await self._forward(message, Shape.SINGLE)
 
     def _ml_plan(self, sql: bytes) -> MLPlan | None:
         """The ML plan of a statement, or None: most statements fail the cheap name test
@@ -438,6 +483,10 @@ _HANDLERS: dict[int, _Handler] = {
     Commands.COM_QUIT: Session._on_quit,
     Commands.COM_CHANGE_USER: Session._on_change_user,
     Commands.COM_PROCESS_KILL: Session._on_process_kill,
+    Commands.COM_STMT_EXECUTE: Session._on_execute,
+    Commands.COM_STMT_SEND_LONG_DATA: Session._on_long_data,
+    Commands.COM_STMT_CLOSE: Session._on_statement_close,
+    Commands.COM_STMT_RESET: Session._on_statement_reset,
 }
 
 # Commands whose response is relayed as it is; None: the command has no response.
@@ -449,10 +498,6 @@ _RELAYED: dict[int, Shape | None] = {
     Commands.COM_PROCESS_INFO: Shape.RESULT,
     Commands.COM_DEBUG: Shape.SINGLE,
     Commands.COM_PING: Shape.SINGLE,
-    Commands.COM_STMT_EXECUTE: Shape.RESULT,
-    Commands.COM_STMT_SEND_LONG_DATA: None,
-    Commands.COM_STMT_CLOSE: None,
-    Commands.COM_STMT_RESET: Shape.SINGLE,
     Commands.COM_SET_OPTION: Shape.SINGLE,
     Commands.COM_STMT_FETCH: Shape.ROWS,
     Commands.COM_RESET_CONNECTION: Shape.SINGLE,

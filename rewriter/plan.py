@@ -70,6 +70,16 @@ class MLPlan:
         keys = [input_key(text) for call in self.constant_calls for text in call.inputs]
         return "SELECT " + ", ".join(keys) if keys else None
 
+    def metadata_twin(self) -> str:
+        """The statement with each call replaced by a NULL of the call's result type that
+        still mentions every argument: preparing it on the backend gives the parameter
+        count and the result columns a prepared statement of the original would have."""
+        replacements = {}
+        for call in self.calls:
+            args = " OR ".join(f"({self.sql[a:b]}) IS NULL" for a, b in call.span.args) or "1"
+            replacements[call.index] = f"CAST(IF({args}, NULL, NULL) AS {call.function.cast_type})"
+        return self.rewrite(replacements)
+
     def rewrite(self, replacements: Mapping[int, str]) -> str:
         """The statement with each call (by index) replaced by the given SQL text, and
         aliases added where a select item's name must be kept."""

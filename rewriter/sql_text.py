@@ -154,3 +154,21 @@ def _item_bounds(
 
 def _starts_items(token: Token) -> bool:
     return token.token_type in _ITEM_START or token.text.upper() in _SELECT_MODIFIERS
+
+
+def bind_placeholders(sql: str, literals: list[str]) -> str:
+    """``sql`` with its ``?`` placeholders (tokens, not text inside strings or comments)
+    replaced, in order, by ``literals``."""
+    marks = [t for t in tokenize(sql) if t.token_type == TokenType.PLACEHOLDER]
+    if len(marks) != len(literals):
+        raise ValueError(f"{len(marks)} placeholders for {len(literals)} parameters")
+    out, pos = [], 0
+    for token, literal in zip(marks, literals, strict=True):
+        out += [sql[pos : token.start], literal]
+        pos = token.end + 1
+    out.append(sql[pos:])
+    return "".join(out)
+
+
+def placeholder_count(sql: str) -> int:
+    return sum(1 for t in tokenize(sql) if t.token_type == TokenType.PLACEHOLDER)
