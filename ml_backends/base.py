@@ -34,6 +34,12 @@ class Backend(abc.ABC):
         """Answer every input of ``batch``, in order; raise RetryableError for failures
         worth retrying and InferenceFailed for the others."""
 
+    def batch_key(self, item: Hashable) -> Hashable:
+        """Inputs with different keys never share a request (Comprehend takes one language
+        per call): the engine cuts batches within each key, so one engine request is one
+        backend call."""
+        return None
+
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release clients and threads."""
 

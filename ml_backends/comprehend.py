@@ -246,6 +246,11 @@ class ComprehendBackend(ThreadedBackend):
         """The region the client signs for."""
         return str(self._client.meta.region_name)
 
+    def batch_key(self, item: Hashable) -> Hashable:
+        """BatchDetectSentiment takes one language per call."""
+        language: Hashable = item[1]  # type: ignore[index]
+        return language
+
     async def infer(self, batch: Sequence[Hashable]) -> list[Outcome]:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self.infer_blocking, list(batch))

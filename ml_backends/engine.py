@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import random
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
@@ -79,8 +78,7 @@ class InferenceEngine:
         definition) in the cache. Raises InferenceFailed when a request fails for good."""
         self.counters.logical_request_cnt += len(inputs)
         plan = self._plan(inputs, namespace)
-        size = self._batch_size(batch_size)
-        batches = [plan.missing[i : i + size] for i in range(0, len(plan.missing), size)]
+        batches = self._batches(plan.missing, self._batch_size(batch_size))
         try:
             async with asyncio.TaskGroup() as group:
                 tasks = [group.create_task(self._request(batch)) for batch in batches]
@@ -98,8 +96,17 @@ class InferenceEngine:
         self, inputs: Sequence[Hashable], *, namespace: Hashable, batch_size: int | None = None
     ) -> tuple[int, int]:
         """(distinct inputs the cache cannot answer, requests they would take)."""
-        missing = sum(1 for key in dict.fromkeys(inputs) if not self.cache.get((namespace, key))[0])
-        return missing, math.ceil(missing / self._batch_size(batch_size))
+        missing = [key for key in dict.fromkeys(inputs) if not self.cache.get((namespace, key))[0]]
+        return len(missing), len(self._batches(missing, self._batch_size(batch_size)))
+
+    def _batches(self, missing: list[Hashable], size: int) -> list[list[Hashable]]:
+        """Batches of at most ``size`` inputs, never mixing the backend's batch keys."""
+        groups: dict[Hashable, list[Hashable]] = {}
+        for key in missing:
+            groups.setdefault(self.backend.batch_key(key), []).append(key)
+        return [
+            group[i : i + size] for group in groups.values() for i in range(0, len(group), size)
+        ]
 
     def _batch_size(self, requested: int | None) -> int:
         return min(requested or self.policy.max_batch_size, self.backend.max_batch_size)
