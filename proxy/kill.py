@@ -16,7 +16,7 @@ PROXY_ID_BASE = 1 << 30
 
 # KILL [HARD|SOFT] [CONNECTION|QUERY] <id>  (MySQL and MariaDB forms; not QUERY ID, not USER)
 _KILL = re.compile(
-    rb"^(?:\s|/\*.*?\*/|(?:--\s|\#)[^\n]*\n)*KILL\s+(?:(?:HARD|SOFT)\s+)?(?:(CONNECTION|QUERY)\s+)?(\d+)\s*;?\s*$",
+    rb"^(?:\s|/\*.*?\*/|(?:--\s|\#)[^\n]*\n)*KILL\s+(?:(?:HARD|SOFT)\s+)?(?:(CONNECTION|QUERY)\s+)?(\d+|\?)\s*;?\s*$",
     re.IGNORECASE | re.DOTALL,
 )
 
@@ -47,7 +47,12 @@ def parse_kill(sql: bytes) -> KillStatement | None:
     if match is None:
         return None
     kind = (match.group(1) or b"CONNECTION").upper()
-    return KillStatement(int(match.group(2)), kind == b"QUERY")
+    target = match.group(2)
+    return KillStatement(PARAMETER if target == b"?" else int(target), kind == b"QUERY")
+
+
+#: The thread id of ``KILL ?`` in a prepared statement: known only at execution.
+PARAMETER = -1
 
 
 def is_proxy_id(thread_id: int) -> bool:

@@ -17,6 +17,7 @@ from dataclasses import replace
 from mysql_mimic.types import Commands
 
 from proxy.backend import BackendConnection, Login
+from proxy.binary_params import parse_execute
 from proxy.client_auth import ClientAuthenticator, ClientIdentity, make_nonce
 from proxy.context import ProxyContext
 from proxy.errors import (
@@ -24,6 +25,7 @@ from proxy.errors import (
     BackendLost,
     BackendProtocolError,
     BackendRejected,
+    ClientProtocolError,
     ProxyError,
     UnknownThread,
     error_payload,
@@ -31,9 +33,9 @@ from proxy.errors import (
 from proxy.explain import mark_batched, split_explain
 from proxy.handshake import ChangeUser, Greeting, make_greeting, parse_change_user
 from proxy.internal import close_statement, execute_command, prepare_statement, read_response
-from proxy.kill import KillStatement, is_proxy_id, parse_kill
+from proxy.kill import PARAMETER, KillStatement, is_proxy_id, parse_kill
 from proxy.ml_path import MLStatement, MLStatementError
-from proxy.ml_prepared import PreparedML, charset_name, statement_id
+from proxy.ml_prepared import DEFAULT_CHARSET, PreparedML, charset_name, statement_id
 from proxy.packets import frame, make_ok
 from proxy.relay import ClientGone, Relay
 from proxy.scanner import ResponseScanner, Shape
@@ -69,6 +71,7 @@ class Session:
         self._relay: Relay | None = None
         self._vanished = False
         self._ml_prepared: dict[int, PreparedML] = {}
+        self._prepared_kills: dict[int, bool] = {}  # statement id -> KILL QUERY (not CONNECTION)
         self.log = logging.LoggerAdapter(log, {"connection_id": connection_id})
 
     # -- lifecycle --------------------------------------------------------------------
@@ -329,6 +332,10 @@ class Session:
         await self.client.drain()
 
     async def _on_prepare(self, message: Message) -> None:
+        kill = parse_kill(message.payload[1:])
+        if kill is not None:
+            await self._prepare_kill(message, kill)
+            return
         plan = self._ml_plan(message.payload[1:])
         if plan is None:
             await self._forward(message, Shape.PREPARE)
@@ -342,7 +349,31 @@ class Session:
                 plan.sql, placeholder_count(plan.sql)
             )
 
+    async def _prepare_kill(self, message: Message, kill: KillStatement) -> None:
+        """A prepared KILL: a literal proxy id is translated now; ``KILL ?`` is prepared as
+        it is and its parameter translated at each execution."""
+        target = self.ctx.sessions.get(kill.thread_id)
+        if is_proxy_id(kill.thread_id) and target is not None and target.backend is not None:
+            rewritten = b"\x16" + kill.for_backend(target.backend.thread_id)
+            message = Message(rewritten, frame(rewritten, 0), 0, 0)
+        scanner = await self._forward(message, Shape.PREPARE)
+        if kill.thread_id == PARAMETER and scanner is not None and not scanner.error:
+            self._prepared_kills[scanner.statement_id] = kill.query_only
+
+    async def _execute_kill(self, message: Message, query_only: bool) -> None:
+        assert self.identity is not None
+        try:
+            request = parse_execute(message.payload, 1, [], {}, DEFAULT_CHARSET)
+            thread_id = int(request.literals[0])
+        except (ValueError, IndexError) as exc:
+            raise ClientProtocolError("malformed COM_STMT_EXECUTE of a prepared KILL") from exc
+        await self._on_kill(message, KillStatement(thread_id, query_only))
+
     async def _on_execute(self, message: Message) -> None:
+        kill = self._prepared_kills.get(statement_id(message.payload))
+        if kill is not None:
+            await self._execute_kill(message, kill)
+            return
         prepared = self._ml_prepared.get(statement_id(message.payload))
         if prepared is None:
             await self._forward(message, Shape.RESULT)
@@ -369,6 +400,7 @@ class Session:
 
     async def _on_statement_close(self, message: Message) -> None:
         self._ml_prepared.pop(statement_id(message.payload), None)
+        self._prepared_kills.pop(statement_id(message.payload), None)
         await self._forward(message, None)
 
     async def _on_statement_reset(self, message: Message) -> None:

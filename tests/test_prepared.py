@@ -891,12 +891,6 @@ def _kill_while_sleeping(target: Target, *, prepared: bool, with_param: bool) ->
     return outcome
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the proxy translates its connection ids only in COM_QUERY KILL statements; a KILL "
-    "prepared with COM_STMT_PREPARE reaches the backend with the proxy id (error 1094)",
-)
 @pytest.mark.parametrize("with_param", [False, True], ids=["literal-id", "parameter-id"])
 def test_prepared_kill_query_of_a_proxy_connection_id(through: Target, with_param: bool) -> None:
     outcome = _kill_while_sleeping(through, prepared=True, with_param=with_param)
