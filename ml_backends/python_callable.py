@@ -14,7 +14,7 @@ from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from ml_backends.base import Backend, Outcome
-from ml_backends.errors import BackendNotFound, InferenceFailed
+from ml_backends.errors import BackendNotFound, InferenceFailed, MLBackendError
 
 PREFIX = "python:"
 
@@ -45,10 +45,15 @@ class PythonCallableBackend(Backend):
 
     async def infer(self, batch: Sequence[Hashable]) -> list[Outcome]:
         inputs: list[tuple[Any, ...]] = [tuple(item) for item in batch]  # type: ignore[arg-type]
-        if inspect.iscoroutinefunction(self.function):
-            answers = await self.function(inputs)
-        else:
-            answers = await asyncio.to_thread(self.function, inputs)
+        try:
+            if inspect.iscoroutinefunction(self.function):
+                answers = await self.function(inputs)
+            else:
+                answers = await asyncio.to_thread(self.function, inputs)
+        except MLBackendError:
+            raise
+        except Exception as exc:  # the user's model failed: say so, as the SQL user's error
+            raise InferenceFailed(f"{self.name} raised {type(exc).__name__}: {exc}") from exc
         if not isinstance(answers, list | tuple):
             raise InferenceFailed(f"{self.name} returned {type(answers).__name__}, not a list")
         return list(answers)

@@ -1,0 +1,28 @@
+"""A python: backend whose behaviour a test switches: answer, fail, or throttle.
+
+Answers are deterministic (label from the text's length, confidence 0.5 + length/1000)
+and every batch is recorded, so tests can count backend calls.
+"""
+
+from __future__ import annotations
+
+from ml_backends.errors import Throttled
+
+LABELS = ("POSITIVE", "NEGATIVE", "NEUTRAL", "MIXED")
+
+#: "ok", "fail" (an exception in the model) or "throttle" (always throttled).
+mode = "ok"
+batches: list[list[tuple[str, str]]] = []
+
+
+def answer(text: str) -> tuple[str, float]:
+    return LABELS[len(text) % 4], 0.5 + (len(text) % 500) / 1000
+
+
+def sentiment(inputs: list[tuple[str, str]]) -> list[tuple[str, float]]:
+    batches.append(list(inputs))
+    if mode == "fail":
+        raise RuntimeError("model crashed")
+    if mode == "throttle":
+        raise Throttled("slow down")
+    return [answer(text) for text, _ in inputs]
