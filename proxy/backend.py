@@ -10,6 +10,7 @@ mysql_clear_password (only over TLS or a unix socket).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 from dataclasses import dataclass
@@ -124,6 +125,82 @@ async def probe(address: BackendAddress, timeout: float) -> Greeting:
         stream.close()
 
 
+async def greet(address: BackendAddress, timeout: float) -> GreetedBackend:
+    """Connect and read the backend's greeting: its version and its current status flags
+    (autocommit, NO_BACKSLASH_ESCAPES), which the client's own greeting must carry."""
+    try:
+        stream = await asyncio.wait_for(_open_stream(address), timeout)
+    except (TimeoutError, OSError) as exc:
+        raise BackendUnavailable(f"cannot reach the backend MySQL server at {address}") from exc
+    try:
+        first = await asyncio.wait_for(stream.read_message(), timeout)
+        if first.payload[:1] == bytes((ERR_HEADER,)):
+            raise BackendRejected(parse_err(first.payload))  # e.g. 1040, 1129 host blocked
+        return GreetedBackend(stream, address, parse_greeting(first.payload), first.next_seq)
+    except BaseException as exc:
+        stream.close()
+        raise _login_error(exc, address) from exc
+
+
+def _login_error(exc: BaseException, address: BackendAddress) -> BaseException:
+    """The proxy error a failure during the connection phase stands for."""
+    if isinstance(exc, TimeoutError):
+        return BackendUnavailable(f"the backend at {address} did not answer in time")
+    if isinstance(exc, ssl.SSLError):
+        reason = exc.reason or exc.__class__.__name__
+        return BackendTLSError(f"TLS to the backend at {address} failed: {reason}")
+    if isinstance(exc, (OSError, asyncio.IncompleteReadError)):
+        return BackendLost("the backend closed the connection during login")
+    if isinstance(exc, (ValueError, IndexError)):
+        return BackendProtocolError("unexpected reply from the backend during login")
+    return exc
+
+
+@dataclass
+class GreetedBackend:
+    """A backend connection that has greeted the proxy and waits for a login."""
+
+    stream: PacketStream
+    address: BackendAddress
+    greeting: Greeting
+    seq: int
+
+    async def log_in(
+        self, login: Login, *, tls: ssl.SSLContext | None = None, timeout: float = 10.0
+    ) -> BackendConnection:
+        authenticator = _Authenticator(self.stream, self.address, login, tls)
+        try:
+            return await asyncio.wait_for(authenticator.run(self.greeting, self.seq), timeout)
+        except BaseException as exc:
+            self.stream.close()
+            error = _login_error(exc, self.address)
+            if error is exc:
+                raise
+            raise error from exc
+
+    async def abandon(self, timeout: float = 2.0) -> None:
+        """Leave without logging in, by a login that fails: MySQL counts a dropped
+        handshake toward max_connect_errors (enough of them block the proxy's host for
+        every client), an authentication failure it does not."""
+        nobody = HandshakeResponse(
+            capabilities=int(_REQUIRED | Capabilities.CLIENT_LONG_PASSWORD),
+            max_packet_size=1 << 24,
+            collation=self.greeting.collation,
+            username=b"mlproxy-abandoned-login",
+            auth_response=bytes(20),
+            auth_plugin="mysql_native_password",
+        )
+        with contextlib.suppress(OSError, TimeoutError, asyncio.IncompleteReadError, ValueError):
+            await self.stream.send(make_handshake_response(nobody), self.seq)
+            async with asyncio.timeout(timeout):
+                for _ in range(3):  # an auth switch or more-data request gets an empty answer
+                    reply = await self.stream.read_message()
+                    if reply.payload[:1] in (bytes((ERR_HEADER,)), bytes((OK_HEADER,))):
+                        break
+                    await self.stream.send(b"", reply.next_seq)
+        self.stream.close()
+
+
 class BackendConnection:
     """One logged-in connection to the backend."""
 
@@ -146,30 +223,8 @@ class BackendConnection:
         timeout: float = 10.0,
     ) -> BackendConnection:
         """Connect and log in; BackendRejected carries the backend's own ERR (e.g. 1045)."""
-        try:
-            stream = await asyncio.wait_for(_open_stream(address), timeout)
-        except (TimeoutError, OSError) as exc:
-            raise BackendUnavailable(f"cannot reach the backend MySQL server at {address}") from exc
-        try:
-            return await asyncio.wait_for(
-                _Authenticator(stream, address, login, tls).run(), timeout
-            )
-        except BaseException as exc:
-            stream.close()
-            if isinstance(exc, asyncio.TimeoutError):
-                raise BackendUnavailable(
-                    f"the backend at {address} did not answer in time"
-                ) from exc
-            if isinstance(exc, ssl.SSLError):
-                reason = exc.reason or exc.__class__.__name__
-                raise BackendTLSError(f"TLS to the backend at {address} failed: {reason}") from exc
-            if isinstance(exc, (OSError, asyncio.IncompleteReadError)):
-                raise BackendLost("the backend closed the connection during login") from exc
-            if isinstance(exc, (ValueError, IndexError)):
-                raise BackendProtocolError(
-                    "unexpected reply from the backend during login"
-                ) from exc
-            raise
+        greeted = await greet(address, timeout)
+        return await greeted.log_in(login, tls=tls, timeout=timeout)
 
     async def query(self, sql: str) -> None:
         """Run a statement that answers OK or ERR (proxy-internal use: KILL, ...)."""
@@ -213,13 +268,8 @@ class _Authenticator:
         self.plugin = ""
         self.nonce = b""
 
-    async def run(self) -> BackendConnection:
-        first = await self.stream.read_message()
-        if first.payload[:1] == bytes((ERR_HEADER,)):
-            raise BackendRejected(parse_err(first.payload))
-        greeting = parse_greeting(first.payload)
+    async def run(self, greeting: Greeting, seq: int) -> BackendConnection:
         caps = self._capabilities(greeting)
-        seq = first.next_seq
         if self.tls is not None:
             seq = await self._start_tls(caps, seq)
         self.plugin, self.nonce = greeting.auth_plugin, greeting.nonce

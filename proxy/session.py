@@ -16,10 +16,10 @@ from dataclasses import replace
 
 from mysql_mimic.types import Commands
 
-from proxy.backend import BackendConnection, Login
+from proxy.backend import BackendConnection, Login, greet
 from proxy.binary_params import parse_execute
 from proxy.client_auth import ClientAuthenticator, ClientIdentity, make_nonce
-from proxy.context import ProxyContext
+from proxy.context import VERSION_SUFFIX, ProxyContext
 from proxy.errors import (
     BackendError,
     BackendLost,
@@ -122,14 +122,23 @@ class Session:
     # -- connection phase -------------------------------------------------------------
 
     async def _log_in(self) -> bool:
+        """Greet the client with a fresh backend greeting's version and status flags (a
+        client decides how to quote and whether to SET autocommit from them), then log
+        in to that same backend connection as the client."""
         ctx = self.ctx
+        try:
+            greeted = await greet(ctx.backend_address, ctx.timeouts.connect)
+        except ProxyError as exc:
+            self.log.warning("connection %d: %s", self.id, exc)
+            await self.client.send(error_payload(exc, self.id), 0)
+            return False
         greeting = Greeting(
-            server_version=ctx.server_version,
+            server_version=greeted.greeting.server_version + VERSION_SUFFIX,
             connection_id=self.id,
             nonce=self._nonce,
             capabilities=ctx.advertised_capabilities,
-            collation=ctx.backend_greeting.collation,
-            status=ctx.backend_greeting.status,
+            collation=greeted.greeting.collation,
+            status=greeted.greeting.status,
             auth_plugin="caching_sha2_password",
         )
         await self.client.send(make_greeting(greeting), 0)
@@ -137,10 +146,18 @@ class Session:
         try:
             identity, seq = await asyncio.wait_for(auth.run(), ctx.timeouts.handshake)
         except (TimeoutError, ProxyError) as exc:
+            await greeted.abandon()
             await self._refuse(exc, auth.seq)
             return False
+        except BaseException:
+            await greeted.abandon()
+            raise
         try:
-            self.backend = await self._open_backend(identity, identity.database)
+            self.backend = await greeted.log_in(
+                self._login(identity, identity.database),
+                tls=ctx.backend_tls,
+                timeout=ctx.timeouts.connect,
+            )
         except ProxyError as exc:
             if isinstance(exc, BackendRejected) and exc.code == 1045:
                 ctx.auth.passwords.forget(identity.user)
@@ -174,7 +191,15 @@ class Session:
     async def _open_backend(
         self, identity: ClientIdentity, database: bytes | None
     ) -> BackendConnection:
-        login = Login(
+        return await BackendConnection.open(
+            self.ctx.backend_address,
+            self._login(identity, database),
+            tls=self.ctx.backend_tls,
+            timeout=self.ctx.timeouts.connect,
+        )
+
+    def _login(self, identity: ClientIdentity, database: bytes | None) -> Login:
+        return Login(
             user=identity.user,
             password=identity.password,
             database=database,
@@ -182,12 +207,6 @@ class Session:
             collation=identity.collation,
             max_packet_size=identity.max_packet_size,
             connect_attrs=identity.connect_attrs,
-        )
-        return await BackendConnection.open(
-            self.ctx.backend_address,
-            login,
-            tls=self.ctx.backend_tls,
-            timeout=self.ctx.timeouts.connect,
         )
 
     # -- command phase ----------------------------------------------------------------

@@ -97,12 +97,33 @@ def direct_whoami(backend: BackendInfo, account: Account) -> tuple[str, str]:
         return whoami(conn)
 
 
-def backend_connection_attempts(admin: pymysql.Connection[Any]) -> int:
-    """The backend's count of connection attempts (successful or not) since it started."""
+@contextlib.contextmanager
+def backend_logins(admin: pymysql.Connection[Any]) -> Iterator[Callable[[str], int]]:
+    """While the block runs, the backend's general log records connection attempts; the
+    function yielded counts those that logged in, or were refused, as a given user. (The
+    proxy opens its backend connection before the client logs in and leaves it, when the
+    client fails, with a login as a user of its own: only logins as the client's user
+    show that the client's credentials reached the backend.)"""
     with admin.cursor() as cur:
-        cur.execute("SHOW GLOBAL STATUS LIKE 'Connections'")
-        (_, value) = cur.fetchone()
-    return int(value)
+        cur.execute("SET GLOBAL log_output = 'TABLE'")
+        cur.execute("TRUNCATE TABLE mysql.general_log")
+        cur.execute("SET GLOBAL general_log = 1")
+
+    def logins(user: str) -> int:
+        with admin.cursor() as cur:
+            cur.execute(
+                "SELECT COUNT(*) FROM mysql.general_log WHERE command_type = 'Connect'"
+                " AND (argument LIKE %s OR argument LIKE %s)",
+                (f"{user}@%", f"%'{user}'@%"),
+            )
+            (count,) = cur.fetchone()
+        return int(count)
+
+    try:
+        yield logins
+    finally:
+        with admin.cursor() as cur:
+            cur.execute("SET GLOBAL general_log = 0")
 
 
 def connector(port: int, account: Account = APP, **options: Any) -> Any:
@@ -546,14 +567,13 @@ def test_raw_clear_password_over_tls_logs_in(proxy: RunningProxy) -> None:
 def test_clear_password_without_tls_is_refused_before_the_backend(
     proxy: RunningProxy, backend: BackendInfo
 ) -> None:
-    with admin_connect(backend) as admin:
-        attempts = backend_connection_attempts(admin)
+    with admin_connect(backend) as admin, backend_logins(admin) as logins:
         with RawClient(proxy.port) as client:
             password = APP.password.encode() + b"\x00"
             client.send(client.handshake_response(APP.user, password, CLEAR))
             assert client.read().error == (ER_ACCESS_DENIED, "28000")
             assert client.closed_by_peer()
-        assert backend_connection_attempts(admin) == attempts
+        assert logins(APP.user) == 0
 
 
 # -- the users file: mysql_native_password-only clients --------------------------------------
@@ -620,8 +640,7 @@ def test_caching_sha2_client_with_a_users_file_account_uses_the_fast_path(
 def test_wrong_password_for_a_users_file_account_is_refused_by_the_proxy(
     users_proxy: RunningProxy, backend: BackendInfo, plugin: bytes
 ) -> None:
-    with admin_connect(backend) as admin:
-        attempts = backend_connection_attempts(admin)
+    with admin_connect(backend) as admin, backend_logins(admin) as logins:
         with RawClient(users_proxy.port) as client:
             wrong = b"not-" + APP.password.encode()
             nonce = client.greeting.nonce
@@ -632,21 +651,20 @@ def test_wrong_password_for_a_users_file_account_is_refused_by_the_proxy(
             client.send(client.handshake_response(APP.user, scramble, plugin))
             assert client.read().error == (ER_ACCESS_DENIED, "28000")
             assert client.closed_by_peer()
-        # The proxy checked the scramble itself: the backend never saw a login attempt.
-        assert backend_connection_attempts(admin) == attempts
+        # The proxy checked the scramble itself: the backend never saw a login as the user.
+        assert logins(APP.user) == 0
 
 
 def test_wrong_password_outside_the_users_file_reaches_the_backend(
     users_proxy: RunningProxy, backend: BackendInfo
 ) -> None:
     """The control case for the counter above: it does count refused backend logins."""
-    with admin_connect(backend) as admin:
-        attempts = backend_connection_attempts(admin)
+    with admin_connect(backend) as admin, backend_logins(admin) as logins:
         with RawClient(users_proxy.port) as client:
             client.start_tls()
             reply = client.login_sha2_over_tls(Account(OTHER.user, "not-" + OTHER.password))
             assert reply.error == (ER_ACCESS_DENIED, "28000")
-        assert backend_connection_attempts(admin) > attempts
+        assert logins(OTHER.user) > 0  # MariaDB logs the attempt and the denial
 
 
 # -- require_tls and the configured certificate -----------------------------------------------

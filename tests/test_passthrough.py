@@ -669,14 +669,8 @@ def set_global(backend: BackendInfo) -> Iterator[Callable[[str, str], None]]:
                 cur.execute(f"SET GLOBAL {name} = %s", (value,))
 
 
-GREETING_STATUS_REASON = (
-    "the proxy greets every client with the status flags of the backend greeting it probed "
-    "at start-up; after a SET GLOBAL of sql_mode or autocommit they are stale, and PyMySQL "
-    "trusts the greeting (it quotes strings and decides whether to SET autocommit from it)"
-)
 
 
-@pytest.mark.xfail(strict=True, reason=GREETING_STATUS_REASON)
 def test_greeting_follows_a_global_no_backslash_escapes_change(
     proxy: RunningProxy, backend: BackendInfo, set_global: Callable[[str, str], None]
 ) -> None:
@@ -688,7 +682,6 @@ def test_greeting_follows_a_global_no_backslash_escapes_change(
         assert ask(through, "SELECT %s", (text,)).rows == ((text,),)
 
 
-@pytest.mark.xfail(strict=True, reason=GREETING_STATUS_REASON)
 def test_greeting_follows_a_global_autocommit_change(
     backend: BackendInfo, set_global: Callable[[str, str], None], tables: Callable[[str], str]
 ) -> None:
