@@ -44,7 +44,9 @@ INSERT_CHUNK = 1 << 20
 
 ER_BAD_FIELD = 1054  # Unknown column: a key query outside a correlated subquery's context
 
-_SETTINGS_QUERY = "SELECT @mlproxy_on_error, @mlproxy_max_backend_calls"
+# ROW_COUNT() and FOUND_ROWS() still report the client's previous statement here, the
+# first statement the proxy runs for this one (see MLPlan.state_calls).
+_SETTINGS_QUERY = "SELECT @mlproxy_on_error, @mlproxy_max_backend_calls, ROW_COUNT(), FOUND_ROWS()"
 
 
 class MLStatementError(ProxyError):
@@ -92,6 +94,7 @@ class MLStatement:
         self.backend = backend
         self.plan = plan
         self.settings = _Settings(max_backend_calls=runtime.max_backend_calls)
+        self.state: dict[str, str] = {}
 
     async def prepare(self) -> str:
         """Do everything but the statement itself; return the rewritten statement."""
@@ -111,7 +114,10 @@ class MLStatement:
         return self.plan.rewrite(replacements)
 
     async def _read_settings(self) -> None:
-        (on_error, max_calls), *_ = await fetch_rows(self.backend, _SETTINGS_QUERY)
+        (on_error, max_calls, row_count, found_rows), *_ = await fetch_rows(
+            self.backend, _SETTINGS_QUERY
+        )
+        self.state = {"row_count": _integer(row_count), "found_rows": _integer(found_rows)}
         if on_error is not None:
             self.settings.null_on_error = on_error.strip().lower() == b"null"
         if max_calls is not None:
@@ -247,7 +253,7 @@ class MLStatement:
                 replacements[site.index] = _typed_literal(site.function, site_answers[row])
             else:
                 replacements[site.index] = await self._temporary_table(site, site_answers)
-        return self.plan.rewrite(replacements)
+        return self.plan.rewrite(replacements, self.state)
 
     async def _temporary_table(self, site: CallSite, site_answers: dict[Row, object]) -> str:
         table = f"{TEMP_PREFIX}{site.index}"
@@ -305,6 +311,12 @@ def _literal(function: MLFunction, answer: object) -> str:
     if function.sql_type == "DOUBLE":
         return double_literal(float(value))
     return string_literal(str(value))
+
+
+def _integer(value: bytes | None) -> str:
+    """A session counter as an integer literal (digits and a sign only)."""
+    text = (value or b"0").decode("ascii")
+    return str(int(text))
 
 
 def _typed_literal(function: MLFunction, answer: object) -> str:

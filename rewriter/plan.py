@@ -18,7 +18,7 @@ GROUP BY, HAVING, ORDER BY, aggregates, joins, subqueries, UNION, CTAS and DML i
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import sqlglot
@@ -31,7 +31,21 @@ from rewriter.spans import CallSpan, call_spans
 from rewriter.sql_text import input_key, item_aliases
 
 _MARKER = "__mlproxy_keys__"
-_NONDETERMINISTIC = {"RAND", "UUID", "UUID_SHORT", "SYSDATE", "NEXTVAL", "LASTVAL", "SLEEP"}
+_NONDETERMINISTIC = {
+    "RAND",
+    "UUID",
+    "UUID_SHORT",
+    "SYSDATE",
+    "NEXTVAL",
+    "LASTVAL",
+    "SLEEP",
+    # Session state the proxy's own statements change (see MLPlan.state_calls).
+    "ROW_COUNT",
+    "FOUND_ROWS",
+}
+#: Functions that report the session's previous statement: the proxy runs statements of
+#: its own before the client's, so their values are read first and spliced in.
+STATE_FUNCTIONS = frozenset({"row_count", "found_rows"})
 _SCOPES = (exp.Select, exp.Update, exp.Delete)
 
 
@@ -60,6 +74,8 @@ class CallSite:
 class MLPlan:
     sql: str
     calls: list[CallSite] = field(default_factory=list)
+    #: ROW_COUNT() and FOUND_ROWS() calls of the statement: (function name, span).
+    state_calls: list[tuple[str, CallSpan]] = field(default_factory=list)
 
     @property
     def constant_calls(self) -> list[CallSite]:
@@ -80,10 +96,16 @@ class MLPlan:
             replacements[call.index] = f"CAST(IF({args}, NULL, NULL) AS {call.function.cast_type})"
         return self.rewrite(replacements)
 
-    def rewrite(self, replacements: Mapping[int, str]) -> str:
-        """The statement with each call (by index) replaced by the given SQL text, and
-        aliases added where a select item's name must be kept."""
+    def rewrite(
+        self, replacements: Mapping[int, str], state: Mapping[str, str] | None = None
+    ) -> str:
+        """The statement with each call (by index) replaced by the given SQL text, aliases
+        added where a select item's name must be kept, and ROW_COUNT()/FOUND_ROWS()
+        replaced by the values in ``state`` (by function name) when given."""
         edits = {(c.span.start, 0, c.span.end): replacements[c.index] for c in self.calls}
+        for name, span in self.state_calls:
+            if state is not None and name in state:
+                edits[(span.start, 0, span.end)] = state[name]
         for call in self.calls:
             for name, at in call.aliases:
                 edits[(at, 1, at)] = f" AS {name}"
@@ -122,10 +144,21 @@ def plan_statement(sql: str, functions: Mapping[str, MLFunction]) -> MLPlan | No
             "statement, so put the call in the query that reads the view"
         )
     spans = call_spans(_parsable(sql), names)
-    plan = MLPlan(sql)
+    plan = MLPlan(sql, state_calls=_state_calls(_parsable(sql), spans.values()))
     for node in sorted(nodes, key=lambda n: n.meta.get("start", 0)):
         plan.calls.append(_call_site(len(plan.calls), node, spans, functions, sql))
     return plan
+
+
+def _state_calls(sql: str, ml_spans: Iterable[CallSpan]) -> list[tuple[str, CallSpan]]:
+    """ROW_COUNT()/FOUND_ROWS() outside the ML calls (those are replaced whole)."""
+    inside = [(s.start, s.end) for s in ml_spans]
+    found = []
+    for span in call_spans(sql, STATE_FUNCTIONS).values():
+        if not span.args and not any(a <= span.start < b for a, b in inside):
+            name = sql[span.name_start : span.name_start + 10].lower().split("(")[0].strip()
+            found.append((name, span))
+    return found
 
 
 _REPLACE = re.compile(r"^(\s*)REPLACE(\s)", re.IGNORECASE)

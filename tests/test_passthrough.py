@@ -1072,12 +1072,6 @@ def test_ml_statement_keeps_the_clients_transaction_and_session_state(
     assert scalar(direct, f"SELECT COUNT(*) FROM {pair[0]}") == 0  # the rollback held
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the ML path runs its key query and the INSERT into its temporary table before "
-    "the client's statement, so ROW_COUNT() and FOUND_ROWS() evaluated inside that statement "
-    "report the proxy's own statements instead of the client's previous one",
-)
 def test_row_count_inside_an_ml_statement_is_the_clients(
     conn: Conn, direct: Conn, tables: Callable[[str], str]
 ) -> None:
