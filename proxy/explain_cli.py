@@ -39,7 +39,8 @@ async def explain(config: Config, sql: str) -> str:
     backend = await _connect(config)
     try:
         statement = MLStatement(runtime, backend, plan)
-        wanted = statement.backend_inputs(await statement.collect())
+        placeholders = {site.index: "NULL" for site in plan.calls}  # no lookup tables here
+        wanted = statement.backend_inputs(await statement.collect(plan.calls, placeholders))
     finally:
         await backend.close()
     lines = ["Rewritten statement:", "  " + _rewritten(plan), "", "Call sites:"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ml_backends.base import ItemError
@@ -29,7 +29,7 @@ from proxy.backend import BackendConnection
 from proxy.errors import BackendRejected, ProxyError
 from proxy.internal import Row, execute, fetch_rows
 from rewriter.functions import MLFunction
-from rewriter.plan import CallSite, MLPlan
+from rewriter.plan import CallSite, MLPlan, render
 from rewriter.sql_text import bytes_literal, double_literal, input_key, string_literal
 
 log = logging.getLogger(__name__)
@@ -99,9 +99,12 @@ class MLStatement:
     async def prepare(self) -> str:
         """Do everything but the statement itself; return the rewritten statement."""
         await self._read_settings()
-        inputs = await self.collect()
-        answers = await self._infer(inputs)
-        return await self._materialize(inputs, answers)
+        replacements: dict[int, str] = {}
+        for wave in self.plan.waves():  # usually one: calls reading calls come later
+            inputs = await self.collect(wave, replacements)
+            answers = await self._infer(inputs, wave)
+            replacements.update(await self._materialize(wave, inputs, answers))
+        return self.plan.rewrite(replacements, self.state)
 
     async def prepare_explain(self) -> str:
         """The rewritten statement for EXPLAIN: empty lookup tables, no inference."""
@@ -128,30 +131,37 @@ class MLStatement:
                     "@mlproxy_max_backend_calls must be an integer", 1210
                 ) from None
 
-    async def collect(self) -> _Inputs:
+    async def collect(self, sites: list[CallSite], replacements: Mapping[int, str]) -> _Inputs:
+        """The distinct inputs of ``sites``; key queries that read other calls get those
+        calls' ``replacements`` (their lookups, once answered)."""
         inputs = _Inputs()
         constant_query = self.plan.constant_query()
-        if constant_query is not None:
+        if constant_query is not None and any(site.constant for site in sites):
             (row,) = await fetch_rows(self.backend, constant_query)
             pos = 0
             for site in self.plan.constant_calls:
                 inputs.by_site[site.index] = [row[pos : pos + len(site.inputs)]]
                 pos += len(site.inputs)
-        for site in self.plan.calls:
+        answers_at = {
+            c.span.name_start: replacements[c.index]
+            for c in self.plan.calls
+            if c.index in replacements
+        }
+        for site in sites:
             if site.key_query is not None:
-                inputs.by_site[site.index] = await self._site_inputs(site)
+                inputs.by_site[site.index] = await self._site_inputs(site, answers_at)
         return inputs
 
-    async def _site_inputs(self, site: CallSite) -> list[Row]:
+    async def _site_inputs(self, site: CallSite, answers_at: Mapping[int, str]) -> list[Row]:
         """The site's distinct inputs; a correlated subquery's own scope does not resolve
         (1054 unknown column), and then the scopes around it are read too."""
         assert site.key_query is not None
         try:
-            return await fetch_rows(self.backend, site.key_query)
+            return await fetch_rows(self.backend, render(site.key_query, answers_at))
         except BackendRejected as exc:
             if exc.code != ER_BAD_FIELD or site.flat_key_query is None:
                 raise
-        return await fetch_rows(self.backend, site.flat_key_query)
+        return await fetch_rows(self.backend, render(site.flat_key_query, answers_at))
 
     def backend_inputs(self, inputs: _Inputs) -> dict[str, list[Hashable]]:
         """Per family, the inputs the backend would be asked (NULL and empty excluded)."""
@@ -161,10 +171,10 @@ class MLStatement:
             wanted.setdefault(site.function.family, []).extend(v for v in values if v is not None)
         return wanted
 
-    async def _infer(self, inputs: _Inputs) -> dict[int, dict[Row, object]]:
+    async def _infer(self, inputs: _Inputs, wave: list[CallSite]) -> dict[int, dict[Row, object]]:
         """Answers per site, keyed by input row; NULL inputs are answered NULL unasked."""
         answers: dict[int, dict[Row, object]] = {}
-        for family, sites in self._sites_by_family().items():
+        for family, sites in self._sites_by_family(wave).items():
             engine = self._engine(family)
             keyed = {
                 site.index: {
@@ -185,9 +195,9 @@ class MLStatement:
                 }
         return answers
 
-    def _sites_by_family(self) -> dict[str, list[CallSite]]:
+    def _sites_by_family(self, sites: list[CallSite]) -> dict[str, list[CallSite]]:
         families: dict[str, list[CallSite]] = {}
-        for site in self.plan.calls:
+        for site in sites:
             families.setdefault(site.function.family, []).append(site)
         return families
 
@@ -244,16 +254,18 @@ class MLStatement:
             for key, r in zip(wanted, results, strict=True)
         }
 
-    async def _materialize(self, inputs: _Inputs, answers: dict[int, dict[Row, object]]) -> str:
+    async def _materialize(
+        self, wave: list[CallSite], inputs: _Inputs, answers: dict[int, dict[Row, object]]
+    ) -> dict[int, str]:
         replacements = {}
-        for site in self.plan.calls:
+        for site in wave:
             site_answers = answers[site.index]
             if site.constant:
                 (row,) = inputs.by_site[site.index]
                 replacements[site.index] = _typed_literal(site.function, site_answers[row])
             else:
                 replacements[site.index] = await self._temporary_table(site, site_answers)
-        return self.plan.rewrite(replacements, self.state)
+        return replacements
 
     async def _temporary_table(self, site: CallSite, site_answers: dict[Row, object]) -> str:
         table = f"{TEMP_PREFIX}{site.index}"

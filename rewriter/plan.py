@@ -46,7 +46,7 @@ _NONDETERMINISTIC = {
 #: Functions that report the session's previous statement: the proxy runs statements of
 #: its own before the client's, so their values are read first and spliced in.
 STATE_FUNCTIONS = frozenset({"row_count", "found_rows"})
-_SCOPES = (exp.Select, exp.Update, exp.Delete)
+_SCOPES = (exp.Select, exp.Update, exp.Delete, exp.SetOperation)
 
 
 @dataclass
@@ -85,6 +85,25 @@ class MLPlan:
         """One FROM-less SELECT of every constant input's key, or None."""
         keys = [input_key(text) for call in self.constant_calls for text in call.inputs]
         return "SELECT " + ", ".join(keys) if keys else None
+
+    def waves(self) -> list[list[CallSite]]:
+        """The call sites in the order they can be answered: a site whose key query reads
+        another call's answers (a derived table or CTE with a call) comes after it."""
+        by_offset = {c.span.name_start: c for c in self.calls}
+        waiting = {c.index: dependencies(c.key_query or "") & set(by_offset) for c in self.calls}
+        done: set[int] = set()
+        waves = []
+        while len(done) < len(self.calls):
+            ready = [
+                c
+                for c in self.calls
+                if c.index not in done and all(by_offset[o].index in done for o in waiting[c.index])
+            ]
+            if not ready:
+                raise PlanError("ML calls that depend on each other in a cycle", code=1235)
+            waves.append(ready)
+            done |= {c.index for c in ready}
+        return waves
 
     def metadata_twin(self) -> str:
         """The statement with each call replaced by a NULL of the call's result type that
@@ -234,15 +253,55 @@ def _scope(node: exp.Expr) -> exp.Expr:
 
 
 def key_query(node: exp.Anonymous, inputs: list[str], functions: Mapping[str, MLFunction]) -> str:
-    """SELECT DISTINCT of the inputs' keys over the call's scope (see the module docstring)."""
+    """SELECT DISTINCT of the inputs' keys over the call's scope (see the module docstring).
+    ML calls the query still contains (in a derived table or CTE it reads) stand as
+    placeholders, filled in once those calls are answered (see ``render``)."""
     scope = _scope(node)
     if isinstance(scope, exp.Select):
         query = _select_scope(scope, node, functions)
+    elif isinstance(scope, exp.SetOperation):
+        query = _union_scope(scope)
     else:
         query = _dml_scope(scope, functions)
     _attach_ctes(query, scope)
+    return _with_placeholders(query, functions, inputs)
+
+
+def _with_placeholders(
+    query: exp.Select, functions: Mapping[str, MLFunction], inputs: list[str]
+) -> str:
+    for call in list(query.find_all(exp.Anonymous)):
+        if call.name.lower() in functions:
+            call.replace(exp.column(placeholder(call.meta.get("start", -1))))
     keys = ", ".join(input_key(text) for text in inputs)
     return query.sql(dialect="mysql").replace(_MARKER, keys, 1)
+
+
+def placeholder(offset: int) -> str:
+    """Stands for the ML call at ``offset`` of the statement in a key query."""
+    return f"__mlproxy_call_at_{offset}__"
+
+
+_PLACEHOLDER = re.compile(r"__mlproxy_call_at_(-?\d+)__")
+
+
+def dependencies(key_query: str) -> set[int]:
+    """Offsets of the calls a key query waits for."""
+    return {int(m) for m in _PLACEHOLDER.findall(key_query)}
+
+
+def render(key_query: str, answers_at: Mapping[int, str]) -> str:
+    """A key query with each placeholder replaced by its call's answer (SQL text)."""
+    return _PLACEHOLDER.sub(lambda m: answers_at[int(m.group(1))], key_query)
+
+
+def _union_scope(union: exp.SetOperation) -> exp.Select:
+    """A UNION's ORDER BY sees the union's rows: read them as a derived table."""
+    rows = union.copy()
+    for arg in ("order", "limit", "offset"):
+        rows.set(arg, None)
+    source = exp.Subquery(this=rows, alias=exp.TableAlias(this=exp.to_identifier("_mlproxy_u")))
+    return exp.select(exp.column(_MARKER)).distinct().from_(source)
 
 
 def flat_key_query(
@@ -268,8 +327,7 @@ def flat_key_query(
         query.set("where", exp.Where(this=exp.and_(*conditions)))
     _strip_ml_from_joins(query, functions)
     _attach_ctes(query, chain[0])
-    keys = ", ".join(input_key(text) for text in inputs)
-    return query.sql(dialect="mysql").replace(_MARKER, keys, 1)
+    return _with_placeholders(query, functions, inputs)
 
 
 def _scope_chain(node: exp.Expr) -> list[exp.Expr]:

@@ -112,12 +112,6 @@ BATCH_TEXTS = 60
 # Diagnoses of the shapes the proxy gets wrong today (strict xfails: a fix turns them red)
 # --------------------------------------------------------------------------------------
 
-CALL_IN_SOURCE = (
-    "rewriter/plan.py _select_scope/_attach_ctes copy FROM sources (derived tables, CTE "
-    "bodies) verbatim, other ML calls included, and sqlglot regenerates them as "
-    "AWS_COMPREHEND_DETECT_SENTIMENT(...): the key query fails with 1305 FUNCTION "
-    "oracle_proxy.AWS_COMPREHEND_DETECT_SENTIMENT does not exist"
-)
 STANDALONE_VALUES = (
     "sqlglot 30.30 cannot parse a standalone VALUES statement (ParseError: Required keyword "
     "'expressions' missing for Aliases): plan_statement returns None, the statement is "
@@ -136,11 +130,6 @@ ROLLUP = (
     "replies r WHERE r.txt = c.txt) AS lab, COUNT(*) FROM comments c GROUP BY lab WITH "
     "ROLLUP gives (NULL, 25) twice); the lookup subquery for GROUP BY lab triggers it: "
     "proxy 2 rows (NULL, 13.81), direct 6"
-)
-UNION_ORDER = (
-    "rewriter/plan.py _scope climbs from a call in a UNION's global ORDER BY to the Union "
-    "node, which is not in _SCOPES: PlanError 1235 'this placement of an ML function is "
-    "not supported' (valid directly)"
 )
 SQL_PREPARE = (
     "sqlglot parses PREPARE st FROM '...' as exp.Command and the call is inside a string "
@@ -910,7 +899,6 @@ DERIVED_AND_CTES = [
         "derived-calls-inside-and-outside",
         "SELECT id, lab, {C}(txt, 'en') FROM (SELECT id, txt, {S}(txt, 'en') AS lab"
         " FROM comments) d",
-        xfail=CALL_IN_SOURCE,
     ),
     shape("derived-unaliased-item", "SELECT * FROM (SELECT id, {S}(txt, 'en') FROM comments) d"),
     shape(
@@ -941,7 +929,6 @@ DERIVED_AND_CTES = [
         "cte-calls-inside-and-outside",
         "WITH s AS (SELECT id, txt, {S}(txt, 'en') AS lab FROM comments)"
         " SELECT id, lab, {C}(txt, 'en') FROM s",
-        xfail=CALL_IN_SOURCE,
     ),
     shape(
         "cte-read-in-subquery",
@@ -997,7 +984,6 @@ SET_OPERATIONS = [
         "SELECT id, txt FROM comments UNION ALL SELECT id, txt FROM replies"
         " ORDER BY {S}(txt, 'en'), id",
         ordered=True,
-        xfail=UNION_ORDER,
     ),
     shape(
         "intersect",
