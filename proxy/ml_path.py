@@ -39,6 +39,10 @@ TEMP_PREFIX = "_mlproxy_ml_"
 # not resolve to the lookup table's columns.
 KEY_COLUMN = "_mlproxy_k"
 VALUE_COLUMN = "_mlproxy_v"
+#: Up to this many distinct answers (and bytes of keys) go into the statement itself;
+#: beyond, into a temporary table (a long FIELD list is slower than an index lookup).
+INLINE_MAX_ANSWERS = 256
+INLINE_MAX_BYTES = 1 << 16
 #: Bytes of VALUES per INSERT into a temporary table (well under max_allowed_packet).
 INSERT_CHUNK = 1 << 20
 
@@ -264,7 +268,10 @@ class MLStatement:
                 (row,) = inputs.by_site[site.index]
                 replacements[site.index] = _typed_literal(site.function, site_answers[row])
             else:
-                replacements[site.index] = await self._temporary_table(site, site_answers)
+                inline = inline_lookup(site, site_answers)
+                if inline is None:
+                    inline = await self._temporary_table(site, site_answers)
+                replacements[site.index] = inline
         return replacements
 
     async def _temporary_table(self, site: CallSite, site_answers: dict[Row, object]) -> str:
@@ -287,6 +294,51 @@ class MLStatement:
         for chunk in _chunks(values, INSERT_CHUNK):
             await execute(self.backend, f"INSERT INTO {table} VALUES " + ", ".join(chunk))
         return lookup_sql(site)
+
+
+def inline_lookup(site: CallSite, site_answers: dict[Row, object]) -> str | None:
+    """The answers written into the statement itself, when there are few: no temporary
+    table (so READ ONLY transactions and users without CREATE TEMPORARY TABLES work),
+    and the inputs are evaluated where the call stood (an aggregate input too). FIELD
+    compares the binary keys bytewise; ELT picks the answer (NULL when none matches);
+    the CAST gives the function's result type. None when there are too many answers."""
+    answered = [
+        (row, answer)
+        for row, answer in site_answers.items()
+        if answer is not None and all(part is not None for part in row)
+    ]
+    keys = [bytes_literal(_combined_key(row)) for row, _ in answered]
+    if len(keys) > INLINE_MAX_ANSWERS or sum(len(k) for k in keys) > INLINE_MAX_BYTES:
+        return None
+    cast = site.function.cast_type
+    if not answered:
+        return f"CAST(NULL AS {cast})"
+    values = ", ".join(_elt_literal(site.function, answer) for _, answer in answered)
+    key = _combined_key_sql(site.inputs)
+    return f"CAST(ELT(FIELD({key}, {', '.join(keys)}), {values}) AS {cast})"
+
+
+def _combined_key(row: Row) -> bytes:
+    """All inputs in one unambiguous byte string: each but the last length-prefixed."""
+    parts = [part or b"" for part in row]
+    return b"".join(f"{len(p)}:".encode() + p for p in parts[:-1]) + parts[-1]
+
+
+def _combined_key_sql(inputs: list[str]) -> str:
+    """The SQL computing ``_combined_key`` of the inputs, row by row."""
+    keys = [input_key(text) for text in inputs]
+    if len(keys) == 1:
+        return keys[0]
+    parts = [f"LENGTH({k}), ':', {k}" for k in keys[:-1]] + [keys[-1]]
+    return f"CONCAT({', '.join(parts)})"
+
+
+def _elt_literal(function: MLFunction, answer: object) -> str:
+    """ELT returns text: a DOUBLE goes as its exact decimal text, cast back after."""
+    if function.sql_type == "DOUBLE":
+        value = answer[1] if isinstance(answer, Sentiment | tuple | list) else answer
+        return string_literal(repr(float(value)))  # type: ignore[arg-type]
+    return _literal(function, answer)
 
 
 def lookup_sql(site: CallSite) -> str:

@@ -118,19 +118,6 @@ STANDALONE_VALUES = (
     "forwarded unrewritten and fails with 1305 FUNCTION ...aws_comprehend_detect_sentiment "
     "does not exist"
 )
-GROUP_CONCAT_INPUT = (
-    "proxy/ml_path.py _temporary_table puts the input expression inside the lookup "
-    "subquery's WHERE; MariaDB does not aggregate an outer-referencing GROUP_CONCAT in the "
-    "outer query (it evaluates it over _mlr's rows), so no key matches: NULL for every "
-    "group (MAX/MIN inputs work)"
-)
-ROLLUP = (
-    "MariaDB 10.11 computes wrong ROLLUP groups when a GROUP BY key is a correlated scalar "
-    "subquery over a TEXT column (without the proxy: SELECT (SELECT MAX(r.lang) FROM "
-    "replies r WHERE r.txt = c.txt) AS lab, COUNT(*) FROM comments c GROUP BY lab WITH "
-    "ROLLUP gives (NULL, 25) twice); the lookup subquery for GROUP BY lab triggers it: "
-    "proxy 2 rows (NULL, 13.81), direct 6"
-)
 SQL_PREPARE = (
     "sqlglot parses PREPARE st FROM '...' as exp.Command and the call is inside a string "
     "literal: plan_statement returns None, the PREPARE is forwarded and fails with 1305 "
@@ -155,12 +142,6 @@ ODKU_COLUMN = (
 VIEW = (
     "the rewritten view body reads the session temporary table: 1352 View's SELECT refers "
     "to a temporary table '_mlr' (a view cannot keep per-statement answers in any case)"
-)
-READ_ONLY = (
-    "MariaDB forbids temporary-table statements in START TRANSACTION READ ONLY (CREATE/DROP "
-    "TEMPORARY TABLE and INSERT into one: 1792 Cannot execute statement in a READ ONLY "
-    "transaction, for InnoDB, MEMORY, Aria and MyISAM alike); proxy/ml_path.py "
-    "_temporary_table always materialises row-dependent answers in one"
 )
 RECURSIVE_BODY = (
     "a call in a recursive CTE's recursive member: its key query SELECT DISTINCT ... FROM r "
@@ -668,7 +649,6 @@ GROUPING = [
     shape(
         "agg-argument-is-aggregate",
         "SELECT grp, {S}(GROUP_CONCAT(txt ORDER BY id), 'en') FROM comments GROUP BY grp",
-        xfail=GROUP_CONCAT_INPUT,
     ),
     shape(
         "agg-max-argument-having",
@@ -685,7 +665,6 @@ GROUPING = [
     shape(
         "group-with-rollup",
         "SELECT {S}(txt, 'en') AS lab, SUM({C}(txt, 'en')) FROM comments GROUP BY lab WITH ROLLUP",
-        xfail=ROLLUP,
     ),
     shape(
         "having-call-on-group-column",
@@ -1288,7 +1267,6 @@ def test_ctas_commits_implicitly_through_the_proxy_too(fresh: Pair) -> None:
     assert not any(row[1] == "undone" for row in table_state(fresh.direct, "w")[1])
 
 
-@known_failure(READ_ONLY)
 def test_read_only_transaction_allows_ml_reads(fresh: Pair) -> None:
     """An ML read inside START TRANSACTION READ ONLY works as it does directly."""
     in_transaction(
