@@ -1,0 +1,1 @@
+"""Runnable examples that go with the mlproxy README and docs."""
