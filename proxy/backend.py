@@ -107,22 +107,11 @@ async def _open_stream(address: BackendAddress) -> PacketStream:
 
 
 async def probe(address: BackendAddress, timeout: float) -> Greeting:
-    """Read the backend's greeting (version, capabilities) without logging in."""
-    try:
-        stream = await asyncio.wait_for(_open_stream(address), timeout)
-    except (TimeoutError, OSError) as exc:
-        raise BackendUnavailable(f"cannot reach the backend MySQL server at {address}") from exc
-    try:
-        message = await asyncio.wait_for(stream.read_message(), timeout)
-        if message.payload[:1] == bytes((ERR_HEADER,)):
-            raise BackendRejected(parse_err(message.payload))
-        return parse_greeting(message.payload)
-    except (TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
-        raise BackendUnavailable(f"the backend at {address} did not greet") from exc
-    except ValueError as exc:
-        raise BackendProtocolError(f"the server at {address} does not speak MySQL") from exc
-    finally:
-        stream.close()
+    """Read the backend's greeting (version, capabilities), then leave by a failed login
+    (see GreetedBackend.abandon) rather than a dropped handshake."""
+    greeted = await greet(address, timeout)
+    await greeted.abandon()
+    return greeted.greeting
 
 
 async def greet(address: BackendAddress, timeout: float) -> GreetedBackend:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import ssl
 import tempfile
 from pathlib import Path
@@ -17,21 +18,39 @@ def generate_rsa_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def self_signed_certificate(key: rsa.RSAPrivateKey, common_name: str = "mlproxy") -> bytes:
-    """A PEM certificate valid for ten years, for clients that encrypt without verifying."""
+def self_signed_certificate(
+    key: rsa.RSAPrivateKey,
+    common_name: str = "mlproxy",
+    *,
+    ip_addresses: tuple[str, ...] = (),
+    dns_names: tuple[str, ...] = (),
+    days: int = 3650,
+) -> bytes:
+    """A PEM certificate signed by its own key, and so its own CA: valid for ``days`` and
+    for the given addresses and names (none: for clients that encrypt without verifying)."""
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=3650))
-        .sign(key, hashes.SHA256())
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
     )
-    return cert.public_bytes(serialization.Encoding.PEM)
+    names: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
+    names += [x509.DNSName(n) for n in dns_names]
+    if names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+
+def private_key_pem(key: rsa.RSAPrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def server_context(
@@ -47,13 +66,7 @@ def server_context(
     with tempfile.TemporaryDirectory(prefix="mlproxy-tls-") as tmp:
         cert_path, key_path = Path(tmp, "cert.pem"), Path(tmp, "key.pem")
         cert_path.write_bytes(self_signed_certificate(key))
-        key_path.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
+        key_path.write_bytes(private_key_pem(key))
         context.load_cert_chain(str(cert_path), str(key_path))
     return context
 

@@ -12,8 +12,6 @@ input before authentication.
 from __future__ import annotations
 
 import contextlib
-import datetime
-import ipaddress
 import logging
 import random
 import re
@@ -32,12 +30,11 @@ import mysql.connector
 import pymysql
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 from pymysql import _auth as pymysql_auth
 from pymysql.constants import CLIENT
 
+from proxy.tls import generate_rsa_key, private_key_pem, self_signed_certificate
 from tests.backend import BackendInfo
 from tests.conftest import APP, OTHER, TEST_DB, Account, RunningProxy, admin_connect, start_proxy
 
@@ -700,35 +697,13 @@ def test_require_tls_admits_a_tls_client(
 
 def write_certificate(directory: Path) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 and localhost, and its key (PEM files)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mlproxy-test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
+    key = generate_rsa_key()
+    certificate = self_signed_certificate(
+        key, "mlproxy-test", ip_addresses=("127.0.0.1",), dns_names=("localhost",), days=1
     )
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
-        )
-    )
+    cert_path.write_bytes(certificate)
+    key_path.write_bytes(private_key_pem(key))
     return cert_path, key_path
 
 

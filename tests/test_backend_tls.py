@@ -6,20 +6,15 @@ proves the proxy's backend connection is encrypted; the backend's own Ssl_cipher
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pymysql
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.x509.oid import NameOID
 
 from proxy.embedded_db import EmbeddedServer, run_sql, start_embedded_server
-from proxy.tls import generate_rsa_key
+from proxy.tls import generate_rsa_key, private_key_pem, self_signed_certificate
 from tests.backend import BackendInfo
 from tests.conftest import RunningProxy, start_proxy
 
@@ -27,33 +22,13 @@ USER, PASSWORD = "tls_app", "tls-pw"
 
 
 def write_certificate(folder: Path, san_ip: str = "127.0.0.1") -> tuple[Path, Path]:
-    """A self-signed certificate for ``san_ip`` (it is its own CA)."""
+    """A self-signed certificate for ``san_ip`` (it is its own CA), and its key."""
     key = generate_rsa_key()
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mlproxy-test-backend")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(san_ip))]), False
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
     cert_path, key_path = folder / "backend-cert.pem", folder / "backend-key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
+    cert_path.write_bytes(
+        self_signed_certificate(key, "mlproxy-test-backend", ip_addresses=(san_ip,), days=30)
     )
+    key_path.write_bytes(private_key_pem(key))
     return cert_path, key_path
 
 
