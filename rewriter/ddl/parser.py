@@ -1,334 +1,42 @@
-"""Aurora MySQL's ML DDL: ``CREATE FUNCTION ... ALIAS ...`` and ``DROP FUNCTION``.
-
-sqlglot does not know the ALIAS clause, and the backend server would reject it, so the
-proxy parses these statements itself: a small scanner (MySQL's lexical rules: quotes,
-backticks, comments) and a recursive-descent parser for exactly this grammar. Pure
-functions, no I/O.
-
-A ``CREATE FUNCTION`` without an ALIAS clause is an ordinary stored function: the parser
-answers None and the proxy forwards it untouched. Once a statement is known to be ML DDL,
-mistakes raise :class:`PlanError` with MySQL's own codes and wording (1064 and the
-``near '...' at line N`` fragment), so clients see the errors they expect.
-
->>> f = parse_ml_ddl("create function f(x double) returns int "
-...                  "alias aws_sagemaker_invoke_endpoint endpoint name 'ep'")
->>> (f.name, f.kind, f.endpoint, f.max_batch_size, f.args[0].sql_type)
-('f', 'sagemaker', 'ep', 10000, 'DOUBLE')
->>> parse_ml_ddl("DROP FUNCTION IF EXISTS db.f;")
-DropFunction(schema='db', name='f', if_exists=True)
->>> parse_ml_ddl("CREATE FUNCTION f() RETURNS INT RETURN 1") is None
-True
-"""
+"""A recursive-descent parser for exactly the ML DDL grammar."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
-from typing import Literal
 
+from rewriter.ddl.model import (
+    BEDROCK_ALIAS,
+    DEFAULT_CONTENT_TYPE,
+    DEFAULT_MAX_BATCH_SIZE,
+    ER_NOT_SUPPORTED_YET,
+    ER_PARSE_ERROR,
+    ER_SP_DUP_PARAM,
+    ER_WRONG_ARGUMENTS,
+    SAGEMAKER_ALIAS,
+    AliasFunction,
+    Argument,
+    DropFunction,
+    Kind,
+    Security,
+)
+from rewriter.ddl.render import render_create
+from rewriter.ddl.scanner import (
+    _scan,
+    _Tok,
+    looks_like_ml_ddl,
+)
+from rewriter.ddl.types import (
+    _STRINGY,
+    _SYNONYMS,
+    CHAR_TYPES,
+    NUMERIC_TYPES,
+    OTHER_TYPES,
+    TEXT_TYPES,
+    _ident,
+    _string,
+    _Type,
+)
 from rewriter.errors import PlanError
-
-#: MySQL error numbers raised here.
-ER_PARSE_ERROR = 1064
-ER_WRONG_ARGUMENTS = 1210
-ER_NOT_SUPPORTED_YET = 1235
-ER_SP_DUP_PARAM = 1330
-
-SAGEMAKER_ALIAS = "AWS_SAGEMAKER_INVOKE_ENDPOINT"
-BEDROCK_ALIAS = "AWS_BEDROCK_INVOKE_MODEL"
-DEFAULT_MAX_BATCH_SIZE = 10000
-DEFAULT_CONTENT_TYPE = "application/json"
-
-Kind = Literal["sagemaker", "bedrock"]
-Security = Literal["DEFINER", "INVOKER"]
-
-
-@dataclass(frozen=True)
-class Argument:
-    """One parameter of an alias function; ``sql_type`` is normalized (``BIGINT(20)``)."""
-
-    name: str
-    sql_type: str
-
-
-@dataclass(frozen=True)
-class AliasFunction:
-    """A parsed ``CREATE FUNCTION ... ALIAS``. ``sql`` is a canonical rendering (for
-    SHOW CREATE FUNCTION); parsing it again gives an equal object."""
-
-    schema: str | None
-    name: str
-    args: tuple[Argument, ...]
-    returns: str
-    kind: Kind
-    endpoint: str | None
-    model_id: str | None
-    max_batch_size: int
-    content_type: str | None
-    accept: str | None
-    timeout_ms: int | None
-    definer: str | None
-    security: Security | None
-    sql: str = ""
-
-
-@dataclass(frozen=True)
-class DropFunction:
-    """A parsed ``DROP FUNCTION``: the caller decides whether it names an alias."""
-
-    schema: str | None
-    name: str
-    if_exists: bool
-
-
-# --- the cheap pre-check -------------------------------------------------------------
-
-_SKIP = r"(?:\s|/\*(?!!).*?\*/|(?:--(?=\s|$)|\#)[^\n]*(?:\n|$))*"
-#: Comments, whitespace and a ``/*!50003`` executable-comment opener.
-_LEAD = r"\A" + _SKIP + r"(?:/\*!\d*" + _SKIP + r")?"
-_CREATE_RE = re.compile(_LEAD + r"create\b", re.IGNORECASE | re.DOTALL)
-_DROP_RE = re.compile(_LEAD + r"drop\b" + _SKIP + r"function\b", re.IGNORECASE | re.DOTALL)
-_CREATE_B = re.compile(_CREATE_RE.pattern.encode(), re.IGNORECASE | re.DOTALL)
-_DROP_B = re.compile(_DROP_RE.pattern.encode(), re.IGNORECASE | re.DOTALL)
-
-
-def looks_like_ml_ddl(sql: str | bytes) -> bool:
-    """Whether ``sql`` may be ML DDL: CREATE ... ALIAS, or DROP FUNCTION. Costs
-    microseconds; false positives only send a statement to :func:`parse_ml_ddl`.
-
-    >>> looks_like_ml_ddl(b"/* x */ create function f(a int) returns int alias ...")
-    True
-    >>> looks_like_ml_ddl("drop  function f"), looks_like_ml_ddl("SELECT 'alias'")
-    (True, False)
-    """
-    if isinstance(sql, bytes):
-        if _CREATE_B.match(sql):
-            return b"alias" in sql.lower()
-        return _DROP_B.match(sql) is not None
-    if _CREATE_RE.match(sql):
-        return "alias" in sql.lower()
-    return _DROP_RE.match(sql) is not None
-
-
-# --- scanner ---------------------------------------------------------------------------
-
-TokKind = Literal["word", "ident", "string", "number", "punct", "end", "error"]
-
-
-@dataclass(frozen=True)
-class _Tok:
-    """One token: ``text`` is the decoded value (quotes removed) for strings and
-    identifiers; ``start`` is its offset in the statement."""
-
-    kind: TokKind
-    text: str
-    start: int
-    end: int
-
-
-_WORD_RE = re.compile(r"(?:[0-9A-Za-z_$]|[^\x00-\x7f])+")
-_ESCAPES = {"0": "\0", "b": "\b", "n": "\n", "r": "\r", "t": "\t", "Z": "\x1a"}
-_ESCAPES |= {"%": "\\%", "_": "\\_"}
-
-
-def _quoted(sql: str, start: int, quote: str) -> tuple[str, int] | None:
-    """The value of the quoted text opening at ``start`` and the offset after it, or None
-    when unterminated. Strings take backslash escapes; backticks only doubling."""
-    out: list[str] = []
-    i, n = start + 1, len(sql)
-    while i < n:
-        c = sql[i]
-        if c == quote:
-            if i + 1 < n and sql[i + 1] == quote:
-                out.append(quote)
-                i += 2
-                continue
-            return "".join(out), i + 1
-        if c == "\\" and quote != "`" and i + 1 < n:
-            out.append(_ESCAPES.get(sql[i + 1], sql[i + 1]))
-            i += 2
-            continue
-        out.append(c)
-        i += 1
-    return None
-
-
-def _skip_comment(sql: str, i: int) -> int | None:
-    """The offset after a comment starting at ``i``, ``i`` when none starts there, or
-    None for an unterminated ``/*``."""
-    if sql.startswith("#", i) or (
-        sql.startswith("--", i) and (i + 2 == len(sql) or sql[i + 2].isspace())
-    ):
-        end = sql.find("\n", i)
-        return len(sql) if end < 0 else end + 1
-    if sql.startswith("/*", i) and not sql.startswith("/*!", i):
-        end = sql.find("*/", i + 2)
-        return None if end < 0 else end + 2
-    return i
-
-
-def _scan(sql: str) -> list[_Tok]:
-    """The statement's tokens, ending with an ``end`` token, or with an ``error`` token
-    where a quote or comment is left open. ``/*! ... */`` executable comments count as
-    their content, as in MySQL."""
-    tokens: list[_Tok] = []
-    i, n, in_exec = 0, len(sql), False
-    while i < n:
-        c = sql[i]
-        skipped = _skip_comment(sql, i)
-        if skipped is None:
-            tokens.append(_Tok("error", "comment", i, n))
-            return tokens
-        if c.isspace() or skipped != i:
-            i = max(skipped, i + 1)
-        elif sql.startswith("/*!", i):
-            i += 3
-            while i < n and sql[i].isdigit():
-                i += 1
-            in_exec = True
-        elif in_exec and sql.startswith("*/", i):
-            i, in_exec = i + 2, False
-        elif c in "'\"`":
-            found = _quoted(sql, i, c)
-            if found is None:
-                tokens.append(_Tok("error", c, i, n))
-                return tokens
-            tokens.append(_Tok("ident" if c == "`" else "string", found[0], i, found[1]))
-            i = found[1]
-        elif match := _WORD_RE.match(sql, i):
-            word = match.group()
-            tokens.append(_Tok("number" if word.isdigit() else "word", word, i, match.end()))
-            i = match.end()
-        else:
-            tokens.append(_Tok("punct", c, i, i + 1))
-            i += 1
-    end = tokens[-1].end if tokens else 0
-    tokens.append(_Tok("end", "", end, end))
-    return tokens
-
-
-# --- types -----------------------------------------------------------------------------
-
-_SYNONYMS = {
-    "INTEGER": "INT",
-    "INT1": "TINYINT",
-    "INT2": "SMALLINT",
-    "INT3": "MEDIUMINT",
-    "MIDDLEINT": "MEDIUMINT",
-    "INT4": "INT",
-    "INT8": "BIGINT",
-    "DEC": "DECIMAL",
-    "NUMERIC": "DECIMAL",
-    "FIXED": "DECIMAL",
-    "REAL": "DOUBLE",
-    "FLOAT4": "FLOAT",
-    "FLOAT8": "DOUBLE",
-    "CHARACTER": "CHAR",
-}
-NUMERIC_TYPES = frozenset(
-    {"TINYINT", "SMALLINT", "MEDIUMINT", "INT", "BIGINT", "DECIMAL", "FLOAT", "DOUBLE"}
-)
-CHAR_TYPES = frozenset({"CHAR", "VARCHAR"})
-TEXT_TYPES = frozenset({"TINYTEXT", "TEXT", "MEDIUMTEXT", "LONGTEXT"})
-#: Types MySQL knows that no alias function takes or returns (rejected with 1235).
-OTHER_TYPES = frozenset(
-    {
-        "BIT",
-        "BINARY",
-        "VARBINARY",
-        "TINYBLOB",
-        "BLOB",
-        "MEDIUMBLOB",
-        "LONGBLOB",
-        "DATE",
-        "TIME",
-        "DATETIME",
-        "TIMESTAMP",
-        "YEAR",
-        "ENUM",
-        "SET",
-        "JSON",
-        "GEOMETRY",
-        "POINT",
-        "LINESTRING",
-        "POLYGON",
-        "MULTIPOINT",
-        "MULTILINESTRING",
-        "MULTIPOLYGON",
-        "GEOMETRYCOLLECTION",
-        "GEOMCOLLECTION",
-        "SERIAL",
-        "VECTOR",
-        "NCHAR",
-        "NVARCHAR",
-        "NATIONAL",
-        "LONG",
-    }
-)
-_STRINGY = CHAR_TYPES | TEXT_TYPES | {"ENUM", "SET"}
-
-
-@dataclass(frozen=True)
-class _Type:
-    """A parsed column type. ``base`` is the canonical upper-case name."""
-
-    base: str
-    params: tuple[str, ...] = ()
-    unsigned: bool = False
-    zerofill: bool = False
-    binary: bool = False
-    charset: str | None = None
-    collate: str | None = None
-
-    def render(self) -> str:
-        parts = [self.base + (f"({','.join(self.params)})" if self.params else "")]
-        parts += ["UNSIGNED"] * (self.unsigned or self.zerofill) + ["ZEROFILL"] * self.zerofill
-        parts += ["BINARY"] * self.binary
-        if self.charset:
-            parts.append("CHARSET " + _name(self.charset))
-        if self.collate:
-            parts.append("COLLATE " + _name(self.collate))
-        return " ".join(parts)
-
-
-# --- rendering -------------------------------------------------------------------------
-
-
-def _ident(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
-
-
-def _name(name: str) -> str:
-    """A charset or collation name: bare when it can be, else backticked."""
-    return name if re.fullmatch(r"[a-z0-9_]+", name) else _ident(name)
-
-
-def _string(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
-
-
-def render_create(fn: AliasFunction) -> str:
-    """The canonical CREATE text of ``fn``: every clause explicit (defaults included),
-    identifiers backticked, DEFINER in MySQL's position, one line."""
-    name = (_ident(fn.schema) + "." if fn.schema else "") + _ident(fn.name)
-    args = ", ".join(f"{_ident(a.name)} {a.sql_type}" for a in fn.args)
-    parts = ["CREATE"]
-    if fn.definer:
-        parts.append("DEFINER=" + fn.definer)
-    parts += [f"FUNCTION {name}({args})", "RETURNS " + fn.returns]
-    if fn.security:
-        parts.append("SQL SECURITY " + fn.security)
-    if fn.kind == "sagemaker":
-        parts += [f"ALIAS {SAGEMAKER_ALIAS} ENDPOINT NAME", _string(fn.endpoint or "")]
-        parts.append(f"MAX_BATCH_SIZE {fn.max_batch_size}")
-    else:
-        parts += [f"ALIAS {BEDROCK_ALIAS} MODEL ID", _string(fn.model_id or "")]
-        parts += ["CONTENT_TYPE", _string(fn.content_type or DEFAULT_CONTENT_TYPE)]
-        parts += ["ACCEPT", _string(fn.accept or DEFAULT_CONTENT_TYPE)]
-        if fn.timeout_ms is not None:
-            parts.append(f"TIMEOUT_MS {fn.timeout_ms}")
-    return " ".join(parts)
-
 
 # --- parser ----------------------------------------------------------------------------
 
