@@ -669,8 +669,6 @@ def set_global(backend: BackendInfo) -> Iterator[Callable[[str, str], None]]:
                 cur.execute(f"SET GLOBAL {name} = %s", (value,))
 
 
-
-
 def test_greeting_follows_a_global_no_backslash_escapes_change(
     proxy: RunningProxy, backend: BackendInfo, set_global: Callable[[str, str], None]
 ) -> None:
