@@ -37,13 +37,19 @@ class Relay:
         self.response_started = False
         try:
             self.backend.write_raw(raw)
-            await self.backend.drain()
+            if self.backend.must_drain():
+                await self.backend.drain()
         except (OSError, RuntimeError) as exc:
             raise BackendLost("lost the connection to the backend MySQL server") from exc
 
     async def relay(self, shape: Shape) -> ResponseScanner:
-        """Copy the response to the client until the scanner says it is complete."""
+        """Copy the response to the client until the scanner says it is complete.
+
+        This runs for every relayed command, so the client write is inline and waits for
+        a drain only when the transport kept some of the chunk (PacketStream.must_drain).
+        """
         scanner = ResponseScanner(shape)
+        client = self.client
         while True:
             chunk = await self._read_backend()
             try:
@@ -52,7 +58,13 @@ class Relay:
                 raise BackendProtocolError("malformed response from the backend") from exc
             if 0 <= end < len(chunk):
                 raise BackendProtocolError("the backend sent bytes after the end of a response")
-            await self._to_client(chunk)
+            self.response_started = True
+            try:
+                client.write_raw(chunk)
+                if client.must_drain():
+                    await client.drain()
+            except (OSError, RuntimeError) as exc:
+                raise ClientGone from exc
             if end < 0:
                 continue
             if not scanner.wants_local_file:
@@ -68,14 +80,6 @@ class Relay:
         if not chunk:
             raise BackendLost("the backend MySQL server closed the connection")
         return chunk
-
-    async def _to_client(self, chunk: bytes) -> None:
-        self.response_started = True
-        try:
-            self.client.write_raw(chunk)
-            await self.client.drain()
-        except (OSError, RuntimeError) as exc:
-            raise ClientGone from exc
 
     async def _pump_local_file(self) -> None:
         """LOAD DATA LOCAL INFILE: the client's file packets go to the backend, up to

@@ -48,16 +48,42 @@ class Shape(enum.Enum):
     SINGLE = "single"  # one packet: COM_PING, COM_INIT_DB, COM_STATISTICS, ...
 
 
-class _State(enum.Enum):
-    FIRST = 1  # first packet of a (possibly further) result
-    DEFS = 2  # column or parameter definitions to skip
-    DEFS_EOF = 3  # the EOF after definitions
-    ROWS = 4  # rows until EOF or ERR
-    PREPARE_OK = 5
-    FIELDS = 6
-    SINGLE = 7
-    LOCAL_INFILE = 8  # paused: the client must send a file
-    DONE = 9
+# The scanner's states: plain ints, since an enum member costs an attribute lookup on
+# every packet of the hot loop.
+_FIRST = 1  # first packet of a (possibly further) result
+_DEFS = 2  # column or parameter definitions to skip
+_DEFS_EOF = 3  # the EOF after definitions
+_ROWS = 4  # rows until EOF or ERR
+_PREPARE_OK = 5
+_FIELDS = 6
+_SINGLE = 7
+_LOCAL_INFILE = 8  # paused: the client must send a file
+_DONE = 9
+
+_STATE_NAMES = {
+    _FIRST: "FIRST",
+    _DEFS: "DEFS",
+    _DEFS_EOF: "DEFS_EOF",
+    _ROWS: "ROWS",
+    _PREPARE_OK: "PREPARE_OK",
+    _FIELDS: "FIELDS",
+    _SINGLE: "SINGLE",
+    _LOCAL_INFILE: "LOCAL_INFILE",
+    _DONE: "DONE",
+}
+
+_INITIAL_STATE = {
+    Shape.RESULT: _FIRST,
+    Shape.PREPARE: _PREPARE_OK,
+    Shape.FIELDS: _FIELDS,
+    Shape.ROWS: _ROWS,
+    Shape.SINGLE: _SINGLE,
+}
+
+# By state: how many payload bytes of a packet its decision needs (the packet's whole
+# payload when it is shorter): the first byte of a row (ERR or EOF?), an EOF's status,
+# COM_STMT_PREPARE_OK's counts, an OK packet's status.
+_PREFIX_NEEDED = (0, _OK_PREFIX, 0, 5, 5, 9, 5, _OK_PREFIX, _OK_PREFIX, _OK_PREFIX)
 
 
 class ResponseScanner:
@@ -65,13 +91,7 @@ class ResponseScanner:
 
     def __init__(self, shape: Shape) -> None:
         self.status = 0
-        self._state = {
-            Shape.RESULT: _State.FIRST,
-            Shape.PREPARE: _State.PREPARE_OK,
-            Shape.FIELDS: _State.FIELDS,
-            Shape.ROWS: _State.ROWS,
-            Shape.SINGLE: _State.SINGLE,
-        }[shape]
+        self._state = _INITIAL_STATE[shape]
         self._shape = shape
         self._defs_left = 0
         self._then_columns = 0  # COM_STMT_PREPARE: column definitions after the parameters
@@ -84,15 +104,15 @@ class ResponseScanner:
 
     @property
     def done(self) -> bool:
-        return self._state is _State.DONE
+        return self._state == _DONE
 
     @property
     def wants_local_file(self) -> bool:
-        return self._state is _State.LOCAL_INFILE
+        return self._state == _LOCAL_INFILE
 
     def resume_after_local_file(self) -> None:
         """The client has sent its file; the server now answers with OK or ERR."""
-        self._state = _State.FIRST
+        self._state = _FIRST
         self._end_after_skip = False
 
     def feed(self, data: bytes | bytearray | memoryview) -> int:
@@ -104,33 +124,46 @@ class ResponseScanner:
         return end if end < 0 else end - carried
 
     def _scan(self, buf: bytes | bytearray | memoryview) -> int:
+        """Pass what is left of a packet begun in an earlier chunk, then read each header,
+        let ``_on_packet`` decide on the packet's first bytes, and hop over its payload.
+
+        Longer than house style on purpose: it runs for every packet of every response
+        (a point select's is five), and helper calls per packet cost more than the
+        scanning itself (6.6 us a point select with them, 2.1 us without)."""
         pos, size = 0, len(buf)
+        if self._skip:
+            if self._skip > size:
+                self._skip -= size
+                return -1
+            pos, self._skip = self._skip, 0
+            if self._end_after_skip and not self._continued:
+                return pos
         while pos < size:
-            if self._state is _State.ROWS and not self._skip and not self._continued:
+            if self._state == _ROWS and not self._continued:
                 pos = self._skip_rows(buf, pos, size)
                 if pos >= size:
                     return -1
-            if self._skip:
-                step = min(self._skip, size - pos)
-                self._skip -= step
-                pos += step
-                if self._at_end():
-                    return pos
-                continue
             if size - pos < 4:
                 self._carry = bytes(buf[pos:])
                 return -1
             length = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16
-            need = 0 if self._continued else min(length, self._prefix_needed())
-            if size - pos - 4 < need:
+            if self._continued:
+                pass
+            elif self._state == _DEFS:  # a definition decides nothing: only count it
+                self._defs_left -= 1
+                if not self._defs_left:
+                    self._state = _DEFS_EOF
+            elif size - pos - 4 < min(length, _PREFIX_NEEDED[self._state]):
                 self._carry = bytes(buf[pos:])
                 return -1
-            if not self._continued:
+            else:
                 self._on_packet(buf, pos + 4, length)
             self._continued = length == MAX_PAYLOAD
-            self._skip = length
-            pos += 4
-            if self._at_end():
+            pos += 4 + length
+            if pos > size:
+                self._skip = pos - size
+                return -1
+            if self._end_after_skip and not self._continued:
                 return pos
         return -1
 
@@ -151,96 +184,79 @@ class ResponseScanner:
                 return size
         return pos
 
-    def _at_end(self) -> bool:
-        return self._skip == 0 and self._end_after_skip and not self._continued
-
-    def _prefix_needed(self) -> int:
-        state = self._state
-        if state is _State.DEFS:
-            return 0
-        if state is _State.ROWS or state is _State.FIELDS or state is _State.DEFS_EOF:
-            return 5
-        if state is _State.PREPARE_OK:
-            return 9
-        return _OK_PREFIX
-
-    def _finish(self, state: _State) -> None:
+    def _finish(self, state: int) -> None:
         self._state = state
         self._end_after_skip = True
 
     def _on_packet(self, buf: bytes | bytearray | memoryview, at: int, length: int) -> None:
         state = self._state
-        if state is _State.ROWS or state is _State.FIELDS:
+        if state in (_ROWS, _FIELDS):
             self._on_row(buf, at, length)
-        elif state is _State.DEFS:
-            self._defs_left -= 1
-            if self._defs_left == 0:
-                self._state = _State.DEFS_EOF
-        elif state is _State.DEFS_EOF:
+        elif state == _DEFS_EOF:
             self._on_defs_eof(buf, at)
-        elif state is _State.FIRST:
+        elif state == _FIRST:
             self._on_first(buf, at, length)
-        elif state is _State.PREPARE_OK:
+        elif state == _PREPARE_OK:
             self._on_prepare_ok(buf, at, length)
-        elif state is _State.SINGLE:
-            self._finish(_State.DONE)
-        else:  # DONE or LOCAL_INFILE: the backend sent more than the protocol allows
-            raise ValueError(f"unexpected packet from the backend in state {state.name}")
+        elif state == _SINGLE:
+            self._finish(_DONE)
+        else:  # DONE or LOCAL_INFILE (DEFS is _scan's): more than the protocol allows
+            raise ValueError(f"unexpected packet from the backend in state {_STATE_NAMES[state]}")
 
     def _on_row(self, buf: bytes | bytearray | memoryview, at: int, length: int) -> None:
         first = buf[at] if length else 0
         if first == ERR_HEADER:
             self.error = True
-            self._finish(_State.DONE)
+            self._finish(_DONE)
         elif first == EOF_HEADER and length < 9:
             self.status = eof_status(buf, at)
             self._end_of_result()
 
     def _end_of_result(self) -> None:
         if self.status & _MORE_RESULTS and self._shape is not Shape.FIELDS:
-            self._state = _State.FIRST
+            self._state = _FIRST
             self._end_after_skip = False
         else:
-            self._finish(_State.DONE)
+            self._finish(_DONE)
 
     def _on_defs_eof(self, buf: bytes | bytearray | memoryview, at: int) -> None:
         self.status = eof_status(buf, at)
         if self._then_columns:
             self._defs_left, self._then_columns = self._then_columns, 0
-            self._state = _State.DEFS
+            self._state = _DEFS
         elif self._shape is Shape.PREPARE or self.status & _CURSOR_EXISTS:
-            self._finish(_State.DONE)
+            self._finish(_DONE)
         else:
-            self._state = _State.ROWS
+            self._state = _ROWS
 
     def _on_first(self, buf: bytes | bytearray | memoryview, at: int, length: int) -> None:
         first = buf[at] if length else 0
         if first == ERR_HEADER:
             self.error = True
-            self._finish(_State.DONE)
+            self._finish(_DONE)
         elif first == OK_HEADER:
             self.status = ok_status(buf[at : at + min(length, _OK_PREFIX)])
             self._end_of_result()
         elif first == LOCAL_INFILE_HEADER:
-            self._finish(_State.LOCAL_INFILE)
+            self._finish(_LOCAL_INFILE)
         else:
             count, _ = read_lenenc_int(buf, at)
             self._defs_left = count
-            self._state = _State.DEFS
+            self._state = _DEFS
 
     def _on_prepare_ok(self, buf: bytes | bytearray | memoryview, at: int, length: int) -> None:
         if length == 0 or buf[at] == ERR_HEADER:
             self.error = True
-            self._finish(_State.DONE)
+            self._finish(_DONE)
             return
         self.statement_id = int.from_bytes(bytes(buf[at + 1 : at + 5]), "little")
         columns = int(buf[at + 5]) | int(buf[at + 6]) << 8
         params = int(buf[at + 7]) | int(buf[at + 8]) << 8
         if params:
             self._defs_left, self._then_columns = params, columns
-            self._state = _State.DEFS
+            self._state = _DEFS
         elif columns:
             self._defs_left = columns
-            self._state = _State.DEFS
+            self._state = _DEFS
         else:
-            self._finish(_State.DONE)
+            self._finish(_DONE)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from proxy.packets import MAX_PAYLOAD, frame
 
 
-@dataclass
+@dataclass(slots=True)
 class Message:
     """One logical message: its payload and the raw packets that carried it."""
 
@@ -36,24 +36,32 @@ class PacketStream:
         Raises asyncio.IncompleteReadError when the peer closes, ValueError when a message
         is larger than ``max_size``.
         """
-        raw_parts: list[bytes] = []
-        payload_parts: list[bytes] = []
-        first_seq = -1
-        size = 0
-        while True:
+        header = await self.reader.readexactly(4)
+        length = header[0] | header[1] << 8 | header[2] << 16
+        if length > max_size:
+            raise ValueError(f"message of more than {max_size} bytes")
+        body = await self.reader.readexactly(length) if length else b""
+        if length < MAX_PAYLOAD:
+            # Nearly every message is one packet: no lists, and the payload is not copied.
+            return Message(body, header + body, header[3], header[3])
+        return await self._read_continued(header, body, max_size)
+
+    async def _read_continued(self, header: bytes, body: bytes, max_size: int) -> Message:
+        """The rest of a message of 16 MiB or more, whose first packet has been read."""
+        raw_parts = [header + body]
+        payload_parts = [body]
+        first_seq = seq = header[3]
+        size = length = len(body)
+        while length == MAX_PAYLOAD:
             header = await self.reader.readexactly(4)
-            length = int.from_bytes(header[:3], "little")
+            length = header[0] | header[1] << 8 | header[2] << 16
             seq = header[3]
-            if first_seq < 0:
-                first_seq = seq
             size += length
             if size > max_size:
                 raise ValueError(f"message of more than {max_size} bytes")
             body = await self.reader.readexactly(length) if length else b""
             raw_parts.append(header + body)
             payload_parts.append(body)
-            if length < MAX_PAYLOAD:
-                break
         return Message(b"".join(payload_parts), b"".join(raw_parts), first_seq, seq)
 
     def write(self, payload: bytes, seq: int) -> int:
@@ -64,6 +72,17 @@ class PacketStream:
 
     def write_raw(self, data: bytes | bytearray | memoryview) -> None:
         self.writer.write(data)
+
+    def must_drain(self) -> bool:
+        """Whether a write must be followed by drain(): only when the transport kept some
+        of it, or is closing (drain then raises for the lost peer).
+
+        A small write on a live socket usually goes out at once, leaving nothing buffered;
+        skipping drain() then saves its three coroutines, which the per-command path
+        would pay twice.
+        """
+        transport = self.writer.transport
+        return bool(transport.get_write_buffer_size()) or transport.is_closing()
 
     async def drain(self) -> None:
         await self.writer.drain()

@@ -18,6 +18,10 @@ BUILTIN_FUNCTIONS = (
 )
 
 
+#: Up to this many bytes the regex is cheaper than lowering a copy of the statement.
+_SHORT = 64
+
+
 class CallDetector:
     """Says whether SQL text mentions any of a set of function names (case-insensitive).
 
@@ -33,8 +37,17 @@ class CallDetector:
         pattern = "|".join(re.escape(name) for name in self.names) or r"(?!)"
         self._text = re.compile(pattern, re.IGNORECASE)
         self._bytes = re.compile(pattern.encode("utf-8"), re.IGNORECASE)
+        # A name that contains another never decides anything: the shorter one matches first.
+        encoded = [name.encode("utf-8") for name in self.names]
+        self._needles = tuple(n for n in encoded if not any(o != n and o in n for o in encoded))
 
     def may_call(self, sql: str | bytes) -> bool:
         if isinstance(sql, str):
             return self._text.search(sql) is not None
-        return self._bytes.search(sql) is not None
+        if len(sql) <= _SHORT:
+            return self._bytes.search(sql) is not None
+        # A case-insensitive regex scans at a few ns a byte, a bulk INSERT's megabytes in
+        # milliseconds; lowering the text and a plain substring search are ten times
+        # faster. (For bytes both fold ASCII only, so they find the same statements.)
+        lowered = sql.lower()
+        return any(needle in lowered for needle in self._needles)
