@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+import time
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,3 +167,37 @@ def direct(backend: BackendInfo) -> Iterator[pymysql.Connection[Any]]:
     )
     yield connection
     connection.close()
+
+
+def unique(prefix: str = "t") -> str:
+    """A table or object name no other test uses."""
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+def wait_until(condition: Callable[[], bool], within: float = 5.0) -> bool:
+    """Poll ``condition`` every 50 ms for up to ``within`` seconds; its last answer."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+@pytest.fixture
+def tables(direct: pymysql.Connection[Any]) -> Iterator[Callable[[str], str]]:
+    """Create tables (columns given as SQL) via the direct connection; dropped afterwards."""
+    made: list[str] = []
+
+    def make(columns: str) -> str:
+        name = unique()
+        with direct.cursor() as cur:
+            cur.execute(f"CREATE TABLE {name} ({columns}) ENGINE=InnoDB CHARACTER SET utf8mb4")
+        made.append(name)
+        return name
+
+    yield make
+    with direct.cursor() as cur:
+        cur.execute("SET SESSION lock_wait_timeout = 10")  # fail, not hang, on a leaked lock
+        for name in made:
+            cur.execute(f"DROP TABLE IF EXISTS {name}")

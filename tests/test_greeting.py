@@ -10,13 +10,12 @@ toward max_connect_errors and then block the proxy's host for every client.
 from __future__ import annotations
 
 import socket
-import time
 from typing import Any
 
 import pymysql
 
 from tests.backend import BackendInfo
-from tests.conftest import RunningProxy, admin_connect
+from tests.conftest import RunningProxy, admin_connect, wait_until
 
 CLIENTS = 5
 
@@ -33,15 +32,6 @@ def leave_after_the_greeting(port: int) -> None:
         assert sock.recv(4)  # the greeting's header: the proxy has its backend connection
 
 
-def wait_for(predicate: Any, seconds: float = 5.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
-
 def test_clients_leaving_before_login_are_failed_logins_not_aborted_handshakes(
     proxy: RunningProxy, backend: BackendInfo
 ) -> None:
@@ -50,7 +40,7 @@ def test_clients_leaving_before_login_are_failed_logins_not_aborted_handshakes(
         denied = status(admin, "Access_denied_errors")
         for _ in range(CLIENTS):
             leave_after_the_greeting(proxy.port)
-        assert wait_for(lambda: status(admin, "Access_denied_errors") >= denied + CLIENTS)
+        assert wait_until(lambda: status(admin, "Access_denied_errors") >= denied + CLIENTS)
         assert status(admin, "Aborted_connects_preauth") == aborted
 
 

@@ -23,7 +23,7 @@ from pymysql.constants import COMMAND
 
 from proxy.kill import PROXY_ID_BASE
 from tests.backend import BackendInfo
-from tests.conftest import APP, OTHER, TEST_DB, Account, RunningProxy, admin_connect
+from tests.conftest import APP, OTHER, TEST_DB, Account, RunningProxy, admin_connect, wait_until
 
 Connection: TypeAlias = "pymysql.Connection[Any]"
 Outcome: TypeAlias = tuple[str, Any]
@@ -142,15 +142,6 @@ def thread_exists(admin: Connection, thread_id: int) -> bool:
         )
         (count,) = cur.fetchone()
     return bool(count)
-
-
-def wait_until(condition: Callable[[], bool], within: float = WITHIN) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def start_sleep(

@@ -27,7 +27,7 @@ import pymysql
 import pytest
 
 from tests.backend import BackendInfo
-from tests.conftest import APP, TEST_DB, admin_connect
+from tests.conftest import APP, TEST_DB, admin_connect, wait_until
 
 Connection: TypeAlias = "pymysql.Connection[Any]"
 
@@ -169,15 +169,6 @@ def statement_running(backend: BackendInfo, thread_id: int) -> str | None:
         )
         row = cur.fetchone()
     return None if row is None else str(row[0])
-
-
-def wait_until(condition: Callable[[], bool], within: float) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def start_running(

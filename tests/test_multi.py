@@ -8,7 +8,6 @@ the client streams through the proxy in the middle of a response.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ import pytest
 from pymysql.constants import CLIENT, COMMAND
 
 from tests.backend import BackendInfo
-from tests.conftest import APP, TEST_DB, RunningProxy, admin_connect
+from tests.conftest import APP, TEST_DB, RunningProxy, admin_connect, unique
 
 Conn: TypeAlias = "pymysql.Connection[Any]"
 
@@ -95,28 +94,6 @@ def scalar(connection: Conn, sql: str) -> Any:
         row = cur.fetchone()
         assert row is not None
         return row[0]
-
-
-def unique(prefix: str = "t") -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture
-def tables(direct: Conn) -> Iterator[Callable[[str], str]]:
-    made: list[str] = []
-
-    def make(columns: str) -> str:
-        name = unique()
-        with direct.cursor() as cur:
-            cur.execute(f"CREATE TABLE {name} ({columns}) CHARACTER SET utf8mb4")
-        made.append(name)
-        return name
-
-    yield make
-    with direct.cursor() as cur:
-        cur.execute("SET SESSION lock_wait_timeout = 10")  # fail, not hang, on a leaked lock
-        for name in made:
-            cur.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 @pytest.fixture

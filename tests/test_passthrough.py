@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import datetime
 import re
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -36,6 +34,8 @@ from tests.conftest import (
     RunningProxy,
     admin_connect,
     start_proxy,
+    unique,
+    wait_until,
 )
 
 Conn: TypeAlias = "pymysql.Connection[Any]"
@@ -124,19 +124,6 @@ def scalar(connection: Conn, sql: str, args: Any = None) -> Any:
         return row[0]
 
 
-def unique(prefix: str = "t") -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:10]}"
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
-
-
 def isolation_variable(connection: Conn) -> str:
     """MySQL 8 and MariaDB 11.1+ call it transaction_isolation; older MariaDB tx_isolation."""
     try:
@@ -174,25 +161,6 @@ def backend_threads(backend: BackendInfo) -> set[int]:
     with admin_connect(backend) as admin, admin.cursor() as cur:
         cur.execute("SELECT ID FROM information_schema.PROCESSLIST")
         return {int(row[0]) for row in cur.fetchall()}
-
-
-@pytest.fixture
-def tables(direct: Conn) -> Iterator[Callable[[str], str]]:
-    """Create tables (columns given as SQL) via the direct connection; dropped afterwards."""
-    made: list[str] = []
-
-    def make(columns: str) -> str:
-        name = unique()
-        with direct.cursor() as cur:
-            cur.execute(f"CREATE TABLE {name} ({columns}) ENGINE=InnoDB CHARACTER SET utf8mb4")
-        made.append(name)
-        return name
-
-    yield make
-    with direct.cursor() as cur:
-        cur.execute("SET SESSION lock_wait_timeout = 10")  # fail, not hang, on a leaked lock
-        for name in made:
-            cur.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 def twins(

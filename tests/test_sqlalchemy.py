@@ -9,9 +9,8 @@ for with CLIENT_FOUND_ROWS, and ``engine.dispose()`` closing the backend connect
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, TypeAlias
 
 import pymysql
@@ -29,7 +28,7 @@ from sqlalchemy.orm import (
 )
 
 from tests.backend import BackendInfo
-from tests.conftest import APP, TEST_DB, RunningProxy, admin_connect
+from tests.conftest import APP, TEST_DB, RunningProxy, admin_connect, wait_until
 
 Conn: TypeAlias = "pymysql.Connection[Any]"
 
@@ -93,15 +92,6 @@ def contents(direct: Conn) -> tuple[tuple[tuple[Any, ...], ...], tuple[tuple[Any
         authors = tuple(cur.fetchall())
         cur.execute(f"SELECT id, title, author_id FROM {Book.__tablename__} ORDER BY id")
         return authors, tuple(cur.fetchall())
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def seed(engine: sa.Engine) -> None:
