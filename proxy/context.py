@@ -56,10 +56,6 @@ class ProxyContext:
     _next_id: int = PROXY_ID_BASE
 
     @property
-    def server_version(self) -> str:
-        return self.backend_greeting.server_version + VERSION_SUFFIX
-
-    @property
     def advertised_capabilities(self) -> int:
         """What the proxy offers clients: what it can relay and the backend supports."""
         caps = (RELAYABLE_CAPABILITIES & self.backend_greeting.capabilities) | _PROXY_SIDE

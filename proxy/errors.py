@@ -6,7 +6,6 @@
     ├── AuthenticationFailed     wrong credentials, or a login the proxy refuses (1045)
     ├── TooManyConnections       the connection cap is reached (1040)
     ├── UnknownThread            KILL of an id that is not a proxy connection (1094)
-    ├── NotSupportedYet          a feature mlproxy does not offer (1235)
     └── BackendError
         ├── BackendUnavailable   the backend cannot be reached (2003)
         ├── BackendLost          the backend connection died during a command (2013)
@@ -56,11 +55,6 @@ class TooManyConnections(ProxyError):
 class UnknownThread(ProxyError):
     code = 1094  # ER_NO_SUCH_THREAD
     sqlstate = "HY000"
-
-
-class NotSupportedYet(ProxyError):
-    code = 1235  # ER_NOT_SUPPORTED_YET
-    sqlstate = "42000"
 
 
 class BackendError(ProxyError):

@@ -85,8 +85,3 @@ def execute_command(statement_id: int) -> bytes:
 async def close_statement(backend: BackendConnection, statement_id: int) -> None:
     """COM_STMT_CLOSE (it has no response)."""
     await backend.stream.send(b"\x19" + statement_id.to_bytes(4, "little"), 0)
-
-
-async def execute(backend: BackendConnection, sql: str) -> None:
-    """Run a statement that answers OK or ERR."""
-    await backend.query(sql)

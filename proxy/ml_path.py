@@ -27,7 +27,7 @@ from ml_backends.errors import MLBackendError
 from ml_backends.sentiment import Sentiment, SentimentInput, normalize_language
 from proxy.backend import BackendConnection
 from proxy.errors import BackendRejected, ProxyError
-from proxy.internal import Row, execute, fetch_rows
+from proxy.internal import Row, fetch_rows
 from rewriter.functions import MLFunction
 from rewriter.plan import CallSite, MLPlan, render
 from rewriter.sql_text import bytes_literal, double_literal, input_key, string_literal
@@ -278,9 +278,8 @@ class MLStatement:
         table = f"{TEMP_PREFIX}{site.index}"
         keys = [f"{KEY_COLUMN}{i}" for i in range(len(site.inputs))]
         columns = ", ".join(f"{k} LONGBLOB" for k in keys)
-        await execute(self.backend, f"DROP TEMPORARY TABLE IF EXISTS {table}")
-        await execute(
-            self.backend,
+        await self.backend.query(f"DROP TEMPORARY TABLE IF EXISTS {table}")
+        await self.backend.query(
             f"CREATE TEMPORARY TABLE {table} "
             f"({columns}, {VALUE_COLUMN} {site.function.column_type}, KEY ({KEY_COLUMN}0(255)))",
         )
@@ -292,7 +291,7 @@ class MLStatement:
             if answer is not None
         ]
         for chunk in _chunks(values, INSERT_CHUNK):
-            await execute(self.backend, f"INSERT INTO {table} VALUES " + ", ".join(chunk))
+            await self.backend.query(f"INSERT INTO {table} VALUES " + ", ".join(chunk))
         return lookup_sql(site)
 
 
