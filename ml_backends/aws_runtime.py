@@ -1,4 +1,4 @@
-"""What the SageMaker and Bedrock runtime backends share: a boto3 client built the way the
+"""What the Comprehend, SageMaker and Bedrock backends share: a boto3 client built the way the
 engine needs it, and the translation of botocore's errors at this boundary.
 
 The client comes from the standard boto3 chain (credentials and region from the
@@ -36,7 +36,10 @@ THROTTLING_CODES = frozenset(
         "TooManyRequestsException",
         "Throttling",
         "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
         "RequestLimitExceeded",
+        "ProvisionedThroughputExceededException",
         "SlowDown",
     }
 )
@@ -112,6 +115,8 @@ def make_client(
     endpoint_url: str | None,
     read_timeout: float = READ_TIMEOUT,
     max_pool_connections: int = MAX_CONCURRENCY,
+    *,
+    connect_timeout: float = CONNECT_TIMEOUT,
 ) -> Any:
     """A boto3 client for ``service`` with botocore's retries off and explicit timeouts.
 
@@ -126,7 +131,7 @@ def make_client(
 
     config = Config(
         retries={"total_max_attempts": 1, "mode": "standard"},
-        connect_timeout=CONNECT_TIMEOUT,
+        connect_timeout=connect_timeout,
         read_timeout=read_timeout,
         max_pool_connections=max_pool_connections,
         user_agent_extra="mlproxy",
@@ -148,7 +153,7 @@ def transport_error(exc: Exception, where: str) -> MLBackendError:
     from botocore import exceptions as bce
 
     if isinstance(exc, bce.NoCredentialsError | bce.PartialCredentialsError):
-        return InferenceFailed(f"no AWS credentials found for {where}: {_CREDENTIALS_HINT}")
+        return InferenceFailed(f"no AWS credentials found for {where}: {_CREDENTIALS_HINT} ({exc})")
     if isinstance(exc, bce.CredentialRetrievalError):
         return InferenceFailed(f"cannot load AWS credentials for {where}: {exc}")
     if isinstance(exc, bce.SSLError):
@@ -177,14 +182,20 @@ class AWSRuntimeBackend(PooledBackend):
 
     def __init__(
         self,
-        *,
         region: str | None = None,
         endpoint_url: str | None = None,
+        *,
+        connect_timeout: float = CONNECT_TIMEOUT,
         read_timeout: float = READ_TIMEOUT,
         max_concurrency: int = MAX_CONCURRENCY,
     ) -> None:
         self._client = make_client(
-            self.service, region, endpoint_url, read_timeout, max_concurrency
+            self.service,
+            region,
+            endpoint_url,
+            read_timeout,
+            max_concurrency,
+            connect_timeout=connect_timeout,
         )
         super().__init__(max_concurrency, thread_name=self.service)
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 import csv
 import functools
 import hashlib
-import hmac
 import io
 import itertools
 import json
@@ -45,9 +44,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from tests.fake_comprehend import ACCESS_KEY, SECRET_KEY
+from tests.sigv4 import check_sigv4, scope_region
 
 __all__ = ["ACCESS_KEY", "SECRET_KEY", "FakeAWSML", "Faults", "Recorded", "check_sigv4"]
 
@@ -246,7 +246,7 @@ class FakeAWSML:
     def handle(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes) -> Reply:
         """Route, check, inject faults, answer, record."""
         service, name, answer = _route(self, raw_path)
-        region = _scope_region(headers.get("authorization", ""))
+        region = scope_region(headers.get("authorization", ""))
         with self._lock:
             self._in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
@@ -463,87 +463,6 @@ def _encode(answers: Sequence[object], content_type: str) -> bytes:
         row = answer if isinstance(answer, list | tuple) else [answer]
         writer.writerow(["" if value is None else value for value in row])
     return out.getvalue().encode()
-
-
-# -- SigV4 --------------------------------------------------------------------------------
-
-_AUTH = re.compile(
-    r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<scope>[^,]+), "
-    r"SignedHeaders=(?P<signed>[^,]+), Signature=(?P<signature>[0-9a-f]+)"
-)
-
-
-def _scope_region(authorization: str) -> str | None:
-    match = _AUTH.match(authorization)
-    return match["scope"].split("/")[1] if match else None
-
-
-def check_sigv4(
-    method: str,
-    raw_path: str,
-    headers: Mapping[str, str],
-    body: bytes,
-    credentials: Mapping[str, str],
-    service: str,
-    region: str,
-) -> tuple[str, str] | None:
-    """None when the request carries a valid SigV4 signature by a known key, scoped to
-    ``service`` and ``region``; else the service's (error code, message).
-
-    The canonical path is the path as sent (already percent-encoded by the client)
-    encoded once more, as SigV4 does for every service but S3: a Bedrock model id's
-    ``:`` travels as ``%3A`` and is signed as ``%253A``."""
-    match = _AUTH.match(headers.get("authorization", ""))
-    if match is None:
-        return "MissingAuthenticationTokenException", "Missing Authentication Token"
-    secret = credentials.get(match["key"])
-    if secret is None:
-        return (
-            "UnrecognizedClientException",
-            "The security token included in the request is invalid.",
-        )
-    date, scope_region, scope_service, terminator = match["scope"].split("/")
-    if scope_service != service or terminator != "aws4_request":
-        return (
-            "InvalidSignatureException",
-            f"Credential should be scoped to correct service: '{service}'.",
-        )
-    if scope_region != region:
-        return (
-            "InvalidSignatureException",
-            f"Credential should be scoped to a valid region, not '{scope_region}'.",
-        )
-    parts = urlsplit(raw_path)
-    query = "&".join(sorted(parts.query.split("&"))) if parts.query else ""
-    signed = match["signed"].split(";")
-    canonical = "\n".join(
-        [
-            method,
-            quote(parts.path or "/", safe="/~"),
-            query,
-            "".join(f"{name}:{' '.join(headers.get(name, '').split())}\n" for name in signed),
-            match["signed"],
-            headers.get("x-amz-content-sha256") or hashlib.sha256(body).hexdigest(),
-        ]
-    )
-    to_sign = "\n".join(
-        [
-            "AWS4-HMAC-SHA256",
-            headers.get("x-amz-date", ""),
-            match["scope"],
-            hashlib.sha256(canonical.encode()).hexdigest(),
-        ]
-    )
-    key = f"AWS4{secret}".encode()
-    for part in (date, scope_region, scope_service, terminator):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-    expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, match["signature"]):
-        return (
-            "InvalidSignatureException",
-            "The request signature we calculated does not match the signature you provided.",
-        )
-    return None
 
 
 # -- HTTP -----------------------------------------------------------------------------------

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import hmac
 import json
 import random
 import re
@@ -33,6 +32,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.sigv4 import check_sigv4, scope_region
 
 TARGET_PREFIX = "Comprehend_20171127."
 OPERATION = "BatchDetectSentiment"
@@ -201,7 +202,7 @@ class FakeComprehend:
         target = headers.get("x-amz-target", "")
         language: str | None = None
         documents: tuple[str, ...] = ()
-        region = _scope_region(headers.get("authorization", ""))
+        region = scope_region(headers.get("authorization", ""))
         try:
             self._check_protocol(headers, body)
             request = _decode(body)
@@ -313,68 +314,12 @@ def _validate_document(document: object) -> None:
         )
 
 
-# -- SigV4 --------------------------------------------------------------------------------
-
-_AUTH = re.compile(
-    r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<scope>[^,]+), "
-    r"SignedHeaders=(?P<signed>[^,]+), Signature=(?P<signature>[0-9a-f]+)"
-)
-
-
-def _scope_region(authorization: str) -> str | None:
-    match = _AUTH.match(authorization)
-    return match["scope"].split("/")[1] if match else None
-
-
 def check_signature(
     method: str, headers: Mapping[str, str], body: bytes, credentials: Mapping[str, str]
 ) -> tuple[str, str] | None:
     """None when the request carries a valid SigV4 signature for the comprehend service
     by a known key, else the service's (__type, message)."""
-    match = _AUTH.match(headers.get("authorization", ""))
-    if match is None:
-        return "MissingAuthenticationTokenException", "Missing Authentication Token"
-    secret = credentials.get(match["key"])
-    if secret is None:
-        return (
-            "UnrecognizedClientException",
-            "The security token included in the request is invalid.",
-        )
-    date, region, service, terminator = match["scope"].split("/")
-    if service != "comprehend" or terminator != "aws4_request":
-        return (
-            "InvalidSignatureException",
-            f"Credential should be scoped to comprehend, not {service}",
-        )
-    signed = match["signed"].split(";")
-    canonical = "\n".join(
-        [
-            method,
-            "/",
-            "",
-            "".join(f"{name}:{' '.join(headers.get(name, '').split())}\n" for name in signed),
-            match["signed"],
-            hashlib.sha256(body).hexdigest(),
-        ]
-    )
-    to_sign = "\n".join(
-        [
-            "AWS4-HMAC-SHA256",
-            headers.get("x-amz-date", ""),
-            match["scope"],
-            hashlib.sha256(canonical.encode()).hexdigest(),
-        ]
-    )
-    key = f"AWS4{secret}".encode()
-    for part in (date, region, service, terminator):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-    expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, match["signature"]):
-        return (
-            "InvalidSignatureException",
-            "The request signature we calculated does not match the signature you provided.",
-        )
-    return None
+    return check_sigv4(method, "/", headers, body, credentials, "comprehend", None)
 
 
 # -- HTTP -----------------------------------------------------------------------------------
