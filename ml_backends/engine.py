@@ -73,15 +73,17 @@ class InferenceEngine:
         *,
         namespace: Hashable,
         batch_size: int | None = None,
+        timeout: float | None = None,
     ) -> list[Outcome]:
         """One outcome per input, in order. ``namespace`` identifies the function (and its
-        definition) in the cache. Raises InferenceFailed when a request fails for good."""
+        definition) in the cache; ``timeout`` overrides the policy's seconds per request.
+        Raises InferenceFailed when a request fails for good."""
         self.counters.logical_request_cnt += len(inputs)
         plan = self._plan(inputs, namespace)
         batches = self._batches(plan.missing, self._batch_size(batch_size))
         try:
             async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(self._request(batch)) for batch in batches]
+                tasks = [group.create_task(self._request(batch, timeout)) for batch in batches]
         except BaseExceptionGroup as failures:  # the first failure cancelled the others
             raise _first_leaf(failures) from None
         for batch, task in zip(batches, tasks, strict=True):
@@ -122,12 +124,12 @@ class InferenceEngine:
         self.counters.cache_hit_cnt += len(inputs) - len(plan.missing)
         return plan
 
-    async def _request(self, batch: list[Hashable]) -> list[Outcome]:
+    async def _request(self, batch: list[Hashable], timeout: float | None) -> list[Outcome]:
         """Send one batch, retrying what is worth retrying."""
         policy = self.policy
         for attempt in range(1, policy.max_attempts + 1):
             try:
-                return await self._send(batch)
+                return await self._send(batch, timeout or policy.request_timeout)
             except RetryableError as exc:
                 if attempt == policy.max_attempts:
                     raise InferenceFailed(
@@ -139,7 +141,7 @@ class InferenceEngine:
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _send(self, batch: list[Hashable]) -> list[Outcome]:
+    async def _send(self, batch: list[Hashable], timeout: float) -> list[Outcome]:
         async with self._in_flight:
             if self._throttler is not None:
                 await self._throttler.acquire()
@@ -147,10 +149,10 @@ class InferenceEngine:
             if len(batch) == 1:
                 self.counters.single_request_cnt += 1
             try:
-                async with asyncio.timeout(self.policy.request_timeout):
+                async with asyncio.timeout(timeout):
                     outcomes = await self.backend.infer(batch)
             except TimeoutError as exc:
-                raise RetryableError(f"no answer in {self.policy.request_timeout:g}s") from exc
+                raise RetryableError(f"no answer in {timeout:g}s") from exc
         if len(outcomes) != len(batch):
             raise InferenceFailed(
                 f"{self.backend.name}: {len(outcomes)} answers for {len(batch)} inputs"

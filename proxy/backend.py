@@ -97,6 +97,24 @@ class Login:
     connect_attrs: bytes = b""
 
 
+#: What the proxy's own connections (the registry poller, the CLI) negotiate.
+SERVICE_CAPABILITIES = int(
+    Capabilities.CLIENT_PROTOCOL_41
+    | Capabilities.CLIENT_SECURE_CONNECTION
+    | Capabilities.CLIENT_PLUGIN_AUTH
+    | Capabilities.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA
+    | Capabilities.CLIENT_LONG_PASSWORD
+    | Capabilities.CLIENT_TRANSACTIONS
+    | Capabilities.CLIENT_MULTI_RESULTS
+)
+UTF8MB4_GENERAL_CI = 45
+
+
+def service_login(user: bytes, password: bytes, database: bytes | None = None) -> Login:
+    """A login for a connection of the proxy's own (utf8mb4, no multi-statements)."""
+    return Login(user, password, database, SERVICE_CAPABILITIES, UTF8MB4_GENERAL_CI)
+
+
 async def _open_stream(address: BackendAddress) -> PacketStream:
     # The limit bounds how much the reader buffers before it pauses the socket.
     if address.unix_socket:

@@ -68,6 +68,12 @@ class PasswordCache:
     def forget(self, user: bytes) -> None:
         self._passwords.pop(user, None)
 
+    def latest(self) -> tuple[bytes, bytes] | None:
+        """The most recently used (user, password), if any."""
+        if not self._passwords:
+            return None
+        return next(reversed(self._passwords.items()))
+
 
 @dataclass
 class AuthSettings:

@@ -6,6 +6,7 @@
     ├── AuthenticationFailed     wrong credentials, or a login the proxy refuses (1045)
     ├── TooManyConnections       the connection cap is reached (1040)
     ├── UnknownThread            KILL of an id that is not a proxy connection (1094)
+    ├── MLStatementError         an ML statement cannot run (its own code: 1210, 1226, ...)
     └── BackendError
         ├── BackendUnavailable   the backend cannot be reached (2003)
         ├── BackendLost          the backend connection died during a command (2013)
@@ -55,6 +56,16 @@ class TooManyConnections(ProxyError):
 class UnknownThread(ProxyError):
     code = 1094  # ER_NO_SUCH_THREAD
     sqlstate = "HY000"
+
+
+class MLStatementError(ProxyError):
+    """An ML statement cannot run; the code says why (1582 argument count, 1210 bad
+    argument, 1226 over the cap, 1105 inference failed, 1235 not supported)."""
+
+    def __init__(self, message: str, code: int = 1105, sqlstate: str = "HY000") -> None:
+        super().__init__(message)
+        self.code = code
+        self.sqlstate = sqlstate
 
 
 class BackendError(ProxyError):

@@ -16,51 +16,43 @@ the client's ROW_COUNT(), warnings and FOUND_ROWS() stay those of its own statem
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ml_backends.base import ItemError
 from ml_backends.counters import MLCounters
 from ml_backends.engine import InferenceEngine
 from ml_backends.errors import MLBackendError
-from ml_backends.sentiment import Sentiment, SentimentInput, normalize_language
 from proxy.backend import BackendConnection
-from proxy.errors import BackendRejected, ProxyError
+from proxy.errors import BackendRejected, MLStatementError
 from proxy.internal import Row, fetch_rows
+from proxy.ml_answers import (
+    KEY_COLUMN,
+    TEMP_PREFIX,
+    VALUE_COLUMN,
+    backend_input,
+    chunks,
+    inline_lookup,
+    lookup_sql,
+    table_row,
+    typed_literal,
+)
+from proxy.ml_settings import SettingsError, StatementSettings, read_settings
+from rewriter.ddl import AliasFunction
 from rewriter.functions import MLFunction
 from rewriter.plan import CallSite, MLPlan, render
-from rewriter.sql_text import bytes_literal, double_literal, input_key, string_literal
 
 log = logging.getLogger(__name__)
 
-TEMP_PREFIX = "_mlproxy_ml_"
-# Column names no user table has: an unqualified user column in the call's inputs must
-# not resolve to the lookup table's columns.
-KEY_COLUMN = "_mlproxy_k"
-VALUE_COLUMN = "_mlproxy_v"
-#: Up to this many distinct answers (and bytes of keys) go into the statement itself;
-#: beyond, into a temporary table (a long FIELD list is slower than an index lookup).
-INLINE_MAX_ANSWERS = 256
-INLINE_MAX_BYTES = 1 << 16
+__all__ = ["MLRuntime", "MLStatement", "MLStatementError", "lookup_sql", "read_statement_settings"]
+
 #: Bytes of VALUES per INSERT into a temporary table (well under max_allowed_packet).
 INSERT_CHUNK = 1 << 20
 
 ER_BAD_FIELD = 1054  # Unknown column: a key query outside a correlated subquery's context
 
-# ROW_COUNT() and FOUND_ROWS() still report the client's previous statement here, the
-# first statement the proxy runs for this one (see MLPlan.state_calls).
-_SETTINGS_QUERY = "SELECT @mlproxy_on_error, @mlproxy_max_backend_calls, ROW_COUNT(), FOUND_ROWS()"
-
-
-class MLStatementError(ProxyError):
-    """An ML statement cannot run; the code says why (1582 argument count, 1210 bad
-    argument, 1226 over the cap, 1105 inference failed, 1235 not supported)."""
-
-    def __init__(self, message: str, code: int = 1105, sqlstate: str = "HY000") -> None:
-        super().__init__(message)
-        self.code = code
-        self.sqlstate = sqlstate
+#: Builds the inference backend of an alias definition (see proxy.ml_runtime).
+AliasEngineFactory = Callable[[AliasFunction], InferenceEngine]
 
 
 @dataclass
@@ -71,16 +63,49 @@ class MLRuntime:
     engines: dict[str, InferenceEngine]
     counters: MLCounters
     max_backend_calls: int = 0
+    #: Builds an alias's engine on its first call; None: aliases cannot be called.
+    alias_engines: AliasEngineFactory | None = None
+    _alias_engines: dict[Hashable, InferenceEngine] = field(default_factory=dict)
+
+    def engine_for(self, function: MLFunction) -> InferenceEngine | None:
+        """The engine answering ``function``: the built-ins' by family; an alias's built
+        once per target and options (MLBackendError when its target is unusable)."""
+        definition = function.definition
+        if not isinstance(definition, AliasFunction):
+            return self.engines.get(function.family)
+        if self.alias_engines is None:
+            return None
+        key = engine_key(definition)
+        engine = self._alias_engines.get(key)
+        if engine is None:
+            engine = self._alias_engines[key] = self.alias_engines(definition)
+        return engine
 
     async def close(self) -> None:
-        for engine in self.engines.values():
+        for engine in [*self.engines.values(), *self._alias_engines.values()]:
             await engine.backend.close()
 
 
-@dataclass
-class _Settings:
-    null_on_error: bool = False
-    max_backend_calls: int = 0
+def engine_key(definition: AliasFunction) -> Hashable:
+    """What makes two aliases share an engine (one backend, one rate limit)."""
+    return (
+        definition.kind,
+        definition.endpoint,
+        definition.model_id,
+        definition.max_batch_size,
+        definition.content_type,
+        definition.accept,
+        definition.timeout_ms,
+    )
+
+
+async def read_statement_settings(
+    backend: BackendConnection, runtime: MLRuntime
+) -> StatementSettings:
+    try:
+        return await read_settings(backend, runtime.max_backend_calls)
+    except SettingsError as exc:
+        raise MLStatementError(str(exc), 1210) from None
 
 
 @dataclass
@@ -93,22 +118,28 @@ class _Inputs:
 class MLStatement:
     """One ML statement on one session's backend connection."""
 
-    def __init__(self, runtime: MLRuntime, backend: BackendConnection, plan: MLPlan) -> None:
+    def __init__(
+        self,
+        runtime: MLRuntime,
+        backend: BackendConnection,
+        plan: MLPlan,
+        settings: StatementSettings | None = None,
+    ) -> None:
         self.runtime = runtime
         self.backend = backend
         self.plan = plan
-        self.settings = _Settings(max_backend_calls=runtime.max_backend_calls)
-        self.state: dict[str, str] = {}
+        #: Read first by prepare() unless the caller read them already.
+        self.settings = settings
 
     async def prepare(self) -> str:
         """Do everything but the statement itself; return the rewritten statement."""
-        await self._read_settings()
+        settings = await self.read_settings()
         replacements: dict[int, str] = {}
         for wave in self.plan.waves():  # usually one: calls reading calls come later
             inputs = await self.collect(wave, replacements)
             answers = await self._infer(inputs, wave)
             replacements.update(await self._materialize(wave, inputs, answers))
-        return self.plan.rewrite(replacements, self.state)
+        return self.plan.rewrite(replacements, settings.state)
 
     async def prepare_explain(self) -> str:
         """The rewritten statement for EXPLAIN: empty lookup tables, no inference."""
@@ -120,20 +151,15 @@ class MLStatement:
                 replacements[site.index] = await self._temporary_table(site, {})
         return self.plan.rewrite(replacements)
 
-    async def _read_settings(self) -> None:
-        (on_error, max_calls, row_count, found_rows), *_ = await fetch_rows(
-            self.backend, _SETTINGS_QUERY
-        )
-        self.state = {"row_count": _integer(row_count), "found_rows": _integer(found_rows)}
-        if on_error is not None:
-            self.settings.null_on_error = on_error.strip().lower() == b"null"
-        if max_calls is not None:
-            try:
-                self.settings.max_backend_calls = int(max_calls)
-            except ValueError:
-                raise MLStatementError(
-                    "@mlproxy_max_backend_calls must be an integer", 1210
-                ) from None
+    async def read_settings(self) -> StatementSettings:
+        if self.settings is None:
+            self.settings = await read_statement_settings(self.backend, self.runtime)
+        return self.settings
+
+    @property
+    def _settings(self) -> StatementSettings:
+        assert self.settings is not None, "read_settings() first"
+        return self.settings
 
     async def collect(self, sites: list[CallSite], replacements: Mapping[int, str]) -> _Inputs:
         """The distinct inputs of ``sites``; key queries that read other calls get those
@@ -171,7 +197,7 @@ class MLStatement:
         """Per family, the inputs the backend would be asked (NULL and empty excluded)."""
         wanted: dict[str, list[Hashable]] = {}
         for site in self.plan.calls:
-            values = (_sentiment_input(site.function, row) for row in inputs.by_site[site.index])
+            values = (backend_input(site.function, row) for row in inputs.by_site[site.index])
             wanted.setdefault(site.function.family, []).extend(v for v in values if v is not None)
         return wanted
 
@@ -179,10 +205,10 @@ class MLStatement:
         """Answers per site, keyed by input row; NULL inputs are answered NULL unasked."""
         answers: dict[int, dict[Row, object]] = {}
         for family, sites in self._sites_by_family(wave).items():
-            engine = self._engine(family)
+            engine = self._engine(sites[0].function)
             keyed = {
                 site.index: {
-                    row: _sentiment_input(site.function, row) for row in inputs.by_site[site.index]
+                    row: backend_input(site.function, row) for row in inputs.by_site[site.index]
                 }
                 for site in sites
             }
@@ -205,11 +231,14 @@ class MLStatement:
             families.setdefault(site.function.family, []).append(site)
         return families
 
-    def _engine(self, family: str) -> InferenceEngine:
-        engine = self.runtime.engines.get(family)
+    def _engine(self, function: MLFunction) -> InferenceEngine:
+        try:
+            engine = self.runtime.engine_for(function)
+        except MLBackendError as exc:
+            raise MLStatementError(f"{function.name}(): {exc}", 1105) from exc
         if engine is None:
             raise MLStatementError(
-                f"no backend is configured for {family} functions", 1235, "42000"
+                f"no backend is configured for {function.family} functions", 1235, "42000"
             )
         return engine
 
@@ -220,7 +249,7 @@ class MLStatement:
         batch: int | None,
         function: MLFunction,
     ) -> None:
-        cap = self.settings.max_backend_calls
+        cap = self._settings.max_backend_calls
         if cap <= 0:
             return
         missing, requests = engine.estimate(wanted, namespace=function.family, batch_size=batch)
@@ -236,27 +265,40 @@ class MLStatement:
     async def _run_engine(
         self,
         engine: InferenceEngine,
-        wanted: list[SentimentInput],
+        wanted: list[Hashable],
         batch: int | None,
         family: str,
         function: MLFunction,
     ) -> dict[Hashable, object]:
         try:
-            results = await engine.infer(wanted, namespace=family, batch_size=batch)
+            results = await engine.infer(
+                wanted,
+                namespace=family,
+                batch_size=batch,
+                timeout=self._timeout(function),
+            )
         except MLBackendError as exc:
-            if not self.settings.null_on_error:
+            if not self._settings.null_on_error:
                 raise MLStatementError(f"{function.name}() failed: {exc}") from exc
             log.warning(
                 "%s failed, answering NULL (@mlproxy_on_error = 'null'): %s", function.name, exc
             )
             return dict.fromkeys(wanted)
         failed = [r for r in results if isinstance(r, ItemError)]
-        if failed and not self.settings.null_on_error:
+        if failed and not self._settings.null_on_error:
             raise MLStatementError(f"{function.name}() failed for an input: {failed[0].message}")
         return {
             key: None if isinstance(r, ItemError) else r
             for key, r in zip(wanted, results, strict=True)
         }
+
+    def _timeout(self, function: MLFunction) -> float | None:
+        """A Bedrock alias's TIMEOUT_MS wins (its engine has it); else the session's
+        aurora_ml_inference_timeout, if set; else the engine's own."""
+        definition = function.definition
+        if isinstance(definition, AliasFunction) and definition.timeout_ms:
+            return None
+        return self._settings.inference_timeout
 
     async def _materialize(
         self, wave: list[CallSite], inputs: _Inputs, answers: dict[int, dict[Row, object]]
@@ -266,7 +308,7 @@ class MLStatement:
             site_answers = answers[site.index]
             if site.constant:
                 (row,) = inputs.by_site[site.index]
-                replacements[site.index] = _typed_literal(site.function, site_answers[row])
+                replacements[site.index] = typed_literal(site.function, site_answers[row])
             else:
                 inline = inline_lookup(site, site_answers)
                 if inline is None:
@@ -284,117 +326,10 @@ class MLStatement:
             f"({columns}, {VALUE_COLUMN} {site.function.column_type}, KEY ({KEY_COLUMN}0(255)))",
         )
         values = [
-            "("
-            + ", ".join([*(bytes_literal(b or b"") for b in row), _literal(site.function, answer)])
-            + ")"
+            table_row(site.function, row, answer)
             for row, answer in site_answers.items()
             if answer is not None
         ]
-        for chunk in _chunks(values, INSERT_CHUNK):
+        for chunk in chunks(values, INSERT_CHUNK):
             await self.backend.query(f"INSERT INTO {table} VALUES " + ", ".join(chunk))
         return lookup_sql(site)
-
-
-def inline_lookup(site: CallSite, site_answers: dict[Row, object]) -> str | None:
-    """The answers written into the statement itself, when there are few: no temporary
-    table (so READ ONLY transactions and users without CREATE TEMPORARY TABLES work),
-    and the inputs are evaluated where the call stood (an aggregate input too). FIELD
-    compares the binary keys bytewise; ELT picks the answer (NULL when none matches);
-    the CAST gives the function's result type. None when there are too many answers."""
-    answered = [
-        (row, answer)
-        for row, answer in site_answers.items()
-        if answer is not None and all(part is not None for part in row)
-    ]
-    keys = [bytes_literal(_combined_key(row)) for row, _ in answered]
-    if len(keys) > INLINE_MAX_ANSWERS or sum(len(k) for k in keys) > INLINE_MAX_BYTES:
-        return None
-    cast = site.function.cast_type
-    if not answered:
-        return f"CAST(NULL AS {cast})"
-    values = ", ".join(_elt_literal(site.function, answer) for _, answer in answered)
-    key = _combined_key_sql(site.inputs)
-    return f"CAST(ELT(FIELD({key}, {', '.join(keys)}), {values}) AS {cast})"
-
-
-def _combined_key(row: Row) -> bytes:
-    """All inputs in one unambiguous byte string: each but the last length-prefixed."""
-    parts = [part or b"" for part in row]
-    return b"".join(f"{len(p)}:".encode() + p for p in parts[:-1]) + parts[-1]
-
-
-def _combined_key_sql(inputs: list[str]) -> str:
-    """The SQL computing ``_combined_key`` of the inputs, row by row."""
-    keys = [input_key(text) for text in inputs]
-    if len(keys) == 1:
-        return keys[0]
-    parts = [f"LENGTH({k}), ':', {k}" for k in keys[:-1]] + [keys[-1]]
-    return f"CONCAT({', '.join(parts)})"
-
-
-def _elt_literal(function: MLFunction, answer: object) -> str:
-    """ELT returns text: a DOUBLE goes as its exact decimal text, cast back after."""
-    if function.sql_type == "DOUBLE":
-        value = answer[1] if isinstance(answer, Sentiment | tuple | list) else answer
-        return string_literal(repr(float(value)))  # type: ignore[arg-type]
-    return _literal(function, answer)
-
-
-def lookup_sql(site: CallSite) -> str:
-    """What replaces a row-dependent call: a lookup of its answer by its inputs' keys."""
-    condition = " AND ".join(
-        f"_mlr.{KEY_COLUMN}{i} = {input_key(text)}" for i, text in enumerate(site.inputs)
-    )
-    table = f"{TEMP_PREFIX}{site.index}"
-    return f"(SELECT _mlr.{VALUE_COLUMN} FROM {table} AS _mlr WHERE {condition})"
-
-
-def _sentiment_input(function: MLFunction, row: Row) -> SentimentInput | None:
-    """The backend input for one key row; None for NULL or empty text (answered NULL)."""
-    text, language = row[0], row[1]
-    if text is None or language is None or not text:
-        return None
-    code = normalize_language(language.decode("utf-8", "replace"))
-    if code is None:
-        raise MLStatementError(
-            f"Incorrect arguments to {function.name}: unsupported language "
-            f"'{language.decode('utf-8', 'replace')}'",
-            1210,
-        )
-    return SentimentInput(text.decode("utf-8", "replace"), code)
-
-
-def _literal(function: MLFunction, answer: object) -> str:
-    if answer is None:
-        return "NULL"
-    if isinstance(answer, Sentiment | tuple | list):
-        value = answer[0] if function.output == "label" else answer[1]
-    else:
-        value = answer
-    if function.sql_type == "DOUBLE":
-        return double_literal(float(value))
-    return string_literal(str(value))
-
-
-def _integer(value: bytes | None) -> str:
-    """A session counter as an integer literal (digits and a sign only)."""
-    text = (value or b"0").decode("ascii")
-    return str(int(text))
-
-
-def _typed_literal(function: MLFunction, answer: object) -> str:
-    """A constant answer with the function's result type and nullability, so that
-    CREATE TABLE ... AS SELECT makes the same column as a real function call would."""
-    return f"CAST(NULLIF({_literal(function, answer)}, NULL) AS {function.cast_type})"
-
-
-def _chunks(values: list[str], limit: int) -> list[list[str]]:
-    chunks: list[list[str]] = []
-    size = math.inf
-    for value in values:
-        if size + len(value) > limit:
-            chunks.append([])
-            size = 0
-        chunks[-1].append(value)
-        size += len(value) + 2
-    return chunks

@@ -8,10 +8,11 @@ from ml_backends.cache import ResultCache
 from ml_backends.counters import MLCounters
 from ml_backends.engine import BatchPolicy, InferenceEngine
 from ml_backends.errors import MLBackendError
-from ml_backends.registry import sentiment_backend
-from proxy.config import Config
+from ml_backends.registry import alias_backend, sentiment_backend
+from proxy.config import Config, endpoint_routes
 from proxy.errors import ConfigError
-from proxy.ml_path import MLRuntime
+from proxy.ml_path import AliasEngineFactory, MLRuntime
+from rewriter.ddl import AliasFunction
 from rewriter.functions import BUILTINS, SENTIMENT
 
 log = logging.getLogger(__name__)
@@ -50,4 +51,43 @@ def build_runtime(config: Config) -> MLRuntime:
         engines={SENTIMENT: engine},
         counters=counters,
         max_backend_calls=config.ml_max_backend_calls,
+        alias_engines=alias_engine_factory(config, cache, counters),
     )
+
+
+def alias_engine_factory(
+    config: Config, cache: ResultCache, counters: MLCounters
+) -> AliasEngineFactory:
+    """Builds an alias's engine on its first call: its endpoint name or model id goes
+    through the endpoint map (``--endpoint NAME=TARGET``), unmapped names are AWS's."""
+    routes = endpoint_routes(config)
+
+    def build(definition: AliasFunction) -> InferenceEngine:
+        name = (
+            definition.endpoint if definition.kind == "sagemaker" else definition.model_id
+        ) or ""
+        target = routes.get(name, name)
+        timeout = definition.timeout_ms / 1000 if definition.timeout_ms else None
+        backend = alias_backend(
+            definition.kind,
+            target,
+            model_id=definition.model_id,
+            max_batch_size=definition.max_batch_size if definition.kind == "sagemaker" else None,
+            content_type=definition.content_type,
+            accept=definition.accept,
+            timeout=timeout or config.ml_request_timeout,
+            region=config.aws_region,
+            endpoint_url=config.aws_endpoint_url,
+            max_concurrency=config.ml_max_in_flight,
+        )
+        policy = BatchPolicy(
+            max_batch_size=min(definition.max_batch_size, backend.max_batch_size),
+            max_in_flight=config.ml_max_in_flight,
+            rate_limit=config.ml_rate_limit or None,
+            max_attempts=config.ml_max_attempts,
+            request_timeout=timeout or config.ml_request_timeout,
+        )
+        log.info("%s answered by %r", name, backend.name)
+        return InferenceEngine(backend, policy, cache, counters)
+
+    return build

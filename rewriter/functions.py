@@ -19,13 +19,33 @@ class MLFunction:
     max_args: int
     #: The SQL type of the result, for the values the proxy writes.
     sql_type: str
+    #: For functions answered as text and cast by MySQL (endpoint aliases): the CAST
+    #: target giving the declared RETURNS type; None for the built-ins' typed answers.
+    result_cast: str | None = None
+    #: Per input, the CAST giving the declared argument type (empty: inputs as written).
+    input_casts: tuple[str, ...] = ()
+    #: The alias definition (rewriter.ddl.AliasFunction) behind a user-defined function.
+    definition: object | None = None
 
     def accepts(self, count: int) -> bool:
         return self.inputs <= count <= self.max_args
 
+    def input_sql(self, index: int, text: str) -> str:
+        """The SQL of input ``index`` as the backend receives it (cast to its type)."""
+        if index < len(self.input_casts):
+            return f"CAST(({text}) AS {self.input_casts[index]})"
+        return text
+
+    @property
+    def answers_text(self) -> bool:
+        """Answers are text that MySQL casts to the result type where the call stood."""
+        return self.result_cast is not None
+
     @property
     def column_type(self) -> str:
         """The column type holding this function's answers (text always utf8mb4)."""
+        if self.result_cast is not None:
+            return "LONGTEXT CHARACTER SET utf8mb4"
         if self.sql_type.upper().startswith("VARCHAR"):
             return self.sql_type + " CHARACTER SET utf8mb4"
         return self.sql_type
@@ -33,6 +53,8 @@ class MLFunction:
     @property
     def cast_type(self) -> str:
         """The CAST target giving a literal this function's result type (utf8mb4 text)."""
+        if self.result_cast is not None:
+            return self.result_cast
         if self.sql_type.upper().startswith("VARCHAR"):
             return "CHAR" + self.sql_type[len("VARCHAR") :] + " CHARACTER SET utf8mb4"
         return self.sql_type

@@ -144,12 +144,11 @@ def plan_statement(sql: str, functions: Mapping[str, MLFunction]) -> MLPlan | No
         statements = [s for s in sqlglot.parse(_parsable(sql), read="mysql") if s is not None]
     except SqlglotError:
         return None
-    names = frozenset(functions)
     nodes = [
         node
         for statement in statements
         for node in statement.find_all(exp.Anonymous)
-        if node.name.lower() in names
+        if lookup(node, functions) is not None
     ]
     if not nodes:
         return None
@@ -162,7 +161,7 @@ def plan_statement(sql: str, functions: Mapping[str, MLFunction]) -> MLPlan | No
             "a view cannot call ML functions through mlproxy: the proxy evaluates calls per "
             "statement, so put the call in the query that reads the view"
         )
-    spans = call_spans(_parsable(sql), names)
+    spans = call_spans(_parsable(sql), frozenset(f.name for f in functions.values()))
     plan = MLPlan(sql, state_calls=_state_calls(_parsable(sql), spans.values()))
     for node in sorted(nodes, key=lambda n: n.meta.get("start", 0)):
         plan.calls.append(_call_site(len(plan.calls), node, spans, functions, sql))
@@ -196,7 +195,8 @@ def _call_site(
     functions: Mapping[str, MLFunction],
     sql: str,
 ) -> CallSite:
-    function = functions[node.name.lower()]
+    function = lookup(node, functions)
+    assert function is not None
     span = spans.get(node.meta.get("start", -1))
     if span is None:
         raise PlanError(f"cannot locate the call of {function.name}() in the statement")
@@ -208,7 +208,10 @@ def _call_site(
         raise PlanError(
             f"{function.name}() cannot take another ML function's result as input", code=1235
         )
-    inputs = [sql[a:b].strip() for a, b in span.args[: function.inputs]]
+    inputs = [
+        function.input_sql(i, sql[a:b].strip())
+        for i, (a, b) in enumerate(span.args[: function.inputs])
+    ]
     site = CallSite(
         index=index,
         function=function,
@@ -236,11 +239,25 @@ def _batch_size(node: exp.Anonymous, function: MLFunction) -> int | None:
 
 
 def _contains_call(node: exp.Expr, functions: Mapping[str, MLFunction]) -> bool:
-    return any(n.name.lower() in functions for n in node.find_all(exp.Anonymous))
+    return any(lookup(n, functions) is not None for n in node.find_all(exp.Anonymous))
+
+
+def lookup(node: exp.Anonymous, functions: Mapping[str, MLFunction]) -> MLFunction | None:
+    """The ML function a call names, if any: ``f(...)`` by its bare name (the built-ins,
+    and aliases of the current database), ``db.f(...)`` by ``db.f``."""
+    name = node.name.lower()
+    parent = node.parent
+    if isinstance(parent, exp.Dot) and parent.expression is node:
+        return functions.get(f"{parent.this.name}.{name}")
+    return functions.get(name)
+
+
+#: What makes an input depend on the rows: COUNT(*) and COUNT(*) OVER () name no column.
+_ROW_DEPENDENT = (exp.Column, exp.Subquery, exp.Select, exp.AggFunc, exp.Window)
 
 
 def _refers_to_rows(node: exp.Expr) -> bool:
-    return any(isinstance(n, (exp.Column, exp.Subquery, exp.Select)) for n in node.walk())
+    return any(isinstance(n, _ROW_DEPENDENT) for n in node.walk())
 
 
 def _scope(node: exp.Expr) -> exp.Expr:
@@ -271,8 +288,11 @@ def _with_placeholders(
     query: exp.Select, functions: Mapping[str, MLFunction], inputs: list[str]
 ) -> str:
     for call in list(query.find_all(exp.Anonymous)):
-        if call.name.lower() in functions:
-            call.replace(exp.column(placeholder(call.meta.get("start", -1))))
+        if lookup(call, functions) is not None:
+            qualified = isinstance(call.parent, exp.Dot) and call.parent.expression is call
+            whole = call.parent if qualified else call
+            assert whole is not None
+            whole.replace(exp.column(placeholder(call.meta.get("start", -1))))
     keys = ", ".join(input_key(text) for text in inputs)
     return query.sql(dialect="mysql").replace(_MARKER, keys, 1)
 

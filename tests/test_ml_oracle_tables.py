@@ -1,7 +1,7 @@
 """The differential oracle's read and write corpus again, with every row-dependent call
 answered through a session temporary table.
 
-The proxy writes up to proxy.ml_path.INLINE_MAX_ANSWERS answers into the statement
+The proxy writes up to proxy.ml_answers.INLINE_MAX_ANSWERS answers into the statement
 itself and uses a temporary table beyond; the oracle's tables are small, so the main
 module exercises the inline path and this one forces the other. Two shapes are known
 limits of the table path (the inline path answers them).
@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 from _pytest.mark import ParameterSet
 
-import proxy.ml_path as ml_path
+import proxy.ml_answers as ml_answers
 from tests import test_ml_oracle as oracle
 from tests.test_ml_oracle import admin, fresh, oracle_proxy, pair  # noqa: F401 - fixtures
 
@@ -32,10 +32,10 @@ TABLE_PATH_LIMITS = {
 
 @pytest.fixture(scope="module", autouse=True)
 def through_tables() -> Iterator[None]:
-    saved = ml_path.INLINE_MAX_ANSWERS
-    ml_path.INLINE_MAX_ANSWERS = 0
+    saved = ml_answers.INLINE_MAX_ANSWERS
+    ml_answers.INLINE_MAX_ANSWERS = 0
     yield
-    ml_path.INLINE_MAX_ANSWERS = saved
+    ml_answers.INLINE_MAX_ANSWERS = saved
 
 
 def with_table_limits(shapes: list[ParameterSet]) -> list[ParameterSet]:

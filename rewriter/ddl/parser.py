@@ -61,9 +61,9 @@ class _Header:
 class _Parser:
     """Recursive descent over the tokens of one statement."""
 
-    def __init__(self, sql: str) -> None:
+    def __init__(self, sql: str, backslash_escapes: bool = True) -> None:
         self.sql = sql
-        self.tokens = _scan(sql)
+        self.tokens = _scan(sql, backslash_escapes)
         self.pos = 0
         last = self.tokens[-2] if len(self.tokens) > 1 else None
         self.stmt_end = (
@@ -418,13 +418,16 @@ def _unsupported(what: str) -> PlanError:
     return PlanError(f"This version of MySQL doesn't yet support '{what}'", ER_NOT_SUPPORTED_YET)
 
 
-def parse_ml_ddl(sql: str) -> AliasFunction | DropFunction | None:
+def parse_ml_ddl(
+    sql: str, *, backslash_escapes: bool = True
+) -> AliasFunction | DropFunction | None:
     """Parse Aurora ML DDL: an :class:`AliasFunction` for ``CREATE FUNCTION ... ALIAS``,
     a :class:`DropFunction` for any ``DROP FUNCTION``, None for anything else (an
-    ordinary stored function included). Malformed ML DDL raises :class:`PlanError`."""
+    ordinary stored function included). Malformed ML DDL raises :class:`PlanError`.
+    ``backslash_escapes`` is False under the session's NO_BACKSLASH_ESCAPES."""
     if not looks_like_ml_ddl(sql):
         return None
-    parser = _Parser(sql)
+    parser = _Parser(sql, backslash_escapes)
     if parser.is_word("DROP"):
         return parser.drop()
     return parser.create()

@@ -56,9 +56,10 @@ _ESCAPES = {"0": "\0", "b": "\b", "n": "\n", "r": "\r", "t": "\t", "Z": "\x1a"}
 _ESCAPES |= {"%": "\\%", "_": "\\_"}
 
 
-def _quoted(sql: str, start: int, quote: str) -> tuple[str, int] | None:
+def _quoted(sql: str, start: int, quote: str, escapes: bool = True) -> tuple[str, int] | None:
     """The value of the quoted text opening at ``start`` and the offset after it, or None
-    when unterminated. Strings take backslash escapes; backticks only doubling."""
+    when unterminated. Strings take backslash escapes (unless the session's sql_mode has
+    NO_BACKSLASH_ESCAPES: ``escapes`` False); backticks only doubling."""
     out: list[str] = []
     i, n = start + 1, len(sql)
     while i < n:
@@ -69,7 +70,7 @@ def _quoted(sql: str, start: int, quote: str) -> tuple[str, int] | None:
                 i += 2
                 continue
             return "".join(out), i + 1
-        if c == "\\" and quote != "`" and i + 1 < n:
+        if c == "\\" and escapes and quote != "`" and i + 1 < n:
             out.append(_ESCAPES.get(sql[i + 1], sql[i + 1]))
             i += 2
             continue
@@ -92,7 +93,7 @@ def _skip_comment(sql: str, i: int) -> int | None:
     return i
 
 
-def _scan(sql: str) -> list[_Tok]:
+def _scan(sql: str, escapes: bool = True) -> list[_Tok]:
     """The statement's tokens, ending with an ``end`` token, or with an ``error`` token
     where a quote or comment is left open. ``/*! ... */`` executable comments count as
     their content, as in MySQL."""
@@ -114,7 +115,7 @@ def _scan(sql: str) -> list[_Tok]:
         elif in_exec and sql.startswith("*/", i):
             i, in_exec = i + 2, False
         elif c in "'\"`":
-            found = _quoted(sql, i, c)
+            found = _quoted(sql, i, c, escapes)
             if found is None:
                 tokens.append(_Tok("error", c, i, n))
                 return tokens

@@ -1,0 +1,165 @@
+"""The endpoint-alias registry as one proxy sees it (the SQL is in rewriter.registry).
+
+Two questions, answered differently on purpose:
+
+- *Which names may be aliases?* The pass-through path must decide without a round trip,
+  so a background task polls the backend for every alias name (every
+  ``registry_refresh`` seconds) and the proxy's call detector watches for them. A name
+  created through this proxy is watched at once; through another proxy, within one poll.
+- *What does this call mean for this client?* Asked at each statement that mentions an
+  alias name, on the client's own connection: the definitions the client can see, in its
+  current database or the schema it names. So a redefinition applies at once, and MySQL's
+  own visibility rules apply to each client.
+
+The poller logs in with the backend URL's account when it has one, else as the most
+recent client (its password is known from its login; it only reads the registry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import Awaitable, Callable, Iterable
+
+from proxy.backend import BackendConnection
+from proxy.errors import BackendError
+from proxy.internal import Row, fetch_rows
+from rewriter.aliases import alias_function
+from rewriter.calls import register_function_names
+from rewriter.ddl import AliasFunction
+from rewriter.detect import CallDetector
+from rewriter.functions import MLFunction
+from rewriter.registry import NAMES_QUERY, Routine, definition_of, definitions_query
+
+log = logging.getLogger(__name__)
+
+#: Opens a connection for the poller, or None when no account is known yet.
+Connector = Callable[[], Awaitable[BackendConnection | None]]
+
+
+class FunctionRegistry:
+    """The alias names to watch for, and the definitions behind them per statement."""
+
+    def __init__(self, connect: Connector | None = None, refresh_interval: float = 1.0) -> None:
+        self.connect = connect or _no_account
+        self.refresh_interval = refresh_interval
+        self.names: frozenset[str] = frozenset()
+        self.detector = CallDetector(())
+        self._call = re.compile(r"(?!)")
+        self.loaded = asyncio.Event()
+        self._first_read: asyncio.Task[bool] | None = None
+        #: Called with the new name set whenever it changes.
+        self.on_change: Callable[[frozenset[str]], None] = lambda names: None
+        self._conn: BackendConnection | None = None
+        self._lock = asyncio.Lock()
+
+    # -- names -------------------------------------------------------------------------
+
+    def watch(self, names: Iterable[str]) -> None:
+        """Add names at once (a function just created through this proxy)."""
+        self._set_names(self.names | {n.lower() for n in names})
+
+    def _set_names(self, names: frozenset[str]) -> None:
+        if names == self.names:
+            return
+        self.names = names
+        register_function_names(names)
+        self.detector = CallDetector(names)
+        pattern = "|".join(re.escape(name) for name in sorted(names)) or "(?!)"
+        self._call = re.compile(rf"(?<![\w$])(?:{pattern})`?\s*\(", re.IGNORECASE)
+        self.on_change(names)
+
+    def may_call(self, sql: str) -> bool:
+        """Whether ``sql`` has an alias name followed by a parenthesis (a call, or a
+        false positive such as a name in a string: the exact parse decides)."""
+        return self._call.search(sql) is not None
+
+    async def refresh(self) -> bool:
+        """Read every alias name from the backend; False when it cannot be read now."""
+        async with self._lock:
+            try:
+                if self._conn is None:
+                    self._conn = await self.connect()
+                    if self._conn is None:
+                        return False
+                rows = await fetch_rows(self._conn, NAMES_QUERY)
+            except BackendError as exc:
+                log.info("function registry: cannot read the backend's aliases: %s", exc)
+                await self._drop_connection()
+                return False
+        self._set_names(frozenset(_text(row[0]) for row in rows if row[0] is not None))
+        self.loaded.set()
+        return True
+
+    async def run(self) -> None:
+        """Poll until cancelled."""
+        try:
+            while True:
+                await self.refresh()
+                await asyncio.sleep(self.refresh_interval)
+        finally:
+            await self._drop_connection()
+
+    async def ensure_loaded(self) -> None:
+        """Read the names before the first client's first statement (until then the
+        poller may have had no account to log in with). Tried once: when the registry
+        cannot be read, logins do not wait for it again (the poller keeps trying)."""
+        if self.loaded.is_set():
+            return
+        if self._first_read is None:
+            self._first_read = asyncio.ensure_future(self.refresh())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._first_read), timeout=5)
+
+    async def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
+
+    # -- definitions -----------------------------------------------------------------------
+
+    async def visible(
+        self, backend: BackendConnection, database: str | None, sql: str
+    ) -> dict[str, MLFunction]:
+        """The aliases a statement may call, as this client sees them: ``schema.name``
+        for each, and the bare name for those of the current database."""
+        names = sorted(self.detector.names_in(sql))
+        if not names:
+            return {}
+        return await visible_aliases(backend, database, names)
+
+
+async def visible_aliases(
+    backend: BackendConnection, database: str | None, names: list[str] | None = None
+) -> dict[str, MLFunction]:
+    """The aliases (named ``names``, else all) the connection's account can see, keyed
+    ``schema.name``, and by bare name too for those of ``database``."""
+    functions: dict[str, MLFunction] = {}
+    for definition in definitions(await fetch_rows(backend, definitions_query(names))):
+        assert definition.schema is not None  # definition_of sets the routine's schema
+        function = alias_function(definition, definition.schema)
+        functions[f"{definition.schema}.{function.name}"] = function
+        if definition.schema == database:
+            functions[function.name] = function
+    return functions
+
+
+async def _no_account() -> None:
+    return None
+
+
+def routine_of(row: Row) -> Routine:
+    schema, name, comment, security, definer = (_text(v) for v in row)
+    return Routine(schema, name, comment, security, definer)
+
+
+def definitions(rows: list[Row]) -> list[AliasFunction]:
+    """The alias definitions among registry rows (unreadable comments skipped)."""
+    found = (definition_of(routine_of(row)) for row in rows)
+    return [d for d in found if d is not None]
+
+
+def _text(value: bytes | None) -> str:
+    return (value or b"").decode("utf-8", "surrogateescape")

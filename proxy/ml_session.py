@@ -1,0 +1,234 @@
+"""The statements a session hands to the ML side: calls, EXPLAIN, and the alias DDL.
+
+A mixin of :class:`proxy.session.Session` (it uses the session's context, backend
+connection, relay and client stream), kept apart so the session module stays about
+connections and commands.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from proxy.backend import BackendConnection
+from proxy.errors import MLStatementError
+from proxy.explain import mark_batched, split_explain
+from proxy.function_registry import definitions
+from proxy.internal import decode_text_row, fetch_rows, read_response
+from proxy.ml_path import MLStatement, read_statement_settings
+from proxy.ml_settings import StatementSettings, set_timeout_statement
+from proxy.packets import ERR_HEADER, frame, lenenc_str
+from proxy.relay import Relay
+from proxy.scanner import Shape
+from proxy.stream import Message, PacketStream
+from rewriter.ddl import AliasFunction, looks_like_ml_ddl, parse_ml_ddl
+from rewriter.detect import CallDetector
+from rewriter.errors import PlanError
+from rewriter.functions import MLFunction
+from rewriter.plan import MLPlan, plan_statement
+from rewriter.registry import (
+    MARKER,
+    definitions_query,
+    show_create_text,
+    stub_statement,
+)
+
+if TYPE_CHECKING:
+    from proxy.context import ProxyContext
+
+#: SERVER_STATUS_NO_BACKSLASH_ESCAPES: the session's sql_mode has NO_BACKSLASH_ESCAPES.
+_NO_BACKSLASH_ESCAPES = 0x200
+
+_SHOW_CREATE_FUNCTION = re.compile(
+    rb"^\s*SHOW\s+CREATE\s+FUNCTION\s+(?:(`(?:[^`]|``)+`|\w+)\s*\.\s*)?(`(?:[^`]|``)+`|\w+)\s*;?\s*$",
+    re.IGNORECASE,
+)
+
+#: The built-in functions' names (the context's detector watches aliases' names too).
+_BUILTINS = CallDetector()
+
+#: An ML statement's plan, and the settings read while resolving aliases (if any).
+Planned = tuple[MLPlan, StatementSettings | None]
+
+
+class MLHandlers:
+    """Session methods for statements that involve ML functions."""
+
+    ctx: ProxyContext
+    client: PacketStream
+    backend: BackendConnection | None
+    _relay: Relay | None
+    log: logging.LoggerAdapter[logging.Logger]
+    id: int
+
+    async def _ml_statement(self, message: Message, sql: bytes) -> bool:
+        """Handle ``sql`` if it is the ML side's; False when it is a plain statement."""
+        if _may_be_ddl_or_setting(sql) and await self._ddl_or_setting(sql):
+            return True
+        if await self._explain_ml(message, sql):
+            return True
+        planned = await self._ml_plan(sql)
+        if planned is None:
+            return False
+        await self._run_ml(*planned)
+        return True
+
+    async def _ddl_or_setting(self, sql: bytes) -> bool:
+        if looks_like_ml_ddl(sql):
+            return await self._alias_ddl(sql)
+        show = _SHOW_CREATE_FUNCTION.match(sql)
+        if show is not None:
+            schema, name = _unquote(show.group(1)), _unquote(show.group(2)) or ""
+            await self._show_create_function(sql, schema, name)
+            return True
+        rewritten = set_timeout_statement(sql)
+        if rewritten is not None:
+            await self._run_relayed(rewritten)
+            return True
+        return False
+
+    async def _ml_plan(self, sql: bytes) -> Planned | None:
+        """The ML plan of a statement, or None: most statements fail the cheap name test
+        and are never parsed."""
+        if not self.ctx.detector.may_call(sql):
+            return None
+        text = sql.decode("utf-8", "surrogateescape")  # other charsets' bytes survive
+        resolved = await self._callable_functions(sql, text)
+        if resolved is None:
+            return None
+        plan = _plan(text, resolved[0])
+        return None if plan is None else (plan, resolved[1])
+
+    async def _callable_functions(
+        self, sql: bytes, text: str
+    ) -> tuple[Mapping[str, MLFunction], StatementSettings | None] | None:
+        """The functions ``text`` may call. A statement calling an alias first reads the
+        session's settings, then the aliases this client can see (on its own connection,
+        so the backend's visibility rules apply); None when it calls nothing."""
+        registry = self.ctx.registry
+        if not registry.may_call(text):
+            return (self.ctx.ml.functions, None) if _BUILTINS.may_call(sql) else None
+        assert self.backend is not None
+        settings = await read_statement_settings(self.backend, self.ctx.ml)
+        aliases = await registry.visible(self.backend, settings.database, text)
+        return {**self.ctx.ml.functions, **aliases}, settings
+
+    async def _run_ml(self, plan: MLPlan, settings: StatementSettings | None) -> None:
+        assert self.backend is not None
+        rewritten = await MLStatement(self.ctx.ml, self.backend, plan, settings).prepare()
+        self.log.debug("connection %d: ML statement rewritten to %s", self.id, rewritten)
+        await self._run_relayed(rewritten.encode("utf-8", "surrogateescape"))
+
+    async def _run_relayed(self, sql: bytes) -> bool:
+        """Run a statement of the proxy's making; the client gets the backend's response.
+        True when it succeeded."""
+        assert self.backend is not None and self._relay is not None
+        await self._relay.send_command(frame(b"\x03" + sql, 0))
+        scanner = await self._relay.relay(Shape.RESULT)
+        if scanner.status:
+            self.backend.status = scanner.status
+        return not scanner.error
+
+    async def _explain_ml(self, message: Message, sql: bytes) -> bool:
+        """EXPLAIN of a statement with ML calls; False when it is not one."""
+        if not self.ctx.detector.may_call(sql):
+            return False
+        parts = split_explain(sql.decode("utf-8", "surrogateescape"))
+        if parts is None:
+            return False
+        planned = await self._ml_plan(parts[1].encode("utf-8", "surrogateescape"))
+        if planned is None:
+            return False
+        assert self.backend is not None
+        statement = MLStatement(self.ctx.ml, self.backend, *planned)
+        rewritten = await statement.prepare_explain()
+        await self.backend.stream.send(
+            b"\x03" + (parts[0] + rewritten).encode("utf-8", "surrogateescape"), 0
+        )
+        response = mark_batched(await read_response(self.backend))
+        self.client.write_raw(b"".join(frame(p, seq) for seq, p in enumerate(response, start=1)))
+        await self.client.drain()
+        return True
+
+    # -- endpoint aliases ------------------------------------------------------------------
+
+    async def _alias_ddl(self, sql: bytes) -> bool:
+        """CREATE FUNCTION ... ALIAS: stored as a stub function on the client's own
+        connection, so the backend checks privileges and answers (OK, 1304 exists, 1044
+        denied, 1046 no database) exactly as for any CREATE FUNCTION. DROP FUNCTION and
+        ordinary CREATE FUNCTION statements go to the backend unchanged."""
+        assert self.backend is not None and self._relay is not None
+        escapes = not self.backend.status & _NO_BACKSLASH_ESCAPES
+        try:
+            text = sql.decode("utf-8", "surrogateescape")
+            parsed = parse_ml_ddl(text, backslash_escapes=escapes)
+        except PlanError as exc:
+            raise MLStatementError(str(exc), exc.code, "42000") from exc
+        if not isinstance(parsed, AliasFunction):
+            return False
+        stub = stub_statement(parsed, backslash_escapes=escapes)
+        if await self._run_relayed(stub.encode("utf-8", "surrogateescape")):
+            self.ctx.registry.watch([parsed.name])
+            self.log.info("connection %d: created alias function %s", self.id, parsed.name)
+        return True
+
+    async def _show_create_function(self, sql: bytes, schema: str | None, name: str) -> None:
+        """The backend's own SHOW CREATE FUNCTION (privileges, errors, sql_mode and
+        collations are its own), with an alias's stub text replaced by its Aurora DDL."""
+        assert self.backend is not None and self._relay is not None
+        await self._relay.send_command(frame(b"\x03" + sql, 0))
+        response = await read_response(self.backend)
+        if response[0][0] != ERR_HEADER and len(response) > 1:
+            response = await self._with_alias_text(response, schema, name)
+        self.client.write_raw(b"".join(frame(p, seq) for seq, p in enumerate(response, start=1)))
+        await self.client.drain()
+
+    async def _with_alias_text(
+        self, response: list[bytes], schema: str | None, name: str
+    ) -> list[bytes]:
+        assert self.backend is not None
+        columns = response[0][0]
+        rows = response[columns + 2 : -1]
+        row = decode_text_row(rows[0], columns) if len(rows) == 1 else ()
+        if len(row) < 3 or row[2] is None or MARKER.encode() not in row[2]:
+            return response
+        if schema is None:
+            (database,), *_ = await fetch_rows(self.backend, "SELECT DATABASE()")
+            schema = (database or b"").decode("utf-8", "surrogateescape")
+        found = definitions(await fetch_rows(self.backend, definitions_query([name], schema)))
+        if len(found) != 1:
+            return response
+        fixed = (*row[:2], show_create_text(found[0]).encode("utf-8"), *row[3:])
+        return [*response[: columns + 2], _encode_text_row(fixed), response[-1]]
+
+
+def _plan(text: str, functions: Mapping[str, MLFunction]) -> MLPlan | None:
+    try:
+        return plan_statement(text, functions)
+    except RecursionError:
+        # sqlglot recurses per nesting level (about 40 parentheses exhaust the stack):
+        # too deep to parse is treated like unparsable, not as a reason to drop the client.
+        return None
+    except PlanError as exc:
+        state = "42000" if exc.code in (1582, 1235, 1064) else "HY000"
+        raise MLStatementError(str(exc), exc.code, state) from exc
+
+
+def _may_be_ddl_or_setting(sql: bytes) -> bool:
+    """A cheap gate for the pass-through path: CREATE, SHOW, SET, or a leading comment
+    or space (the exact tests cost a regular expression each)."""
+    head = sql[:4].lower()
+    return head in (b"crea", b"show", b"set ") or not head[:1].isalpha()
+
+
+def _unquote(name: bytes | None) -> str | None:
+    if name is None:
+        return None
+    text = name.decode("utf-8", "surrogateescape")
+    return text[1:-1].replace("``", "`") if text.startswith("`") else text
+
+
+def _encode_text_row(values: tuple[bytes | None, ...]) -> bytes:
+    return b"".join(b"\xfb" if v is None else lenenc_str(v) for v in values)
