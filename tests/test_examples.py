@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from examples.churn import model
+from examples.churn.schema import FALSE, TRUE
+from proxy.demo import DEMO_ENDPOINTS, table_scripts
 from proxy.embedded_db import EmbeddedServer, run_sql
 from tests.backend import BackendInfo
 from tests.conftest import RunningProxy, start_proxy
@@ -24,9 +28,9 @@ def example_proxy(backend: BackendInfo) -> Iterator[RunningProxy]:
     server: EmbeddedServer = backend.server
     run_sql(server, f"DROP DATABASE IF EXISTS {DATABASE}; CREATE DATABASE {DATABASE};")
     run_sql(server, f"GRANT ALL ON {DATABASE}.* TO 'app'@'%'")
-    for path in sorted(EXAMPLES.glob("*.sql")):
+    for path in table_scripts(EXAMPLES):  # what the demo loads, with its endpoint routes
         run_sql(server, path.read_text(encoding="utf-8"), database=DATABASE)
-    proxy = start_proxy(backend)
+    proxy = start_proxy(backend, endpoint=DEMO_ENDPOINTS)
     yield proxy
     proxy.stop()
 
@@ -54,3 +58,14 @@ def test_sentiment_example_runs_unchanged(example_proxy: RunningProxy) -> None:
     # Five distinct texts, two functions, two statements: one batch per statement.
     assert int(counters["Aurora_ml_actual_request_cnt"]) >= 1
     assert int(counters["Aurora_ml_logical_request_cnt"]) >= 20
+
+
+def test_churn_example_runs_unchanged(example_proxy: RunningProxy) -> None:
+    lines = run_cli(example_proxy, EXAMPLES / "queries" / "churn.sql").splitlines()
+    assert "will_churn\tCOUNT(*)" in lines
+    fields = [line.split("\t") for line in lines]
+    counts = {row[0]: int(row[1]) for row in fields if len(row) == 2 and row[0] in (TRUE, FALSE)}
+    rows, _ = model.load_data()
+    assert counts == Counter(model.predict(rows))  # type: ignore[arg-type]
+    averages = [row for row in fields if len(row) == 4 and row[0] in (TRUE, FALSE)]
+    assert sorted(int(row[3]) for row in averages) == sorted(counts.values())
