@@ -5,14 +5,17 @@ serve``) and the bare asyncio relay of bench.relay as subprocesses, then measure
 each of the three targets in turn (the order rotates between repeats):
 
 - point selects per second and p50/p95 latency (sysbench oltp_point_select, text
-  protocol and server-side prepared statements, with ``--threads`` and with 1 thread);
+  protocol and server-side prepared statements, at each of ``--threads``);
+- sysbench oltp_read_only the same way, in queries per second (16 queries a transaction);
 - the wall time of a big SELECT read row by row by the ``mariadb`` CLI, its time to the
   first row, and how much the proxy's (and relay's) peak RSS grew during it;
 - connections opened and closed per second by one client.
 
 It prints the median of ``--repeat`` runs of each, and the ratios proxy/direct and
-proxy/relay: the relay is the ceiling for any Python hop. Run from the repository root:
-``python -m bench.passthrough [--rows N] [--threads 8] [--seconds S] [--repeat R]``.
+proxy/relay: the relay (under uvloop when it is installed, as the issue defines the
+ceiling) is the ceiling for any Python hop; the proxy runs under its default loop unless
+``--proxy-loop`` says otherwise. Run from the repository root:
+``python -m bench.passthrough [--rows N] [--threads 1,8,32] [--seconds S] [--repeat R]``.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from bench.services import Service, reset_peak, start_proxy, start_relay
 log = logging.getLogger("bench.passthrough")
 
 TARGETS = ("direct", "relay", "proxy")
-WORKLOADS = ("select", "stream", "connect")
+WORKLOADS = ("select", "read_only", "stream", "connect")
 MB = 1 << 20
 
 
@@ -84,9 +87,22 @@ class Run:
 # -- workloads ----------------------------------------------------------------------------
 
 
-def _select_metrics(threads: int, prepared: bool) -> tuple[Metric, Metric, Metric]:
-    name = f"point select {'prepared' if prepared else 'text'}, {threads} thr"
-    key = f"select_{'ps' if prepared else 'text'}_{threads}t"
+@dataclass(frozen=True)
+class SqlLoad:
+    """A sysbench script, run text and prepared at each thread count."""
+
+    key: str  # metric key prefix (``select`` keeps the keys of earlier JSON files)
+    name: str
+    run: Callable[[Endpoint, int, float, bool, int], clients.Load]
+
+
+_POINT_SELECT = SqlLoad("select", "point select", clients.point_selects)
+_READ_ONLY = SqlLoad("read_only", "read-only", clients.read_only)
+
+
+def _sql_metrics(load: SqlLoad, threads: int, prepared: bool) -> tuple[Metric, Metric, Metric]:
+    name = f"{load.name} {'prepared' if prepared else 'text'}, {threads} thr"
+    key = f"{load.key}_{'ps' if prepared else 'text'}_{threads}t"
     return (
         Metric(f"{key}_qps", f"{name}: queries/s", True, 0),
         Metric(f"{key}_p50_ms", f"{name}: p50 ms", False, 3),
@@ -94,22 +110,37 @@ def _select_metrics(threads: int, prepared: bool) -> tuple[Metric, Metric, Metri
     )
 
 
-def measure_selects(run: Run, order: Sequence[str]) -> None:
-    """Point selects, text and prepared, with --threads and with one thread."""
+def _measure_sql(run: Run, order: Sequence[str], load: SqlLoad) -> None:
+    """One sysbench script, text and prepared, at each of --threads."""
     args = run.args
-    for threads in dict.fromkeys((args.threads, 1)):
+    for threads in args.threads:
         for prepared in (False, True):
             if prepared and not clients.has_sysbench():
                 continue
-            qps, p50, p95 = _select_metrics(threads, prepared)
+            qps, p50, p95 = _sql_metrics(load, threads, prepared)
             for target in order:
-                load = clients.point_selects(
+                result = load.run(
                     run.endpoints[target], threads, args.seconds, prepared, args.table_size
                 )
-                log.info("%s %s: %.0f q/s, p95 %.3f ms", qps.label, target, load.rate, load.p95_ms)
-                run.results.add(qps, target, load.rate)
-                run.results.add(p50, target, load.p50_ms)
-                run.results.add(p95, target, load.p95_ms)
+                log.info(
+                    "%s %s: %.0f q/s, p95 %.3f ms", qps.label, target, result.rate, result.p95_ms
+                )
+                run.results.add(qps, target, result.rate)
+                run.results.add(p50, target, result.p50_ms)
+                run.results.add(p95, target, result.p95_ms)
+
+
+def measure_selects(run: Run, order: Sequence[str]) -> None:
+    """Point selects, text and prepared."""
+    _measure_sql(run, order, _POINT_SELECT)
+
+
+def measure_read_only(run: Run, order: Sequence[str]) -> None:
+    """oltp_read_only, text and prepared (sysbench only: it has no fallback)."""
+    if not clients.has_sysbench():
+        log.warning("oltp_read_only needs sysbench: skipped")
+        return
+    _measure_sql(run, order, _READ_ONLY)
 
 
 _STREAM_TIME = Metric("stream_s", "big SELECT: seconds", False, 3)
@@ -153,6 +184,7 @@ def measure_connections(run: Run, order: Sequence[str]) -> None:
 
 _MEASURES: dict[str, Callable[[Run, Sequence[str]], None]] = {
     "select": measure_selects,
+    "read_only": measure_read_only,
     "stream": measure_stream,
     "connect": measure_connections,
 }
@@ -248,7 +280,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the big SELECT")
-    parser.add_argument("--threads", type=int, default=8, help="client threads for selects")
+    parser.add_argument(
+        "--threads", default="1,8,32", help="client thread counts for the sysbench workloads"
+    )
     parser.add_argument("--seconds", type=float, default=5, help="seconds per measurement")
     parser.add_argument("--repeat", type=int, default=3, help="runs of everything; medians")
     parser.add_argument("--table-size", type=int, default=10_000, help="rows for point selects")
@@ -258,8 +292,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--workloads", default=",".join(WORKLOADS), help=f"subset of {','.join(WORKLOADS)}"
     )
+    parser.add_argument(
+        "--proxy-loop", metavar="NAME", help="the proxy's --loop (default: the proxy's default)"
+    )
+    parser.add_argument(
+        "--proxy-workers", type=int, metavar="N", help="the proxy's --workers (default: 1)"
+    )
+    parser.add_argument(
+        "--relay-loop", default="auto", metavar="NAME", help="the relay's loop (default: auto)"
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args(argv)
+    try:
+        args.threads = [int(t) for t in args.threads.split(",") if t]
+    except ValueError:
+        parser.error(f"--threads must be a comma-separated list of numbers, not {args.threads!r}")
     args.workloads = [w for w in args.workloads.split(",") if w]
     unknown = set(args.workloads) - set(WORKLOADS)
     if unknown:
@@ -286,8 +333,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     services: dict[str, Service] = {}
     try:
         direct = prepare(admin, args.rows, args.table_size, embedded)
-        services["relay"] = start_relay(direct.host, direct.port)
-        services["proxy"] = start_proxy(direct.host, direct.port)
+        services["relay"] = start_relay(direct.host, direct.port, args.relay_loop)
+        services["proxy"] = start_proxy(
+            direct.host, direct.port, loop=args.proxy_loop, workers=args.proxy_workers
+        )
         endpoints = {"direct": direct}
         endpoints.update({name: direct.at(s.host, s.port) for name, s in services.items()})
         run = Run(args, endpoints, services)

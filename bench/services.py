@@ -130,14 +130,28 @@ def start_service(
     return Service(name, process, host, port, log_path, temporary_log=log_dir is None)
 
 
-def start_proxy(backend_host: str, backend_port: int, log_dir: Path | None = None) -> Service:
-    """The proxy as deployed: ``python -m proxy serve``, default settings."""
+def start_proxy(
+    backend_host: str,
+    backend_port: int,
+    log_dir: Path | None = None,
+    *,
+    loop: str | None = None,
+    workers: int | None = None,
+) -> Service:
+    """The proxy as deployed: ``python -m proxy serve``, default settings unless ``loop``
+    or ``workers`` are given. With several workers, the memory read from /proc is the
+    supervisor's, not the workers'."""
     backend = f"mysql://{backend_host}:{backend_port}"
     args = ["proxy", "serve", "--listen", "127.0.0.1:0", "--backend", backend]
+    if loop is not None:
+        args += ["--loop", loop]
+    if workers is not None:
+        args += ["--workers", str(workers)]
     return start_service("proxy", args, log_dir)
 
 
-def start_relay(backend_host: str, backend_port: int) -> Service:
+def start_relay(backend_host: str, backend_port: int, loop: str = "auto") -> Service:
     """The bare byte relay of bench.relay."""
     backend = f"{backend_host}:{backend_port}"
-    return start_service("relay", ["bench.relay", "--listen", "127.0.0.1:0", "--backend", backend])
+    args = ["bench.relay", "--listen", "127.0.0.1:0", "--backend", backend, "--loop", loop]
+    return start_service("relay", args)

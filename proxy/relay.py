@@ -50,8 +50,14 @@ class Relay:
         """
         scanner = ResponseScanner(shape)
         client = self.client
+        reader = self.backend.reader
         while True:
-            chunk = await self._read_backend()
+            try:
+                chunk = await reader.read(RELAY_CHUNK)
+            except OSError as exc:
+                raise BackendLost("lost the connection to the backend MySQL server") from exc
+            if not chunk:
+                raise BackendLost("the backend MySQL server closed the connection")
             try:
                 end = scanner.feed(chunk)
             except (ValueError, IndexError) as exc:
@@ -71,15 +77,6 @@ class Relay:
                 return scanner
             await self._pump_local_file()
             scanner.resume_after_local_file()
-
-    async def _read_backend(self) -> bytes:
-        try:
-            chunk = await self.backend.reader.read(RELAY_CHUNK)
-        except OSError as exc:
-            raise BackendLost("lost the connection to the backend MySQL server") from exc
-        if not chunk:
-            raise BackendLost("the backend MySQL server closed the connection")
-        return chunk
 
     async def _pump_local_file(self) -> None:
         """LOAD DATA LOCAL INFILE: the client's file packets go to the backend, up to

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from dataclasses import dataclass
+from typing import cast
 
 from proxy.packets import MAX_PAYLOAD, frame
 
@@ -29,6 +30,9 @@ class PacketStream:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
+        # The socket's transport, written to directly on the per-command path (one Python
+        # call less per write than StreamWriter.write); start_tls replaces it.
+        self._transport = writer.transport
 
     async def read_message(self, max_size: int = 1 << 30) -> Message:
         """Read one logical message, joining packets split at 16 MiB.
@@ -71,7 +75,7 @@ class PacketStream:
         return (seq + len(payload) // MAX_PAYLOAD + 1) & 0xFF
 
     def write_raw(self, data: bytes | bytearray | memoryview) -> None:
-        self.writer.write(data)
+        self._transport.write(data)
 
     def must_drain(self) -> bool:
         """Whether a write must be followed by drain(): only when the transport kept some
@@ -81,7 +85,7 @@ class PacketStream:
         skipping drain() then saves its three coroutines, which the per-command path
         would pay twice.
         """
-        transport = self.writer.transport
+        transport = self._transport
         return bool(transport.get_write_buffer_size()) or transport.is_closing()
 
     async def drain(self) -> None:
@@ -100,38 +104,40 @@ class PacketStream:
             await self._start_server_tls(context)
         else:
             await self.writer.start_tls(context, server_hostname=hostname)
+        self._transport = self.writer.transport
 
     async def _start_server_tls(self, context: ssl.SSLContext) -> None:
         """A client sends its TLS ClientHello right behind the SSLRequest, so the reader
-        may already hold it; asyncio's start_tls strands such bytes (cpython gh-142352)
-        and the handshake would hang until the login timeout (and plaintext left in the
-        reader would later be read as if it came through TLS). Hand them to the TLS
-        protocol when start_tls installs it, before it starts the handshake."""
+        may already hold it; asyncio's start_tls strands such bytes (cpython gh-142352),
+        and so does uvloop's: the handshake would hang until the login timeout (and
+        plaintext left in the reader would later be read as if it came through TLS).
+
+        So: stop reading the socket, take what the reader holds, start the upgrade, and
+        hand those bytes to the TLS protocol once start_tls has installed it. Both loops
+        install it synchronously and run its connection_made and resume reading one loop
+        iteration later, so the early bytes come first in its input either way (this
+        does not patch the transport: uvloop's, a Cython class, cannot be patched)."""
+        # A socket transport reads too, whatever StreamWriter's annotation says.
+        transport = cast(asyncio.Transport, self.writer.transport)
+        transport.pause_reading()  # nothing more may land in the plaintext reader
         buffer: bytearray = getattr(self.reader, "_buffer", bytearray())
         early = bytes(buffer)
         buffer.clear()
         if not early:
             await self.writer.start_tls(context)
             return
-        transport = self.writer.transport
-        set_protocol = transport.set_protocol
-
-        def install(protocol: asyncio.BaseProtocol) -> None:
-            set_protocol(protocol)
-            if isinstance(protocol, asyncio.BufferedProtocol):
-                data = memoryview(early)
-                while data:
-                    view = memoryview(protocol.get_buffer(len(data)))
-                    size = min(len(view), len(data))
-                    view[:size] = data[:size]
-                    protocol.buffer_updated(size)
-                    data = data[size:]
-
-        setattr(transport, "set_protocol", install)  # noqa: B010 - only for this call
+        plaintext = transport.get_protocol()
+        upgrade = asyncio.ensure_future(self.writer.start_tls(context))
         try:
-            await self.writer.start_tls(context)
-        finally:
-            delattr(transport, "set_protocol")
+            # Usually one iteration: start_tls installs its protocol in its first step.
+            while transport.get_protocol() is plaintext and not upgrade.done():  # noqa: ASYNC110
+                await asyncio.sleep(0)
+        except BaseException:
+            upgrade.cancel()
+            raise
+        if not upgrade.done():
+            _feed(transport.get_protocol(), early)
+        await upgrade
 
     @property
     def is_tls(self) -> bool:
@@ -150,3 +156,20 @@ class PacketStream:
             self.writer.transport.abort()
         except (OSError, ssl.SSLError):
             pass
+
+
+def _feed(protocol: asyncio.BaseProtocol, data: bytes) -> None:
+    """Give ``data`` to a protocol as if its transport had read it: through get_buffer
+    and buffer_updated (asyncio's and uvloop's TLS protocols both have them; uvloop's is
+    no asyncio.BufferedProtocol subclass), else data_received."""
+    get_buffer = getattr(protocol, "get_buffer", None)
+    if get_buffer is None:
+        protocol.data_received(data)  # type: ignore[attr-defined]
+        return
+    view = memoryview(data)
+    while view:
+        target = memoryview(get_buffer(len(view)))
+        size = min(len(target), len(view))
+        target[:size] = view[:size]
+        protocol.buffer_updated(size)  # type: ignore[attr-defined]
+        view = view[size:]

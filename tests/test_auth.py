@@ -578,12 +578,12 @@ def test_clear_password_without_tls_is_refused_before_the_backend(
 
 @pytest.fixture(scope="module")
 def users_proxy(
-    backend: BackendInfo, tmp_path_factory: pytest.TempPathFactory
+    backend: BackendInfo, tmp_path_factory: pytest.TempPathFactory, proxy_loop: str
 ) -> Iterator[RunningProxy]:
     """A proxy with a users file naming APP (and not OTHER)."""
     path = tmp_path_factory.mktemp("users") / "users.toml"
     path.write_text(f'[users]\n{APP.user} = "{APP.password}"\n', encoding="utf-8")
-    running = start_proxy(backend, users_file=str(path))
+    running = start_proxy(backend, users_file=str(path), loop=proxy_loop)
     yield running
     running.stop()
 
@@ -668,8 +668,8 @@ def test_wrong_password_outside_the_users_file_reaches_the_backend(
 
 
 @pytest.fixture(scope="module")
-def tls_only_proxy(backend: BackendInfo) -> Iterator[RunningProxy]:
-    running = start_proxy(backend, require_tls=True)
+def tls_only_proxy(backend: BackendInfo, proxy_loop: str) -> Iterator[RunningProxy]:
+    running = start_proxy(backend, require_tls=True, loop=proxy_loop)
     yield running
     running.stop()
 
@@ -708,13 +708,13 @@ def write_certificate(directory: Path) -> tuple[Path, Path]:
 
 
 def test_configured_certificate_is_presented_and_verifies(
-    backend: BackendInfo, tmp_path: Path
+    backend: BackendInfo, tmp_path: Path, proxy_loop: str
 ) -> None:
     cert_path, key_path = write_certificate(tmp_path)
     expected_der = x509.load_pem_x509_certificate(cert_path.read_bytes()).public_bytes(
         serialization.Encoding.DER
     )
-    running = start_proxy(backend, tls_cert=str(cert_path), tls_key=str(key_path))
+    running = start_proxy(backend, tls_cert=str(cert_path), tls_key=str(key_path), loop=proxy_loop)
     try:
         with running.connect(ssl_ca=str(cert_path), ssl_verify_identity=True) as conn:
             assert conn._sock.getpeercert(binary_form=True) == expected_der
@@ -911,8 +911,8 @@ FUZZ_HANDSHAKE_TIMEOUT = 2.0
 
 
 @pytest.fixture(scope="module")
-def strict_proxy(backend: BackendInfo) -> Iterator[RunningProxy]:
-    running = start_proxy(backend, handshake_timeout=FUZZ_HANDSHAKE_TIMEOUT)
+def strict_proxy(backend: BackendInfo, proxy_loop: str) -> Iterator[RunningProxy]:
+    running = start_proxy(backend, handshake_timeout=FUZZ_HANDSHAKE_TIMEOUT, loop=proxy_loop)
     yield running
     running.stop()
 

@@ -64,8 +64,10 @@ def backend_cipher(connection: pymysql.Connection[Any]) -> str:
     return str(row[1])
 
 
-def test_backend_tls_encrypts_the_backend_session(tls_backend: BackendInfo) -> None:
-    proxy = start_proxy(tls_backend, backend_tls=True)
+def test_backend_tls_encrypts_the_backend_session(
+    tls_backend: BackendInfo, proxy_loop: str
+) -> None:
+    proxy = start_proxy(tls_backend, backend_tls=True, loop=proxy_loop)
     try:
         with connect(proxy) as connection:
             assert backend_cipher(connection)  # the backend sees an encrypted session
@@ -74,7 +76,7 @@ def test_backend_tls_encrypts_the_backend_session(tls_backend: BackendInfo) -> N
 
 
 def test_without_backend_tls_the_client_gets_the_backends_own_refusal(
-    tls_backend: BackendInfo,
+    tls_backend: BackendInfo, proxy_loop: str
 ) -> None:
     with pytest.raises(pymysql.err.OperationalError) as direct:
         pymysql.connect(
@@ -84,7 +86,7 @@ def test_without_backend_tls_the_client_gets_the_backends_own_refusal(
             password=PASSWORD,
             ssl_disabled=True,
         )
-    proxy = start_proxy(tls_backend)
+    proxy = start_proxy(tls_backend, loop=proxy_loop)
     try:
         with pytest.raises(pymysql.err.OperationalError) as through:
             connect(proxy)
@@ -96,9 +98,10 @@ def test_without_backend_tls_the_client_gets_the_backends_own_refusal(
 
 
 def test_backend_certificate_is_verified_against_the_given_ca(
-    tls_backend: BackendInfo, certificate: tuple[Path, Path]
+    tls_backend: BackendInfo, certificate: tuple[Path, Path], proxy_loop: str
 ) -> None:
-    proxy = start_proxy(tls_backend, backend_tls=True, backend_tls_ca=str(certificate[0]))
+    ca = str(certificate[0])
+    proxy = start_proxy(tls_backend, backend_tls=True, backend_tls_ca=ca, loop=proxy_loop)
     try:
         with connect(proxy) as connection:
             assert backend_cipher(connection)
@@ -107,10 +110,11 @@ def test_backend_certificate_is_verified_against_the_given_ca(
 
 
 def test_a_backend_certificate_from_another_ca_is_refused(
-    tls_backend: BackendInfo, tmp_path: Path
+    tls_backend: BackendInfo, tmp_path: Path, proxy_loop: str
 ) -> None:
     stranger, _ = write_certificate(tmp_path)
-    proxy = start_proxy(tls_backend, backend_tls=True, backend_tls_ca=str(stranger))
+    ca = str(stranger)
+    proxy = start_proxy(tls_backend, backend_tls=True, backend_tls_ca=ca, loop=proxy_loop)
     try:
         with pytest.raises(pymysql.err.OperationalError) as caught:
             connect(proxy)

@@ -228,6 +228,9 @@ def test_wrongly_typed_toml_values_are_config_errors(tmp_path: Path, line: str) 
         (["--connect-timeout", "-5"], "connect_timeout"),
         (["--shutdown-timeout", "-1"], "shutdown_timeout"),
         (["--handshake-timeout", "nan"], "handshake_timeout"),
+        (["--workers", "0"], "workers"),
+        (["--workers", "65"], "workers"),
+        (["--loop", "trio"], "loop"),
     ],
 )
 def test_invalid_settings_are_config_errors(argv: list[str], message: str) -> None:

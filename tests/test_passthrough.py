@@ -649,11 +649,14 @@ def test_greeting_follows_a_global_no_backslash_escapes_change(
 
 
 def test_greeting_follows_a_global_autocommit_change(
-    backend: BackendInfo, set_global: Callable[[str, str], None], tables: Callable[[str], str]
+    backend: BackendInfo,
+    set_global: Callable[[str, str], None],
+    tables: Callable[[str], str],
+    proxy_loop: str,
 ) -> None:
     table = tables(ITEM_COLUMNS)
     set_global("autocommit", "0")
-    running = start_proxy(backend)  # greets with "autocommit off" from now on
+    running = start_proxy(backend, loop=proxy_loop)  # greets with "autocommit off" from now on
     try:
         set_global("autocommit", "1")
         with running.connect(autocommit=False) as through:

@@ -78,6 +78,10 @@ SHAPES: dict[str, tuple[Shape, bytes]] = {
         ),
     ),
     "empty result set": (Shape.RESULT, packets(*result_set([]))),
+    "binary result set": (
+        Shape.RESULT,
+        packets(lenenc_int(1), column_def("a"), eof(), b"\x00\x00\x05hello", eof(0x0022)),
+    ),
     "error mid rows": (
         Shape.RESULT,
         packets(
@@ -160,6 +164,16 @@ def test_status_flags_of_the_last_result_are_kept() -> None:
     assert scanner.status == AUTOCOMMIT
     _, scanner = find_end(Shape.RESULT, [packets(make_ok(0x0001, 1))])
     assert scanner.status == 0x0001  # in transaction, autocommit off
+
+
+@pytest.mark.parametrize("name", sorted(n for n, (s, _) in SHAPES.items() if s is Shape.RESULT))
+def test_one_pass_reading_of_a_whole_response_agrees_with_the_state_machine(name: str) -> None:
+    """Whole in one chunk, a response takes the one-pass reading (scanner._whole_result);
+    fed a byte at a time, the state machine: the same end, status flags and error."""
+    _, data = SHAPES[name]
+    whole_end, whole = find_end(Shape.RESULT, [data])
+    step_end, step = find_end(Shape.RESULT, [data[i : i + 1] for i in range(len(data))])
+    assert (whole_end, whole.status, whole.error) == (step_end, step.status, step.error)
 
 
 def test_error_is_reported() -> None:
