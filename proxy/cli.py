@@ -1,4 +1,5 @@
-"""The ``mlproxy`` command: ``serve`` (the proxy) and ``demo`` (everything, locally)."""
+"""The ``mlproxy`` command: ``serve`` (the proxy), ``explain``, ``functions`` (endpoint
+aliases) and ``demo`` (everything, locally)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,12 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from proxy import event_loop
 from proxy.config import ENV_PREFIX, Config, load_config, settings
 from proxy.errors import BackendError, ConfigError
+from proxy.functions_cli import SETTINGS as FUNCTION_SETTINGS
+from proxy.functions_cli import add_commands as add_function_commands
+from proxy.functions_cli import run_functions
 from proxy.server import ProxyServer
 
 log = logging.getLogger("mlproxy")
@@ -46,14 +51,34 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--log-level", default="info", metavar="LEVEL", help="debug, info, warning or error"
     )
+    demo.add_argument(
+        "--loop",
+        default="auto",
+        metavar="NAME",
+        help="auto (uvloop when installed), asyncio, uvloop",
+    )
+    demo.add_argument(
+        "--endpoint",
+        action="append",
+        metavar="NAME=TARGET",
+        help="route an alias endpoint, as for serve (added to, or overriding, the examples')",
+    )
+    functions = commands.add_parser(
+        "functions", help="create, list, show or drop endpoint aliases (CREATE FUNCTION ... ALIAS)"
+    )
+    for action in add_function_commands(functions):
+        _add_settings(action, only=FUNCTION_SETTINGS)
     return parser
 
 
-def _add_settings(parser: argparse.ArgumentParser) -> None:
+def _add_settings(parser: argparse.ArgumentParser, only: Sequence[str] | None = None) -> None:
+    """A flag per setting (``only`` those named, for commands that read a few)."""
     parser.add_argument(
         "--config", metavar="FILE", help=f"TOML config file (or {ENV_PREFIX}CONFIG)"
     )
     for f in settings():
+        if only is not None and f.name not in only:
+            continue
         flag = "--" + f.name.replace("_", "-")
         env = ENV_PREFIX + f.name.upper()
         help_text = f"{f.metadata['help']} [{env}; default: {f.default}]"
@@ -61,14 +86,20 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(
                 flag, action=argparse.BooleanOptionalAction, default=None, help=help_text
             )
+        elif "tuple" in str(f.type):  # repeatable: --endpoint a=x --endpoint b=y
+            parser.add_argument(
+                flag, action="append", default=None, metavar=f.metadata["metavar"], help=help_text
+            )
         else:
             parser.add_argument(flag, default=None, metavar=f.metadata["metavar"], help=help_text)
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, worker: int | None = None) -> None:
+    """Log lines on stderr; a worker process (--workers) says which one it is."""
+    who = "" if worker is None else f"[worker {worker}]"
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=f"%(asctime)s %(levelname)s %(name)s{who}: %(message)s",
         stream=sys.stderr,
     )
 
@@ -88,7 +119,11 @@ async def run_server(config: Config, on_ready: Callable[[ProxyServer], None] | N
 def _serve(args: dict[str, Any]) -> int:
     config = load_config(args, config_file=args.get("config"))
     configure_logging(config.log_level)
-    asyncio.run(run_server(config))
+    if config.workers > 1:
+        from proxy.workers import supervise  # imported lazily: one process does not need it
+
+        return supervise(config)
+    event_loop.run(run_server(config), config.loop)
     return 0
 
 
@@ -112,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from proxy.demo import run_demo  # imported lazily: serve does not need it
 
             return run_demo(args)
+        if command == "functions":
+            return run_functions(args)
         return _serve(args)
     except ConfigError as exc:
         print(f"mlproxy: configuration error: {exc}", file=sys.stderr)

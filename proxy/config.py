@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from proxy.backend import BackendAddress
 from proxy.errors import ConfigError
+from proxy.event_loop import resolve as resolve_loop
+from proxy.kill import MAX_WORKERS
 
 ENV_PREFIX = "MLPROXY_"
 
@@ -64,6 +67,12 @@ class Config:
         30.0, "seconds running statements get to finish on SIGTERM", "SECONDS"
     )
     log_level: str = _setting("info", "debug, info, warning or error", "LEVEL")
+    loop: str = _setting(
+        "auto", "event loop: auto (uvloop when installed, else asyncio), asyncio or uvloop", "NAME"
+    )
+    workers: int = _setting(
+        1, "processes sharing the listening port (SO_REUSEPORT), for hosts with more cores", "N"
+    )
     comprehend_backend: str = _setting(
         "local",
         "what answers aws_comprehend_*: local (offline VADER), aws, or python:module:function",
@@ -85,6 +94,16 @@ class Config:
         100_000, "answers kept in the shared result cache (0: no cache)", "N"
     )
     ml_cache_ttl: float = _setting(3600.0, "seconds an answer stays in the cache", "SECONDS")
+    endpoint: tuple[str, ...] = _setting(
+        (),
+        "route an alias's endpoint name or model id to a target: NAME=TARGET, repeatable; "
+        "TARGET is http(s)://... (SageMaker-compatible), python:module:function, "
+        "openai+http(s)://... (chat completions) or another AWS name",
+        "NAME=TARGET",
+    )
+    registry_refresh: float = _setting(
+        1.0, "seconds between reads of the backend's alias functions", "SECONDS"
+    )
     ml_max_backend_calls: int = _setting(
         1000, "backend requests one statement may need before it is refused (0: no limit)", "N"
     )
@@ -147,6 +166,8 @@ def settings() -> tuple[dataclasses.Field[Any], ...]:
 def _convert(name: str, value: Any, kind: Any) -> Any:
     kinds = str(kind)
     try:
+        if "tuple" in kinds:
+            return _to_routes(name, value)
         if "bool" in kinds:
             return _to_bool(value)
         if isinstance(value, bool):
@@ -160,6 +181,31 @@ def _convert(name: str, value: Any, kind: Any) -> Any:
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"setting {name}: cannot use {value!r}") from exc
     return None if value is None else str(value)
+
+
+def _to_routes(name: str, value: Any) -> tuple[str, ...]:
+    """NAME=TARGET pairs from a list (flags, TOML), a TOML table, or whitespace-separated
+    text (the environment)."""
+    if isinstance(value, Mapping):
+        items = [f"{key}={target}" for key, target in value.items()]
+    elif isinstance(value, str):
+        items = value.split()
+    else:
+        items = [str(item) for item in value]
+    for item in items:
+        key, sep, target = item.partition("=")
+        if not sep or not key.strip() or not target.strip():
+            raise ConfigError(f"setting {name}: expected NAME=TARGET, got {item!r}")
+    return tuple(items)
+
+
+def endpoint_routes(config: Config) -> dict[str, str]:
+    """The endpoint map: endpoint name or model id -> target (a later entry wins)."""
+    routes = {}
+    for item in config.endpoint:
+        key, _, target = item.partition("=")
+        routes[key.strip()] = target.strip()
+    return routes
 
 
 def _to_bool(value: Any) -> bool:
@@ -227,6 +273,8 @@ def _validate(config: Config) -> None:
     for name in ("ml_max_in_flight", "ml_max_attempts"):
         if getattr(config, name) < 1:
             raise ConfigError(f"{name} must be at least 1")
+    if not config.registry_refresh > 0:
+        raise ConfigError("registry_refresh must be a positive number of seconds")
     if not config.ml_request_timeout > 0:
         raise ConfigError("ml_request_timeout must be a positive number of seconds")
     if config.ml_rate_limit < 0 or config.ml_cache_entries < 0 or config.ml_max_backend_calls < 0:
@@ -241,6 +289,15 @@ def _validate(config: Config) -> None:
         raise ConfigError(
             f"log_level must be debug, info, warning or error, not {config.log_level!r}"
         )
+    resolve_loop(config.loop)  # raises ConfigError for an unknown name or a missing uvloop
+    _validate_workers(config.workers)
+
+
+def _validate_workers(workers: int) -> None:
+    if not 1 <= workers <= MAX_WORKERS:
+        raise ConfigError(f"workers must be between 1 and {MAX_WORKERS}")
+    if workers > 1 and not hasattr(socket, "SO_REUSEPORT"):
+        raise ConfigError("workers above 1 need SO_REUSEPORT, which this platform lacks")
 
 
 def read_users_file(path: str) -> dict[bytes, bytes]:

@@ -10,9 +10,11 @@ from mysql_mimic.types import Capabilities
 
 from proxy.backend import RELAYABLE_CAPABILITIES, BackendAddress
 from proxy.client_auth import AuthSettings
+from proxy.function_registry import FunctionRegistry
 from proxy.handshake import Greeting
-from proxy.kill import PROXY_ID_BASE
+from proxy.kill import ConnectionIds
 from proxy.ml_path import MLRuntime
+from proxy.peers import Peers
 from rewriter.detect import CallDetector
 
 if TYPE_CHECKING:
@@ -51,9 +53,14 @@ class ProxyContext:
     backend_tls: ssl.SSLContext | None = None
     timeouts: Timeouts = field(default_factory=Timeouts)
     detector: CallDetector = field(default_factory=CallDetector)
+    #: Endpoint aliases stored in the backend (the server starts its poller).
+    registry: FunctionRegistry = field(default_factory=FunctionRegistry)
     max_connections: int = 1024
     sessions: dict[int, Session] = field(default_factory=dict)
-    _next_id: int = PROXY_ID_BASE
+    #: This process's connection ids (a slice of the range with --workers).
+    ids: ConnectionIds = field(default_factory=ConnectionIds)
+    #: The other worker processes, for KILL of their connections (None: one process).
+    peers: Peers | None = None
 
     @property
     def advertised_capabilities(self) -> int:
@@ -64,7 +71,4 @@ class ProxyContext:
         return int(caps)
 
     def new_connection_id(self) -> int:
-        self._next_id += 1
-        if self._next_id >= 1 << 32:
-            self._next_id = PROXY_ID_BASE + 1
-        return self._next_id
+        return self.ids.next()

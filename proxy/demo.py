@@ -1,14 +1,16 @@
-"""``mlproxy demo``: a throwaway MariaDB/MySQL, the example tables, and the proxy on it."""
+"""``mlproxy demo``: a throwaway MariaDB/MySQL, the example tables, and the proxy on it,
+with the examples' endpoints routed to their in-process models (so the seed's churn
+statements, examples/queries/churn.sql, run as they are)."""
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 from typing import Any
 
+from proxy import event_loop
 from proxy.cli import configure_logging, run_server
-from proxy.config import load_config
+from proxy.config import endpoint_routes, load_config
 from proxy.embedded_db import EmbeddedServer, run_sql, start_embedded_server
 from proxy.server import ProxyServer
 
@@ -16,8 +18,13 @@ DEMO_USER = "demo"
 DEMO_PASSWORD = "demo"
 DEMO_DATABASE = "demo"
 
-#: The repository's examples/ folder (the demo runs from a checkout).
-DEFAULT_EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+#: The checkout the demo runs from, and its examples/ folder.
+CHECKOUT = Path(__file__).resolve().parents[1]
+DEFAULT_EXAMPLES = CHECKOUT / "examples"
+#: examples/ subfolders of statements to run by hand, not tables to load.
+QUERY_FOLDERS = ("queries",)
+#: The examples' endpoints; the user's --endpoint flags come after, so theirs win.
+DEMO_ENDPOINTS = ("tuning-job-123=python:examples.churn.model:predict_batch",)
 
 
 def create_demo_account(server: EmbeddedServer) -> None:
@@ -29,9 +36,16 @@ def create_demo_account(server: EmbeddedServer) -> None:
     )
 
 
+def table_scripts(folder: Path) -> list[Path]:
+    """examples/*.sql, then each example's own (examples/churn/customers.sql), sorted;
+    not examples/queries/ (the statements a user runs once the demo is up)."""
+    nested = (p for p in sorted(folder.glob("*/*.sql")) if p.parent.name not in QUERY_FOLDERS)
+    return [*sorted(folder.glob("*.sql")), *nested]
+
+
 def load_examples(server: EmbeddedServer, folder: Path) -> list[Path]:
-    """Run every examples/*.sql (sorted) in the demo database; return the files loaded."""
-    files = sorted(folder.glob("*.sql"))
+    """Run every table script in the demo database; return the files loaded."""
+    files = table_scripts(folder)
     for path in files:
         run_sql(server, path.read_text(encoding="utf-8"), database=DEMO_DATABASE)
     return files
@@ -40,26 +54,47 @@ def load_examples(server: EmbeddedServer, folder: Path) -> list[Path]:
 def _announce(server: ProxyServer, loaded: list[Path]) -> None:
     host, _ = server.config.listen_address
     tables = ", ".join(p.stem for p in loaded) or "none"
+    routes = "".join(f"  {k} -> {v}\n" for k, v in endpoint_routes(server.config).items())
     print(
         f"\nmlproxy demo is ready (example files loaded: {tables}).\n"
         f"Connect with any MySQL client:\n"
         f"  mariadb -h {host} -P {server.port} -u {DEMO_USER} -p{DEMO_PASSWORD} {DEMO_DATABASE}\n"
         f"  mysql://{DEMO_USER}:{DEMO_PASSWORD}@{host}:{server.port}/{DEMO_DATABASE}\n"
+        f"Endpoints of CREATE FUNCTION ... ALIAS:\n{routes}"
+        f"Try the seed talk's statements: examples/queries/sentiment.sql, churn.sql.\n"
         f"Stop with Ctrl-C.\n",
         file=sys.stderr,
         flush=True,
     )
 
 
+def make_examples_importable() -> None:
+    """Put the checkout first on sys.path, for the ``python:examples...`` endpoints: the
+    editable install maps only the proxy's own packages, and a console script (what
+    ``./dev demo`` runs) does not put the working directory on the path. First, so an
+    unrelated installed package named ``examples`` cannot shadow the checkout's."""
+    if str(CHECKOUT) not in sys.path:
+        sys.path.insert(0, str(CHECKOUT))
+
+
 def run_demo(args: dict[str, Any]) -> int:
     configure_logging(args.get("log_level") or "info")
+    make_examples_importable()
     folder = Path(args["examples"]) if args.get("examples") else DEFAULT_EXAMPLES
     server = start_embedded_server()
     try:
         create_demo_account(server)
         loaded = load_examples(server, folder)
-        config = load_config({"listen": args["listen"], "backend": server.url()}, env={})
-        asyncio.run(run_server(config, on_ready=lambda proxy: _announce(proxy, loaded)))
+        settings = {
+            "listen": args["listen"],
+            "backend": server.url(),
+            "loop": args.get("loop"),
+            "endpoint": (*DEMO_ENDPOINTS, *(args.get("endpoint") or ())),
+        }
+        config = load_config(settings, env={})
+        event_loop.run(
+            run_server(config, on_ready=lambda proxy: _announce(proxy, loaded)), config.loop
+        )
     finally:
         server.stop()
     return 0

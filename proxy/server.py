@@ -12,13 +12,18 @@ import asyncio
 import contextlib
 import logging
 import socket
+from typing import Any
 
-from proxy.backend import probe
+from proxy.backend import BackendConnection, probe, service_login
 from proxy.client_auth import AuthSettings
 from proxy.config import Config, parse_backend_url, read_users_file
 from proxy.context import ProxyContext, Timeouts
 from proxy.errors import ConfigError, TooManyConnections, error_payload
+from proxy.event_loop import running_loop_name
+from proxy.function_registry import FunctionRegistry
+from proxy.kill import ConnectionIds
 from proxy.ml_runtime import build_runtime
+from proxy.peers import Peers, WorkerSlot
 from proxy.session import Session
 from proxy.stream import PacketStream
 from proxy.tls import backend_context, generate_rsa_key, server_context
@@ -34,13 +39,16 @@ CLIENT_CHECK_INTERVAL = 1.0
 class ProxyServer:
     """One mlproxy listener and its sessions."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, worker: WorkerSlot | None = None) -> None:
         self.config = config
+        #: This process's place among --workers processes (None: the only one).
+        self.worker = worker
         self.ctx: ProxyContext | None = None
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
         self._watchdog: asyncio.Task[None] | None = None
+        self._registry_poller: asyncio.Task[None] | None = None
 
     @property
     def port(self) -> int:
@@ -60,6 +68,7 @@ class ProxyServer:
                 port,
                 limit=1 << 18,
                 reuse_address=True,
+                reuse_port=self.worker is not None,  # the workers share the port
                 backlog=1024,
                 start_serving=False,
             )
@@ -72,12 +81,16 @@ class ProxyServer:
             raise
         await self._server.start_serving()
         self._watchdog = asyncio.create_task(self._watch_clients(), name="mlproxy-client-watchdog")
+        self._registry_poller = asyncio.create_task(
+            self._start_registry(self.ctx).run(), name="mlproxy-function-registry"
+        )
         log.info(
-            "mlproxy listening on %s:%d, backend %s (%s)",
+            "mlproxy listening on %s:%d, backend %s (%s), %s loop",
             host,
             self.port,
             self.ctx.backend_address,
             self.ctx.backend_greeting.server_version,
+            running_loop_name(),
         )
 
     async def _build_context(self) -> ProxyContext:
@@ -110,7 +123,17 @@ class ProxyServer:
             ),
             detector=detector,
             max_connections=config.max_connections,
+            **self._worker_parts(),
         )
+
+    def _worker_parts(self) -> dict[str, Any]:
+        """With --workers: this worker's slice of connection ids, and its siblings."""
+        if self.worker is None:
+            return {}
+        return {
+            "ids": ConnectionIds(self.worker.index, self.worker.workers),
+            "peers": Peers(self.worker),
+        }
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -130,7 +153,39 @@ class ProxyServer:
                 if session.busy and session.client.reader.at_eof():
                     session.client_vanished()
 
+    def _start_registry(self, ctx: ProxyContext) -> FunctionRegistry:
+        """Endpoint aliases: polled with the backend URL's account, else as the latest
+        client; the detector watches the built-ins and every alias name."""
+        url = parse_backend_url(self.config.require_backend())
+        builtins = list(ctx.ml.functions)
+
+        async def connect() -> BackendConnection | None:
+            account = (
+                ((url.user or "").encode(), (url.password or "").encode())
+                if url.user
+                else ctx.auth.passwords.latest()
+            )
+            if account is None:
+                return None
+            return await BackendConnection.open(
+                ctx.backend_address,
+                service_login(*account),
+                tls=ctx.backend_tls,
+                timeout=ctx.timeouts.connect,
+            )
+
+        def watch(names: frozenset[str]) -> None:
+            ctx.detector = CallDetector([*builtins, *names])
+
+        ctx.registry = FunctionRegistry(connect, self.config.registry_refresh)
+        ctx.registry.on_change = watch
+        return ctx.registry
+
     async def shutdown(self) -> None:
+        if self._registry_poller is not None:
+            # Awaited: its connection must close before the loop does.
+            self._registry_poller.cancel()
+            await asyncio.wait([self._registry_poller], timeout=5)
         if self._watchdog is not None:
             self._watchdog.cancel()
         if self._server is not None:

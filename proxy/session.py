@@ -30,19 +30,17 @@ from proxy.errors import (
     UnknownThread,
     error_payload,
 )
-from proxy.explain import mark_batched, split_explain
 from proxy.handshake import ChangeUser, Greeting, make_greeting, parse_change_user
 from proxy.internal import close_statement, execute_command, prepare_statement, read_response
 from proxy.kill import PARAMETER, KillStatement, is_proxy_id, parse_kill
 from proxy.ml_path import MLStatement, MLStatementError
 from proxy.ml_prepared import DEFAULT_CHARSET, PreparedML, charset_name, statement_id
+from proxy.ml_session import MLHandlers
 from proxy.packets import frame, make_ok
 from proxy.relay import ClientGone, Relay
 from proxy.scanner import ResponseScanner, Shape
 from proxy.status import ShowStatus, is_flush_status, like_matches, merge_rows, parse_show_status
 from proxy.stream import Message, PacketStream
-from rewriter.errors import PlanError
-from rewriter.plan import MLPlan, plan_statement
 from rewriter.sql_text import bind_placeholders, placeholder_count
 
 log = logging.getLogger(__name__)
@@ -51,11 +49,15 @@ log = logging.getLogger(__name__)
 MAX_COMMAND = 1 << 30
 
 
+#: What the statements of ``_on_own_statement`` start with (first 4 bytes, lower case).
+_OWN_HEADS = (b"kill", b"show", b"flus")
+
+
 class _EndSession(Exception):
     """Leave the command loop; the connection closes."""
 
 
-class Session:
+class Session(MLHandlers):
     """Serves one client connection."""
 
     def __init__(self, ctx: ProxyContext, client: PacketStream, connection_id: int) -> None:
@@ -164,6 +166,7 @@ class Session:
             await self._refuse(exc, seq)
             return False
         ctx.auth.passwords.remember(identity.user, identity.password)
+        await ctx.registry.ensure_loaded()  # the first login may bring the poller's account
         self.identity = identity
         self._relay = Relay(self.client, self.backend.stream)
         await self.client.send(make_ok(self.backend.status), seq)
@@ -301,44 +304,32 @@ class Session:
 
     async def _on_query(self, message: Message) -> None:
         sql = message.payload[1:]
+        head = sql[:4].lower()
+        # KILL, SHOW STATUS and FLUSH STATUS start with their keyword, a space or a comment:
+        # a SELECT or an INSERT skips their three tests.
+        own = head in _OWN_HEADS or not head[:1].isalpha()
+        if own and await self._on_own_statement(message, sql):
+            return
+        if not await self._ml_statement(message, sql):
+            await self._forward(message, Shape.RESULT)
+
+    async def _on_own_statement(self, message: Message, sql: bytes) -> bool:
+        """KILL, SHOW STATUS or FLUSH STATUS, which the proxy answers or completes;
+        False for any other statement."""
         kill = parse_kill(sql)
         if kill is not None:
             await self._on_kill(message, kill)
-            return
+            return True
         show = parse_show_status(sql)
         if show is not None:
             await self._show_status(message, show)
-            return
+            return True
         if is_flush_status(sql):
             scanner = await self._forward(message, Shape.RESULT)
             if scanner is not None and not scanner.error:
                 self.ctx.ml.counters.reset()
-            return
-        if await self._explain_ml(message, sql):
-            return
-        plan = self._ml_plan(sql)
-        if plan is None:
-            await self._forward(message, Shape.RESULT)
-        else:
-            await self._run_ml(plan)
-
-    async def _explain_ml(self, message: Message, sql: bytes) -> bool:
-        """EXPLAIN of a statement with ML calls; False when it is not one."""
-        if not self.ctx.detector.may_call(sql):
-            return False
-        parts = split_explain(sql.decode("utf-8", "surrogateescape"))
-        plan = None if parts is None else self._ml_plan(parts[1].encode("utf-8", "surrogateescape"))
-        if parts is None or plan is None:
-            return False
-        assert self.backend is not None
-        rewritten = await MLStatement(self.ctx.ml, self.backend, plan).prepare_explain()
-        await self.backend.stream.send(
-            b"\x03" + (parts[0] + rewritten).encode("utf-8", "surrogateescape"), 0
-        )
-        response = mark_batched(await read_response(self.backend))
-        self.client.write_raw(b"".join(frame(p, seq) for seq, p in enumerate(response, start=1)))
-        await self.client.drain()
-        return True
+            return True
+        return False
 
     async def _show_status(self, message: Message, show: ShowStatus) -> None:
         """The backend's status rows plus the Aurora_ml_* counters."""
@@ -355,10 +346,11 @@ class Session:
         if kill is not None:
             await self._prepare_kill(message, kill)
             return
-        plan = self._ml_plan(message.payload[1:])
-        if plan is None:
+        planned = await self._ml_plan(message.payload[1:])
+        if planned is None:
             await self._forward(message, Shape.PREPARE)
             return
+        plan = planned[0]
         assert self._relay is not None
         twin = plan.metadata_twin().encode("utf-8", "surrogateescape")
         await self._relay.send_command(frame(b"\x16" + twin, 0))
@@ -371,9 +363,9 @@ class Session:
     async def _prepare_kill(self, message: Message, kill: KillStatement) -> None:
         """A prepared KILL: a literal proxy id is translated now; ``KILL ?`` is prepared as
         it is and its parameter translated at each execution."""
-        target = self.ctx.sessions.get(kill.thread_id)
-        if is_proxy_id(kill.thread_id) and target is not None and target.backend is not None:
-            rewritten = b"\x16" + kill.for_backend(target.backend.thread_id)
+        thread_id = await self._backend_thread_of(kill.thread_id)
+        if thread_id is not None:
+            rewritten = b"\x16" + kill.for_backend(thread_id)
             message = Message(rewritten, frame(rewritten, 0), 0, 0)
         scanner = await self._forward(message, Shape.PREPARE)
         if kill.thread_id == PARAMETER and scanner is not None and not scanner.error:
@@ -399,12 +391,12 @@ class Session:
             return
         assert self.backend is not None and self._relay is not None and self.identity
         literals = prepared.bind(message.payload, charset_name(self.identity.collation))
-        plan = self._ml_plan(
+        planned = await self._ml_plan(
             bind_placeholders(prepared.sql, literals).encode("utf-8", "surrogateescape")
         )
-        if plan is None:
+        if planned is None:
             raise MLStatementError("the prepared statement no longer calls an ML function", 1235)
-        rewritten = await MLStatement(self.ctx.ml, self.backend, plan).prepare()
+        rewritten = await MLStatement(self.ctx.ml, self.backend, *planned).prepare()
         internal = await prepare_statement(self.backend, rewritten)
         await self._relay.send_command(frame(execute_command(internal), 0))
         await self._relay.relay(Shape.RESULT)
@@ -428,48 +420,36 @@ class Session:
             prepared.long_data = {}
         await self._forward(message, Shape.SINGLE)
 
-    def _ml_plan(self, sql: bytes) -> MLPlan | None:
-        """The ML plan of a statement, or None: most statements fail the cheap name test
-        and are never parsed."""
-        if not self.ctx.detector.may_call(sql):
-            return None
-        text = sql.decode("utf-8", "surrogateescape")  # other charsets' bytes survive
-        try:
-            return plan_statement(text, self.ctx.ml.functions)
-        except RecursionError:
-            # sqlglot recurses per nesting level (about 40 parentheses exhaust the stack):
-            # too deep to parse is treated like unparsable, not as a reason to drop the client.
-            return None
-        except PlanError as exc:
-            state = "42000" if exc.code in (1582, 1235) else "HY000"
-            raise MLStatementError(str(exc), exc.code, state) from exc
-
-    async def _run_ml(self, plan: MLPlan) -> None:
-        assert self.backend is not None and self._relay is not None
-        rewritten = await MLStatement(self.ctx.ml, self.backend, plan).prepare()
-        self.log.debug("connection %d: ML statement rewritten to %s", self.id, rewritten)
-        await self._relay.send_command(
-            frame(b"\x03" + rewritten.encode("utf-8", "surrogateescape"), 0)
-        )
-        scanner = await self._relay.relay(Shape.RESULT)
-        if scanner.status:
-            self.backend.status = scanner.status
-
     async def _on_kill(self, message: Message, kill: KillStatement) -> None:
         """Translate a proxy connection id to the backend thread id, then run the KILL
         on this session's own backend connection, so the backend checks privileges."""
         if not is_proxy_id(kill.thread_id):
             await self._forward(message, Shape.RESULT)
             return
-        target = self.ctx.sessions.get(kill.thread_id)
-        if target is None or target.backend is None:
+        thread_id = await self._backend_thread_of(kill.thread_id)
+        if thread_id is None:
             raise UnknownThread(f"Unknown thread id: {kill.thread_id}")
-        rewritten = b"\x03" + kill.for_backend(target.backend.thread_id)
         assert self._relay is not None
-        await self._relay.send_command(frame(rewritten, 0))
+        await self._relay.send_command(frame(b"\x03" + kill.for_backend(thread_id), 0))
         scanner = await self._relay.relay(Shape.RESULT)
-        if not scanner.error and not kill.query_only and target is not self:
+        if scanner.error or kill.query_only:
+            return
+        target = self.ctx.sessions.get(kill.thread_id)
+        if target is not None and target is not self:
             target.close_client()
+        elif target is None and self.ctx.peers is not None:
+            await self.ctx.peers.close_client(kill.thread_id)
+
+    async def _backend_thread_of(self, proxy_id: int) -> int | None:
+        """The backend thread behind a proxy connection id: this process's session, or
+        (with --workers) the owning worker's answer; None when there is no such one."""
+        if not is_proxy_id(proxy_id):
+            return None
+        target = self.ctx.sessions.get(proxy_id)
+        if target is not None:
+            return target.backend.thread_id if target.backend is not None else None
+        peers = self.ctx.peers
+        return None if peers is None else await peers.backend_thread(proxy_id)
 
     async def _on_process_kill(self, message: Message) -> None:
         thread_id = int.from_bytes(message.payload[1:5], "little")

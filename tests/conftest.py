@@ -3,11 +3,21 @@
 The proxy under test runs in-process on its own event loop in a background thread, so
 tests drive it with ordinary blocking client libraries. Tests that need special settings
 start their own with ``start_proxy(backend, **settings)``.
+
+Event loops: proxies run on ``MLPROXY_TEST_LOOP`` (auto, asyncio or uvloop; default auto:
+uvloop when installed, as in production). Where the loops differ in ways the proxy
+depends on, the tests run under each installed loop (ids ``[asyncio]``, ``[uvloop]``):
+TLS (the ClientHello hand-over in proxy/stream.py works with each loop's own start_tls)
+and the pass-through relay. That is every test of ``BOTH_LOOPS_MODULES`` and every test
+with "tls" in its name that uses the ``proxy_loop`` fixture (directly or through
+``proxy``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import threading
 import time
 import uuid
@@ -18,11 +28,36 @@ from typing import Any
 import pymysql
 import pytest
 
+from proxy import event_loop
 from proxy.config import Config, load_config
 from proxy.server import ProxyServer
 from tests.backend import BackendInfo, provide_backend
 
 TEST_DB = "mlproxy_test"
+
+#: The loop in-process proxies run on unless a test is run under each (module docstring).
+TEST_LOOP = os.environ.get("MLPROXY_TEST_LOOP", "auto")
+BOTH_LOOPS_MODULES = frozenset(
+    {"tests.test_auth", "tests.test_backend_tls", "tests.test_passthrough"}
+)
+
+
+def installed_loops() -> tuple[str, ...]:
+    return ("asyncio", "uvloop") if event_loop.uvloop_installed() else ("asyncio",)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run the TLS and pass-through tests under each installed event loop."""
+    if "proxy_loop" not in metafunc.fixturenames:
+        return
+    if metafunc.module.__name__ in BOTH_LOOPS_MODULES or "tls" in metafunc.function.__name__:
+        metafunc.parametrize("proxy_loop", installed_loops(), indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def proxy_loop(request: pytest.FixtureRequest) -> str:
+    """The event loop of this test's proxies: a parameter (above), else TEST_LOOP."""
+    return str(getattr(request, "param", TEST_LOOP))
 
 
 @dataclass(frozen=True)
@@ -97,7 +132,7 @@ class RunningProxy:
         return self
 
     def _run(self) -> None:
-        asyncio.run(self._main())
+        event_loop.run(self._main(), self.config.loop)
 
     async def _main(self) -> None:
         self.loop = asyncio.get_running_loop()
@@ -135,14 +170,15 @@ def start_proxy(backend: BackendInfo, **settings: Any) -> RunningProxy:
         "listen": "127.0.0.1:0",
         "backend": f"mysql://{backend.host}:{backend.port}",
         "shutdown_timeout": 5,
+        "loop": TEST_LOOP,
     }
     values.update(settings)
     return RunningProxy(load_config(values, env={}), backend).start()
 
 
 @pytest.fixture(scope="session")
-def proxy(backend: BackendInfo) -> Iterator[RunningProxy]:
-    running = start_proxy(backend)
+def proxy(backend: BackendInfo, proxy_loop: str) -> Iterator[RunningProxy]:
+    running = start_proxy(backend, loop=proxy_loop)
     yield running
     running.stop()
 
@@ -201,3 +237,18 @@ def tables(direct: pymysql.Connection[Any]) -> Iterator[Callable[[str], str]]:
         cur.execute("SET SESSION lock_wait_timeout = 10")  # fail, not hang, on a leaked lock
         for name in made:
             cur.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+@contextlib.contextmanager
+def private_database(backend: BackendInfo, name: str) -> Iterator[str]:
+    """A database of one test module's own that APP may use; dropped at the end with
+    every table and function in it (other tests count what the shared one holds)."""
+    with admin_connect(backend) as admin, admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE IF NOT EXISTS {name}")
+        cur.execute(f"GRANT ALL ON {name}.* TO '{APP.user}'@'%'")
+    try:
+        yield name
+    finally:
+        with admin_connect(backend) as admin, admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {name}")
+            cur.execute(f"REVOKE ALL ON {name}.* FROM '{APP.user}'@'%'")
