@@ -38,6 +38,7 @@ from rewriter.functions import SENTIMENT
 from tests import alias_oracle_models as models
 from tests.backend import BackendInfo
 from tests.conftest import APP, RunningProxy, admin_connect, start_proxy
+from tests.select_grammar import Generated, selects
 from tests.test_ml_oracle import Outcome, known_failure, run, table_state
 
 DIRECT_DB = "alias_direct"
@@ -1604,34 +1605,8 @@ ORDER_KEYS = (
 )
 
 
-@dataclass(frozen=True)
-class Generated:
-    sql: str
-    ordered: bool
-
-
-@st.composite
-def generated_selects(draw: st.DrawFn) -> Generated:
-    """A SELECT from a small grammar: items (aliased or not, at least one calling an
-    alias), WHERE conjuncts, and either DISTINCT or an ORDER BY made total by ``id`` with
-    an optional LIMIT/OFFSET."""
-    calls = [item for item in ITEMS if "(" in item]
-    first = draw(st.sampled_from(calls))
-    items = draw(st.permutations([first, *draw(st.lists(st.sampled_from(ITEMS), max_size=3))]))
-    aliased = [f"{item} AS c{i}" if draw(st.booleans()) else item for i, item in enumerate(items)]
-    conditions = draw(st.lists(st.sampled_from(CONDITIONS), max_size=3))
-    sql = "SELECT " + ", ".join(aliased) + " FROM t"
-    if conditions:
-        sql += " WHERE " + " AND ".join(conditions)
-    if draw(st.booleans()):
-        return Generated(sql.replace("SELECT ", "SELECT DISTINCT ", 1), ordered=False)
-    keys = draw(st.lists(st.sampled_from(ORDER_KEYS), max_size=2, unique=True))
-    if not keys and not draw(st.booleans()):
-        return Generated(sql, ordered=False)
-    sql += " ORDER BY " + ", ".join([*keys, "id"])
-    if draw(st.booleans()):
-        sql += f" LIMIT {draw(st.integers(0, 8))} OFFSET {draw(st.integers(0, 5))}"
-    return Generated(sql, ordered=True)
+def generated_selects() -> st.SearchStrategy[Generated]:
+    return selects("t", ITEMS, CONDITIONS, ORDER_KEYS, lambda item: "(" in item)
 
 
 @pytest.mark.parametrize("path", PATHS)

@@ -28,6 +28,7 @@ from rewriter.sql_text import double_literal
 from tests import oracle_backend
 from tests.backend import BackendInfo
 from tests.conftest import APP, RunningProxy, admin_connect, start_proxy
+from tests.select_grammar import Generated, selects
 
 DIRECT_DB = "oracle_direct"
 PROXY_DB = "oracle_proxy"
@@ -1312,35 +1313,8 @@ CONDITIONS = (
 ORDER_KEYS = ("{S}(txt, 'en')", "{C}(txt, lang) DESC", "grp", "n DESC", "{S}(txt, lang) DESC")
 
 
-@dataclass(frozen=True)
-class Generated:
-    sql: str
-    ordered: bool
-
-
-@st.composite
-def generated_selects(draw: st.DrawFn) -> Generated:
-    """A SELECT from a small grammar: items (aliased or not, at least one calling an ML
-    function), WHERE conjuncts, and either DISTINCT or an ORDER BY made total by ``id``
-    with an optional LIMIT/OFFSET."""
-    calls = [item for item in ITEMS if "{" in item]
-    first = draw(st.sampled_from(calls))
-    items = draw(st.permutations([first, *draw(st.lists(st.sampled_from(ITEMS), max_size=3))]))
-    aliased = [f"{item} AS c{i}" if draw(st.booleans()) else item for i, item in enumerate(items)]
-    conditions = draw(st.lists(st.sampled_from(CONDITIONS), max_size=3))
-    sql = "SELECT " + ", ".join(aliased) + " FROM comments"
-    if conditions:
-        sql += " WHERE " + " AND ".join(conditions)
-    if draw(st.booleans()):
-        return Generated(sql.replace("SELECT ", "SELECT DISTINCT ", 1), ordered=False)
-    keys = draw(st.lists(st.sampled_from(ORDER_KEYS), max_size=2, unique=True))
-    if not keys and not draw(st.booleans()):
-        return Generated(sql, ordered=False)
-    sql += " ORDER BY " + ", ".join([*keys, "id"])
-    if draw(st.booleans()):
-        limit, offset = draw(st.integers(0, 8)), draw(st.integers(0, 5))
-        sql += f" LIMIT {limit} OFFSET {offset}"
-    return Generated(sql, ordered=True)
+def generated_selects() -> st.SearchStrategy[Generated]:
+    return selects("comments", ITEMS, CONDITIONS, ORDER_KEYS, lambda item: "{" in item)
 
 
 @settings(
