@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 log = logging.getLogger("bench.relay")
 
 CHUNK = 1 << 16
-LIMIT = 1 << 18  # the proxy's StreamReader limit, for equal buffering
+LIMIT = 1 << 18  # the buffer the proxy reads into (256 KiB), for equal buffering
 
 
 def _host_port(value: str) -> tuple[str, int]:

@@ -35,7 +35,7 @@ from proxy.handshake import (
     parse_greeting,
 )
 from proxy.packets import ERR_HEADER, OK_HEADER, ok_status, parse_err
-from proxy.stream import Message, PacketStream
+from proxy.stream import Message, PacketStream, open_connection, open_unix_connection
 
 log = logging.getLogger(__name__)
 
@@ -116,12 +116,9 @@ def service_login(user: bytes, password: bytes, database: bytes | None = None) -
 
 
 async def _open_stream(address: BackendAddress) -> PacketStream:
-    # The limit bounds how much the reader buffers before it pauses the socket.
     if address.unix_socket:
-        reader, writer = await asyncio.open_unix_connection(address.unix_socket, limit=1 << 18)
-    else:
-        reader, writer = await asyncio.open_connection(address.host, address.port, limit=1 << 18)
-    return PacketStream(reader, writer)
+        return await open_unix_connection(address.unix_socket)
+    return await open_connection(address.host, address.port)
 
 
 async def probe(address: BackendAddress, timeout: float) -> Greeting:
@@ -249,7 +246,7 @@ class BackendConnection:
     async def close(self) -> None:
         """Say COM_QUIT and close; never raises."""
         try:
-            if not self.stream.writer.is_closing():
+            if not self.stream.is_closing():
                 self.stream.write(b"\x01", 0)
         except (OSError, RuntimeError):
             pass

@@ -89,6 +89,22 @@ _PREFIX_NEEDED = (0, _OK_PREFIX, 0, 5, 5, 9, 5, _OK_PREFIX, _OK_PREFIX, _OK_PREF
 class ResponseScanner:
     """Follows one response through the byte stream; see the module docstring."""
 
+    # One scanner per relayed command: slots make building and reading it cheaper.
+    __slots__ = (
+        "_carry",
+        "_continued",
+        "_defs_left",
+        "_end_after_skip",
+        "_shape",
+        "_skip",
+        "_state",
+        "_then_columns",
+        "_whole",
+        "error",
+        "statement_id",
+        "status",
+    )
+
     def __init__(self, shape: Shape) -> None:
         self.status = 0
         self._state = _INITIAL_STATE[shape]
@@ -101,7 +117,7 @@ class ResponseScanner:
         self._carry = b""  # a header or decision prefix cut by a chunk boundary
         self.error: bool = False  # the response ended with an ERR packet
         self.statement_id = 0  # COM_STMT_PREPARE: the id the backend gave the statement
-        self._whole = shape is Shape.RESULT  # the first chunk may hold it all: _whole_result
+        self._whole = shape is Shape.RESULT  # the first chunk may hold it all: whole_result
 
     @property
     def done(self) -> bool:
@@ -120,7 +136,7 @@ class ResponseScanner:
         """Consume a chunk; return where in it the response (or phase) ends, or -1."""
         if self._whole:
             self._whole = False
-            whole = _whole_result(data)
+            whole = whole_result(data)
             if whole is not None:
                 end, self.status, self.error = whole
                 self._state = _DONE
@@ -270,7 +286,7 @@ class ResponseScanner:
             self._finish(_DONE)
 
 
-def _whole_result(buf: bytes | bytearray | memoryview) -> tuple[int, int, bool] | None:
+def whole_result(buf: bytes | bytearray | memoryview) -> tuple[int, int, bool] | None:
     """The usual response in one pass: an OK, an ERR, or one result set (text or binary
     rows), whole in the first chunk. Returns (end, status flags, whether it is an ERR),
     or None for anything else: more results, a cursor, LOCAL INFILE, a response cut by
@@ -283,9 +299,9 @@ def _whole_result(buf: bytes | bytearray | memoryview) -> tuple[int, int, bool] 
     longer), an ERR 0xFF.
 
     >>> ok = bytes([7, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0])
-    >>> _whole_result(ok)
+    >>> whole_result(ok)
     (11, 2, False)
-    >>> _whole_result(ok[:6]) is None
+    >>> whole_result(ok[:6]) is None
     True
     """
     size = len(buf)
@@ -314,7 +330,7 @@ def _whole_result(buf: bytes | bytearray | memoryview) -> tuple[int, int, bool] 
 def _rows_to_end(
     buf: bytes | bytearray | memoryview, pos: int, size: int, after_definitions: bool
 ) -> tuple[int, int, bool] | None:
-    """_whole_result's rest: the EOF after the definitions, then rows to the last EOF
+    """whole_result's rest: the EOF after the definitions, then rows to the last EOF
     (or an ERR, which keeps the status flags of the EOF before it, as ``_scan`` does)."""
     status = 0
     while pos + 4 < size:

@@ -25,7 +25,7 @@ from proxy.kill import ConnectionIds
 from proxy.ml_runtime import build_runtime
 from proxy.peers import Peers, WorkerSlot
 from proxy.session import Session
-from proxy.stream import PacketStream
+from proxy.stream import PacketStream, start_server
 from proxy.tls import backend_context, generate_rsa_key, server_context
 from rewriter.calls import register_function_names
 from rewriter.detect import CallDetector
@@ -62,11 +62,10 @@ class ProxyServer:
         The port is bound first: a port in use is the quickest error to report."""
         host, port = self.config.listen_address
         try:
-            self._server = await asyncio.start_server(
+            self._server = await start_server(
                 self._on_client,
                 host,
                 port,
-                limit=1 << 18,
                 reuse_address=True,
                 reuse_port=self.worker is not None,  # the workers share the port
                 backlog=1024,
@@ -150,7 +149,7 @@ class ProxyServer:
         while True:
             await asyncio.sleep(CLIENT_CHECK_INTERVAL)
             for session in list(self.ctx.sessions.values()):
-                if session.busy and session.client.reader.at_eof():
+                if session.busy and session.client.at_eof():
                     session.client_vanished()
 
     def _start_registry(self, ctx: ProxyContext) -> FunctionRegistry:
@@ -221,12 +220,11 @@ class ProxyServer:
             task.cancel()
         await asyncio.wait(pending, timeout=5)
 
-    async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _on_client(self, stream: PacketStream) -> None:
         task = asyncio.current_task()
         assert task is not None and self.ctx is not None
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        stream = PacketStream(reader, writer)
         if len(self.ctx.sessions) >= self.ctx.max_connections:
             await self._refuse_over_cap(stream)
             return

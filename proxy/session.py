@@ -40,7 +40,7 @@ from proxy.packets import frame, make_ok
 from proxy.relay import ClientGone, Relay
 from proxy.scanner import ResponseScanner, Shape
 from proxy.status import ShowStatus, is_flush_status, like_matches, merge_rows, parse_show_status
-from proxy.stream import Message, PacketStream
+from proxy.stream import Message, PacketStream, ReadInterrupted
 from rewriter.sql_text import bind_placeholders, placeholder_count
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,9 @@ MAX_COMMAND = 1 << 30
 
 #: What the statements of ``_on_own_statement`` start with (first 4 bytes, lower case).
 _OWN_HEADS = (b"kill", b"show", b"flus")
+
+#: Those, and what ML DDL and settings start with (proxy.ml_session's cheap gate).
+_SPECIAL_HEADS = frozenset((*_OWN_HEADS, b"crea", b"set "))
 
 
 class _EndSession(Exception):
@@ -66,7 +69,11 @@ class Session(MLHandlers):
         self.id = connection_id
         self.backend: BackendConnection | None = None
         self.identity: ClientIdentity | None = None
+        #: Running a command, or a detached command's response is on its way.
         self.busy = False
+        self._in_command = False  # the task runs a command (not: waits for the client)
+        #: The command whose response the backend stream relays (proxy.relay.Relay.detach).
+        self._detached: Message | None = None
         self.stopping = False
         self.task: asyncio.Task[None] | None = None
         self._nonce = make_nonce()
@@ -100,7 +107,7 @@ class Session(MLHandlers):
     def client_vanished(self) -> None:
         """The client closed its socket while its statement runs: stop waiting for the
         backend's reply (the command loop then kills the backend query)."""
-        if self.busy and self.task is not None and not self._vanished:
+        if self._in_command and self.task is not None and not self._vanished:
             self._vanished = True
             self.task.cancel()
 
@@ -168,7 +175,7 @@ class Session(MLHandlers):
         ctx.auth.passwords.remember(identity.user, identity.password)
         await ctx.registry.ensure_loaded()  # the first login may bring the poller's account
         self.identity = identity
-        self._relay = Relay(self.client, self.backend.stream)
+        self._relay = Relay(self.client, self.backend.stream, self._settled)
         await self.client.send(make_ok(self.backend.status), seq)
         self.log.info(
             "connection %d opened: user %s, tls %s, backend thread %d",
@@ -215,26 +222,90 @@ class Session(MLHandlers):
     # -- command phase ----------------------------------------------------------------
 
     async def _serve_commands(self) -> None:
+        """Read and run commands; a detached command's response, when it needs this task
+        (it did not come whole, or the client sent more first), before anything else."""
         while not self.stopping:
-            message = await self.client.read_message(MAX_COMMAND)
-            self.busy = True
             try:
-                await self._dispatch(message)
-            except _EndSession:
+                message: Message | None = await self.client.read_message(MAX_COMMAND)
+            except ReadInterrupted:
+                message = None
+            except (OSError, asyncio.IncompleteReadError):
+                await self._left_mid_statement()
+                raise
+            if self._detached is not None and not await self._serve(
+                self._detached, Session._take_over
+            ):
                 return
-            except asyncio.CancelledError:
-                if not self._vanished or self.task is None:
-                    raise
-                self.task.uncancel()
-                self.log.info("connection %d: client vanished mid-statement", self.id)
-                await self._after_client_gone()
+            if message is not None and not await self._serve(message):
                 return
-            finally:
-                self.busy = False
+        if self._detached is not None:  # stopping: the response first
+            await self._serve(self._detached, Session._take_over)
 
-    async def _dispatch(self, message: Message) -> None:
+    async def _serve(self, message: Message, handler: _Handler | None = None) -> bool:
+        """Run one command (``handler``: the rest of one); False when the session ends."""
+        self.busy = self._in_command = True
+        try:
+            await self._dispatch(message, handler)
+        except _EndSession:
+            return False
+        except asyncio.CancelledError:
+            if not self._vanished or self.task is None:
+                raise
+            self.task.uncancel()
+            self.log.info("connection %d: client vanished mid-statement", self.id)
+            await self._after_client_gone()
+            return False
+        finally:
+            self._in_command = False
+            self.busy = self._detached is not None
+        return True
+
+    def _detach(self, message: Message) -> bool:
+        """Send a command whose response the backend stream relays by itself if it comes
+        whole (proxy.relay.Relay.detach); False when it cannot be detached."""
+        assert self._relay is not None
+        if not self._relay.detach(message.raw):
+            return False
+        self._detached = message
+        return True
+
+    def _settled(self, status: int) -> None:
+        """A detached command's response has reached the client, while the task waits
+        for the client's next command (it takes a response back before running another)."""
+        self._detached = None
+        if status and self.backend is not None:
+            self.backend.status = status
+        self.busy = False
+        if self.stopping and self.task is not None:
+            self.task.cancel()  # stop() waited for this command to finish
+
+    async def _take_over(self, message: Message) -> None:
+        """Relay a detached command's response in this task (none of it has reached the
+        client yet); errors are reported as for any command."""
+        assert self._relay is not None
+        self._detached = None
+        self._relay.take_back()
+        scanner = await self._relay.relay(Shape.RESULT)
+        if scanner.status and self.backend is not None:
+            self.backend.status = scanner.status
+
+    async def _left_mid_statement(self) -> None:
+        """The client's read failed while a detached command runs: its response has
+        nowhere to go, and the statement is stopped as when a client vanishes during any
+        other (unless the session is being stopped: KILL CONNECTION has ended it)."""
+        if self._detached is None:
+            return
+        assert self._relay is not None
+        self._detached = None
+        self._relay.take_back()  # no _settled from now on: the session is ending
+        if not self.stopping:
+            self.log.info("connection %d: client vanished mid-statement", self.id)
+            await self._after_client_gone()
+
+    async def _dispatch(self, message: Message, handler: _Handler | None = None) -> None:
         command = message.payload[0] if message.payload else -1
-        handler = _HANDLERS.get(command)
+        if handler is None:
+            handler = _HANDLERS.get(command)
         try:
             if handler is not None:
                 await handler(self, message)
@@ -289,10 +360,10 @@ class Session(MLHandlers):
 
     async def _forward(self, message: Message, shape: Shape | None) -> ResponseScanner | None:
         assert self._relay is not None
-        await self._relay.send_command(message.raw)
         if shape is None:
+            await self._relay.send_command(message.raw)
             return None
-        scanner = await self._relay.relay(shape)
+        scanner = await self._relay.relay(shape, message.raw)
         if scanner.status and self.backend is not None:
             self.backend.status = scanner.status
         return scanner
@@ -305,9 +376,15 @@ class Session(MLHandlers):
     async def _on_query(self, message: Message) -> None:
         sql = message.payload[1:]
         head = sql[:4].lower()
-        # KILL, SHOW STATUS and FLUSH STATUS start with their keyword, a space or a comment:
-        # a SELECT or an INSERT skips their three tests.
-        own = head in _OWN_HEADS or not head[:1].isalpha()
+        # The proxy's own statements, ML DDL and settings start with their keyword, a space
+        # or a comment, an ML call has a watched name: a SELECT or an INSERT without one
+        # goes straight to the backend, past the coroutines and tests of the other kinds.
+        keyword = head[:1].isalpha()
+        if keyword and head not in _SPECIAL_HEADS and not self.ctx.detector.may_call(sql):
+            if not self._detach(message):
+                await self._forward(message, Shape.RESULT)
+            return
+        own = head in _OWN_HEADS or not keyword
         if own and await self._on_own_statement(message, sql):
             return
         if not await self._ml_statement(message, sql):
@@ -381,14 +458,23 @@ class Session(MLHandlers):
         await self._on_kill(message, KillStatement(thread_id, query_only))
 
     async def _on_execute(self, message: Message) -> None:
-        kill = self._prepared_kills.get(statement_id(message.payload))
-        if kill is not None:
-            await self._execute_kill(message, kill)
-            return
-        prepared = self._ml_prepared.get(statement_id(message.payload))
-        if prepared is None:
+        # Most sessions have no prepared KILL or ML statement: no id to look up then.
+        if self._prepared_kills or self._ml_prepared:
+            statement = statement_id(message.payload)
+            kill = self._prepared_kills.get(statement)
+            if kill is not None:
+                await self._execute_kill(message, kill)
+                return
+            prepared = self._ml_prepared.get(statement)
+            if prepared is not None:
+                await self._execute_ml(message, prepared)
+                return
+        if not self._detach(message):
             await self._forward(message, Shape.RESULT)
-            return
+
+    async def _execute_ml(self, message: Message, prepared: PreparedML) -> None:
+        """A prepared statement with ML calls: bound, planned and run as a statement of
+        the proxy's own, whose result the client gets."""
         assert self.backend is not None and self._relay is not None and self.identity
         literals = prepared.bind(message.payload, charset_name(self.identity.collation))
         planned = await self._ml_plan(
@@ -474,7 +560,7 @@ class Session(MLHandlers):
             await self.client.send(error_payload(exc, self.id), auth.seq)
             raise _EndSession from None
         old, self.backend, self.identity = self.backend, backend, identity
-        self._relay = Relay(self.client, backend.stream)
+        self._relay = Relay(self.client, backend.stream, self._settled)
         if old is not None:
             await old.close()
         await self.client.send(make_ok(backend.status), seq)

@@ -1,13 +1,44 @@
-"""Packet I/O over asyncio streams: the only place the protocol meets sockets."""
+"""Packet I/O on a protocol of the proxy's own: the only place the protocol meets sockets.
+
+Why not asyncio's streams: every relayed statement crosses this module four times (read
+the command, write it to the backend, read the response, write it to the client), and a
+StreamReader pays two coroutines, a second protocol layer and a buffer copy for each
+``readexactly`` (a command is two). Here the stream is itself the socket's protocol:
+``data_received`` appends to one buffer, and the readers take whole packets
+(``read_message``) or everything buffered (``read_chunk``, the relay's) without a
+suspension when the bytes are already there, and with one future when they are not.
+
+Flow control, both ways, so that a session's buffering stays bounded:
+
+- reading: while no reader waits, the socket is paused once more than ``READ_LIMIT``
+  bytes are buffered (a client pipelining commands, a backend answering a client that
+  reads slowly); a reader that needs more resumes it. A connection so holds at most
+  ``READ_LIMIT`` plus one socket read, or the one message being read.
+- writing: the transport calls ``pause_writing`` past its high-water mark; ``drain``
+  then waits for ``resume_writing``.
+
+Two hooks let the relay answer a statement without waking the session's task
+(proxy.relay.Relay.detach): ``divert`` offers the next bytes to arrive to a callback
+before they are buffered, and ``interrupt`` makes a waiting ``read_message`` give the
+task back (ReadInterrupted) when the callback cannot finish alone.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from proxy.packets import MAX_PAYLOAD, frame
+
+#: Buffered bytes past which a connection with no waiting reader stops reading its socket
+#: (asyncio's streams, which the proxy used before, paused at twice their 256 KiB limit).
+READ_LIMIT = 1 << 18
+
+#: What a server runs for each accepted connection.
+OnConnected = Callable[["PacketStream"], Coroutine[Any, Any, None]]
 
 
 @dataclass(slots=True)
@@ -24,138 +55,382 @@ class Message:
         return (self.last_seq + 1) & 0xFF
 
 
-class PacketStream:
-    """Reads and writes MySQL packets on one connection."""
+class ReadInterrupted(Exception):
+    """read_message was interrupted (PacketStream.interrupt): the reading task is needed
+    elsewhere; the stream and its buffer are intact."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-        # The socket's transport, written to directly on the per-command path (one Python
-        # call less per write than StreamWriter.write); start_tls replaces it.
-        self._transport = writer.transport
+
+class PacketStream(asyncio.Protocol):
+    """Reads and writes MySQL packets on one connection; the socket's protocol too.
+
+    One task reads at a time (the session's); writes go straight to the transport.
+    """
+
+    _transport: asyncio.Transport  # set by connection_made, replaced by start_tls
+
+    def __init__(self, on_connected: OnConnected | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._on_connected = on_connected
+        self._task: asyncio.Task[None] | None = None
+        self._buffer = bytearray()
+        self._waiter: asyncio.Future[None] | None = None  # the reader's, when it waits
+        self._eof = False
+        self._error: Exception | None = None
+        self._read_paused = False
+        self._write_paused = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._lost = False
+        self._closed: asyncio.Future[None] = self._loop.create_future()
+        self._over_tls = False
+        self._sink: Callable[[bytes], bool] | None = None  # see divert
+        self._interrupted = False
+
+    # -- the protocol: what the loop calls --------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)
+        if self._on_connected is not None:
+            self._task = self._loop.create_task(self._on_connected(self))
+            self._task.add_done_callback(self._on_task_done)
+
+    def _on_task_done(self, task: asyncio.Task[None]) -> None:
+        """A served connection closes when its task ends, however it ends (a session
+        closes its own; this covers a task that fails first), and an exception the task
+        let out is reported, not lost."""
+        if not task.cancelled() and task.exception() is not None:
+            self._loop.call_exception_handler(
+                {
+                    "message": "unhandled exception serving a connection",
+                    "exception": task.exception(),
+                }
+            )
+        self.close()
+
+    def data_received(self, data: bytes) -> None:
+        sink = self._sink
+        if sink is not None:
+            self._sink = None
+            if sink(data):
+                return
+        self._buffer += data
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+        elif not self._read_paused and len(self._buffer) > READ_LIMIT:
+            self._read_paused = True
+            self._transport.pause_reading()
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        self._offer_end()
+        self._wake_reader()
+        # Keep a plain socket open for the writes still to come; TLS cannot half-close.
+        return not self._over_tls
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._eof = self._lost = True
+        if exc is not None:
+            self._error = exc
+        self._offer_end()
+        self._wake_reader()
+        self._wake_drainers()
+        if not self._closed.done():
+            self._closed.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._wake_drainers()
+
+    def _offer_end(self) -> None:
+        """Tell a diverted reader that nothing more will come (an empty offer)."""
+        sink, self._sink = self._sink, None
+        if sink is not None:
+            sink(b"")
+
+    def _wake_reader(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _wake_drainers(self) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # -- reading ----------------------------------------------------------------------
 
     async def read_message(self, max_size: int = 1 << 30) -> Message:
         """Read one logical message, joining packets split at 16 MiB.
 
-        Raises asyncio.IncompleteReadError when the peer closes, ValueError when a message
-        is larger than ``max_size``.
+        Raises asyncio.IncompleteReadError when the peer closes (or the error that ended
+        the connection), ValueError when a message is larger than ``max_size``,
+        ReadInterrupted after ``interrupt``.
         """
-        header = await self.reader.readexactly(4)
-        length = header[0] | header[1] << 8 | header[2] << 16
+        while (raw := self._take_packet(max_size)) is None:
+            if self._interrupted:
+                self._interrupted = False
+                raise ReadInterrupted
+            await self._more_data()
+        if len(raw) - 4 < MAX_PAYLOAD:
+            # Nearly every message is one packet: no lists, one copy of the payload.
+            return Message(raw[4:], raw, raw[3], raw[3])
+        return await self._read_continued(raw, max_size)
+
+    async def _read_continued(self, first: bytes, max_size: int) -> Message:
+        """The rest of a message of 16 MiB or more, whose first packet has been read."""
+        raw_parts = [first]
+        payload_parts = [first[4:]]
+        size = len(first) - 4
+        raw = first
+        while len(raw) - 4 == MAX_PAYLOAD:
+            raw = await self._read_packet(max_size - size)
+            size += len(raw) - 4
+            raw_parts.append(raw)
+            payload_parts.append(raw[4:])
+        return Message(b"".join(payload_parts), b"".join(raw_parts), first[3], raw[3])
+
+    async def _read_packet(self, max_size: int) -> bytes:
+        """The next whole packet, header included, however long it takes to arrive."""
+        while (raw := self._take_packet(max_size)) is None:
+            await self._more_data()
+        return raw
+
+    def _take_packet(self, max_size: int) -> bytes | None:
+        """The next whole packet, header included, out of the buffer; None until it is
+        all there. Raises ValueError for a payload larger than ``max_size``."""
+        buffer = self._buffer
+        size = len(buffer)
+        if size < 4:
+            return None
+        length = buffer[0] | buffer[1] << 8 | buffer[2] << 16
         if length > max_size:
             raise ValueError(f"message of more than {max_size} bytes")
-        body = await self.reader.readexactly(length) if length else b""
-        if length < MAX_PAYLOAD:
-            # Nearly every message is one packet: no lists, and the payload is not copied.
-            return Message(body, header + body, header[3], header[3])
-        return await self._read_continued(header, body, max_size)
+        end = 4 + length
+        if size < end:
+            return None
+        if size == end:
+            raw = bytes(buffer)
+            buffer.clear()
+        else:
+            raw = bytes(memoryview(buffer)[:end])
+            del buffer[:end]
+        if self._read_paused and len(buffer) <= READ_LIMIT:
+            self._resume_reading()
+        return raw
 
-    async def _read_continued(self, header: bytes, body: bytes, max_size: int) -> Message:
-        """The rest of a message of 16 MiB or more, whose first packet has been read."""
-        raw_parts = [header + body]
-        payload_parts = [body]
-        first_seq = seq = header[3]
-        size = length = len(body)
-        while length == MAX_PAYLOAD:
-            header = await self.reader.readexactly(4)
-            length = header[0] | header[1] << 8 | header[2] << 16
-            seq = header[3]
-            size += length
-            if size > max_size:
-                raise ValueError(f"message of more than {max_size} bytes")
-            body = await self.reader.readexactly(length) if length else b""
-            raw_parts.append(header + body)
-            payload_parts.append(body)
-        return Message(b"".join(payload_parts), b"".join(raw_parts), first_seq, seq)
+    async def read_chunk(self) -> bytes | bytearray:
+        """Everything the peer has sent so far, at least one byte; empty once it has
+        closed. The relay's read: a response goes on in the chunks it arrived in."""
+        while not self._buffer:
+            if self._eof and self._error is None:
+                return b""
+            await self._more_data()
+        chunk = self._buffer
+        self._buffer = bytearray()  # handed over whole: no copy
+        if self._read_paused:
+            self._resume_reading()
+        return chunk
+
+    def _more_data(self) -> asyncio.Future[None]:
+        """A future that completes when more bytes arrive or the connection ends; raises
+        if it has ended. Resumes a paused socket: the reader needs what it holds back."""
+        if self._eof:
+            if self._error is not None:
+                raise self._error
+            raise asyncio.IncompleteReadError(bytes(self._buffer), None)
+        if self._read_paused:
+            self._resume_reading()
+        waiter = self._waiter = self._loop.create_future()
+        return waiter
+
+    def _resume_reading(self) -> None:
+        self._read_paused = False
+        self._transport.resume_reading()
+
+    def divert(self, sink: Callable[[bytes], bool]) -> bool:
+        """Offer the next bytes to arrive to ``sink`` before buffering them, once: it
+        returns True when it has taken them, False to leave them to the buffer and the
+        readers as usual; b"" when the connection ends instead. False (and no divert)
+        when bytes are already buffered or the peer has closed.
+
+        Why: the relay takes a whole response in the loop's callback, sparing the
+        session's task a wake-up per statement (proxy.relay.Relay.detach)."""
+        if self._buffer or self._eof:
+            return False
+        self._sink = sink
+        return True
+
+    def undivert(self) -> None:
+        self._sink = None
+
+    def interrupt(self) -> None:
+        """Make read_message raise ReadInterrupted instead of waiting (at once if it
+        waits, else when it next would): the reading task is needed elsewhere."""
+        self._interrupted = True
+        self._wake_reader()
+
+    def clear_interrupt(self) -> None:
+        self._interrupted = False
+
+    def at_eof(self) -> bool:
+        """Whether the peer has closed and every byte it sent has been read."""
+        return self._eof and not self._buffer
+
+    # -- writing ----------------------------------------------------------------------
 
     def write(self, payload: bytes, seq: int) -> int:
         """Frame and buffer a payload; return the sequence id that follows it."""
-        data = frame(payload, seq)
-        self.writer.write(data)
+        self._transport.write(frame(payload, seq))
         return (seq + len(payload) // MAX_PAYLOAD + 1) & 0xFF
 
     def write_raw(self, data: bytes | bytearray | memoryview) -> None:
         self._transport.write(data)
 
     def must_drain(self) -> bool:
-        """Whether a write must be followed by drain(): only when the transport kept some
-        of it, or is closing (drain then raises for the lost peer).
+        """Whether a write must be followed by drain(): only when the transport is past
+        its high-water mark, or closing (drain then raises for the lost peer).
 
-        A small write on a live socket usually goes out at once, leaving nothing buffered;
-        skipping drain() then saves its three coroutines, which the per-command path
-        would pay twice.
+        Skipping drain() otherwise saves a coroutine, which the per-command path would
+        pay twice.
         """
-        transport = self._transport
-        return bool(transport.get_write_buffer_size()) or transport.is_closing()
+        return self._write_paused or self._transport.is_closing()
 
     async def drain(self) -> None:
-        await self.writer.drain()
+        """Wait while the transport is past its high-water mark (as StreamWriter.drain:
+        raises ConnectionResetError, or the error that ended it, once it is lost)."""
+        if self._transport.is_closing():
+            # Let a pending connection_lost run first, so that a lost peer raises here.
+            await asyncio.sleep(0)
+        while True:
+            if self._error is not None:
+                raise self._error
+            if self._lost:
+                raise ConnectionResetError("Connection lost")
+            if not self._write_paused:
+                return
+            waiter = self._loop.create_future()
+            self._drain_waiters.append(waiter)
+            await waiter
 
     async def send(self, payload: bytes, seq: int) -> int:
         next_seq = self.write(payload, seq)
-        await self.writer.drain()
+        await self.drain()
         return next_seq
+
+    # -- TLS --------------------------------------------------------------------------
 
     async def start_tls(
         self, context: ssl.SSLContext, *, server_side: bool, hostname: str | None = None
     ) -> None:
-        """Upgrade the connection to TLS in place (the reader and writer keep working)."""
+        """Upgrade the connection to TLS in place: this protocol then receives the
+        decrypted bytes and writes through the TLS transport."""
+        await self.drain()
         if server_side:
-            await self._start_server_tls(context)
+            transport = await self._start_server_tls(context)
         else:
-            await self.writer.start_tls(context, server_hostname=hostname)
-        self._transport = self.writer.transport
+            transport = await self._upgrade(context, server_side=False, hostname=hostname)
+        self._transport = transport
+        self._over_tls = True
+        self._read_paused = False  # the TLS transport reads from the start
 
-    async def _start_server_tls(self, context: ssl.SSLContext) -> None:
-        """A client sends its TLS ClientHello right behind the SSLRequest, so the reader
-        may already hold it; asyncio's start_tls strands such bytes (cpython gh-142352),
-        and so does uvloop's: the handshake would hang until the login timeout (and
-        plaintext left in the reader would later be read as if it came through TLS).
+    def _upgrade(
+        self, context: ssl.SSLContext, *, server_side: bool, hostname: str | None = None
+    ) -> Awaitable[asyncio.Transport]:
+        return _checked(
+            self._loop.start_tls(
+                self._transport,
+                self,
+                context,
+                server_side=server_side,
+                server_hostname=hostname,
+            )
+        )
 
-        So: stop reading the socket, take what the reader holds, start the upgrade, and
+    async def _start_server_tls(self, context: ssl.SSLContext) -> asyncio.Transport:
+        """A client sends its TLS ClientHello right behind the SSLRequest, so the buffer
+        may already hold it; the loop's start_tls knows nothing of those bytes (cpython
+        gh-142352 for asyncio's streams; uvloop's is the same): the handshake would hang
+        until the login timeout (and plaintext left in the buffer would later be read as
+        if it came through TLS).
+
+        So: stop reading the socket, take what the buffer holds, start the upgrade, and
         hand those bytes to the TLS protocol once start_tls has installed it. Both loops
         install it synchronously and run its connection_made and resume reading one loop
         iteration later, so the early bytes come first in its input either way (this
         does not patch the transport: uvloop's, a Cython class, cannot be patched)."""
-        # A socket transport reads too, whatever StreamWriter's annotation says.
-        transport = cast(asyncio.Transport, self.writer.transport)
-        transport.pause_reading()  # nothing more may land in the plaintext reader
-        buffer: bytearray = getattr(self.reader, "_buffer", bytearray())
-        early = bytes(buffer)
-        buffer.clear()
+        transport = self._transport
+        transport.pause_reading()  # nothing more may land in the plaintext buffer
+        early = bytes(self._buffer)
+        self._buffer.clear()
         if not early:
-            await self.writer.start_tls(context)
-            return
-        plaintext = transport.get_protocol()
-        upgrade = asyncio.ensure_future(self.writer.start_tls(context))
+            return await self._upgrade(context, server_side=True)
+        upgrade = asyncio.ensure_future(self._upgrade(context, server_side=True))
         try:
             # Usually one iteration: start_tls installs its protocol in its first step.
-            while transport.get_protocol() is plaintext and not upgrade.done():  # noqa: ASYNC110
+            while transport.get_protocol() is self and not upgrade.done():  # noqa: ASYNC110
                 await asyncio.sleep(0)
         except BaseException:
             upgrade.cancel()
             raise
         if not upgrade.done():
             _feed(transport.get_protocol(), early)
-        await upgrade
+        return await upgrade
 
     @property
     def is_tls(self) -> bool:
-        return self.writer.get_extra_info("ssl_object") is not None
+        return self._transport.get_extra_info("ssl_object") is not None
+
+    # -- closing ----------------------------------------------------------------------
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
 
     def close(self) -> None:
-        if not self.writer.is_closing():
-            self.writer.close()
+        if not self._transport.is_closing():
+            self._transport.close()
 
     async def wait_closed(self, timeout: float = 2.0) -> None:
         try:
-            await asyncio.wait_for(self.writer.wait_closed(), timeout)
+            await asyncio.wait_for(asyncio.shield(self._closed), timeout)
         except TimeoutError:
             # A TLS peer that never answers close_notify: asyncio would keep the socket
             # for its 30 s shutdown timeout (and leak it if the loop ends first).
-            self.writer.transport.abort()
-        except (OSError, ssl.SSLError):
-            pass
+            self._transport.abort()
+
+
+async def open_connection(host: str, port: int) -> PacketStream:
+    """A PacketStream connected to ``host:port``."""
+    _, stream = await asyncio.get_running_loop().create_connection(PacketStream, host, port)
+    return stream
+
+
+async def open_unix_connection(path: str) -> PacketStream:
+    """A PacketStream connected to the Unix socket at ``path``."""
+    _, stream = await asyncio.get_running_loop().create_unix_connection(PacketStream, path)
+    return stream
+
+
+async def start_server(
+    on_connected: OnConnected, host: str | None, port: int, **kwargs: Any
+) -> asyncio.Server:
+    """Listen on ``host:port`` and run ``on_connected(stream)`` as a task for each
+    connection (``kwargs`` go to loop.create_server)."""
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(lambda: PacketStream(on_connected), host, port, **kwargs)
+
+
+async def _checked(upgrade: Awaitable[asyncio.Transport | None]) -> asyncio.Transport:
+    """start_tls's transport (typeshed allows None, which neither loop returns)."""
+    transport = await upgrade
+    if transport is None:
+        raise ConnectionResetError("the connection closed during the TLS handshake")
+    return transport
 
 
 def _feed(protocol: asyncio.BaseProtocol, data: bytes) -> None:

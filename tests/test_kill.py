@@ -438,10 +438,13 @@ def test_refused_kill_message_is_the_backends(
 # -- a client that vanishes mid-statement --------------------------------------------------------
 
 
-def send_query_and_vanish(connection: Connection, sql: str) -> None:
-    """Send COM_QUERY, then drop the connection without reading the answer (no COM_QUIT:
-    the way a killed client process goes)."""
+def send_query_and_vanish(connection: Connection, sql: str, running: Callable[[], bool]) -> None:
+    """Send COM_QUERY, wait until the backend runs it, then drop the connection without
+    reading the answer (no COM_QUIT: the way a killed client process goes). The wait
+    comes first because the proxy notices the client leave, and kills the statement,
+    within milliseconds: sooner than a poll of the process list would see it run."""
     connection._execute_command(COMMAND.COM_QUERY, sql)
+    assert wait_until(running)
     sock: socket.socket = connection._sock
     sock.shutdown(socket.SHUT_RDWR)  # close() alone would wait for PyMySQL's file object
     sock.close()
@@ -458,8 +461,9 @@ def test_disconnect_during_a_silent_statement_kills_the_backend_statement(
     thread_id = backend_thread(victim)
     statement = f"SELECT SLEEP({LONG_SLEEP})"
     try:
-        send_query_and_vanish(victim, statement)
-        assert wait_until(lambda: running_statement(admin, thread_id) == statement)
+        send_query_and_vanish(
+            victim, statement, lambda: running_statement(admin, thread_id) == statement
+        )
         assert wait_until(lambda: running_statement(admin, thread_id) is None)
     finally:
         kill_leftover(admin, thread_id)
@@ -475,8 +479,9 @@ def test_disconnect_while_rows_stream_kills_the_backend_statement(
     # 100 KB rows, one every 50 ms for 30 s: each row reaches the proxy on its own.
     statement = "SELECT REPEAT('x', 100000), SLEEP(0.05) FROM seq_1_to_600"
     try:
-        send_query_and_vanish(victim, statement)
-        assert wait_until(lambda: running_statement(admin, thread_id) == statement)
+        send_query_and_vanish(
+            victim, statement, lambda: running_statement(admin, thread_id) == statement
+        )
         assert wait_until(lambda: running_statement(admin, thread_id) is None)
     finally:
         kill_leftover(admin, thread_id)

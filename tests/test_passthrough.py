@@ -301,6 +301,32 @@ def test_many_rows_spanning_several_relay_chunks(conn: Conn, direct: Conn) -> No
     assert (answer.rows[10], answer.rows[399]) == ((11, "L" * 11), (400, ""))
 
 
+def pipelined(connection: Conn, statements: list[str]) -> list[tuple[Row, ...]]:
+    """Send every statement before reading any answer; their rows, in order."""
+    for sql in statements:
+        connection._execute_command(COMMAND.COM_QUERY, sql)
+    answers = []
+    for _ in statements:
+        connection._next_seq_id = 1  # each answer numbers its packets from 1
+        result = pymysql.connections.MySQLResult(connection)
+        result.read()
+        answers.append(result.rows)
+    return answers
+
+
+def test_pipelined_statements_are_answered_in_order(conn: Conn, direct: Conn) -> None:
+    """A client may send its next command before the answer to the last one has come (the
+    proxy relays small answers from the loop's callback, bigger ones from the session:
+    the order must hold across the two)."""
+    rows = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 1000)"
+    statements = ["SELECT 1", f"{rows} SELECT n, REPEAT('x', 300) FROM r", "SELECT 2"]
+    for _ in range(20):
+        answers = pipelined(conn, statements)
+        assert answers == pipelined(direct, statements)
+        assert (answers[0], len(answers[1]), answers[2]) == (((1,),), 1000, ((2,),))
+    assert scalar(conn, "SELECT 3") == 3  # and the session goes on as usual
+
+
 @pytest.mark.parametrize("width", [250, 251, 300])
 def test_wide_results_with_lenenc_column_counts_match_direct(
     conn: Conn, direct: Conn, width: int

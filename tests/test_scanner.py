@@ -168,7 +168,7 @@ def test_status_flags_of_the_last_result_are_kept() -> None:
 
 @pytest.mark.parametrize("name", sorted(n for n, (s, _) in SHAPES.items() if s is Shape.RESULT))
 def test_one_pass_reading_of_a_whole_response_agrees_with_the_state_machine(name: str) -> None:
-    """Whole in one chunk, a response takes the one-pass reading (scanner._whole_result);
+    """Whole in one chunk, a response takes the one-pass reading (scanner.whole_result);
     fed a byte at a time, the state machine: the same end, status flags and error."""
     _, data = SHAPES[name]
     whole_end, whole = find_end(Shape.RESULT, [data])
