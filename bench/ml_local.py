@@ -4,7 +4,9 @@ at least 0.5x the rows per second of the model in a loop).
 Both paths score the same ``--rows`` distinct texts with the offline VADER backend:
 - model alone: LocalSentimentBackend.score over the texts in a Python loop;
 - through the proxy: SELECT id, aws_comprehend_detect_sentiment(txt, 'en') FROM t, read
-  by a PyMySQL client, through an in-process proxy on a throwaway MariaDB, cache off.
+  by a PyMySQL client, through the proxy as deployed (``python -m proxy serve``, its own
+  process: in-process it would share the client's interpreter lock) on a throwaway
+  MariaDB, cache off.
 
 Run from the repository root: ``python -m bench.ml_local [--rows N] [--repeat R]``.
 """
@@ -18,10 +20,10 @@ from collections.abc import Sequence
 
 import pymysql
 
+from bench.services import start_service
 from ml_backends.local import LocalSentimentBackend
 from proxy.embedded_db import start_embedded_server
 from tests.backend import BackendInfo
-from tests.conftest import start_proxy
 
 DATABASE = "mlproxy_local_bench"
 WORDS = ("good", "bad", "great", "awful", "fine", "love", "hate", "boring", "fun", "slow")
@@ -41,7 +43,11 @@ def model_alone(corpus: list[str]) -> float:
 
 
 def through_proxy(info: BackendInfo, corpus: list[str]) -> float:
-    proxy = start_proxy(info, ml_cache_entries=0, ml_max_backend_calls=0)
+    backend = f"mysql://{info.host}:{info.port}"
+    settings = ["--ml-cache-entries", "0", "--ml-max-backend-calls", "0"]
+    proxy = start_service(
+        "proxy", ["proxy", "serve", "--listen", "127.0.0.1:0", "--backend", backend, *settings]
+    )
     try:
         with (
             pymysql.connect(
