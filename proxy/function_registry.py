@@ -29,7 +29,6 @@ from proxy.internal import Row, fetch_rows
 from rewriter.aliases import alias_function
 from rewriter.calls import register_function_names
 from rewriter.ddl import AliasFunction
-from rewriter.detect import CallDetector
 from rewriter.functions import MLFunction
 from rewriter.registry import NAMES_QUERY, Routine, definition_of, definitions_query
 
@@ -46,7 +45,6 @@ class FunctionRegistry:
         self.connect = connect or _no_account
         self.refresh_interval = refresh_interval
         self.names: frozenset[str] = frozenset()
-        self.detector = CallDetector(())
         self._call = re.compile(r"(?!)")
         self.loaded = asyncio.Event()
         self._first_read: asyncio.Task[bool] | None = None
@@ -66,15 +64,18 @@ class FunctionRegistry:
             return
         self.names = names
         register_function_names(names)
-        self.detector = CallDetector(names)
         pattern = "|".join(re.escape(name) for name in sorted(names)) or "(?!)"
-        self._call = re.compile(rf"(?<![\w$])(?:{pattern})`?\s*\(", re.IGNORECASE)
+        self._call = re.compile(rf"(?<![\w$])({pattern})`?\s*\(", re.IGNORECASE)
         self.on_change(names)
 
     def may_call(self, sql: str) -> bool:
         """Whether ``sql`` has an alias name followed by a parenthesis (a call, or a
         false positive such as a name in a string: the exact parse decides)."""
         return self._call.search(sql) is not None
+
+    def called_names(self, sql: str) -> set[str]:
+        """The alias names ``sql`` has followed by a parenthesis, lower case."""
+        return {name.lower() for name in self._call.findall(sql)}
 
     async def refresh(self) -> bool:
         """Read every alias name from the backend; False when it cannot be read now."""
@@ -125,7 +126,7 @@ class FunctionRegistry:
     ) -> dict[str, MLFunction]:
         """The aliases a statement may call, as this client sees them: ``schema.name``
         for each, and the bare name for those of the current database."""
-        names = sorted(self.detector.names_in(sql))
+        names = sorted(self.called_names(sql))
         if not names:
             return {}
         return await visible_aliases(backend, database, names)

@@ -51,13 +51,3 @@ class CallDetector:
         # faster. (For bytes both fold ASCII only, so they find the same statements.)
         lowered = sql.lower()
         return any(needle in lowered for needle in self._needles)
-
-    def names_in(self, sql: str) -> set[str]:
-        """The watched names ``sql`` mentions, lower case (names inside longer words too:
-        the caller's exact parse decides what is a call).
-
-        >>> sorted(CallDetector(["f", "will_churn"]).names_in("SELECT Will_Churn(a)"))
-        ['will_churn']
-        """
-        lowered = sql.lower()
-        return {name for name in self.names if name in lowered}
