@@ -19,7 +19,7 @@ from proxy.function_registry import definitions
 from proxy.internal import decode_text_row, fetch_rows, read_response
 from proxy.ml_path import MLStatement, read_statement_settings
 from proxy.ml_settings import StatementSettings, set_timeout_statement
-from proxy.packets import ERR_HEADER, frame, lenenc_str
+from proxy.packets import ERR_HEADER, frame, frame_all, lenenc_str
 from proxy.relay import Relay
 from proxy.scanner import Shape
 from proxy.stream import Message, PacketStream
@@ -148,7 +148,7 @@ class MLHandlers:
             b"\x03" + (parts[0] + rewritten).encode("utf-8", "surrogateescape"), 0
         )
         response = mark_batched(await read_response(self.backend))
-        self.client.write_raw(b"".join(frame(p, seq) for seq, p in enumerate(response, start=1)))
+        self.client.write_raw(frame_all(response))
         await self.client.drain()
         return True
 
@@ -182,7 +182,7 @@ class MLHandlers:
         response = await read_response(self.backend)
         if response[0][0] != ERR_HEADER and len(response) > 1:
             response = await self._with_alias_text(response, schema, name)
-        self.client.write_raw(b"".join(frame(p, seq) for seq, p in enumerate(response, start=1)))
+        self.client.write_raw(frame_all(response))
         await self.client.drain()
 
     async def _with_alias_text(
@@ -216,11 +216,15 @@ def _plan(text: str, functions: Mapping[str, MLFunction]) -> MLPlan | None:
         raise MLStatementError(str(exc), exc.code, state) from exc
 
 
+#: How alias DDL, SHOW CREATE FUNCTION and the timeout setting start (lower case).
+DDL_HEADS = (b"crea", b"show", b"set ")
+
+
 def _may_be_ddl_or_setting(sql: bytes) -> bool:
-    """A cheap gate for the pass-through path: CREATE, SHOW, SET, or a leading comment
-    or space (the exact tests cost a regular expression each)."""
+    """A cheap gate: one of DDL_HEADS, or a leading comment or space (the exact tests
+    cost a regular expression each)."""
     head = sql[:4].lower()
-    return head in (b"crea", b"show", b"set ") or not head[:1].isalpha()
+    return head in DDL_HEADS or not head[:1].isalpha()
 
 
 def _unquote(name: bytes | None) -> str | None:

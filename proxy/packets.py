@@ -42,6 +42,11 @@ def _header(length: int, seq: int) -> bytes:
     return bytes((length & 0xFF, (length >> 8) & 0xFF, length >> 16, seq & 0xFF))
 
 
+def frame_all(payloads: list[bytes]) -> bytes:
+    """A whole response the proxy sends itself: each payload framed, sequence ids from 1."""
+    return b"".join(frame(payload, seq) for seq, payload in enumerate(payloads, start=1))
+
+
 def frame_count(payload_length: int) -> int:
     """How many physical packets a message of this length takes."""
     return payload_length // MAX_PAYLOAD + 1

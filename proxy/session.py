@@ -35,7 +35,7 @@ from proxy.internal import close_statement, execute_command, prepare_statement, 
 from proxy.kill import PARAMETER, KillStatement, is_proxy_id, parse_kill
 from proxy.ml_path import MLStatement, MLStatementError
 from proxy.ml_prepared import DEFAULT_CHARSET, PreparedML, charset_name, statement_id
-from proxy.ml_session import MLHandlers
+from proxy.ml_session import DDL_HEADS, MLHandlers
 from proxy.packets import frame, make_ok
 from proxy.relay import ClientGone, Relay
 from proxy.scanner import ResponseScanner, Shape
@@ -53,7 +53,7 @@ MAX_COMMAND = 1 << 30
 _OWN_HEADS = (b"kill", b"show", b"flus")
 
 #: Those, and what ML DDL and settings start with (proxy.ml_session's cheap gate).
-_SPECIAL_HEADS = frozenset((*_OWN_HEADS, b"crea", b"set "))
+_SPECIAL_HEADS = frozenset((*_OWN_HEADS, *DDL_HEADS))
 
 
 class _EndSession(Exception):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from proxy.packets import EOF_HEADER, ERR_HEADER, frame, lenenc_str
+from proxy.packets import EOF_HEADER, ERR_HEADER, frame_all, lenenc_str
 
 _SHOW_STATUS = re.compile(
     rb"^\s*SHOW\s+(?:(?:GLOBAL|SESSION|LOCAL)\s+)?STATUS"
@@ -84,7 +84,7 @@ def merge_rows(response: list[bytes], extra: list[tuple[str, str]]) -> bytes:
         rows = [p for p in response[columns + 2 :] if not _is_eof(p)]
         added = [lenenc_str(name.encode()) + lenenc_str(value.encode()) for name, value in extra]
         payloads = [*head, *sorted(rows + added, key=_row_name), response[-1]]
-    return b"".join(frame(payload, seq) for seq, payload in enumerate(payloads, start=1))
+    return frame_all(payloads)
 
 
 def _is_eof(payload: bytes) -> bool:
