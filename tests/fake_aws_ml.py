@@ -47,6 +47,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from tests.fake_comprehend import ACCESS_KEY, SECRET_KEY
+from tests.local_service import LocalService
 from tests.sigv4 import check_sigv4, scope_region
 
 __all__ = ["ACCESS_KEY", "SECRET_KEY", "FakeAWSML", "Faults", "Recorded", "check_sigv4"]
@@ -55,7 +56,6 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 #: SageMaker's request payload limit (6 MB), enforced as the service does.
 PAYLOAD_LIMIT = 6 * 1024 * 1024
-POLL_INTERVAL = 0.05
 
 SageMakerModel = Callable[[list[list[str]]], "Sequence[object] | bytes"]
 BedrockModel = Callable[[bytes], "bytes | str"]
@@ -141,7 +141,7 @@ def _json_reply(status: int, body: object, headers: Mapping[str, str] | None = N
     )
 
 
-class FakeAWSML:
+class FakeAWSML(LocalService):
     """The server; thread-safe; models and faults may change while it runs."""
 
     def __init__(
@@ -152,6 +152,7 @@ class FakeAWSML:
         seed: int = 0,
         **faults: Any,
     ) -> None:
+        super().__init__()
         self.region = region
         self.credentials = dict(credentials or {ACCESS_KEY: SECRET_KEY})
         self.endpoints: dict[str, Endpoint] = {}
@@ -167,39 +168,15 @@ class FakeAWSML:
         self._seed = seed
         self._rng = random.Random(seed)
         self._ids = itertools.count(1)
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
-    # -- lifecycle ----------------------------------------------------------------------
+    # -- lifecycle (LocalService) ----------------------------------------------------------
 
-    def start(self) -> FakeAWSML:
+    thread_name = "fake-aws-ml"
+
+    def make_server(self) -> _Server:
         server = _Server(("127.0.0.1", 0), _Handler)
         server.fake = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, args=(POLL_INTERVAL,), name="fake-aws-ml", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
-
-    def __enter__(self) -> FakeAWSML:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """The AWS endpoint_url."""
-        assert self._server is not None, "start() the fake first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return server
 
     @property
     def openai_target(self) -> str:

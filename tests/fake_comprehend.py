@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.local_service import LocalService
 from tests.sigv4 import check_sigv4, scope_region
 
 TARGET_PREFIX = "Comprehend_20171127."
@@ -56,7 +57,6 @@ POSITIVE_WORDS = frozenset({"good", "great", "love", "excellent", "happy", "buen
 NEGATIVE_WORDS = frozenset({"bad", "awful", "hate", "terrible", "sad", "malo", "mauvais"})
 
 #: How often the serving thread checks for stop(): its longest delay.
-POLL_INTERVAL = 0.05
 
 #: Scripted fault names, besides HTTP status codes such as 500 or 503.
 THROTTLE = "throttle"
@@ -126,7 +126,7 @@ class Faults:
     error_marker: str = "<<item-error>>"
 
 
-class FakeComprehend:
+class FakeComprehend(LocalService):
     """The server; thread-safe; faults may be changed while it runs."""
 
     def __init__(
@@ -136,45 +136,22 @@ class FakeComprehend:
         seed: int = 0,
         **faults: Any,
     ) -> None:
+        super().__init__()
         self.credentials = dict(credentials or {ACCESS_KEY: SECRET_KEY})
         self.faults = Faults(**faults)
         self.requests: list[Recorded] = []
         self._lock = threading.Lock()
         self._seed = seed
         self._rng = random.Random(seed)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # -- lifecycle ----------------------------------------------------------------------
+    # -- lifecycle (LocalService) ----------------------------------------------------------
 
-    def start(self) -> FakeComprehend:
+    thread_name = "fake-comprehend"
+
+    def make_server(self) -> _Server:
         server = _Server(("127.0.0.1", 0), _Handler)
         server.fake = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, args=(POLL_INTERVAL,), name="fake-comprehend", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
-
-    def __enter__(self) -> FakeComprehend:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() the fake first"
-        port = self._server.server_address[1]
-        return f"http://127.0.0.1:{port}"
+        return server
 
     # -- inspection ---------------------------------------------------------------------
 
