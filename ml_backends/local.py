@@ -15,10 +15,10 @@ VADER scores English; other languages mostly come out NEUTRAL.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable
 from typing import Any
 
-from ml_backends.base import Outcome, ThreadedBackend
+from ml_backends.base import SlicedBackend
 from ml_backends.errors import BackendNotFound
 from ml_backends.sentiment import MAX_DOCUMENTS, Sentiment, truncate_utf8
 
@@ -51,8 +51,8 @@ def classify(scores: dict[str, float]) -> Sentiment:
     return Sentiment("NEUTRAL", 0.5 + neu / 2)
 
 
-class LocalSentimentBackend(ThreadedBackend):
-    """VADER in a worker thread; inputs are (text, language) tuples."""
+class LocalSentimentBackend(SlicedBackend):
+    """VADER on the event loop, in slices; inputs are (text, language) tuples."""
 
     name = "local"
     max_batch_size = MAX_DOCUMENTS
@@ -60,8 +60,8 @@ class LocalSentimentBackend(ThreadedBackend):
     def __init__(self) -> None:
         self._analyzer = _analyzer()
 
-    def infer_blocking(self, batch: Sequence[Hashable]) -> list[Outcome]:
-        return [self.score(str(item[0])) for item in batch]  # type: ignore[index]
+    def infer_one(self, item: Hashable) -> Sentiment:
+        return self.score(str(item[0]))  # type: ignore[index]
 
     def score(self, text: str) -> Sentiment:
         normalized = truncate_utf8(text).translate(_QUOTES)

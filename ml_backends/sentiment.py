@@ -26,12 +26,12 @@ class Sentiment(NamedTuple):
     confidence: float
 
 
+_CANONICAL = {code.lower(): code for code in LANGUAGES}
+
+
 def normalize_language(code: str) -> str | None:
     """The canonical language code, or None when Comprehend does not support it."""
-    for known in LANGUAGES:
-        if known.lower() == code.strip().lower():
-            return known
-    return None
+    return _CANONICAL.get(code.strip().lower())
 
 
 def truncate_utf8(text: str, limit: int = MAX_DOCUMENT_BYTES) -> str:

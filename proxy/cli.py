@@ -17,6 +17,7 @@ from proxy.errors import BackendError, ConfigError
 from proxy.functions_cli import SETTINGS as FUNCTION_SETTINGS
 from proxy.functions_cli import add_commands as add_function_commands
 from proxy.functions_cli import run_functions
+from proxy.heap import settle_after_startup
 from proxy.server import ProxyServer
 
 log = logging.getLogger("mlproxy")
@@ -108,6 +109,7 @@ async def run_server(config: Config, on_ready: Callable[[ProxyServer], None] | N
     """Start, serve until SIGTERM/SIGINT, then shut down gracefully."""
     server = ProxyServer(config)
     await server.start()
+    settle_after_startup()
     if on_ready is not None:
         on_ready(server)
     loop = asyncio.get_running_loop()

@@ -15,11 +15,15 @@ def decode_text_row(payload: bytes, columns: int) -> Row:
     values: list[bytes | None] = []
     pos = 0
     for _ in range(columns):
-        if payload[pos] == 0xFB:
+        length = payload[pos]
+        if length == 0xFB:
             values.append(None)
             pos += 1
             continue
-        length, pos = read_lenenc_int(payload, pos)
+        if length < 0xFB:  # the usual one-byte length, read without a call
+            pos += 1
+        else:
+            length, pos = read_lenenc_int(payload, pos)
         values.append(payload[pos : pos + length])
         pos += length
     return tuple(values)
@@ -37,8 +41,11 @@ async def fetch_rows(backend: BackendConnection, sql: str) -> list[Row]:
     for _ in range(columns + 1):  # the definitions, then their EOF
         await backend.read()
     rows: list[Row] = []
+    payload_now = backend.stream.payload_now
     while True:
-        payload = (await backend.read()).payload
+        payload = payload_now()
+        if payload is None:
+            payload = (await backend.read()).payload
         if payload[0] == ERR_HEADER:
             raise BackendRejected(parse_err(payload))
         if payload[0] == EOF_HEADER and len(payload) < 9:

@@ -111,8 +111,10 @@ def inline_lookup(site: CallSite, site_answers: dict[Row, object]) -> str | None
         for row, answer in site_answers.items()
         if answer is not None and (null_safe or all(part is not None for part in row))
     ]
+    if len(answered) > INLINE_MAX_ANSWERS:
+        return None  # before building thousands of keys only to drop them
     keys = [bytes_literal(combined_key(row, null_safe)) for row, _ in answered]
-    if len(keys) > INLINE_MAX_ANSWERS or sum(len(k) for k in keys) > INLINE_MAX_BYTES:
+    if sum(len(k) for k in keys) > INLINE_MAX_BYTES:
         return None
     cast = site.function.cast_type
     if not answered:

@@ -224,6 +224,23 @@ class PacketStream(asyncio.Protocol):
             self._resume_reading()
         return raw
 
+    def payload_now(self) -> bytes | None:
+        """The next message's payload if it is already buffered whole in one packet,
+        else None (and nothing consumed: read_message then). Lets a reader of many
+        small rows take them without an await each."""
+        buffer = self._buffer
+        if len(buffer) < 4:
+            return None
+        length = buffer[0] | buffer[1] << 8 | buffer[2] << 16
+        end = 4 + length
+        if length >= MAX_PAYLOAD or len(buffer) < end:
+            return None
+        payload = bytes(memoryview(buffer)[4:end])
+        del buffer[:end]
+        if self._read_paused and len(buffer) <= READ_LIMIT:
+            self._resume_reading()
+        return payload
+
     async def read_chunk(self) -> bytes | bytearray:
         """Everything the peer has sent so far, at least one byte; empty once it has
         closed. The relay's read: a response goes on in the chunks it arrived in."""

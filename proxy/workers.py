@@ -47,6 +47,7 @@ from proxy import event_loop
 from proxy.cli import configure_logging
 from proxy.config import Config
 from proxy.errors import BackendError, ConfigError
+from proxy.heap import settle_after_startup
 from proxy.peers import WorkerSlot, serve_peers
 from proxy.server import ProxyServer
 
@@ -251,6 +252,7 @@ def worker_main(config: Config, slot: WorkerSlot, pipe: Connection) -> None:
 async def _serve(config: Config, slot: WorkerSlot, pipe: Connection) -> None:
     server = ProxyServer(config, worker=slot)
     await server.start()
+    settle_after_startup()
     assert server.ctx is not None
     peers = await serve_peers(slot, server.ctx.sessions)
     loop = asyncio.get_running_loop()
