@@ -16,6 +16,8 @@
 
 Any other exception reaching a client is an internal error: the client gets a generic
 1105 message naming the connection id, and the traceback goes to the log.
+
+EndSession is no error: a session's handlers raise it to leave the command loop.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ class ProxyError(Exception):
     def client_message(self) -> str:
         """The text a client may see: never internal details, only what the error says."""
         return str(self)
+
+
+class EndSession(Exception):
+    """Leave the command loop; the connection closes."""
 
 
 class ConfigError(ProxyError):

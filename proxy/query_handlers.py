@@ -1,0 +1,88 @@
+"""A session's COM_QUERY: which statements the proxy answers, the ML side runs, or the
+backend gets as they are.
+
+A mixin of :class:`proxy.session.Session`, kept apart so the session module stays about
+connections and the command loop; this is the hot path of every plain statement, so its
+cheap tests come first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from proxy.backend import BackendConnection
+from proxy.internal import read_response
+from proxy.kill import KillStatement, parse_kill
+from proxy.ml_session import DDL_HEADS
+from proxy.relay import Relay
+from proxy.scanner import ResponseScanner, Shape
+from proxy.status import ShowStatus, is_flush_status, like_matches, merge_rows, parse_show_status
+from proxy.stream import Message, PacketStream
+
+if TYPE_CHECKING:
+    from proxy.context import ProxyContext
+
+#: What the statements of ``_on_own_statement`` start with (first 4 bytes, lower case).
+_OWN_HEADS = (b"kill", b"show", b"flus")
+
+#: Those, and what ML DDL and settings start with (proxy.ml_session's cheap gate).
+_SPECIAL_HEADS = frozenset((*_OWN_HEADS, *DDL_HEADS))
+
+
+class QueryHandlers:
+    """Session methods for COM_QUERY and the statements the proxy answers itself."""
+
+    ctx: ProxyContext
+    client: PacketStream
+    backend: BackendConnection | None
+    _relay: Relay | None
+    _forward: Callable[[Message, Shape | None], Awaitable[ResponseScanner | None]]
+    _detach: Callable[[Message], bool]
+    _on_kill: Callable[[Message, KillStatement], Awaitable[None]]
+    _ml_statement: Callable[[Message, bytes], Awaitable[bool]]
+
+    async def _on_query(self, message: Message) -> None:
+        sql = message.payload[1:]
+        head = sql[:4].lower()
+        # The proxy's own statements, ML DDL and settings start with their keyword, a space
+        # or a comment, an ML call has a watched name: a SELECT or an INSERT without one
+        # goes straight to the backend, past the coroutines and tests of the other kinds.
+        keyword = head[:1].isalpha()
+        if keyword and head not in _SPECIAL_HEADS and not self.ctx.detector.may_call(sql):
+            if not self._detach(message):
+                await self._forward(message, Shape.RESULT)
+            return
+        own = head in _OWN_HEADS or not keyword
+        if own and await self._on_own_statement(message, sql):
+            return
+        if not await self._ml_statement(message, sql):
+            await self._forward(message, Shape.RESULT)
+
+    async def _on_own_statement(self, message: Message, sql: bytes) -> bool:
+        """KILL, SHOW STATUS or FLUSH STATUS, which the proxy answers or completes;
+        False for any other statement."""
+        kill = parse_kill(sql)
+        if kill is not None:
+            await self._on_kill(message, kill)
+            return True
+        show = parse_show_status(sql)
+        if show is not None:
+            await self._show_status(message, show)
+            return True
+        if is_flush_status(sql):
+            scanner = await self._forward(message, Shape.RESULT)
+            if scanner is not None and not scanner.error:
+                self.ctx.ml.counters.reset()
+            return True
+        return False
+
+    async def _show_status(self, message: Message, show: ShowStatus) -> None:
+        """The backend's status rows plus the Aurora_ml_* counters."""
+        assert self.backend is not None and self._relay is not None
+        await self._relay.send_command(message.raw)
+        response = await read_response(self.backend)
+        counters = self.ctx.ml.counters.as_status_rows()
+        extra = [row for row in counters if like_matches(show.pattern, row[0])]
+        self.client.write_raw(merge_rows(response, extra))
+        await self.client.drain()
