@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
 from asyncio_throttle.throttler import Throttler
@@ -23,6 +23,9 @@ from ml_backends.counters import MLCounters
 from ml_backends.errors import InferenceFailed, RetryableError
 
 log = logging.getLogger(__name__)
+
+#: Called with one request's inputs and their outcomes, as each request completes.
+AnswersCallback = Callable[[Sequence[Hashable], Sequence[Outcome]], None]
 
 
 @dataclass(frozen=True)
@@ -74,16 +77,25 @@ class InferenceEngine:
         namespace: Hashable,
         batch_size: int | None = None,
         timeout: float | None = None,
+        on_answers: AnswersCallback | None = None,
     ) -> list[Outcome]:
         """One outcome per input, in order. ``namespace`` identifies the function (and its
-        definition) in the cache; ``timeout`` overrides the policy's seconds per request.
+        definition) in the cache; ``timeout`` overrides the policy's seconds per request;
+        ``on_answers`` gets each request's inputs and outcomes as soon as they arrive.
         Raises InferenceFailed when a request fails for good."""
         self.counters.logical_request_cnt += len(inputs)
         plan = self._plan(inputs, namespace)
         batches = self._batches(plan.missing, self._batch_size(batch_size))
+
+        async def answer(batch: list[Hashable]) -> list[Outcome]:
+            outcomes = await self._request(batch, timeout)
+            if on_answers is not None:
+                on_answers(batch, outcomes)
+            return outcomes
+
         try:
             async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(self._request(batch, timeout)) for batch in batches]
+                tasks = [group.create_task(answer(batch)) for batch in batches]
         except BaseExceptionGroup as failures:  # the first failure cancelled the others
             raise _first_leaf(failures) from None
         for batch, task in zip(batches, tasks, strict=True):

@@ -164,16 +164,3 @@ def table_row(function: MLFunction, row: Row, answer: object) -> str:
     else:
         keys = [bytes_literal(part or b"") for part in row]
     return "(" + ", ".join([*keys, literal(function, answer)]) + ")"
-
-
-def chunks(values: list[str], limit: int) -> list[list[str]]:
-    """``values`` grouped so each group's text stays under ``limit`` bytes."""
-    groups: list[list[str]] = []
-    size = math.inf
-    for value in values:
-        if size + len(value) > limit:
-            groups.append([])
-            size = 0
-        groups[-1].append(value)
-        size += len(value) + 2
-    return groups

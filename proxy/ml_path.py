@@ -21,23 +21,19 @@ from dataclasses import dataclass, field
 
 from ml_backends.base import ItemError
 from ml_backends.counters import MLCounters
-from ml_backends.engine import InferenceEngine
+from ml_backends.engine import AnswersCallback, InferenceEngine
 from ml_backends.errors import MLBackendError
 from proxy.backend import BackendConnection
 from proxy.errors import BackendRejected, MLStatementError
 from proxy.internal import Row, fetch_rows
 from proxy.ml_answers import (
-    KEY_COLUMN,
-    TEMP_PREFIX,
-    VALUE_COLUMN,
     backend_input,
-    chunks,
     inline_lookup,
     lookup_sql,
-    table_row,
     typed_literal,
 )
 from proxy.ml_settings import SettingsError, StatementSettings, read_settings
+from proxy.ml_tables import LookupTable, PipelinedStatements, needs_table, rows_by_input
 from rewriter.ddl import AliasFunction
 from rewriter.functions import MLFunction
 from rewriter.plan import CallSite, MLPlan, render
@@ -45,9 +41,6 @@ from rewriter.plan import CallSite, MLPlan, render
 log = logging.getLogger(__name__)
 
 __all__ = ["MLRuntime", "MLStatement", "MLStatementError", "lookup_sql", "read_statement_settings"]
-
-#: Bytes of VALUES per INSERT into a temporary table (well under max_allowed_packet).
-INSERT_CHUNK = 1 << 20
 
 ER_BAD_FIELD = 1054  # Unknown column: a key query outside a correlated subquery's context
 
@@ -137,18 +130,29 @@ class MLStatement:
         replacements: dict[int, str] = {}
         for wave in self.plan.waves():  # usually one: calls reading calls come later
             inputs = await self.collect(wave, replacements)
-            answers = await self._infer(inputs, wave)
-            replacements.update(await self._materialize(wave, inputs, answers))
+            keyed = self._keyed(wave, inputs)
+            statements = PipelinedStatements(self.backend)
+            try:
+                tables = self._open_tables(wave, keyed, statements)
+                answers = await self._infer(wave, keyed, tables)
+                replacements.update(self._materialize(wave, inputs, answers, tables, statements))
+            except Exception:
+                await statements.abandon()
+                raise
+            await statements.finish()
         return self.plan.rewrite(replacements, settings.state)
 
     async def prepare_explain(self) -> str:
         """The rewritten statement for EXPLAIN: empty lookup tables, no inference."""
         replacements = {}
+        statements = PipelinedStatements(self.backend)
         for site in self.plan.calls:
             if site.constant:
                 replacements[site.index] = "NULL"
             else:
-                replacements[site.index] = await self._temporary_table(site, {})
+                LookupTable(site, statements).create()
+                replacements[site.index] = lookup_sql(site)
+        await statements.finish()
         return self.plan.rewrite(replacements)
 
     async def read_settings(self) -> StatementSettings:
@@ -201,23 +205,58 @@ class MLStatement:
             wanted.setdefault(site.function.family, []).extend(v for v in values if v is not None)
         return wanted
 
-    async def _infer(self, inputs: _Inputs, wave: list[CallSite]) -> dict[int, dict[Row, object]]:
+    def _keyed(
+        self, wave: list[CallSite], inputs: _Inputs
+    ) -> dict[int, dict[Row, Hashable | None]]:
+        """Per site, each key row's backend input (None: answered NULL unasked); an
+        unsupported language fails here, before any backend call."""
+        return {
+            site.index: {
+                row: backend_input(site.function, row) for row in inputs.by_site[site.index]
+            }
+            for site in wave
+        }
+
+    def _open_tables(
+        self,
+        wave: list[CallSite],
+        keyed: Mapping[int, Mapping[Row, Hashable | None]],
+        statements: PipelinedStatements,
+    ) -> dict[int, LookupTable]:
+        """The sites whose answers cannot go inline whatever they are: their tables are
+        created now and filled as the engine's batches come back."""
+        tables = {}
+        for site in wave:
+            if not site.constant and needs_table(keyed[site.index]):
+                tables[site.index] = table = LookupTable(site, statements)
+                table.create()
+        return tables
+
+    async def _infer(
+        self,
+        wave: list[CallSite],
+        keyed: Mapping[int, Mapping[Row, Hashable | None]],
+        tables: Mapping[int, LookupTable],
+    ) -> dict[int, dict[Row, object]]:
         """Answers per site, keyed by input row; NULL inputs are answered NULL unasked."""
         answers: dict[int, dict[Row, object]] = {}
         for family, sites in self._sites_by_family(wave).items():
             engine = self._engine(sites[0].function)
-            keyed = {
-                site.index: {
-                    row: backend_input(site.function, row) for row in inputs.by_site[site.index]
-                }
-                for site in sites
-            }
             wanted = [
-                value for rows in keyed.values() for value in rows.values() if value is not None
+                value for site in sites for value in keyed[site.index].values() if value is not None
             ]
             batch = min((s.batch_size for s in sites if s.batch_size), default=None)
             self._check_cap(engine, wanted, batch, sites[0].function)
-            outcomes = await self._run_engine(engine, wanted, batch, family, sites[0].function)
+            fill = _filler(
+                [
+                    (tables[s.index], rows_by_input(keyed[s.index]))
+                    for s in sites
+                    if s.index in tables
+                ]
+            )
+            outcomes = await self._run_engine(
+                engine, wanted, batch, family, sites[0].function, fill
+            )
             for site in sites:
                 answers[site.index] = {
                     row: None if value is None else outcomes[value]
@@ -269,6 +308,7 @@ class MLStatement:
         batch: int | None,
         family: str,
         function: MLFunction,
+        on_answers: AnswersCallback | None = None,
     ) -> dict[Hashable, object]:
         try:
             results = await engine.infer(
@@ -276,6 +316,7 @@ class MLStatement:
                 namespace=family,
                 batch_size=batch,
                 timeout=self._timeout(function),
+                on_answers=on_answers,
             )
         except MLBackendError as exc:
             if not self._settings.null_on_error:
@@ -300,36 +341,44 @@ class MLStatement:
             return None
         return self._settings.inference_timeout
 
-    async def _materialize(
-        self, wave: list[CallSite], inputs: _Inputs, answers: dict[int, dict[Row, object]]
+    def _materialize(
+        self,
+        wave: list[CallSite],
+        inputs: _Inputs,
+        answers: dict[int, dict[Row, object]],
+        tables: dict[int, LookupTable],
+        statements: PipelinedStatements,
     ) -> dict[int, str]:
+        """What replaces each call: a literal (constant sites), the answers inline, or a
+        lookup in the site's table (its remaining rows sent now)."""
         replacements = {}
         for site in wave:
             site_answers = answers[site.index]
             if site.constant:
                 (row,) = inputs.by_site[site.index]
                 replacements[site.index] = typed_literal(site.function, site_answers[row])
-            else:
-                inline = inline_lookup(site, site_answers)
-                if inline is None:
-                    inline = await self._temporary_table(site, site_answers)
-                replacements[site.index] = inline
+                continue
+            inline = None if site.index in tables else inline_lookup(site, site_answers)
+            if inline is None:
+                table = tables.get(site.index)
+                if table is None:  # few answers, but too many key bytes to inline
+                    table = tables[site.index] = LookupTable(site, statements)
+                    table.create()
+                table.complete(site_answers)
+                inline = lookup_sql(site)
+            replacements[site.index] = inline
         return replacements
 
-    async def _temporary_table(self, site: CallSite, site_answers: dict[Row, object]) -> str:
-        table = f"{TEMP_PREFIX}{site.index}"
-        keys = [f"{KEY_COLUMN}{i}" for i in range(len(site.inputs))]
-        columns = ", ".join(f"{k} LONGBLOB" for k in keys)
-        await self.backend.query(f"DROP TEMPORARY TABLE IF EXISTS {table}")
-        await self.backend.query(
-            f"CREATE TEMPORARY TABLE {table} "
-            f"({columns}, {VALUE_COLUMN} {site.function.column_type}, KEY ({KEY_COLUMN}0(255)))",
-        )
-        values = [
-            table_row(site.function, row, answer)
-            for row, answer in site_answers.items()
-            if answer is not None
-        ]
-        for chunk in chunks(values, INSERT_CHUNK):
-            await self.backend.query(f"INSERT INTO {table} VALUES " + ", ".join(chunk))
-        return lookup_sql(site)
+
+def _filler(
+    tables: list[tuple[LookupTable, dict[Hashable, list[Row]]]],
+) -> AnswersCallback | None:
+    """The engine's per-request callback storing answers into the sites' tables."""
+    if not tables:
+        return None
+
+    def fill(inputs: Sequence[Hashable], outcomes: Sequence[object]) -> None:
+        for table, rows_of in tables:
+            table.add_batch(rows_of, inputs, outcomes)
+
+    return fill

@@ -12,6 +12,8 @@ LABELS = ("POSITIVE", "NEGATIVE", "NEUTRAL", "MIXED")
 
 #: "ok", "fail" (an exception in the model) or "throttle" (always throttled).
 mode = "ok"
+#: With mode "ok": this many batches are answered, then every later one fails.
+fail_after: int | None = None
 batches: list[list[tuple[str, str]]] = []
 
 
@@ -21,7 +23,7 @@ def answer(text: str) -> tuple[str, float]:
 
 def sentiment(inputs: list[tuple[str, str]]) -> list[tuple[str, float]]:
     batches.append(list(inputs))
-    if mode == "fail":
+    if mode == "fail" or (fail_after is not None and len(batches) > fail_after):
         raise RuntimeError("model crashed")
     if mode == "throttle":
         raise Throttled("slow down")
