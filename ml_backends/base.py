@@ -59,15 +59,19 @@ class ThreadedBackend(Backend):
 
 class SlicedBackend(Backend):
     """A backend whose work is short pure-Python computation per input (a GIL-bound
-    model such as VADER): scored on the event loop itself, yielding to the other
-    sessions every ``slice_seconds``.
+    model such as VADER): scored on the event loop itself, yielding to everything else
+    the loop serves once per ``slice_seconds`` of scoring.
 
     A worker thread buys such a model nothing: it holds the interpreter lock while it
     runs, so other sessions wait for the 5 ms switch interval instead of one slice, and
-    every batch pays a hop to the thread and back."""
+    every batch pays a hop to the thread and back. The slice is the backend's, not a
+    batch's: a batch shorter than a slice must not start the next one in the same loop
+    iteration (the engine's many small batches would then run back to back, holding the
+    loop for the whole statement)."""
 
     #: Longest run of scoring before the event loop gets a turn.
     slice_seconds: float = 0.001
+    _slice_ends: float = 0.0
 
     @abc.abstractmethod
     def infer_one(self, item: Hashable) -> Outcome:
@@ -76,10 +80,9 @@ class SlicedBackend(Backend):
     async def infer(self, batch: Sequence[Hashable]) -> list[Outcome]:
         outcomes = []
         clock = time.perf_counter
-        deadline = clock() + self.slice_seconds
         for item in batch:
+            if clock() >= self._slice_ends:
+                await asyncio.sleep(0)  # the loop polls sockets and runs what is ready
+                self._slice_ends = clock() + self.slice_seconds
             outcomes.append(self.infer_one(item))
-            if clock() >= deadline:
-                await asyncio.sleep(0)
-                deadline = clock() + self.slice_seconds
         return outcomes
