@@ -16,7 +16,7 @@ ERR packet (1045) is what the client receives.
 from __future__ import annotations
 
 import hmac
-import secrets
+import os
 import ssl
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -100,9 +100,15 @@ class ClientIdentity:
     tls: bool
 
 
+#: The printable ASCII characters 0x21..0x7E a nonce is made of.
+NONCE_ALPHABET = 0x7F - 0x21
+
+
 def make_nonce() -> bytes:
-    """20 random printable bytes: clients treat the nonce as a NUL-terminated string."""
-    return bytes(secrets.choice(range(0x21, 0x7F)) for _ in range(20))
+    """20 random printable bytes: clients treat the nonce as a NUL-terminated string.
+    One read of the OS's random source (secrets.choice made one per byte); the modulo
+    leaves a slight bias, about 6.5 bits of entropy per byte instead of 6.55."""
+    return bytes(0x21 + byte % NONCE_ALPHABET for byte in os.urandom(20))
 
 
 class ClientAuthenticator:

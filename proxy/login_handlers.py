@@ -62,7 +62,8 @@ class LoginHandlers:
         await self.client.send(make_greeting(greeting), 0)
         auth = self._authenticator()
         try:
-            identity, seq = await asyncio.wait_for(auth.run(), ctx.timeouts.handshake)
+            async with asyncio.timeout(ctx.timeouts.handshake):
+                identity, seq = await auth.run()
         except (TimeoutError, ProxyError) as exc:
             await greeted.abandon()
             await self._refuse(exc, auth.seq)
