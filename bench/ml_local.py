@@ -8,6 +8,10 @@ Both paths score the same ``--rows`` distinct texts with the offline VADER backe
   process: in-process it would share the client's interpreter lock) on a throwaway
   MariaDB, cache off.
 
+It also measures what such a statement costs the proxy's other clients: the latency of
+SELECT 1 on a second connection, idle and while another client runs the ML statement
+over and over (in its own process, so only the proxy is shared).
+
 Run from the repository root: ``python -m bench.ml_local [--rows N] [--repeat R]``.
 """
 
@@ -15,17 +19,21 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import pymysql
 
-from bench.services import start_service
+from bench.services import Service, start_service
 from ml_backends.local import LocalSentimentBackend
 from proxy.embedded_db import start_embedded_server
 from tests.backend import BackendInfo
 
 DATABASE = "mlproxy_local_bench"
+ML_STATEMENT = "SELECT id, aws_comprehend_detect_sentiment(txt, 'en') FROM t"
 WORDS = ("good", "bad", "great", "awful", "fine", "love", "hate", "boring", "fun", "slow")
 
 
@@ -42,29 +50,83 @@ def model_alone(corpus: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def through_proxy(info: BackendInfo, corpus: list[str]) -> float:
+def start_proxy(info: BackendInfo) -> Service:
     backend = f"mysql://{info.host}:{info.port}"
     settings = ["--ml-cache-entries", "0", "--ml-max-backend-calls", "0"]
-    proxy = start_service(
+    return start_service(
         "proxy", ["proxy", "serve", "--listen", "127.0.0.1:0", "--backend", backend, *settings]
     )
+
+
+def connect(proxy: Service, info: BackendInfo) -> pymysql.Connection[Any]:
+    return pymysql.connect(
+        host=proxy.host,
+        port=proxy.port,
+        user=info.admin_user,
+        password=info.admin_password,
+        database=DATABASE,
+    )
+
+
+def through_proxy(info: BackendInfo, corpus: list[str]) -> float:
+    proxy = start_proxy(info)
     try:
-        with (
-            pymysql.connect(
-                host=proxy.host,
-                port=proxy.port,
-                user=info.admin_user,
-                password=info.admin_password,
-                database=DATABASE,
-            ) as conn,
-            conn.cursor() as cur,
-        ):
+        with connect(proxy, info) as conn, conn.cursor() as cur:
             started = time.perf_counter()
-            cur.execute("SELECT id, aws_comprehend_detect_sentiment(txt, 'en') FROM t")
+            cur.execute(ML_STATEMENT)
             assert len(cur.fetchall()) == len(corpus)
             return time.perf_counter() - started
     finally:
         proxy.stop()
+
+
+def select_1_latencies(cur: Any, seconds: float) -> list[float]:
+    """SELECT 1 round trips in ms, one every half millisecond, for ``seconds``."""
+    latencies = []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        started = time.perf_counter()
+        cur.execute("SELECT 1")
+        cur.fetchall()
+        latencies.append((time.perf_counter() - started) * 1000)
+        time.sleep(0.0005)
+    return sorted(latencies)
+
+
+def ml_client_loop(proxy: Service, info: BackendInfo) -> subprocess.Popen[bytes]:
+    """A client process running the ML statement over and over until killed."""
+    code = (
+        "import pymysql\n"
+        f"c = pymysql.connect(host={proxy.host!r}, port={proxy.port}, "
+        f"user={info.admin_user!r}, password={info.admin_password!r}, database={DATABASE!r})\n"
+        "cur = c.cursor()\n"
+        f"while True:\n    cur.execute({ML_STATEMENT!r})\n    cur.fetchall()\n"
+    )
+    return subprocess.Popen([sys.executable, "-c", code])
+
+
+def latency_beside_ml(info: BackendInfo) -> tuple[list[float], list[float]]:
+    """SELECT 1 latencies on an idle proxy, then next to a client running ML."""
+    proxy = start_proxy(info)
+    try:
+        with connect(proxy, info) as conn, conn.cursor() as cur:
+            idle = select_1_latencies(cur, 2)
+            ml = ml_client_loop(proxy, info)
+            try:
+                time.sleep(0.5)
+                busy = select_1_latencies(cur, 5)
+            finally:
+                ml.kill()
+                ml.wait()
+        return idle, busy
+    finally:
+        proxy.stop()
+
+
+def percentiles(latencies: list[float]) -> str:
+    p50 = latencies[len(latencies) // 2]
+    p99 = latencies[int(len(latencies) * 0.99)]
+    return f"p50 {p50:.2f}  p99 {p99:.2f}  max {latencies[-1]:.2f} ms  ({len(latencies)} queries)"
 
 
 def fill(info: BackendInfo, corpus: list[str]) -> None:
@@ -93,6 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         fill(info, corpus)
         alone = [model_alone(corpus) for _ in range(args.repeat)]
         proxied = [through_proxy(info, corpus) for _ in range(args.repeat)]
+        idle, busy = latency_beside_ml(info)
     finally:
         server.stop()
     a, p = statistics.median(alone), statistics.median(proxied)
@@ -101,6 +164,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{'SQL through the proxy':<28}{args.rows:>8}{p:>10.2f}{args.rows / p:>10,.0f}")
     print(f"ratio (proxy rows/s over model rows/s): {a / p:.2f}  (target >= 0.5)")
     print(f"runs: alone {[round(x, 2) for x in alone]} proxy {[round(x, 2) for x in proxied]}")
+    print("SELECT 1 on another connection through the proxy:")
+    print(f"  idle proxy:                       {percentiles(idle)}")
+    print(f"  while a client runs the ML query: {percentiles(busy)}")
     return 0
 
 
