@@ -132,6 +132,7 @@ class MLStatement:
             inputs = await self.collect(wave, replacements)
             keyed = self._keyed(wave, inputs)
             statements = PipelinedStatements(self.backend)
+            self._check_caps(wave, keyed)
             try:
                 tables = self._open_tables(wave, keyed, statements)
                 answers = await self._infer(wave, keyed, tables)
@@ -241,12 +242,7 @@ class MLStatement:
         """Answers per site, keyed by input row; NULL inputs are answered NULL unasked."""
         answers: dict[int, dict[Row, object]] = {}
         for family, sites in self._sites_by_family(wave).items():
-            engine = self._engine(sites[0].function)
-            wanted = [
-                value for site in sites for value in keyed[site.index].values() if value is not None
-            ]
-            batch = min((s.batch_size for s in sites if s.batch_size), default=None)
-            self._check_cap(engine, wanted, batch, sites[0].function)
+            engine, wanted, batch = self._request_of(sites, keyed)
             fill = _filler(
                 [
                     (tables[s.index], rows_by_input(keyed[s.index]))
@@ -263,6 +259,23 @@ class MLStatement:
                     for row, value in keyed[site.index].items()
                 }
         return answers
+
+    def _check_caps(
+        self, wave: list[CallSite], keyed: Mapping[int, Mapping[Row, Hashable | None]]
+    ) -> None:
+        """Refuse a statement over the session's request cap before it touches anything."""
+        for sites in self._sites_by_family(wave).values():
+            engine, wanted, batch = self._request_of(sites, keyed)
+            self._check_cap(engine, wanted, batch, sites[0].function)
+
+    def _request_of(
+        self, sites: list[CallSite], keyed: Mapping[int, Mapping[Row, Hashable | None]]
+    ) -> tuple[InferenceEngine, list[Hashable], int | None]:
+        """One family's engine, the inputs to ask it and the batch size the calls ask."""
+        engine = self._engine(sites[0].function)
+        wanted = [value for s in sites for value in keyed[s.index].values() if value is not None]
+        batch = min((s.batch_size for s in sites if s.batch_size), default=None)
+        return engine, wanted, batch
 
     def _sites_by_family(self, sites: list[CallSite]) -> dict[str, list[CallSite]]:
         families: dict[str, list[CallSite]] = {}
