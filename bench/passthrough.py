@@ -118,6 +118,7 @@ def _measure_sql(run: Run, order: Sequence[str], load: SqlLoad) -> None:
             if prepared and not clients.has_sysbench():
                 continue
             qps, p50, p95 = _sql_metrics(load, threads, prepared)
+            p50_of = {}
             for target in order:
                 result = load.run(
                     run.endpoints[target], threads, args.seconds, prepared, args.table_size
@@ -128,6 +129,17 @@ def _measure_sql(run: Run, order: Sequence[str], load: SqlLoad) -> None:
                 run.results.add(qps, target, result.rate)
                 run.results.add(p50, target, result.p50_ms)
                 run.results.add(p95, target, result.p95_ms)
+                p50_of[target] = result.p50_ms
+            if threads == 1:
+                _add_latency_added(run, p50, p50_of)
+
+
+def _add_latency_added(run: Run, p50: Metric, p50_of: dict[str, float]) -> None:
+    """What each hop adds to the direct p50 in this run: the 1-thread latency target
+    (the proxy's addition at most 1.2x the relay's) is a ratio of these."""
+    added = Metric(p50.key.replace("_p50_", "_added_p50_"), f"{p50.label} added", False, 3)
+    for target, value in p50_of.items():
+        run.results.add(added, target, value - p50_of["direct"])
 
 
 def measure_selects(run: Run, order: Sequence[str]) -> None:

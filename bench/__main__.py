@@ -1,0 +1,38 @@
+"""Every benchmark of the performance issue in one run, each printing its own table with
+ratios: pass-through against direct MySQL and a bare relay (bench.passthrough), batched
+inference against its latency bound (bench.ml_batching), and the local model through SQL
+against the model alone, with the latency it costs other clients (bench.ml_local).
+
+Each starts the backend, proxy and fakes it needs. Run from the repository root:
+``python -m bench [--repeat R]`` (``./dev bench``); each module also runs alone, with
+more options (``python -m bench.passthrough --help``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+
+from bench import ml_batching, ml_local, passthrough
+
+PARTS: tuple[tuple[str, Callable[[Sequence[str]], int]], ...] = (
+    ("pass-through: direct, bare relay, proxy", passthrough.main),
+    ("ML batching against its latency bound", ml_batching.main),
+    ("ML on the local model against the model alone", ml_local.main),
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each; medians")
+    args = parser.parse_args(argv)
+    for title, run in PARTS:
+        print(f"\n== {title} ==", flush=True)
+        status = run(["--repeat", str(args.repeat)])
+        if status:
+            return status
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
