@@ -85,9 +85,15 @@ class PreparedHandlers:
             raise ClientProtocolError("malformed COM_STMT_EXECUTE of a prepared KILL") from exc
         await self._on_kill(message, KillStatement(thread_id, query_only))
 
+    def _plain_execute(self, payload: bytes) -> bool:
+        """An execution of a statement the backend alone runs (no KILL, no ML call)."""
+        if not (self._prepared_kills or self._ml_prepared):
+            return True  # most sessions have neither: no id to look up
+        statement = statement_id(payload)
+        return statement not in self._prepared_kills and statement not in self._ml_prepared
+
     async def _on_execute(self, message: Message) -> None:
-        # Most sessions have no prepared KILL or ML statement: no id to look up then.
-        if self._prepared_kills or self._ml_prepared:
+        if not self._plain_execute(message.payload):
             statement = statement_id(message.payload)
             kill = self._prepared_kills.get(statement)
             if kill is not None:

@@ -42,18 +42,25 @@ class QueryHandlers:
     _on_kill: Callable[[Message, KillStatement], Awaitable[None]]
     _ml_statement: Callable[[Message, bytes], Awaitable[bool]]
 
+    def _plain(self, sql: bytes) -> bool:
+        """A statement for the backend alone. The proxy's own statements, ML DDL and
+        settings start with their keyword, a space or a comment, an ML call has a
+        watched name: a SELECT or an INSERT without one is plain."""
+        head = sql[:4].lower()
+        return (
+            head[:1].isalpha()
+            and head not in _SPECIAL_HEADS
+            and not self.ctx.detector.may_call(sql)
+        )
+
     async def _on_query(self, message: Message) -> None:
         sql = message.payload[1:]
-        head = sql[:4].lower()
-        # The proxy's own statements, ML DDL and settings start with their keyword, a space
-        # or a comment, an ML call has a watched name: a SELECT or an INSERT without one
-        # goes straight to the backend, past the coroutines and tests of the other kinds.
-        keyword = head[:1].isalpha()
-        if keyword and head not in _SPECIAL_HEADS and not self.ctx.detector.may_call(sql):
+        if self._plain(sql):  # straight to the backend, past the other kinds' tests
             if not self._detach(message):
                 await self._forward(message, Shape.RESULT)
             return
-        own = head in _OWN_HEADS or not keyword
+        head = sql[:4].lower()
+        own = head in _OWN_HEADS or not head[:1].isalpha()
         if own and await self._on_own_statement(message, sql):
             return
         if not await self._ml_statement(message, sql):

@@ -181,6 +181,65 @@ def test_an_interrupted_read_leaves_the_buffer_as_it_was() -> None:
     run(scenario)
 
 
+def test_a_whole_packet_for_a_waiting_reader_is_offered_first() -> None:
+    async def scenario() -> None:
+        stream, _ = connected()
+        offered: list[bytes] = []
+        stream.offer_packets(lambda raw: offered.append(raw) or raw.endswith(b"1"))
+        reading = asyncio.ensure_future(stream.read_message())
+        await asyncio.sleep(0)
+        stream.data_received(query(b"SELECT 1"))  # taken: the reader goes on waiting
+        await asyncio.sleep(0)
+        assert offered == [query(b"SELECT 1")] and not reading.done()
+        stream.data_received(query(b"SELECT 2"))  # declined: the reader gets it
+        assert (await reading).payload == b"\x03SELECT 2"
+        assert offered == [query(b"SELECT 1"), query(b"SELECT 2")]
+
+    run(scenario)
+
+
+@pytest.mark.parametrize(
+    "arrival",
+    [
+        pytest.param(query(b"SELECT 1")[:6], id="part-of-a-packet"),
+        pytest.param(query(b"SELECT 1") + query(b"SELECT 2"), id="two-packets"),
+        pytest.param(b"\x01\x00", id="part-of-a-header"),
+    ],
+)
+def test_only_one_whole_packet_is_offered(arrival: bytes) -> None:
+    async def scenario() -> None:
+        stream, _ = connected()
+        offered: list[bytes] = []
+        stream.offer_packets(lambda raw: offered.append(raw) or True)
+        reading = asyncio.ensure_future(stream.read_message())
+        await asyncio.sleep(0)
+        stream.data_received(arrival)
+        await asyncio.sleep(0)
+        assert offered == []
+        reading.cancel()
+
+    run(scenario)
+
+
+def test_nothing_is_offered_behind_buffered_bytes_or_without_a_waiting_reader() -> None:
+    async def scenario() -> None:
+        stream, _ = connected()
+        offered: list[bytes] = []
+        stream.offer_packets(lambda raw: offered.append(raw) or True)
+        stream.data_received(query(b"SELECT 1"))  # nobody reads yet: buffered
+        reading = asyncio.ensure_future(stream.read_message())
+        assert (await reading).payload == b"\x03SELECT 1"
+        stream.data_received(query(b"SELECT 2")[:4])
+        reading = asyncio.ensure_future(stream.read_message())
+        await asyncio.sleep(0)
+        stream.data_received(query(b"SELECT 3"))  # a reader waits, but behind bytes
+        await asyncio.sleep(0)
+        assert offered == []
+        reading.cancel()
+
+    run(scenario)
+
+
 # -- writing ------------------------------------------------------------------------------
 
 
