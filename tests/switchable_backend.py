@@ -16,6 +16,16 @@ mode = "ok"
 fail_after: int | None = None
 batches: list[list[tuple[str, str]]] = []
 
+#: The --comprehend-backend setting of a proxy answered by this module.
+SETTING = "python:tests.switchable_backend:sentiment"
+
+
+def reset() -> None:
+    """Answer again, and forget the batches seen so far."""
+    global mode, fail_after
+    mode, fail_after = "ok", None
+    batches.clear()
+
 
 def answer(text: str) -> tuple[str, float]:
     return LABELS[len(text) % 4], 0.5 + (len(text) % 500) / 1000

@@ -43,7 +43,7 @@ def texts(backend: BackendInfo) -> None:
 def ml_proxy(backend: BackendInfo, texts: None) -> Iterator[RunningProxy]:
     proxy = start_proxy(
         backend,
-        comprehend_backend="python:tests.switchable_backend:sentiment",
+        comprehend_backend=switchable_backend.SETTING,
         ml_max_backend_calls=2,
         ml_cache_entries=0,
         ml_max_attempts=2,
@@ -54,12 +54,11 @@ def ml_proxy(backend: BackendInfo, texts: None) -> Iterator[RunningProxy]:
 
 @pytest.fixture
 def conn(ml_proxy: RunningProxy) -> Iterator[pymysql.Connection[Any]]:
-    switchable_backend.mode = "ok"
-    switchable_backend.batches.clear()
+    switchable_backend.reset()
     connection = ml_proxy.connect()
     yield connection
     connection.close()
-    switchable_backend.mode = "ok"
+    switchable_backend.reset()
 
 
 def rows(conn: pymysql.Connection[Any], sql: str) -> list[tuple[Any, ...]]:

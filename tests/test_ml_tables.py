@@ -41,7 +41,7 @@ def many_texts(backend: BackendInfo) -> None:
 def ml_proxy(backend: BackendInfo, many_texts: None) -> Iterator[RunningProxy]:
     proxy = start_proxy(
         backend,
-        comprehend_backend="python:tests.switchable_backend:sentiment",
+        comprehend_backend=switchable_backend.SETTING,
         ml_max_backend_calls=0,
         ml_cache_entries=0,
         ml_max_attempts=1,
@@ -52,13 +52,11 @@ def ml_proxy(backend: BackendInfo, many_texts: None) -> Iterator[RunningProxy]:
 
 @pytest.fixture
 def conn(ml_proxy: RunningProxy) -> Iterator[pymysql.Connection[Any]]:
-    switchable_backend.mode = "ok"
-    switchable_backend.fail_after = None
-    switchable_backend.batches.clear()
+    switchable_backend.reset()
     connection = ml_proxy.connect()
     yield connection
     connection.close()
-    switchable_backend.fail_after = None
+    switchable_backend.reset()
 
 
 def rows(conn: pymysql.Connection[Any], sql: str) -> list[tuple[Any, ...]]:
