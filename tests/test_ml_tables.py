@@ -17,6 +17,7 @@ from proxy.ml_tables import INSERT_BYTES
 from tests import switchable_backend
 from tests.backend import BackendInfo
 from tests.conftest import TEST_DB, RunningProxy, admin_connect, start_proxy
+from tests.test_ml_features import rows
 
 S = "aws_comprehend_detect_sentiment"
 ROWS = 3000
@@ -57,12 +58,6 @@ def conn(ml_proxy: RunningProxy) -> Iterator[pymysql.Connection[Any]]:
     yield connection
     connection.close()
     switchable_backend.reset()
-
-
-def rows(conn: pymysql.Connection[Any], sql: str) -> list[tuple[Any, ...]]:
-    with conn.cursor() as cur:
-        cur.execute(sql)
-        return [tuple(r) for r in cur.fetchall()]
 
 
 def inserts_so_far(backend: BackendInfo) -> int:
