@@ -23,7 +23,11 @@ PARTS: tuple[tuple[str, Callable[[Sequence[str]], int]], ...] = (
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs of each; medians")
     args = parser.parse_args(argv)
     for title, run in PARTS:
