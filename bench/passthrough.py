@@ -130,7 +130,7 @@ def _measure_sql(run: Run, order: Sequence[str], load: SqlLoad) -> None:
                 continue
             qps, p50, p95 = _sql_metrics(load, threads, prepared)
             p50_of = {}
-            with _one_client_placement(run, threads if load is _POINT_SELECT else 0):
+            with _one_client_placement(run, threads == 1 and load is _POINT_SELECT):
                 for target in order:
                     result = load.run(
                         run.endpoints[target], threads, args.seconds, prepared, args.table_size
@@ -151,7 +151,7 @@ def _measure_sql(run: Run, order: Sequence[str], load: SqlLoad) -> None:
 
 
 @contextmanager
-def _one_client_placement(run: Run, threads: int) -> Iterator[None]:
+def _one_client_placement(run: Run, one_client_selects: bool) -> Iterator[None]:
     """With one client thread, sysbench (a child of this process) on the first CPU and
     the hop on the second, for every target alike. Left to the scheduler, three
     processes on two cores give each hop a bimodal latency (runs near 0.018 ms and runs
@@ -160,7 +160,12 @@ def _one_client_placement(run: Run, threads: int) -> Iterator[None]:
     statements run slower for every hop with the hop on one CPU. Not with --no-pin,
     fewer than two CPUs, or proxy workers (their pids are not ours)."""
     cpus = os.sched_getaffinity(0)
-    if threads != 1 or run.args.no_pin or len(cpus) < 2 or (run.args.proxy_workers or 1) > 1:
+    if (
+        not one_client_selects
+        or run.args.no_pin
+        or len(cpus) < 2
+        or (run.args.proxy_workers or 1) > 1
+    ):
         yield
         return
     client_cpu, hop_cpu = sorted(cpus)[:2]

@@ -131,11 +131,12 @@ class MLStatement:
         for wave in self.plan.waves():  # usually one: calls reading calls come later
             inputs = await self.collect(wave, replacements)
             keyed = self._keyed(wave, inputs)
+            requests = _family_requests(wave, keyed)
+            self._check_caps(requests)
             statements = PipelinedStatements(self.backend)
-            self._check_caps(wave, keyed)
             try:
                 tables = self._open_tables(wave, keyed, statements)
-                answers = await self._infer(wave, keyed, tables)
+                answers = await self._infer(requests, keyed, tables)
                 replacements.update(self._materialize(wave, inputs, answers, tables, statements))
             except Exception:
                 await statements.abandon()
@@ -200,11 +201,8 @@ class MLStatement:
 
     def backend_inputs(self, inputs: _Inputs) -> dict[str, list[Hashable]]:
         """Per family, the inputs the backend would be asked (NULL and empty excluded)."""
-        wanted: dict[str, list[Hashable]] = {}
-        for site in self.plan.calls:
-            values = (backend_input(site.function, row) for row in inputs.by_site[site.index])
-            wanted.setdefault(site.function.family, []).extend(v for v in values if v is not None)
-        return wanted
+        requests = _family_requests(self.plan.calls, self._keyed(self.plan.calls, inputs))
+        return {family: request.wanted for family, request in requests.items()}
 
     def _keyed(
         self, wave: list[CallSite], inputs: _Inputs
@@ -235,14 +233,14 @@ class MLStatement:
 
     async def _infer(
         self,
-        wave: list[CallSite],
+        requests: Mapping[str, _FamilyRequest],
         keyed: Mapping[int, Mapping[Row, Hashable | None]],
         tables: Mapping[int, LookupTable],
     ) -> dict[int, dict[Row, object]]:
         """Answers per site, keyed by input row; NULL inputs are answered NULL unasked."""
         answers: dict[int, dict[Row, object]] = {}
-        for family, sites in self._sites_by_family(wave).items():
-            engine, wanted, batch = self._request_of(sites, keyed)
+        for family, request in requests.items():
+            sites = request.sites
             fill = _filler(
                 [
                     (tables[s.index], rows_by_input(keyed[s.index]))
@@ -251,7 +249,12 @@ class MLStatement:
                 ]
             )
             outcomes = await self._run_engine(
-                engine, wanted, batch, family, sites[0].function, fill
+                self._engine(sites[0].function),
+                request.wanted,
+                request.batch,
+                family,
+                sites[0].function,
+                fill,
             )
             for site in sites:
                 answers[site.index] = {
@@ -260,28 +263,12 @@ class MLStatement:
                 }
         return answers
 
-    def _check_caps(
-        self, wave: list[CallSite], keyed: Mapping[int, Mapping[Row, Hashable | None]]
-    ) -> None:
-        """Refuse a statement over the session's request cap before it touches anything."""
-        for sites in self._sites_by_family(wave).values():
-            engine, wanted, batch = self._request_of(sites, keyed)
-            self._check_cap(engine, wanted, batch, sites[0].function)
-
-    def _request_of(
-        self, sites: list[CallSite], keyed: Mapping[int, Mapping[Row, Hashable | None]]
-    ) -> tuple[InferenceEngine, list[Hashable], int | None]:
-        """One family's engine, the inputs to ask it and the batch size the calls ask."""
-        engine = self._engine(sites[0].function)
-        wanted = [value for s in sites for value in keyed[s.index].values() if value is not None]
-        batch = min((s.batch_size for s in sites if s.batch_size), default=None)
-        return engine, wanted, batch
-
-    def _sites_by_family(self, sites: list[CallSite]) -> dict[str, list[CallSite]]:
-        families: dict[str, list[CallSite]] = {}
-        for site in sites:
-            families.setdefault(site.function.family, []).append(site)
-        return families
+    def _check_caps(self, requests: Mapping[str, _FamilyRequest]) -> None:
+        """Refuse a statement over the session's request cap before it touches anything
+        (an unconfigured family fails here too)."""
+        for request in requests.values():
+            function = request.sites[0].function
+            self._check_cap(self._engine(function), request.wanted, request.batch, function)
 
     def _engine(self, function: MLFunction) -> InferenceEngine:
         try:
@@ -381,6 +368,32 @@ class MLStatement:
                 inline = lookup_sql(site)
             replacements[site.index] = inline
         return replacements
+
+
+@dataclass
+class _FamilyRequest:
+    """What one backend family is asked for a wave: its sites, their backend inputs in
+    order (NULL and empty excluded), and the batch size the calls ask for."""
+
+    sites: list[CallSite]
+    wanted: list[Hashable]
+    batch: int | None
+
+
+def _family_requests(
+    sites: list[CallSite], keyed: Mapping[int, Mapping[Row, Hashable | None]]
+) -> dict[str, _FamilyRequest]:
+    by_family: dict[str, list[CallSite]] = {}
+    for site in sites:
+        by_family.setdefault(site.function.family, []).append(site)
+    return {
+        family: _FamilyRequest(
+            members,
+            [value for s in members for value in keyed[s.index].values() if value is not None],
+            min((s.batch_size for s in members if s.batch_size), default=None),
+        )
+        for family, members in by_family.items()
+    }
 
 
 def _filler(

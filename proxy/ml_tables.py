@@ -102,12 +102,12 @@ class LookupTable:
             self._stored.clear()
             self._statements.send(f"DELETE FROM {self.name}")
         for row, answer in answers.items():
-            if answer is not None and row not in self._stored:
+            if answer is not None:
                 self._add(row, answer)
         self._flush()
 
     def _add(self, row: Row, answer: object) -> None:
-        if row in self._stored:
+        if row in self._stored:  # a batch brought it already
             return
         self._stored.add(row)
         value = table_row(self.site.function, row, answer)
