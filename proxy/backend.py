@@ -36,6 +36,7 @@ from proxy.handshake import (
 )
 from proxy.packets import ERR_HEADER, OK_HEADER, ok_status, parse_err
 from proxy.stream import Message, PacketStream, open_connection, open_unix_connection
+from rewriter.charsets import UTF8, ClientCharset
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +216,13 @@ class BackendConnection:
         self.stream = stream
         self.greeting = greeting
         self.status = status
+        #: The session's character_set_client as last read (proxy.ml_settings): the
+        #: proxy's own statements that carry the client's text are encoded in it.
+        self.charset: ClientCharset = UTF8
+
+    def encode(self, sql: str) -> bytes:
+        """A statement of the proxy's in the session's character set."""
+        return self.charset.encode(sql)
 
     @property
     def thread_id(self) -> int:
@@ -235,7 +243,7 @@ class BackendConnection:
 
     async def query(self, sql: str) -> None:
         """Run a statement that answers OK or ERR (proxy-internal use: KILL, ...)."""
-        await self.stream.send(b"\x03" + sql.encode("utf-8", "surrogateescape"), 0)
+        await self.stream.send(b"\x03" + self.encode(sql), 0)
         reply = await self.read()
         if reply.payload[:1] == bytes((ERR_HEADER,)):
             raise BackendRejected(parse_err(reply.payload))

@@ -10,7 +10,7 @@ from proxy.internal import decode_text_row
 from proxy.packets import EOF_HEADER, ERR_HEADER, lenenc_str, read_lenenc_str
 
 _EXPLAIN = re.compile(
-    r"^(\s*(?:EXPLAIN|DESCRIBE|DESC)\s+(?:(?:EXTENDED|PARTITIONS)\s+|FORMAT\s*=\s*\w+\s+)?)",
+    rb"^(\s*(?:EXPLAIN|DESCRIBE|DESC)\s+(?:(?:EXTENDED|PARTITIONS)\s+|FORMAT\s*=\s*\w+\s+)?)",
     re.IGNORECASE,
 )
 BATCHED = b"Batched machine learning"
@@ -18,11 +18,12 @@ BATCHED = b"Batched machine learning"
 LOOKUP_ALIAS = b"_mlr"
 
 
-def split_explain(sql: str) -> tuple[str, str] | None:
-    """(the EXPLAIN prefix, the statement explained), or None when not an EXPLAIN.
+def split_explain(sql: bytes) -> tuple[bytes, bytes] | None:
+    """(the EXPLAIN prefix, the statement explained), or None when not an EXPLAIN. The
+    prefix is ASCII words and spaces, the same bytes in every client character set.
 
-    >>> split_explain("explain format=traditional SELECT 1")
-    ('explain format=traditional ', 'SELECT 1')
+    >>> split_explain(b"explain format=traditional SELECT 1")
+    (b'explain format=traditional ', b'SELECT 1')
     """
     match = _EXPLAIN.match(sql)
     if match is None:

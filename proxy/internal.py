@@ -31,7 +31,7 @@ def decode_text_row(payload: bytes, columns: int) -> Row:
 
 async def fetch_rows(backend: BackendConnection, sql: str) -> list[Row]:
     """Run a statement and return its rows (none for a statement without a result set)."""
-    await backend.stream.send(b"\x03" + sql.encode("utf-8", "surrogateescape"), 0)
+    await backend.stream.send(b"\x03" + backend.encode(sql), 0)
     first = (await backend.read()).payload
     if first[0] == ERR_HEADER:
         raise BackendRejected(parse_err(first))
@@ -72,7 +72,7 @@ async def read_response(backend: BackendConnection) -> list[bytes]:
 
 async def prepare_statement(backend: BackendConnection, sql: str) -> int:
     """COM_STMT_PREPARE a statement for the proxy's own use; return its id."""
-    await backend.stream.send(b"\x16" + sql.encode("utf-8", "surrogateescape"), 0)
+    await backend.stream.send(b"\x16" + backend.encode(sql), 0)
     first = (await backend.read()).payload
     if first[0] == ERR_HEADER:
         raise BackendRejected(parse_err(first))

@@ -16,6 +16,8 @@ from mysql_mimic.charset import Collation
 
 from proxy.binary_params import parse_execute
 from proxy.errors import ClientProtocolError
+from rewriter.charsets import ClientCharset
+from rewriter.lexer import SqlSyntax
 
 DEFAULT_CHARSET = "utf8mb4"
 
@@ -26,6 +28,9 @@ class PreparedML:
 
     sql: str
     param_count: int
+    #: How the session read the statement when it was prepared.
+    syntax: SqlSyntax
+    charset: ClientCharset
     types: list[tuple[int, bool]] = field(default_factory=list)
     long_data: dict[int, bytes] = field(default_factory=dict)
 

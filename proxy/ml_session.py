@@ -27,6 +27,7 @@ from rewriter.ddl import AliasFunction, looks_like_ml_ddl, parse_ml_ddl
 from rewriter.detect import CallDetector
 from rewriter.errors import PlanError
 from rewriter.functions import MLFunction
+from rewriter.lexer import SqlSyntax, UnreadableStatement
 from rewriter.plan import MLPlan, plan_statement
 from rewriter.registry import (
     MARKER,
@@ -38,8 +39,6 @@ from rewriter.registry import (
 if TYPE_CHECKING:
     from proxy.context import ProxyContext
 
-#: SERVER_STATUS_NO_BACKSLASH_ESCAPES: the session's sql_mode has NO_BACKSLASH_ESCAPES.
-_NO_BACKSLASH_ESCAPES = 0x200
 
 _SHOW_CREATE_FUNCTION = re.compile(
     rb"^\s*SHOW\s+CREATE\s+FUNCTION\s+(?:(`(?:[^`]|``)+`|\w+)\s*\.\s*)?(`(?:[^`]|``)+`|\w+)\s*;?\s*$",
@@ -91,35 +90,45 @@ class MLHandlers:
 
     async def _ml_plan(self, sql: bytes) -> Planned | None:
         """The ML plan of a statement, or None: most statements fail the cheap name test
-        and are never parsed."""
+        and are never parsed. The others are read as the server reads them (the
+        session's character set and sql_mode, read first: rewriter.lexer); one the
+        proxy cannot read that way goes to the backend untouched, where a call in it
+        fails with the backend's own error rather than being half understood."""
         if not self.ctx.detector.may_call(sql):
             return None
-        text = sql.decode("utf-8", "surrogateescape")  # other charsets' bytes survive
-        resolved = await self._callable_functions(sql, text)
-        if resolved is None:
-            return None
-        plan = _plan(text, resolved[0])
-        return None if plan is None else (plan, resolved[1])
-
-    async def _callable_functions(
-        self, sql: bytes, text: str
-    ) -> tuple[Mapping[str, MLFunction], StatementSettings | None] | None:
-        """The functions ``text`` may call. A statement calling an alias first reads the
-        session's settings, then the aliases this client can see (on its own connection,
-        so the backend's visibility rules apply); None when it calls nothing."""
-        registry = self.ctx.registry
-        if not registry.may_call(text):
-            return (self.ctx.ml.functions, None) if _BUILTINS.may_call(sql) else None
         assert self.backend is not None
         settings = await read_statement_settings(self.backend, self.ctx.ml)
+        try:
+            if settings.charset is None:
+                raise UnreadableStatement("the session's character set")
+            text = settings.charset.decode(sql)
+            functions = await self._callable_functions(sql, text, settings)
+            plan = None if functions is None else _plan(text, functions, settings.syntax)
+        except UnreadableStatement as exc:
+            self.log.info(
+                "connection %d: statement sent as it is (the proxy cannot read %s)", self.id, exc
+            )
+            return None
+        return None if plan is None else (plan, settings)
+
+    async def _callable_functions(
+        self, sql: bytes, text: str, settings: StatementSettings
+    ) -> Mapping[str, MLFunction] | None:
+        """The functions ``text`` may call: the built-ins, and the aliases this client
+        can see (read on its own connection, so the backend's visibility rules apply);
+        None when it calls nothing."""
+        registry = self.ctx.registry
+        if not registry.may_call(text):
+            return self.ctx.ml.functions if _BUILTINS.may_call(sql) else None
+        assert self.backend is not None
         aliases = await registry.visible(self.backend, settings.database, text)
-        return {**self.ctx.ml.functions, **aliases}, settings
+        return {**self.ctx.ml.functions, **aliases}
 
     async def _run_ml(self, plan: MLPlan, settings: StatementSettings | None) -> None:
         assert self.backend is not None
         rewritten = await MLStatement(self.ctx.ml, self.backend, plan, settings).prepare()
         self.log.debug("connection %d: ML statement rewritten to %s", self.id, rewritten)
-        await self._run_relayed(rewritten.encode("utf-8", "surrogateescape"))
+        await self._run_relayed(self.backend.encode(rewritten))
 
     async def _run_relayed(self, sql: bytes) -> bool:
         """Run a statement of the proxy's making; the client gets the backend's response.
@@ -135,18 +144,16 @@ class MLHandlers:
         """EXPLAIN of a statement with ML calls; False when it is not one."""
         if not self.ctx.detector.may_call(sql):
             return False
-        parts = split_explain(sql.decode("utf-8", "surrogateescape"))
+        parts = split_explain(sql)
         if parts is None:
             return False
-        planned = await self._ml_plan(parts[1].encode("utf-8", "surrogateescape"))
+        planned = await self._ml_plan(parts[1])
         if planned is None:
             return False
         assert self.backend is not None
         statement = MLStatement(self.ctx.ml, self.backend, *planned)
         rewritten = await statement.prepare_explain()
-        await self.backend.stream.send(
-            b"\x03" + (parts[0] + rewritten).encode("utf-8", "surrogateescape"), 0
-        )
+        await self.backend.stream.send(b"\x03" + parts[0] + self.backend.encode(rewritten), 0)
         response = mark_batched(await read_response(self.backend))
         self.client.write_raw(frame_all(response))
         await self.client.drain()
@@ -160,16 +167,22 @@ class MLHandlers:
         denied, 1046 no database) exactly as for any CREATE FUNCTION. DROP FUNCTION and
         ordinary CREATE FUNCTION statements go to the backend unchanged."""
         assert self.backend is not None and self._relay is not None
-        escapes = not self.backend.status & _NO_BACKSLASH_ESCAPES
+        settings = await read_statement_settings(self.backend, self.ctx.ml)
+        escapes = settings.syntax.backslash_escapes
         try:
-            text = sql.decode("utf-8", "surrogateescape")
+            if settings.charset is None:
+                raise UnreadableStatement("the session's character set")
+            text = settings.charset.decode(sql)
             parsed = parse_ml_ddl(text, backslash_escapes=escapes)
+        except UnreadableStatement as exc:
+            self.log.info("connection %d: DDL sent as it is (cannot read %s)", self.id, exc)
+            return False
         except PlanError as exc:
             raise MLStatementError(str(exc), exc.code, "42000") from exc
         if not isinstance(parsed, AliasFunction):
             return False
         stub = stub_statement(parsed, backslash_escapes=escapes)
-        if await self._run_relayed(stub.encode("utf-8", "surrogateescape")):
+        if await self._run_relayed(self.backend.encode(stub)):
             self.ctx.registry.watch([parsed.name])
             self.log.info("connection %d: created alias function %s", self.id, parsed.name)
         return True
@@ -204,9 +217,9 @@ class MLHandlers:
         return [*response[: columns + 2], _encode_text_row(fixed), response[-1]]
 
 
-def _plan(text: str, functions: Mapping[str, MLFunction]) -> MLPlan | None:
+def _plan(text: str, functions: Mapping[str, MLFunction], syntax: SqlSyntax) -> MLPlan | None:
     try:
-        return plan_statement(text, functions)
+        return plan_statement(text, functions, syntax)
     except RecursionError:
         # sqlglot recurses per nesting level (about 40 parentheses exhaust the stack):
         # too deep to parse is treated like unparsable, not as a reason to drop the client.

@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 
 from proxy.backend import BackendConnection
 from proxy.internal import fetch_rows
+from rewriter.charsets import UTF8, ClientCharset, client_charset
+from rewriter.lexer import SqlSyntax, UnreadableStatement
 
 SETTINGS_QUERY = (
     "SELECT @mlproxy_on_error, @mlproxy_max_backend_calls, @aurora_ml_inference_timeout, "
-    "ROW_COUNT(), FOUND_ROWS(), DATABASE()"
+    "ROW_COUNT(), FOUND_ROWS(), DATABASE(), @@SESSION.sql_mode, @@SESSION.character_set_client"
 )
 
 # Aurora's session variable is a system variable the backend does not have: the simple
@@ -41,17 +43,27 @@ class StatementSettings:
     database: str | None = None
     #: ROW_COUNT()/FOUND_ROWS() of the client's previous statement, as SQL literals.
     state: dict[str, str] = field(default_factory=dict)
+    #: How the server reads this session's statement text (sql_mode, server version).
+    syntax: SqlSyntax = field(default_factory=SqlSyntax)
+    #: The session's character_set_client; None: one the proxy cannot read.
+    charset: ClientCharset | None = UTF8
 
 
 async def read_settings(backend: BackendConnection, max_backend_calls: int) -> StatementSettings:
-    (on_error, max_calls, timeout, row_count, found_rows, database), *_ = await fetch_rows(
-        backend, SETTINGS_QUERY
-    )
+    """The session's settings and state; also sets the backend connection's charset."""
+    row, *_ = await fetch_rows(backend, SETTINGS_QUERY)
+    on_error, max_calls, timeout, row_count, found_rows, database, sql_mode, charset = row
     settings = StatementSettings(
         max_backend_calls=max_backend_calls,
         database=database.decode("utf-8", "surrogateescape") if database is not None else None,
         state={"row_count": _integer(row_count), "found_rows": _integer(found_rows)},
+        syntax=SqlSyntax.from_session(
+            (sql_mode or b"").decode("ascii", "replace"), backend.greeting.server_version
+        ),
+        charset=_charset((charset or b"").decode("ascii", "replace")),
     )
+    if settings.charset is not None:
+        backend.charset = settings.charset
     if on_error is not None:
         settings.null_on_error = on_error.strip().lower() == b"null"
     if max_calls is not None:
@@ -71,6 +83,13 @@ def set_timeout_statement(sql: bytes) -> bytes | None:
         return None
     value = match.group(1).upper()
     return b"SET @aurora_ml_inference_timeout = " + (b"NULL" if value == b"DEFAULT" else value)
+
+
+def _charset(name: str) -> ClientCharset | None:
+    try:
+        return client_charset(name)
+    except UnreadableStatement:
+        return None
 
 
 def _number(value: bytes, name: str) -> int:

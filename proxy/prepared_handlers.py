@@ -55,14 +55,17 @@ class PreparedHandlers:
         if planned is None:
             await self._forward(message, Shape.PREPARE)
             return
-        plan = planned[0]
-        assert self._relay is not None
-        twin = plan.metadata_twin().encode("utf-8", "surrogateescape")
+        plan, settings = planned
+        assert self._relay is not None and self.backend is not None and settings is not None
+        twin = self.backend.encode(plan.metadata_twin())
         await self._relay.send_command(frame(b"\x16" + twin, 0))
         scanner = await self._relay.relay(Shape.PREPARE)
         if not scanner.error:
             self._ml_prepared[scanner.statement_id] = PreparedML(
-                plan.sql, placeholder_count(plan.sql)
+                plan.sql,
+                placeholder_count(plan.sql, settings.syntax),
+                settings.syntax,
+                self.backend.charset,
             )
 
     async def _prepare_kill(self, message: Message, kill: KillStatement) -> None:
@@ -111,9 +114,8 @@ class PreparedHandlers:
         the proxy's own, whose result the client gets."""
         assert self.backend is not None and self._relay is not None and self.identity
         literals = prepared.bind(message.payload, charset_name(self.identity.collation))
-        planned = await self._ml_plan(
-            bind_placeholders(prepared.sql, literals).encode("utf-8", "surrogateescape")
-        )
+        bound = bind_placeholders(prepared.sql, literals, prepared.syntax)
+        planned = await self._ml_plan(prepared.charset.encode(bound))
         if planned is None:
             raise MLStatementError("the prepared statement no longer calls an ML function", 1235)
         rewritten = await MLStatement(self.ctx.ml, self.backend, *planned).prepare()

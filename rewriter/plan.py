@@ -27,6 +27,7 @@ from sqlglot.errors import SqlglotError
 
 from rewriter.errors import PlanError
 from rewriter.functions import MLFunction
+from rewriter.lexer import SqlSyntax, read_statement
 from rewriter.spans import CallSpan, call_spans
 from rewriter.sql_text import input_key, item_aliases
 
@@ -137,11 +138,19 @@ class MLPlan:
         return "".join(out)
 
 
-def plan_statement(sql: str, functions: Mapping[str, MLFunction]) -> MLPlan | None:
+def plan_statement(
+    sql: str, functions: Mapping[str, MLFunction], syntax: SqlSyntax | None = None
+) -> MLPlan | None:
     """The plan for ``sql``, or None when it calls no ML function (or cannot be parsed:
-    the backend then answers it, with its own error if it is not SQL)."""
+    the backend then answers it, with its own error if it is not SQL).
+
+    sqlglot reads the statement's canonical twin (rewriter.lexer), in which quotes and
+    comments end where the server, in the session's ``syntax``, ends them; raises
+    UnreadableStatement when the text cannot be read that way."""
+    read = read_statement(sql, syntax or SqlSyntax())
+    parsable = _parsable(read.canonical)
     try:
-        statements = [s for s in sqlglot.parse(_parsable(sql), read="mysql") if s is not None]
+        statements = [s for s in sqlglot.parse(parsable, read="mysql") if s is not None]
     except SqlglotError:
         return None
     nodes = [
@@ -161,10 +170,13 @@ def plan_statement(sql: str, functions: Mapping[str, MLFunction]) -> MLPlan | No
             "a view cannot call ML functions through mlproxy: the proxy evaluates calls per "
             "statement, so put the call in the query that reads the view"
         )
-    spans = call_spans(_parsable(sql), frozenset(f.name for f in functions.values()))
-    plan = MLPlan(sql, state_calls=_state_calls(_parsable(sql), spans.values()))
+    spans = call_spans(parsable, frozenset(f.name for f in functions.values()))
+    plan = MLPlan(sql, state_calls=_state_calls(parsable, spans.values()))
     for node in sorted(nodes, key=lambda n: n.meta.get("start", 0)):
-        plan.calls.append(_call_site(len(plan.calls), node, spans, functions, sql))
+        site = _call_site(len(plan.calls), node, spans, functions, sql, parsable)
+        site.key_query = site.key_query and read.restore(site.key_query)
+        site.flat_key_query = site.flat_key_query and read.restore(site.flat_key_query)
+        plan.calls.append(site)
     return plan
 
 
@@ -194,7 +206,9 @@ def _call_site(
     spans: Mapping[int, CallSpan],
     functions: Mapping[str, MLFunction],
     sql: str,
+    parsable: str,
 ) -> CallSite:
+    """``sql`` is the client's text, ``parsable`` its canonical twin (same offsets)."""
     function = lookup(node, functions)
     assert function is not None
     span = spans.get(node.meta.get("start", -1))
@@ -219,7 +233,7 @@ def _call_site(
         inputs=inputs,
         batch_size=_batch_size(node, function),
         constant=not any(_refers_to_rows(arg) for arg in node.expressions[: function.inputs]),
-        aliases=item_aliases(node, span, _parsable(sql)),
+        aliases=item_aliases(node, span, parsable, sql),
     )
     if not site.constant:
         site.key_query = key_query(node, inputs, functions)

@@ -12,6 +12,7 @@ import math
 from sqlglot import exp
 from sqlglot.tokenizer_core import Token, TokenType
 
+from rewriter.lexer import SqlSyntax, read_statement
 from rewriter.spans import CallSpan, tokenize
 
 #: MySQL's limit on the length of a column alias.
@@ -80,10 +81,15 @@ def quote_identifier(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-def item_aliases(node: exp.Expr, span: CallSpan, sql: str) -> list[tuple[str, int]]:
+def item_aliases(
+    node: exp.Expr, span: CallSpan, sql: str, source: str | None = None
+) -> list[tuple[str, int]]:
     """For each select-list item around the call that has no alias, from the innermost
     out: the item's original text quoted as an alias, and the offset just after the item.
-    MySQL names such a column by its text; the rewrite must not change the name."""
+    MySQL names such a column by its text; the rewrite must not change the name.
+    ``sql`` is what sqlglot read (rewriter.lexer's canonical twin), ``source`` the
+    client's text at the same offsets (default: ``sql``)."""
+    source = sql if source is None else source
     tokens = tokenize(sql)
     depths = _depths(tokens)
     anchor = next(i for i, t in enumerate(tokens) if t.start == span.name_start)
@@ -99,7 +105,7 @@ def item_aliases(node: exp.Expr, span: CallSpan, sql: str) -> list[tuple[str, in
             return aliases
         if item in parent.expressions and not isinstance(item, exp.Alias):
             start, end = _item_bounds(tokens, depths, anchor, select)
-            aliases.append((quote_identifier(column_name(sql[start:end])), end))
+            aliases.append((quote_identifier(column_name(source[start:end])), end))
         item, anchor, strict = parent, select, True
 
 
@@ -156,10 +162,10 @@ def _starts_items(token: Token) -> bool:
     return token.token_type in _ITEM_START or token.text.upper() in _SELECT_MODIFIERS
 
 
-def bind_placeholders(sql: str, literals: list[str]) -> str:
-    """``sql`` with its ``?`` placeholders (tokens, not text inside strings or comments)
-    replaced, in order, by ``literals``."""
-    marks = [t for t in tokenize(sql) if t.token_type == TokenType.PLACEHOLDER]
+def bind_placeholders(sql: str, literals: list[str], syntax: SqlSyntax | None = None) -> str:
+    """``sql`` with its ``?`` placeholders (tokens, not text inside strings or comments,
+    as the server reads them in ``syntax``) replaced, in order, by ``literals``."""
+    marks = _placeholders(sql, syntax)
     if len(marks) != len(literals):
         raise ValueError(f"{len(marks)} placeholders for {len(literals)} parameters")
     out, pos = [], 0
@@ -170,5 +176,10 @@ def bind_placeholders(sql: str, literals: list[str]) -> str:
     return "".join(out)
 
 
-def placeholder_count(sql: str) -> int:
-    return sum(1 for t in tokenize(sql) if t.token_type == TokenType.PLACEHOLDER)
+def placeholder_count(sql: str, syntax: SqlSyntax | None = None) -> int:
+    return len(_placeholders(sql, syntax))
+
+
+def _placeholders(sql: str, syntax: SqlSyntax | None) -> list[Token]:
+    canonical = read_statement(sql, syntax or SqlSyntax()).canonical
+    return [t for t in tokenize(canonical) if t.token_type == TokenType.PLACEHOLDER]

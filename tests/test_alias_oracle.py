@@ -199,17 +199,6 @@ PREPARED_NAMES = (
     "as its name: 'tagline(a, _utf8mb4 X'7070', c)' where the server names it "
     "'tagline(a, ?, c)'"
 )
-NO_BACKSLASH_ESCAPES = (
-    "rewriter/plan.py plan_statement parses with backslash escapes whatever the session's "
-    "sql_mode: under NO_BACKSLASH_ESCAPES 'x\\' is a complete string, but sqlglot reads \\' "
-    "as an escaped quote, the parse fails, plan_statement returns None and the statement is "
-    "forwarded unrewritten: 1644 from the alias's stub"
-)
-ANSI_QUOTES_CONSTANT = (
-    'rewriter/plan.py _refers_to_rows: under ANSI_QUOTES "b" is the column b, but sqlglot '
-    'reads it as a string, so tagline(1, "b", 1) is judged constant and its constant query '
-    "(no FROM) fails: 1054 Unknown column 'b' in 'SELECT'"
-)
 ANSI_QUOTED_NAME = (
     'under ANSI_QUOTES "tagline"(a, b, c) is a call of tagline, but the proxy\'s call '
     "finder does not take a double-quoted name for an identifier (plan_statement returns "
@@ -1117,13 +1106,11 @@ SQL_MODES = [
         "mode-no-backslash-escapes-row",
         "SELECT id, tagline(a, 'x\\', c) FROM t",
         **in_mode("NO_BACKSLASH_ESCAPES"),
-        xfail=NO_BACKSLASH_ESCAPES,
     ),
     shape(
         "mode-no-backslash-escapes-constant",
         "SELECT tagline(1, 'x\\''y', 1)",
         **in_mode("NO_BACKSLASH_ESCAPES"),
-        xfail=NO_BACKSLASH_ESCAPES,
     ),
     shape(
         "mode-no-backslash-escapes-no-backslash",
@@ -1150,7 +1137,6 @@ SQL_MODES = [
         "mode-ansi-quotes-only-column-is-quoted",
         'SELECT tagline(1, "b", 1) FROM t WHERE id = 1',
         **in_mode("ANSI_QUOTES"),
-        xfail=ANSI_QUOTES_CONSTANT,
     ),
     shape(
         "mode-ansi-quotes-quoted-name",

@@ -1,0 +1,280 @@
+"""Statement text as the server reads it: where its strings, identifiers and comments are.
+
+The proxy must never disagree with the server about which part of a statement is SQL and
+which is data: a string the server reads as data must not be evaluated by the proxy as an
+ML call (or its arguments). How the server splits text depends on the session: the
+``NO_BACKSLASH_ESCAPES`` and ``ANSI_QUOTES`` sql_modes, the client character set (decoded
+before this module sees the text, see rewriter.charsets) and, for executable comments,
+the server's version. This lexer follows the server's rules (MariaDB's and MySQL's
+``sql_lex.cc``), and :func:`read_statement` gives sqlglot a *canonical* twin of the text:
+
+- the same length, so every offset sqlglot reports is an offset of the client's text;
+- comments blanked (an executable comment the server runs keeps its content as code);
+- inside quotes, every character sqlglot might read or write differently from the server
+  (quotes, backslashes, control characters) replaced by a placeholder, so sqlglot sees
+  exactly the server's boundaries, in every sql_mode;
+- ANSI_QUOTES identifiers delimited by backticks, which is how sqlglot reads identifiers.
+
+Placeholders are high surrogates, which decoded text never contains; text sqlglot writes
+from the canonical twin (a key query) goes back through :meth:`ReadStatement.restore`,
+which puts the client's own characters back, escaped as the session reads them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: The placeholders' range: high surrogates (decoding with surrogateescape yields only
+#: low ones, U+DC80-U+DCFF).
+_FIRST_PLACEHOLDER = 0xD800
+_PLACEHOLDERS = 0x400
+
+#: Characters that stand for themselves inside quotes only after a placeholder.
+_SPECIAL = frozenset("'\"`\\") | frozenset(chr(c) for c in range(0x20)) | {"\x7f"}
+
+
+class UnreadableStatement(ValueError):
+    """The text holds something the proxy cannot read exactly as the server would."""
+
+
+@dataclass(frozen=True)
+class SqlSyntax:
+    """What decides how the server splits a session's statement text."""
+
+    backslash_escapes: bool = True
+    ansi_quotes: bool = False
+    #: The server's version as MySQL's comments spell it (10.11.9 -> 101109); None: unknown.
+    server_version: int | None = None
+    mariadb: bool = True
+
+    @classmethod
+    def from_session(cls, sql_mode: str, server_version: str) -> SqlSyntax:
+        """From ``@@sql_mode`` and the server's version string (``10.11.9-MariaDB``)."""
+        modes = {mode.strip().upper() for mode in sql_mode.split(",")}
+        return cls(
+            backslash_escapes="NO_BACKSLASH_ESCAPES" not in modes,
+            ansi_quotes="ANSI_QUOTES" in modes or "ANSI" in modes,
+            server_version=version_number(server_version),
+            mariadb="mariadb" in server_version.lower(),
+        )
+
+
+def version_number(version: str) -> int | None:
+    """``10.11.9-MariaDB-log`` -> 101109; None when it does not start with x.y.z.
+
+    >>> version_number("10.11.9-MariaDB"), version_number("8.0.36"), version_number("x")
+    (101109, 80036, None)
+    """
+    parts = version.split("-", 1)[0].split(".")
+    if len(parts) < 3 or not all(p.isdigit() for p in parts[:3]):
+        return None
+    major, minor, patch = (int(p) for p in parts[:3])
+    return major * 10000 + minor * 100 + patch
+
+
+@dataclass
+class ReadStatement:
+    """A statement's text, its canonical twin for sqlglot, and the way back."""
+
+    text: str
+    canonical: str
+    _restore: dict[int, str] = field(default_factory=dict)
+
+    def restore(self, generated: str) -> str:
+        """Text written from the canonical twin, with the client's characters back."""
+        return generated.translate(self._restore) if self._restore else generated
+
+
+def read_statement(text: str, syntax: SqlSyntax) -> ReadStatement:
+    """The canonical twin of ``text`` (module docstring); UnreadableStatement when some
+    part of it cannot be read exactly as the server reads it.
+
+    >>> sql = "SELECT 'a\\\\' OR f(1) -- '"
+    >>> marked = lambda read: "".join("#" if ord(c) >= 0xD800 else c for c in read.canonical)
+    >>> marked(read_statement(sql, SqlSyntax(backslash_escapes=False)))  # f(1) is SQL
+    "SELECT 'a#' OR f(1)     "
+    >>> marked(read_statement(sql, SqlSyntax()))  # f(1) is in the string
+    "SELECT 'a## OR f(1) -- '"
+    """
+    return _Canonicalizer(text, syntax).run()
+
+
+class _Canonicalizer:
+    """One pass over the text, in the server's lexical states."""
+
+    def __init__(self, text: str, syntax: SqlSyntax) -> None:
+        self.text = text
+        self.syntax = syntax
+        self.out = list(text)
+        self.codes: dict[str, int] = {}
+        self.pos = 0
+        #: The end of an executable comment the server runs, while inside one.
+        self.in_executable = False
+
+    def run(self) -> ReadStatement:
+        text, end = self.text, len(self.text)
+        while self.pos < end:
+            char = text[self.pos]
+            if char == "'" or (char == '"' and not self.syntax.ansi_quotes):
+                self._string(char)
+            elif char == "`" or char == '"':
+                self._identifier(char)
+            elif char == "#" or (char == "-" and self._dash_comment()):
+                self._line_comment(self.pos)
+            elif char == "/" and text.startswith("/*", self.pos):
+                self._block_comment()
+            elif char == "*" and self.in_executable and text.startswith("*/", self.pos):
+                self._blank(self.pos, self.pos + 2)
+                self.in_executable = False
+                self.pos += 2
+            elif char == "\x00":
+                raise UnreadableStatement("a NUL character outside quotes")
+            else:
+                self.pos += 1
+        if self.in_executable:
+            raise UnreadableStatement("an executable comment without its end")
+        restore = {code: value for value, code in self.codes.items()}
+        return ReadStatement(self.text, "".join(self.out), restore)
+
+    # -- quoted text -----------------------------------------------------------------------
+
+    def _string(self, quote: str) -> None:
+        """A string literal: ``''`` (or ``""``) and, with backslash escapes, ``\\x`` are
+        escapes. Its body is rewritten for a single-quoted literal, which is how sqlglot
+        writes every string."""
+        text, start = self.text, self.pos
+        i = start + 1
+        while i < len(text):
+            char = text[i]
+            if char == "\\" and self.syntax.backslash_escapes and i + 1 < len(text):
+                self._mark(i, "\\")
+                self._mark(i + 1, text[i + 1])
+                i += 2
+            elif char == quote and text.startswith(quote, i + 1):
+                self._mark(i, "''" if quote == "'" else '"')
+                self._mark(i + 1, "")
+                i += 2
+            elif char == quote:
+                if quote == '"':
+                    self.out[start] = self.out[i] = "'"
+                self.pos = i + 1
+                return
+            else:
+                if char in _SPECIAL:
+                    self._mark(i, self._in_single_quotes(char))
+                i += 1
+        raise UnreadableStatement("a string literal without its closing quote")
+
+    def _in_single_quotes(self, char: str) -> str:
+        """How a character of a string body is written inside single quotes."""
+        if char == "'":
+            return "''"
+        if char == "\\":
+            return "\\\\" if self.syntax.backslash_escapes else "\\"
+        return char
+
+    def _identifier(self, quote: str) -> None:
+        """A quoted identifier (backticks, or double quotes under ANSI_QUOTES): a doubled
+        quote is an escape, backslashes are plain characters. sqlglot reads backticks the
+        server's way, so only what double quotes change is marked."""
+        text, start = self.text, self.pos
+        i = start + 1
+        while i < len(text):
+            char = text[i]
+            if char == quote and text.startswith(quote, i + 1):
+                self._mark(i, "``" if quote == "`" else '"')
+                self._mark(i + 1, "")
+                i += 2
+            elif char == quote:
+                self.out[start] = self.out[i] = "`"
+                self.pos = i + 1
+                return
+            else:
+                if char == "`":  # only inside ANSI double quotes
+                    self._mark(i, "``")
+                i += 1
+        raise UnreadableStatement("a quoted identifier without its closing quote")
+
+    def _mark(self, index: int, written: str) -> None:
+        """Replace the character at ``index`` with the placeholder written back as
+        ``written``."""
+        code = self.codes.get(written)
+        if code is None:
+            if len(self.codes) >= _PLACEHOLDERS:
+                raise UnreadableStatement("too many distinct escapes")
+            code = self.codes[written] = _FIRST_PLACEHOLDER + len(self.codes)
+        self.out[index] = chr(code)
+
+    # -- comments --------------------------------------------------------------------------
+
+    def _dash_comment(self) -> bool:
+        """``--`` starts a comment only before whitespace, a control character or the end
+        (``1--1`` is one minus minus one)."""
+        if not self.text.startswith("--", self.pos):
+            return False
+        after = self.pos + 2
+        return after >= len(self.text) or self.text[after] <= " " or self.text[after] == "\x7f"
+
+    def _line_comment(self, start: int) -> None:
+        end = self.text.find("\n", start)
+        end = len(self.text) if end < 0 else end
+        _no_nul(self.text, start, end)
+        if self.in_executable and "*/" in self.text[start:end]:
+            # The server ends an executable comment at */ even inside a line comment.
+            raise UnreadableStatement("a line comment inside an executable comment")
+        self._blank(start, end)
+        self.pos = end
+
+    def _block_comment(self) -> None:
+        text, start = self.text, self.pos
+        if self.in_executable:
+            raise UnreadableStatement("a comment nested in an executable comment")
+        opener = _executable_opener(text, start, self.syntax)
+        if opener is not None:
+            self._blank(start, opener)
+            self.in_executable = True
+            self.pos = opener
+            return
+        end = text.find("*/", start + 2)
+        if end < 0:
+            raise UnreadableStatement("a comment without its end")
+        _no_nul(text, start, end)
+        self._blank(start, end + 2)
+        self.pos = end + 2
+
+    def _blank(self, start: int, end: int) -> None:
+        for i in range(start, end):
+            if self.out[i] != "\n":
+                self.out[i] = " "
+
+
+def _executable_opener(text: str, start: int, syntax: SqlSyntax) -> int | None:
+    """Where the code of an executable comment the server runs starts (after ``/*!``,
+    ``/*!NNNNN``, or MariaDB's ``/*M!NNNNNN``); None for a comment it skips. Raises
+    UnreadableStatement for an executable comment whose fate is unknown."""
+    i = start + 2
+    mariadb_only = text.startswith("M!", i)
+    if mariadb_only:
+        i += 2
+    elif text.startswith("!", i):
+        i += 1
+    else:
+        return None  # an ordinary comment, or an optimizer hint (/*+ ... */)
+    if mariadb_only and not syntax.mariadb:
+        return None  # MySQL reads /*M! ... */ as a comment
+    digits = 0
+    while i + digits < len(text) and text[i + digits].isdigit():
+        digits += 1
+    if digits == 0:
+        return i
+    if digits not in (5, 6) or syntax.server_version is None:
+        raise UnreadableStatement("an executable comment the proxy cannot date")
+    if int(text[i : i + digits]) <= syntax.server_version:
+        return i + digits
+    return None
+
+
+def _no_nul(text: str, start: int, end: int) -> None:
+    """The server ends a comment at a NUL character, and what follows is not SQL."""
+    if "\x00" in text[start:end]:
+        raise UnreadableStatement("a NUL character in a comment")
