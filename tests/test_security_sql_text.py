@@ -266,8 +266,9 @@ def test_prepared_placeholders_as_the_server_counts_them(
 ) -> None:
     """A prepared ML statement binds its parameters where the server sees ``?``: under
     NO_BACKSLASH_ESCAPES ``'x\\'`` ends before the ``?`` that follows it. (``pair`` has
-    logged the account in once: mysql-connector's pure-Python RSA exchange then is not
-    needed, see the session note.)"""
+    logged the account in once, so the proxy's fast path answers: without TLS,
+    mysql-connector's pure-Python client answers a full caching_sha2 exchange with the
+    password in clear instead of RSA, which MySQL 8 refuses as the proxy does.)"""
     import mysql.connector
 
     conn = mysql.connector.connect(
