@@ -12,7 +12,9 @@ from proxy.function_registry import visible_aliases
 from proxy.functions_cli import open_backend
 from proxy.ml_path import MLStatement, lookup_sql
 from proxy.ml_runtime import build_runtime
+from proxy.ml_settings import read_settings
 from rewriter.calls import register_function_names
+from rewriter.lexer import UnreadableStatement
 from rewriter.plan import CallSite, MLPlan, plan_statement
 
 
@@ -24,10 +26,14 @@ async def explain(config: Config, sql: str) -> str:
         url = parse_backend_url(config.require_backend())
         functions = {**runtime.functions, **await visible_aliases(backend, url.database)}
         register_function_names(f.name for f in functions.values())
-        plan = plan_statement(sql, functions)
+        settings = await read_settings(backend, config.ml_max_backend_calls)
+        try:
+            plan = plan_statement(sql, functions, settings.syntax)  # the server's sql_mode
+        except UnreadableStatement as exc:
+            return f"The proxy cannot read {exc}: the statement goes to the backend unchanged.\n"
         if plan is None:
             return "No ML function call: the statement goes to the backend unchanged.\n"
-        statement = MLStatement(runtime, backend, plan)
+        statement = MLStatement(runtime, backend, plan, settings)
         placeholders = {site.index: "NULL" for site in plan.calls}  # no lookup tables here
         wanted = statement.backend_inputs(await statement.collect(plan.calls, placeholders))
     finally:
