@@ -22,6 +22,7 @@ which puts the client's own characters back, escaped as the session reads them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 #: The placeholders' range: high surrogates (decoding with surrogateescape yields only
@@ -29,8 +30,11 @@ from dataclasses import dataclass, field
 _FIRST_PLACEHOLDER = 0xD800
 _PLACEHOLDERS = 0x400
 
-#: Characters that stand for themselves inside quotes only after a placeholder.
-_SPECIAL = frozenset("'\"`\\") | frozenset(chr(c) for c in range(0x20)) | {"\x7f"}
+#: Where the code state may change: quotes, comment openers, an executable comment's end.
+_CODE_STOP = re.compile(r"['\"`#/*\-\x00]")
+#: Characters of a string body that sqlglot might read or write otherwise than the server.
+_STRING_STOP = re.compile(r"['\"`\\\x00-\x1f\x7f]")
+_IDENTIFIER_STOP = re.compile(r"[`\"]")
 
 
 class UnreadableStatement(ValueError):
@@ -113,7 +117,11 @@ class _Canonicalizer:
 
     def run(self) -> ReadStatement:
         text, end = self.text, len(self.text)
-        while self.pos < end:
+        while True:
+            found = _CODE_STOP.search(text, self.pos)
+            if found is None:
+                break
+            self.pos = found.start()
             char = text[self.pos]
             if char == "'" or (char == '"' and not self.syntax.ansi_quotes):
                 self._string(char)
@@ -131,6 +139,7 @@ class _Canonicalizer:
                 raise UnreadableStatement("a NUL character outside quotes")
             else:
                 self.pos += 1
+        self.pos = end
         if self.in_executable:
             raise UnreadableStatement("an executable comment without its end")
         restore = {code: value for value, code in self.codes.items()}
@@ -143,10 +152,15 @@ class _Canonicalizer:
         escapes. Its body is rewritten for a single-quoted literal, which is how sqlglot
         writes every string."""
         text, start = self.text, self.pos
+        escapes = self.syntax.backslash_escapes
         i = start + 1
-        while i < len(text):
+        while True:
+            found = _STRING_STOP.search(text, i)
+            if found is None:
+                raise UnreadableStatement("a string literal without its closing quote")
+            i = found.start()
             char = text[i]
-            if char == "\\" and self.syntax.backslash_escapes and i + 1 < len(text):
+            if char == "\\" and escapes and i + 1 < len(text):
                 self._mark(i, "\\")
                 self._mark(i + 1, text[i + 1])
                 i += 2
@@ -160,10 +174,8 @@ class _Canonicalizer:
                 self.pos = i + 1
                 return
             else:
-                if char in _SPECIAL:
-                    self._mark(i, self._in_single_quotes(char))
+                self._mark(i, self._in_single_quotes(char))
                 i += 1
-        raise UnreadableStatement("a string literal without its closing quote")
 
     def _in_single_quotes(self, char: str) -> str:
         """How a character of a string body is written inside single quotes."""
@@ -179,21 +191,24 @@ class _Canonicalizer:
         server's way, so only what double quotes change is marked."""
         text, start = self.text, self.pos
         i = start + 1
-        while i < len(text):
+        while True:
+            found = _IDENTIFIER_STOP.search(text, i)
+            if found is None:
+                raise UnreadableStatement("a quoted identifier without its closing quote")
+            i = found.start()
             char = text[i]
             if char == quote and text.startswith(quote, i + 1):
-                self._mark(i, "``" if quote == "`" else '"')
-                self._mark(i + 1, "")
+                if quote == '"':
+                    self._mark(i, '"')
+                    self._mark(i + 1, "")
                 i += 2
             elif char == quote:
                 self.out[start] = self.out[i] = "`"
                 self.pos = i + 1
                 return
-            else:
-                if char == "`":  # only inside ANSI double quotes
-                    self._mark(i, "``")
+            else:  # a backtick inside ANSI double quotes
+                self._mark(i, "``")
                 i += 1
-        raise UnreadableStatement("a quoted identifier without its closing quote")
 
     def _mark(self, index: int, written: str) -> None:
         """Replace the character at ``index`` with the placeholder written back as

@@ -1,0 +1,134 @@
+"""rewriter.lexer: the canonical twin sqlglot reads agrees with the server's reading.
+
+Properties over generated values, in each sql_mode: a value quoted the way the session
+quotes it is one string token for sqlglot, spanning exactly the literal; what sqlglot
+writes back for it, restored, is the client's literal; and nothing inside it is ever a
+call. Plus the comment rules the server applies (``--`` needs a space, ``#``, executable
+comments by version).
+"""
+
+from __future__ import annotations
+
+import pytest
+import sqlglot
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlglot import exp
+from sqlglot.tokenizer_core import TokenType
+
+from rewriter.lexer import SqlSyntax, UnreadableStatement, read_statement, version_number
+from rewriter.spans import tokenize
+
+SYNTAXES = [
+    SqlSyntax(),
+    SqlSyntax(backslash_escapes=False),
+    SqlSyntax(ansi_quotes=True),
+    SqlSyntax(backslash_escapes=False, ansi_quotes=True),
+]
+#: Characters that make quoting hard, plus ordinary ones.
+HARD = st.text(alphabet=st.sampled_from(list("'\"`\\\n\r\t\x00\x1a%_-#/*?;( )ab縗é")), max_size=12)
+
+
+def quote(value: str, syntax: SqlSyntax, delimiter: str = "'") -> str:
+    """How a client library quotes ``value`` for the session."""
+    if not syntax.backslash_escapes:
+        return delimiter + value.replace(delimiter, delimiter * 2) + delimiter
+    escapes = {"\\": "\\\\", "'": "\\'", '"': '\\"', "\0": "\\0", "\n": "\\n", "\r": "\\r"}
+    return delimiter + "".join(escapes.get(c, c) for c in value) + delimiter
+
+
+@pytest.mark.parametrize("syntax", SYNTAXES, ids=str)
+@given(value=HARD)
+@settings(max_examples=150, deadline=None)
+def test_a_quoted_value_is_one_string_and_comes_back_as_written(
+    syntax: SqlSyntax, value: str
+) -> None:
+    literal = quote(value, syntax)
+    sql = f"SELECT f(a) FROM t WHERE b = {literal} AND c = 1"
+    read = read_statement(sql, syntax)
+    assert len(read.canonical) == len(sql)
+    start = sql.index(literal)
+    strings = [t for t in tokenize(read.canonical) if t.token_type == TokenType.STRING]
+    assert [(t.start, t.end + 1) for t in strings] == [(start, start + len(literal))]
+    condition = sqlglot.parse_one(read.canonical, read="mysql").find(exp.EQ)
+    assert condition is not None
+    written = read.restore(condition.sql(dialect="mysql"))
+    assert written == f"b = {literal}"
+
+
+@pytest.mark.parametrize("syntax", SYNTAXES, ids=str)
+@given(value=HARD)
+@settings(max_examples=100, deadline=None)
+def test_double_quotes_follow_ansi_quotes(syntax: SqlSyntax, value: str) -> None:
+    """Without ANSI_QUOTES "..." is a string, with it an identifier; sqlglot sees the same
+    boundaries either way."""
+    if syntax.ansi_quotes:
+        literal = '"' + value.replace('"', '""') + '"'
+        kind = TokenType.IDENTIFIER
+    else:
+        literal = quote(value, syntax, '"')
+        kind = TokenType.STRING
+    sql = f"SELECT {literal} FROM t"
+    read = read_statement(sql, syntax)
+    tokens = tokenize(read.canonical)
+    assert [t.token_type for t in tokens] == [TokenType.SELECT, kind, TokenType.FROM, TokenType.VAR]
+    assert (tokens[1].start, tokens[1].end + 1) == (7, 7 + len(literal))
+
+
+@pytest.mark.parametrize(
+    ("sql", "code"),
+    [
+        ("SELECT 1--1", "SELECT 1--1"),
+        ("SELECT 1 -- f(x)", "SELECT 1"),
+        ("SELECT 1 --\tf(x)\n, 2", "SELECT 1 , 2"),
+        ("SELECT 1 # f(x)\n, 2", "SELECT 1 , 2"),
+        ("SELECT 1 /* f(x) */", "SELECT 1"),
+        ("SELECT 1 /*+ f(x) */", "SELECT 1"),
+        ("SELECT 1 /*!50000 + f(x) */", "SELECT 1 + f(x)"),
+        ("SELECT 1 /*! + f(x) */", "SELECT 1 + f(x)"),
+        ("SELECT 1 /*!999999 + f(x) */", "SELECT 1"),
+        ("SELECT 1 /*M!100000 + f(x) */", "SELECT 1 + f(x)"),
+        ("SELECT 1 /*!50000 + '*/' */", "SELECT 1 + '*/'"),
+    ],
+)
+def test_comments_as_the_server_reads_them(sql: str, code: str) -> None:
+    """Comments are blanked (same length), executable comments the server runs keep
+    their code."""
+    canonical = read_statement(sql, SqlSyntax(server_version=101109, mariadb=True)).canonical
+    assert len(canonical) == len(sql)
+    assert canonical.split() == code.split()
+
+
+def test_mysql_reads_mariadb_only_comments_as_comments() -> None:
+    mysql = SqlSyntax(server_version=80036, mariadb=False)
+    assert read_statement("SELECT 1 /*M! + f(x) */", mysql).canonical.strip() == "SELECT 1"
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT 'open",
+        "SELECT `open",
+        "SELECT 1 /* open",
+        "SELECT 1 /*!50000 + 1",
+        "SELECT 1 \x00 + f(x)",
+        "SELECT 1 # \x00\n + f(x)",
+        "SELECT 1 /*!123 + 1 */",
+        "SELECT 1 /*!50000 /* nested */ + 1 */",
+    ],
+)
+def test_what_cannot_be_read_exactly_is_refused(sql: str) -> None:
+    with pytest.raises(UnreadableStatement):
+        read_statement(sql, SqlSyntax(server_version=101109))
+
+
+def test_executable_comment_with_a_version_needs_the_servers_version() -> None:
+    with pytest.raises(UnreadableStatement):
+        read_statement("SELECT 1 /*!50000 + 1 */", SqlSyntax(server_version=None))
+
+
+def test_session_syntax() -> None:
+    syntax = SqlSyntax.from_session("ANSI,NO_BACKSLASH_ESCAPES", "10.11.9-MariaDB-log")
+    assert syntax == SqlSyntax(False, True, 101109, True)
+    assert SqlSyntax.from_session("", "8.0.36") == SqlSyntax(True, False, 80036, False)
+    assert version_number("11.4.2-MariaDB") == 110402
