@@ -25,6 +25,17 @@ log = logging.getLogger("mlproxy")
 EXIT_CONFIG = 2
 EXIT_BACKEND = 1
 
+#: What ``mlproxy explain`` reads: the backend, and what decides the functions and their
+#: requests (the serve-only settings would be accepted and ignored, and clutter --help).
+EXPLAIN_SETTINGS = (
+    *FUNCTION_SETTINGS,
+    "comprehend_backend",
+    "aws_region",
+    "aws_endpoint_url",
+    "endpoint",
+    "ml_max_backend_calls",
+)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -39,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="show how the ML calls of a statement are rewritten and what they cost",
     )
     explain.add_argument("sql", help="the statement")
-    _add_settings(explain)
+    _add_settings(explain, only=EXPLAIN_SETTINGS)
     demo = commands.add_parser(
         "demo", help="start a throwaway MariaDB/MySQL with the example tables, and serve it"
     )

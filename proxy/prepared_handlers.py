@@ -89,7 +89,10 @@ class PreparedHandlers:
         await self._on_kill(message, KillStatement(thread_id, query_only))
 
     def _plain_execute(self, payload: bytes) -> bool:
-        """An execution of a statement the backend alone runs (no KILL, no ML call)."""
+        """An execution of a statement the backend alone runs (no KILL, no ML call), whose
+        result comes whole (no cursor)."""
+        if asks_for_cursor(payload):
+            return False
         if not (self._prepared_kills or self._ml_prepared):
             return True  # most sessions have neither: no id to look up
         statement = statement_id(payload)
@@ -106,7 +109,9 @@ class PreparedHandlers:
             if prepared is not None:
                 await self._execute_ml(message, prepared)
                 return
-        if not self._detach(message):
+        if asks_for_cursor(message.payload):
+            await self._forward(message, Shape.CURSOR)
+        elif not self._detach(message):
             await self._forward(message, Shape.RESULT)
 
     async def _execute_ml(self, message: Message, prepared: PreparedML) -> None:
@@ -141,3 +146,12 @@ class PreparedHandlers:
         if prepared is not None:
             prepared.long_data = {}
         await self._forward(message, Shape.SINGLE)
+
+
+#: COM_STMT_EXECUTE's flags byte: the cursor type bits (page_protocol_com_stmt_execute).
+_CURSOR_TYPE_MASK = 0x07
+
+
+def asks_for_cursor(payload: bytes) -> bool:
+    """Whether a COM_STMT_EXECUTE asks the server to open a cursor (flags after the id)."""
+    return len(payload) > 5 and bool(payload[5] & _CURSOR_TYPE_MASK)

@@ -5,7 +5,8 @@ scanner follows along, chunk by chunk, and says when the response to the current
 command is complete. It reads the few payload bytes that decide the protocol state:
 the first byte of each packet (OK, ERR, EOF, LOCAL INFILE, column count), the column
 count, the status flags of OK/EOF packets (SERVER_MORE_RESULTS_EXISTS for multi-results
-and CALL, SERVER_STATUS_CURSOR_EXISTS for cursors), and COM_STMT_PREPARE_OK's counts.
+and CALL; SERVER_STATUS_CURSOR_EXISTS only where it means that rows wait for
+COM_STMT_FETCH, see Shape.CURSOR), and COM_STMT_PREPARE_OK's counts.
 Packets of 16 MiB and more are followed as continuations without inspection.
 
 Response shapes (page_protocol_com_query_response, page_protocol_com_stmt_prepare_response,
@@ -42,6 +43,9 @@ class Shape(enum.Enum):
     """What kind of response a command gets."""
 
     RESULT = "result"  # COM_QUERY, COM_STMT_EXECUTE, COM_PROCESS_INFO
+    #: COM_STMT_EXECUTE that asked for a cursor: its first result's rows wait for
+    #: COM_STMT_FETCH when the server opened one (SERVER_STATUS_CURSOR_EXISTS).
+    CURSOR = "cursor"
     PREPARE = "prepare"  # COM_STMT_PREPARE
     FIELDS = "fields"  # COM_FIELD_LIST
     ROWS = "rows"  # COM_STMT_FETCH
@@ -74,6 +78,7 @@ _STATE_NAMES = {
 
 _INITIAL_STATE = {
     Shape.RESULT: _FIRST,
+    Shape.CURSOR: _FIRST,
     Shape.PREPARE: _PREPARE_OK,
     Shape.FIELDS: _FIELDS,
     Shape.ROWS: _ROWS,
@@ -248,7 +253,13 @@ class ResponseScanner:
         if self._then_columns:
             self._defs_left, self._then_columns = self._then_columns, 0
             self._state = _DEFS
-        elif self._shape is Shape.PREPARE or self.status & _CURSOR_EXISTS:
+        elif self._shape is Shape.PREPARE or (
+            # Only here does the flag mean "no rows now": a stored program holding a
+            # cursor sets it on every result it sends, text results included, and a
+            # CALL's results (which a cursor never holds) carry SERVER_MORE_RESULTS_EXISTS.
+            self._shape is Shape.CURSOR
+            and self.status & (_CURSOR_EXISTS | _MORE_RESULTS) == _CURSOR_EXISTS
+        ):
             self._finish(_DONE)
         else:
             self._state = _ROWS

@@ -100,7 +100,8 @@ class ProxyServer:
         tls = None
         if config.tls:
             try:
-                tls = server_context(config.tls_cert, config.tls_key, rsa_key)
+                host = config.listen_address[0]
+                tls = server_context(config.tls_cert, config.tls_key, rsa_key, host)
             except (OSError, ValueError) as exc:
                 raise ConfigError(f"cannot load the TLS certificate: {exc}") from exc
         users = read_users_file(config.users_file) if config.users_file else {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import socket
 import ssl
 import tempfile
 from pathlib import Path
@@ -53,8 +54,28 @@ def private_key_pem(key: rsa.RSAPrivateKey) -> bytes:
     )
 
 
+def certificate_names(listen_host: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(IP addresses, DNS names) a generated certificate is valid for: the listening
+    address, the loopback names and the host's name, so that a client which checks the
+    host name (and trusts the certificate) connects by any of them. No name is looked
+    up: a slow resolver must not delay the start."""
+    ips = {"127.0.0.1", "::1"}
+    names = {"localhost"}
+    for host in (listen_host, socket.gethostname()):
+        if not host or host in ("0.0.0.0", "::"):
+            continue
+        try:
+            ips.add(str(ipaddress.ip_address(host)))
+        except ValueError:
+            names.add(host)
+    return tuple(sorted(ips)), tuple(sorted(names))
+
+
 def server_context(
-    cert_file: str | None, key_file: str | None, key: rsa.RSAPrivateKey
+    cert_file: str | None,
+    key_file: str | None,
+    key: rsa.RSAPrivateKey,
+    listen_host: str = "127.0.0.1",
 ) -> ssl.SSLContext:
     """The context clients' TLS connections terminate in."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -65,7 +86,8 @@ def server_context(
     # ssl only loads certificates from files: write the generated pair to a private temp dir.
     with tempfile.TemporaryDirectory(prefix="mlproxy-tls-") as tmp:
         cert_path, key_path = Path(tmp, "cert.pem"), Path(tmp, "key.pem")
-        cert_path.write_bytes(self_signed_certificate(key))
+        ips, names = certificate_names(listen_host)
+        cert_path.write_bytes(self_signed_certificate(key, ip_addresses=ips, dns_names=names))
         key_path.write_bytes(private_key_pem(key))
         context.load_cert_chain(str(cert_path), str(key_path))
     return context

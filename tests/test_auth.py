@@ -1039,3 +1039,36 @@ def test_oversized_length_field_is_refused_without_an_internal_error(
         assert client.closed_by_peer(within=FUZZ_HANDSHAKE_TIMEOUT + 4.0)
         assert time.monotonic() - started < FUZZ_HANDSHAKE_TIMEOUT
     assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_generated_certificate_passes_host_name_verification(
+    proxy: RunningProxy, tmp_path: Any
+) -> None:
+    """A client that trusts the generated certificate and checks the host name (as
+    DBD::MariaDB's mariadb_ssl_verify_server_cert does) connects by 127.0.0.1 and by
+    localhost: the certificate names them (subjectAltName)."""
+    with pymysql.connect(
+        host="127.0.0.1",
+        port=proxy.port,
+        user=APP.user,
+        password=APP.password,
+        ssl={"check_hostname": False, "verify_mode": ssl.CERT_NONE},
+    ) as first:
+        der = first._sock.getpeercert(binary_form=True)  # type: ignore[union-attr]
+    ca = tmp_path / "proxy.pem"
+    ca.write_text(ssl.DER_cert_to_PEM_cert(der))
+    for host in ("127.0.0.1", "localhost"):
+        with (
+            pymysql.connect(
+                host=host,
+                port=proxy.port,
+                user=APP.user,
+                password=APP.password,
+                ssl_ca=str(ca),
+                ssl_verify_cert=True,
+                ssl_verify_identity=True,
+            ) as conn,
+            conn.cursor() as cur,
+        ):
+            cur.execute("SELECT CURRENT_USER()")
+            assert cur.fetchone()[0].startswith(APP.user + "@")

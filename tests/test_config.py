@@ -8,6 +8,7 @@ validation, backend URL parsing, and that ``mlproxy serve --help`` documents eve
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -353,3 +354,28 @@ def test_serve_help_documents_every_setting() -> None:
         assert flag in text, flag
         assert ENV_PREFIX + f.name.upper() in text, f.name
         assert " ".join(f.metadata["help"].split()) in text, f.name
+
+
+def _help_flags(*command: str) -> set[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "proxy", *command, "--help"],
+        env={**os.environ, "COLUMNS": "1000"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return set(re.findall(r"(--[a-z][a-z-]+)", result.stdout)) - {"--help", "--no-tls"}
+
+
+def test_each_subcommand_shows_only_the_settings_it_reads() -> None:
+    """``explain`` and ``functions`` read the backend (and explain the ML functions), not
+    serve's listener, TLS, workers or limits: their --help lists what they use."""
+    serve_only = {"--listen", "--tls", "--workers", "--max-connections", "--require-tls"}
+    explain = _help_flags("explain")
+    assert "--backend" in explain and "--comprehend-backend" in explain
+    assert explain & serve_only == set()
+    for action in ("create", "list", "show", "drop"):
+        flags = _help_flags("functions", action)
+        assert "--backend" in flags and flags & serve_only == set(), action
+    assert serve_only <= _help_flags("serve")

@@ -110,8 +110,42 @@ SHAPES: dict[str, tuple[Shape, bytes]] = {
     ),
     "many columns": (Shape.RESULT, packets(*result_set([text_row(*[b"v"] * 300)], columns=300))),
     "cursor opened": (
-        Shape.RESULT,
+        Shape.CURSOR,
         packets(lenenc_int(1), column_def("a"), eof(AUTOCOMMIT | CURSOR_EXISTS)),
+    ),
+    # A stored program holding a cursor flags every result it sends: rows still follow.
+    "cursor flag on a CALL's text result": (
+        Shape.RESULT,
+        packets(
+            lenenc_int(1),
+            column_def("v"),
+            eof(AUTOCOMMIT | CURSOR_EXISTS),
+            text_row(b"10"),
+            eof(AUTOCOMMIT | CURSOR_EXISTS | MORE_RESULTS),
+            make_ok(AUTOCOMMIT),
+        ),
+    ),
+    "cursor asked, a CALL holding a cursor": (
+        Shape.CURSOR,
+        packets(
+            lenenc_int(1),
+            column_def("v"),
+            eof(AUTOCOMMIT | CURSOR_EXISTS | MORE_RESULTS),
+            text_row(b"10"),
+            eof(AUTOCOMMIT | CURSOR_EXISTS | MORE_RESULTS),
+            make_ok(AUTOCOMMIT),
+        ),
+    ),
+    "cursor asked, none opened (CALL)": (
+        Shape.CURSOR,
+        packets(
+            lenenc_int(1),
+            column_def("v"),
+            eof(AUTOCOMMIT),
+            text_row(b"10"),
+            eof(AUTOCOMMIT | MORE_RESULTS),
+            make_ok(AUTOCOMMIT),
+        ),
     ),
     "prepare with params and columns": (
         Shape.PREPARE,
