@@ -60,10 +60,10 @@ class Config:
         1024, "logged-in client sessions served at once; more get error 1040", "N"
     )
     max_pending_logins: int = _setting(
-        256, "connections still logging in, at once; more get error 1040 instead of a greeting", "N"
+        512, "connections still logging in, at once; more get error 1040 instead of a greeting", "N"
     )
     max_pending_logins_per_address: int = _setting(
-        64,
+        128,
         "connections still logging in from one client address (IPv6: one /64); "
         "more get error 1040 instead of a greeting",
         "N",

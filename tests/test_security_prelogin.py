@@ -27,7 +27,8 @@ import pymysql
 import pytest
 from mysql_mimic.types import Capabilities, ServerStatus
 
-from proxy.config import load_config
+from proxy.config import Config, load_config
+from proxy.errors import ConfigError
 from proxy.handshake import Greeting, parse_greeting
 from tests.backend import BackendInfo
 from tests.conftest import (
@@ -182,6 +183,34 @@ def test_silent_sockets_take_no_backend_connection(
             with admin_connect(backend) as direct:  # a direct login to the backend
                 assert direct.get_server_info()
             assert [first[:1] for first in firsts] == [b"\x0a"] * FLOOD  # all were greeted
+
+
+def test_a_flood_from_one_address_under_the_default_limits(
+    backend: BackendInfo, proxies: list[RunningProxy]
+) -> None:
+    """The issue's flood with the default settings: the address's share of logins in
+    progress hang until the handshake timeout, the rest are refused at once."""
+    share = Config().max_pending_logins_per_address
+    assert share < FLOOD
+    running = started(proxies, backend, handshake_timeout=5)
+    log_in_and_ask(running)
+    with admin_connect(backend) as admin:
+        threads = server_status(admin, "Threads_connected")
+        with silent_sockets(running.port, FLOOD) as firsts:
+            assert server_status(admin, "Threads_connected") == threads
+            greeted = [first for first in firsts if first[:1] == b"\x0a"]
+            refused = [err_code(first) for first in firsts if first[:1] != b"\x0a"]
+            assert len(greeted) == share
+            assert refused == [(ER_CON_COUNT_ERROR, "08004")] * (FLOOD - share)
+            began = time.monotonic()
+            assert log_in_and_ask(running) == f"{APP.user}@%"
+            assert time.monotonic() - began < PROMPT_LOGIN
+
+
+@pytest.mark.parametrize("name", ["max_pending_logins", "max_pending_logins_per_address"])
+def test_the_login_limits_must_be_positive(name: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_config({name: 0}, env={})
 
 
 def test_logins_in_progress_from_one_address_are_limited(
