@@ -28,8 +28,9 @@ import pytest
 from mysql_mimic.types import Capabilities, ServerStatus
 
 from proxy.config import Config, load_config
-from proxy.errors import ConfigError
+from proxy.errors import ConfigError, TooManyConnections
 from proxy.handshake import Greeting, parse_greeting
+from proxy.login_gate import LoginGate, source_key
 from tests.backend import BackendInfo
 from tests.conftest import (
     APP,
@@ -182,6 +183,10 @@ def test_silent_sockets_take_no_backend_connection(
             assert time.monotonic() - began < PROMPT_LOGIN
             with admin_connect(backend) as direct:  # a direct login to the backend
                 assert direct.get_server_info()
+            if backend.server is not None:  # and root on its unix socket
+                server = backend.server
+                with pymysql.connect(unix_socket=server.socket_path, user=server.socket_user):
+                    pass
             assert [first[:1] for first in firsts] == [b"\x0a"] * FLOOD  # all were greeted
 
 
@@ -326,6 +331,9 @@ class GreetedClient(RawClient):
 
     whole_greeting: Greeting
 
+    def __enter__(self) -> GreetedClient:
+        return self
+
     def _read_greeting(self) -> ServerGreeting:
         greeting = parse_greeting(self.read().payload)
         self.whole_greeting = greeting
@@ -409,3 +417,51 @@ def test_a_proxy_start_leaves_no_failed_login_in_the_backends_error_log(
     anonymous = lines_while()
     assert "Access denied" not in anonymous and "mlproxy" not in anonymous
     assert lines_while(backend_url=backend.server.url()) == ""
+
+
+# -- the gate itself (no sockets) --------------------------------------------------------------
+
+
+def test_the_gate_counts_logins_in_progress_per_source_and_overall() -> None:
+    gate = LoginGate(max_pending=3, max_pending_per_address=2, max_sessions=10)
+    first, second = gate.enter("192.0.2.1"), gate.enter("192.0.2.1")
+    with pytest.raises(TooManyConnections, match=r"in progress from 192\.0\.2\.1"):
+        gate.enter("192.0.2.1")
+    third = gate.enter("192.0.2.2")
+    with pytest.raises(TooManyConnections, match=r"logins in progress$"):
+        gate.enter("192.0.2.3")
+    first.leave()
+    first.leave()  # a second leave gives back nothing more
+    assert gate.pending == 2
+    gate.enter("192.0.2.1")
+    for login in (second, third):
+        login.leave()
+    assert gate.pending == 1
+
+
+def test_an_ipv6_client_counts_by_its_64() -> None:
+    gate = LoginGate(max_pending=10, max_pending_per_address=1, max_sessions=10)
+    gate.enter("2001:db8::1")
+    with pytest.raises(TooManyConnections):
+        gate.enter("2001:db8::ffff:2")  # the same /64
+    gate.enter("2001:db8:0:1::1")  # the next /64
+    gate.enter("::ffff:192.0.2.1")  # IPv4-mapped: the IPv4 address
+    with pytest.raises(TooManyConnections):
+        gate.enter("192.0.2.1")
+    assert source_key("fe80::1%eth0") == "fe80::/64"
+
+
+def test_the_gate_refuses_new_connections_when_the_sessions_are_full() -> None:
+    gate = LoginGate(max_pending=10, max_pending_per_address=10, max_sessions=1)
+    login = gate.enter("192.0.2.1")
+    racing = gate.enter("192.0.2.1")  # admitted before the first logged in
+    gate.open_session()
+    login.leave()
+    with pytest.raises(TooManyConnections, match=r"^Too many connections$"):
+        gate.enter("192.0.2.1")
+    with pytest.raises(TooManyConnections):
+        gate.open_session()  # the racing one, once it has said who it is
+    racing.leave()
+    gate.close_session()
+    gate.enter("192.0.2.1")
+    assert TooManyConnections.code == ER_CON_COUNT_ERROR
