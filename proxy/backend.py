@@ -10,7 +10,6 @@ mysql_clear_password (only over TLS or a unix socket).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import ssl
 from dataclasses import dataclass
@@ -122,11 +121,29 @@ async def _open_stream(address: BackendAddress) -> PacketStream:
     return await open_connection(address.host, address.port)
 
 
-async def probe(address: BackendAddress, timeout: float) -> Greeting:
-    """Read the backend's greeting (version, capabilities), then leave by a failed login
-    (see GreetedBackend.abandon) rather than a dropped handshake."""
+async def probe(
+    address: BackendAddress,
+    timeout: float,
+    account: Login | None = None,
+    tls: ssl.SSLContext | None = None,
+) -> Greeting:
+    """Read the backend's greeting (version, collation, capabilities, status flags), at
+    start-up: what the first clients are greeted with (proxy.client_greeting).
+
+    With an account (the backend URL's), the probe logs in and quits: it leaves no trace
+    in the backend's error log. Without one it closes after the greeting, which the
+    backend logs as a warning ("Aborted connection ... closed normally without
+    authentication", as for any TCP health check) and counts once toward the proxy
+    host's max_connect_errors, until the next successful login from that host resets
+    the count. (It used to leave by a failed login as 'mlproxy-abandoned-login', which
+    the error log reported as "Access denied"; issue 16.)"""
+    if account is not None:
+        connection = await BackendConnection.open(address, account, tls=tls, timeout=timeout)
+        await connection.close()
+        return connection.greeting
     greeted = await greet(address, timeout)
-    await greeted.abandon()
+    greeted.stream.close()
+    await greeted.stream.wait_closed()
     return greeted.greeting
 
 
@@ -186,28 +203,6 @@ class GreetedBackend:
                 raise
             raise error from exc
 
-    async def abandon(self, timeout: float = 2.0) -> None:
-        """Leave without logging in, by a login that fails: MySQL counts a dropped
-        handshake toward max_connect_errors (enough of them block the proxy's host for
-        every client), an authentication failure it does not."""
-        nobody = HandshakeResponse(
-            capabilities=int(_REQUIRED | Capabilities.CLIENT_LONG_PASSWORD),
-            max_packet_size=1 << 24,
-            collation=self.greeting.collation,
-            username=b"mlproxy-abandoned-login",
-            auth_response=bytes(20),
-            auth_plugin="mysql_native_password",
-        )
-        with contextlib.suppress(OSError, TimeoutError, asyncio.IncompleteReadError, ValueError):
-            await self.stream.send(make_handshake_response(nobody), self.seq)
-            async with asyncio.timeout(timeout):
-                for _ in range(3):  # an auth switch or more-data request gets an empty answer
-                    reply = await self.stream.read_message()
-                    if reply.payload[:1] in (bytes((ERR_HEADER,)), bytes((OK_HEADER,))):
-                        break
-                    await self.stream.send(b"", reply.next_seq)
-        self.stream.close()
-
 
 class BackendConnection:
     """One logged-in connection to the backend."""
@@ -241,12 +236,15 @@ class BackendConnection:
         greeted = await greet(address, timeout)
         return await greeted.log_in(login, tls=tls, timeout=timeout)
 
-    async def query(self, sql: str) -> None:
-        """Run a statement that answers OK or ERR (proxy-internal use: KILL, ...)."""
+    async def query(self, sql: str) -> int:
+        """Run a statement that answers OK or ERR (proxy-internal use: KILL, ...); return
+        the OK's status flags."""
         await self.stream.send(b"\x03" + self.encode(sql), 0)
         reply = await self.read()
         if reply.payload[:1] == bytes((ERR_HEADER,)):
             raise BackendRejected(parse_err(reply.payload))
+        self.status = ok_status(reply.payload)
+        return self.status
 
     async def read(self) -> Message:
         try:

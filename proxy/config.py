@@ -57,12 +57,23 @@ class Config:
         "FILE",
     )
     max_connections: int = _setting(
-        1024, "client connections served at once; more get error 1040", "N"
+        1024, "logged-in client sessions served at once; more get error 1040", "N"
+    )
+    max_pending_logins: int = _setting(
+        512, "connections still logging in, at once; more get error 1040 instead of a greeting", "N"
+    )
+    max_pending_logins_per_address: int = _setting(
+        128,
+        "connections still logging in from one client address (IPv6: one /64); "
+        "more get error 1040 instead of a greeting",
+        "N",
     )
     connect_timeout: float = _setting(
         10.0, "seconds to connect and log in to the backend", "SECONDS"
     )
-    handshake_timeout: float = _setting(10.0, "seconds a client has to log in", "SECONDS")
+    handshake_timeout: float = _setting(
+        10.0, "seconds a client has to log in, however slowly it sends", "SECONDS"
+    )
     shutdown_timeout: float = _setting(
         30.0, "seconds running statements get to finish on SIGTERM", "SECONDS"
     )
@@ -263,8 +274,9 @@ def _validate(config: Config) -> None:
     config.listen_address  # noqa: B018 - parses, raising ConfigError when malformed
     if config.backend:
         parse_backend_url(config.backend)
-    if config.max_connections < 1:
-        raise ConfigError("max_connections must be at least 1")
+    for name in ("max_connections", "max_pending_logins", "max_pending_logins_per_address"):
+        if getattr(config, name) < 1:
+            raise ConfigError(f"{name} must be at least 1")
     for name in ("connect_timeout", "handshake_timeout"):
         if not getattr(config, name) > 0:  # also refuses NaN
             raise ConfigError(f"{name} must be a positive number of seconds")

@@ -13,15 +13,13 @@ from proxy.client_auth import AuthSettings
 from proxy.function_registry import FunctionRegistry
 from proxy.handshake import Greeting
 from proxy.kill import ConnectionIds
+from proxy.login_gate import LoginGate
 from proxy.ml_path import MLRuntime
 from proxy.peers import Peers
 from rewriter.detect import CallDetector
 
 if TYPE_CHECKING:
     from proxy.session import Session
-
-#: Appended to the backend's version string, so a human can tell, and clients still parse it.
-VERSION_SUFFIX = "-mlproxy"
 
 # Capabilities the proxy handles itself on the client side, whatever the backend offers.
 _PROXY_SIDE = (
@@ -47,15 +45,18 @@ class ProxyContext:
     """Shared by all sessions of one proxy process."""
 
     backend_address: BackendAddress
+    #: The latest backend greeting: the start-up probe's, then each backend login's
+    #: (what clients are greeted with, proxy.client_greeting).
     backend_greeting: Greeting
     auth: AuthSettings
     ml: MLRuntime
+    #: Bounds logins in progress and logged-in sessions (max_connections).
+    gate: LoginGate
     backend_tls: ssl.SSLContext | None = None
     timeouts: Timeouts = field(default_factory=Timeouts)
     detector: CallDetector = field(default_factory=CallDetector)
     #: Endpoint aliases stored in the backend (the server starts its poller).
     registry: FunctionRegistry = field(default_factory=FunctionRegistry)
-    max_connections: int = 1024
     sessions: dict[int, Session] = field(default_factory=dict)
     #: This process's connection ids (a slice of the range with --workers).
     ids: ConnectionIds = field(default_factory=ConnectionIds)

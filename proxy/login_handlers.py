@@ -13,11 +13,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from proxy.backend import BackendConnection, Login, greet
+from proxy.backend import BackendConnection, Login
 from proxy.client_auth import ClientAuthenticator, ClientIdentity
-from proxy.context import VERSION_SUFFIX
+from proxy.client_greeting import client_greeting, statements_to_keep_word
 from proxy.errors import BackendRejected, EndSession, ProxyError, error_payload
 from proxy.handshake import ChangeUser, Greeting, make_greeting, parse_change_user
+from proxy.login_gate import PendingLogin
 from proxy.packets import make_ok
 from proxy.relay import Relay
 from proxy.stream import Message, PacketStream
@@ -38,45 +39,49 @@ class LoginHandlers:
     _relay: Relay | None
     log: logging.LoggerAdapter[logging.Logger]
     _settled: Callable[[int], None]
+    #: This connection's place among the logins in progress (given back once logged in).
+    _pending: PendingLogin | None
+    #: Whether this connection counts among the logged-in sessions (max_connections).
+    _counted: bool
 
     async def _log_in(self) -> bool:
-        """Greet the client with a fresh backend greeting's version and status flags (a
-        client decides how to quote and whether to SET autocommit from them), then log
-        in to that same backend connection as the client."""
-        ctx = self.ctx
+        """Greet the client from the latest backend greeting, authenticate it, and only
+        then log in to the backend as the client (nothing reaches the backend for a
+        client that has not said who it is; proxy.login_gate bounds those). The login
+        holds its place among the logins in progress until it ends."""
         try:
-            greeted = await greet(ctx.backend_address, ctx.timeouts.connect)
-        except ProxyError as exc:
-            self.log.warning("connection %d: %s", self.id, exc)
-            await self.client.send(error_payload(exc, self.id), 0)
-            return False
-        greeting = Greeting(
-            server_version=greeted.greeting.server_version + VERSION_SUFFIX,
-            connection_id=self.id,
-            nonce=self._nonce,
-            capabilities=ctx.advertised_capabilities,
-            collation=greeted.greeting.collation,
-            status=greeted.greeting.status,
-            auth_plugin="caching_sha2_password",
+            identity, told, seq = await self._authenticate()
+            if identity is None:
+                return False
+            return await self._log_in_to_backend(identity, told, seq)
+        finally:
+            if self._pending is not None:
+                self._pending.leave()
+
+    async def _authenticate(self) -> tuple[ClientIdentity | None, Greeting, int]:
+        """Greet and authenticate, within the handshake timeout however slowly the client
+        sends; then take a place among the logged-in sessions (max_connections)."""
+        ctx = self.ctx
+        told = client_greeting(
+            ctx.backend_greeting, self.id, self._nonce, ctx.advertised_capabilities
         )
-        await self.client.send(make_greeting(greeting), 0)
         auth = self._authenticator()
         try:
             async with asyncio.timeout(ctx.timeouts.handshake):
+                await self.client.send(make_greeting(told), 0)
                 identity, seq = await auth.run()
+            ctx.gate.open_session()
         except (TimeoutError, ProxyError) as exc:
-            await greeted.abandon()
             await self._refuse(exc, auth.seq)
-            return False
-        except BaseException:
-            await greeted.abandon()
-            raise
+            return None, told, 0
+        self._counted = True
+        return identity, told, seq
+
+    async def _log_in_to_backend(self, identity: ClientIdentity, told: Greeting, seq: int) -> bool:
+        ctx = self.ctx
         try:
-            self.backend = await greeted.log_in(
-                self._login(identity, identity.database),
-                tls=ctx.backend_tls,
-                timeout=ctx.timeouts.connect,
-            )
+            self.backend = await self._open_backend(identity, identity.database)
+            await self._keep_the_greetings_word(self.backend, told)
         except ProxyError as exc:
             if isinstance(exc, BackendRejected) and exc.code == 1045:
                 ctx.auth.passwords.forget(identity.user)
@@ -95,6 +100,27 @@ class LoginHandlers:
             self.backend.thread_id,
         )
         return True
+
+    async def _keep_the_greetings_word(self, backend: BackendConnection, told: Greeting) -> None:
+        """The backend's greeting of this login is the freshest: the next clients are
+        greeted from it. Where the greeting this client got was stale (a SET GLOBAL
+        since), set the new session to what the client was told (proxy.client_greeting)."""
+        fresh = backend.greeting
+        if (fresh.server_version, fresh.capabilities) != (
+            self.ctx.backend_greeting.server_version,
+            self.ctx.backend_greeting.capabilities,
+        ):
+            self.log.warning(
+                "connection %d: the backend now greets as %s (capabilities 0x%x); "
+                "clients are greeted so from now on",
+                self.id,
+                fresh.server_version,
+                fresh.capabilities,
+            )
+        self.ctx.backend_greeting = fresh
+        for statement in statements_to_keep_word(told.status, fresh.status, backend.status):
+            self.log.info("connection %d: greeted with stale status: %s", self.id, statement)
+            await backend.query(statement)
 
     def _authenticator(self) -> ClientAuthenticator:
         return ClientAuthenticator(

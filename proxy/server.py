@@ -16,12 +16,13 @@ from typing import Any
 
 from proxy.backend import BackendConnection, probe, service_login
 from proxy.client_auth import AuthSettings
-from proxy.config import Config, parse_backend_url, read_users_file
+from proxy.config import BackendURL, Config, parse_backend_url, read_users_file
 from proxy.context import ProxyContext, Timeouts
 from proxy.errors import ConfigError, TooManyConnections, error_payload
 from proxy.event_loop import running_loop_name
 from proxy.function_registry import FunctionRegistry
 from proxy.kill import ConnectionIds
+from proxy.login_gate import LoginGate
 from proxy.ml_runtime import build_runtime
 from proxy.peers import Peers, WorkerSlot
 from proxy.session import Session
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 
 #: How often busy sessions are checked for a client that closed its socket.
 CLIENT_CHECK_INTERVAL = 1.0
+#: Seconds a refused connection's ERR packet may take to leave before the socket is cut.
+REFUSAL_CLOSE_TIMEOUT = 1.0
 
 
 class ProxyServer:
@@ -94,8 +97,14 @@ class ProxyServer:
 
     async def _build_context(self) -> ProxyContext:
         config = self.config
-        address = parse_backend_url(config.require_backend()).address
-        greeting = await probe(address, config.connect_timeout)
+        url = parse_backend_url(config.require_backend())
+        backend_tls = (
+            backend_context(config.backend_tls_ca, bool(config.backend_tls_ca))
+            if config.backend_tls
+            else None
+        )
+        account = service_login(*_url_account(url)) if url.user else None
+        greeting = await probe(url.address, config.connect_timeout, account, backend_tls)
         rsa_key = generate_rsa_key()
         tls = None
         if config.tls:
@@ -109,20 +118,22 @@ class ProxyServer:
         detector = CallDetector(ml.functions)
         register_function_names(detector.names)
         return ProxyContext(
-            backend_address=address,
+            backend_address=url.address,
             backend_greeting=greeting,
             ml=ml,
+            gate=LoginGate(
+                config.max_pending_logins,
+                config.max_pending_logins_per_address,
+                config.max_connections,
+            ),
             auth=AuthSettings(
                 rsa_key=rsa_key, tls=tls, require_tls=config.require_tls, users=users
             ),
-            backend_tls=backend_context(config.backend_tls_ca, bool(config.backend_tls_ca))
-            if config.backend_tls
-            else None,
+            backend_tls=backend_tls,
             timeouts=Timeouts(
                 config.connect_timeout, config.handshake_timeout, config.shutdown_timeout
             ),
             detector=detector,
-            max_connections=config.max_connections,
             **self._worker_parts(),
         )
 
@@ -160,11 +171,7 @@ class ProxyServer:
         builtins = list(ctx.ml.functions)
 
         async def connect() -> BackendConnection | None:
-            account = (
-                ((url.user or "").encode(), (url.password or "").encode())
-                if url.user
-                else ctx.auth.passwords.latest()
-            )
+            account = _url_account(url) if url.user else ctx.auth.passwords.latest()
             if account is None:
                 return None
             return await BackendConnection.open(
@@ -226,20 +233,25 @@ class ProxyServer:
         assert task is not None and self.ctx is not None
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        if len(self.ctx.sessions) >= self.ctx.max_connections:
-            await self._refuse_over_cap(stream)
+        try:
+            pending = self.ctx.gate.enter(stream.peer_host)
+        except TooManyConnections as exc:
+            await _refuse_before_greeting(stream, exc)
             return
-        session = Session(self.ctx, stream, self.ctx.new_connection_id())
+        session = Session(self.ctx, stream, self.ctx.new_connection_id(), pending)
         session.task = task
         with contextlib.suppress(asyncio.CancelledError):  # shutdown: the session closed itself
             await session.run()
 
-    async def _refuse_over_cap(self, stream: PacketStream) -> None:
-        log.warning(
-            "connection refused: %d connections already", len(self.ctx.sessions) if self.ctx else 0
-        )
-        error = TooManyConnections("Too many connections")
-        with contextlib.suppress(OSError):
-            await stream.send(error_payload(error, 0), 0)
-        stream.close()
-        await stream.wait_closed()
+
+def _url_account(url: BackendURL) -> tuple[bytes, bytes]:
+    return (url.user or "").encode(), (url.password or "").encode()
+
+
+async def _refuse_before_greeting(stream: PacketStream, error: TooManyConnections) -> None:
+    """An ERR packet in place of the greeting (as MySQL answers 1040), then close at once:
+    no backend work, and no wait on a client that does not read (proxy.login_gate logs)."""
+    with contextlib.suppress(OSError, RuntimeError):
+        stream.write(error_payload(error, 0), 0)
+    stream.close()
+    await stream.wait_closed(REFUSAL_CLOSE_TIMEOUT)

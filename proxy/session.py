@@ -31,6 +31,7 @@ from proxy.errors import (
     error_payload,
 )
 from proxy.kill_handlers import KillHandlers
+from proxy.login_gate import PendingLogin
 from proxy.login_handlers import LoginHandlers
 from proxy.ml_prepared import PreparedML
 from proxy.ml_session import MLHandlers
@@ -55,7 +56,13 @@ _COM_STMT_EXECUTE = int(Commands.COM_STMT_EXECUTE)
 class Session(LoginHandlers, KillHandlers, MLHandlers, QueryHandlers, PreparedHandlers):
     """Serves one client connection."""
 
-    def __init__(self, ctx: ProxyContext, client: PacketStream, connection_id: int) -> None:
+    def __init__(
+        self,
+        ctx: ProxyContext,
+        client: PacketStream,
+        connection_id: int,
+        pending: PendingLogin | None = None,
+    ) -> None:
         self.ctx = ctx
         self.client = client
         self.id = connection_id
@@ -69,6 +76,8 @@ class Session(LoginHandlers, KillHandlers, MLHandlers, QueryHandlers, PreparedHa
         self.stopping = False
         self.task: asyncio.Task[None] | None = None
         self._nonce = make_nonce()
+        self._pending = pending
+        self._counted = False
         self._relay: Relay | None = None
         self._vanished = False
         self._ml_prepared: dict[int, PreparedML] = {}
@@ -114,6 +123,11 @@ class Session(LoginHandlers, KillHandlers, MLHandlers, QueryHandlers, PreparedHa
             self.task.cancel()
 
     async def _close(self) -> None:
+        if self._pending is not None:
+            self._pending.leave()  # a login that never ran (idempotent)
+        if self._counted:
+            self._counted = False
+            self.ctx.gate.close_session()
         if self.backend is not None:
             await self.backend.close()
         self.client.close()

@@ -419,6 +419,12 @@ class PacketStream(asyncio.Protocol):
         return await upgrade
 
     @property
+    def peer_host(self) -> str:
+        """The peer's address (host part; "" for a unix socket peer)."""
+        peer = self._transport.get_extra_info("peername")
+        return str(peer[0]) if isinstance(peer, tuple) and peer else ""
+
+    @property
     def is_tls(self) -> bool:
         return self._transport.get_extra_info("ssl_object") is not None
 
