@@ -173,7 +173,9 @@ class MLHandlers:
             if settings.charset is None:
                 raise UnreadableStatement("the session's character set")
             text = settings.charset.decode(sql)
-            parsed = parse_ml_ddl(text, backslash_escapes=escapes)
+            parsed = parse_ml_ddl(
+                text, backslash_escapes=escapes, ansi_quotes=settings.syntax.ansi_quotes
+            )
         except UnreadableStatement as exc:
             self.log.info("connection %d: DDL sent as it is (cannot read %s)", self.id, exc)
             return False

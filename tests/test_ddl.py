@@ -500,3 +500,17 @@ def test_every_prefix_parses_or_raises_plan_error(
             continue
         if isinstance(parsed, AliasFunction):
             assert parse_ml_ddl(parsed.sql) == parsed
+
+
+def test_ansi_quotes_make_double_quotes_identifiers() -> None:
+    """Under ANSI_QUOTES "my f" names the function (and a backslash in it is a character);
+    otherwise double quotes make a string, which is no function name."""
+    ddl = (
+        'CREATE FUNCTION "my\\f"("x" TEXT) RETURNS TEXT '
+        "ALIAS AWS_BEDROCK_INVOKE_MODEL MODEL ID 'model-1'"
+    )
+    parsed = parse_ml_ddl(ddl, ansi_quotes=True)
+    assert isinstance(parsed, AliasFunction)
+    assert (parsed.name, [a.name for a in parsed.args]) == ("my\\f", ["x"])
+    with pytest.raises(PlanError):
+        parse_ml_ddl(ddl)

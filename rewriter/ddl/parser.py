@@ -61,9 +61,9 @@ class _Header:
 class _Parser:
     """Recursive descent over the tokens of one statement."""
 
-    def __init__(self, sql: str, backslash_escapes: bool = True) -> None:
+    def __init__(self, sql: str, backslash_escapes: bool = True, ansi_quotes: bool = False) -> None:
         self.sql = sql
-        self.tokens = _scan(sql, backslash_escapes)
+        self.tokens = _scan(sql, backslash_escapes, ansi_quotes)
         self.pos = 0
         last = self.tokens[-2] if len(self.tokens) > 1 else None
         self.stmt_end = (
@@ -419,15 +419,16 @@ def _unsupported(what: str) -> PlanError:
 
 
 def parse_ml_ddl(
-    sql: str, *, backslash_escapes: bool = True
+    sql: str, *, backslash_escapes: bool = True, ansi_quotes: bool = False
 ) -> AliasFunction | DropFunction | None:
     """Parse Aurora ML DDL: an :class:`AliasFunction` for ``CREATE FUNCTION ... ALIAS``,
     a :class:`DropFunction` for any ``DROP FUNCTION``, None for anything else (an
     ordinary stored function included). Malformed ML DDL raises :class:`PlanError`.
-    ``backslash_escapes`` is False under the session's NO_BACKSLASH_ESCAPES."""
+    ``backslash_escapes`` is False under the session's NO_BACKSLASH_ESCAPES, and
+    ``ansi_quotes`` True under ANSI_QUOTES (double quotes delimit identifiers)."""
     if not looks_like_ml_ddl(sql):
         return None
-    parser = _Parser(sql, backslash_escapes)
+    parser = _Parser(sql, backslash_escapes, ansi_quotes)
     if parser.is_word("DROP"):
         return parser.drop()
     return parser.create()

@@ -93,10 +93,11 @@ def _skip_comment(sql: str, i: int) -> int | None:
     return i
 
 
-def _scan(sql: str, escapes: bool = True) -> list[_Tok]:
+def _scan(sql: str, escapes: bool = True, ansi_quotes: bool = False) -> list[_Tok]:
     """The statement's tokens, ending with an ``end`` token, or with an ``error`` token
     where a quote or comment is left open. ``/*! ... */`` executable comments count as
-    their content, as in MySQL."""
+    their content, as in MySQL. Under ANSI_QUOTES (``ansi_quotes``) double quotes delimit
+    identifiers."""
     tokens: list[_Tok] = []
     i, n, in_exec = 0, len(sql), False
     while i < n:
@@ -115,11 +116,12 @@ def _scan(sql: str, escapes: bool = True) -> list[_Tok]:
         elif in_exec and sql.startswith("*/", i):
             i, in_exec = i + 2, False
         elif c in "'\"`":
-            found = _quoted(sql, i, c, escapes)
+            identifier = c == "`" or (c == '"' and ansi_quotes)
+            found = _quoted(sql, i, c, escapes and not identifier)
             if found is None:
                 tokens.append(_Tok("error", c, i, n))
                 return tokens
-            tokens.append(_Tok("ident" if c == "`" else "string", found[0], i, found[1]))
+            tokens.append(_Tok("ident" if identifier else "string", found[0], i, found[1]))
             i = found[1]
         elif match := _WORD_RE.match(sql, i):
             word = match.group()
