@@ -51,21 +51,51 @@ def load_examples(server: EmbeddedServer, folder: Path) -> list[Path]:
     return files
 
 
-def _announce(server: ProxyServer, loaded: list[Path]) -> None:
+def demo_tables(server: EmbeddedServer) -> dict[str, list[str]]:
+    """The demo database's tables and their columns, in order (what the examples query)."""
+    out = run_sql(
+        server,
+        "SELECT TABLE_NAME, GROUP_CONCAT(COLUMN_NAME ORDER BY ORDINAL_POSITION SEPARATOR ', ') "
+        f"FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '{DEMO_DATABASE}' "
+        "GROUP BY TABLE_NAME ORDER BY TABLE_NAME",
+    )
+    rows = (line.split("\t", 1) for line in out.splitlines()[1:] if "\t" in line)
+    return {table: columns.split(", ") for table, columns in rows}
+
+
+def query_files(folder: Path) -> list[Path]:
+    """The statements to try once the demo is up (examples/queries/*.sql)."""
+    return sorted(p for name in QUERY_FOLDERS for p in (folder / name).glob("*.sql"))
+
+
+def _announce(server: ProxyServer, tables: dict[str, list[str]], queries: list[Path]) -> None:
     host, _ = server.config.listen_address
-    tables = ", ".join(p.stem for p in loaded) or "none"
+    client = f"mariadb -h {host} -P {server.port} -u {DEMO_USER} -p{DEMO_PASSWORD} {DEMO_DATABASE}"
+    listed = "".join(f"  {name} ({', '.join(columns)})\n" for name, columns in tables.items())
+    listed = listed or "  none\n"
     routes = "".join(f"  {k} -> {v}\n" for k, v in endpoint_routes(server.config).items())
+    tries = "".join(f"  {client} < {_shown(path)}\n" for path in queries)
+    tries = tries or "  (no examples/queries/*.sql)\n"
     print(
-        f"\nmlproxy demo is ready (example files loaded: {tables}).\n"
+        f"\nmlproxy demo is ready.\n"
         f"Connect with any MySQL client:\n"
-        f"  mariadb -h {host} -P {server.port} -u {DEMO_USER} -p{DEMO_PASSWORD} {DEMO_DATABASE}\n"
+        f"  {client}\n"
         f"  mysql://{DEMO_USER}:{DEMO_PASSWORD}@{host}:{server.port}/{DEMO_DATABASE}\n"
+        f"Tables in {DEMO_DATABASE} (columns):\n{listed}"
         f"Endpoints of CREATE FUNCTION ... ALIAS:\n{routes}"
-        f"Try the seed talk's statements: examples/queries/sentiment.sql, churn.sql.\n"
+        f"Try next:\n{tries}"
         f"Stop with Ctrl-C.\n",
         file=sys.stderr,
         flush=True,
     )
+
+
+def _shown(path: Path) -> str:
+    """A path as the user can type it from the checkout (relative when inside it)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def make_examples_importable() -> None:
@@ -84,7 +114,8 @@ def run_demo(args: dict[str, Any]) -> int:
     server = start_embedded_server()
     try:
         create_demo_account(server)
-        loaded = load_examples(server, folder)
+        load_examples(server, folder)
+        tables, queries = demo_tables(server), query_files(folder)
         settings = {
             "listen": args["listen"],
             "backend": server.url(),
@@ -93,7 +124,8 @@ def run_demo(args: dict[str, Any]) -> int:
         }
         config = load_config(settings, env={})
         event_loop.run(
-            run_server(config, on_ready=lambda proxy: _announce(proxy, loaded)), config.loop
+            run_server(config, on_ready=lambda proxy: _announce(proxy, tables, queries)),
+            config.loop,
         )
     finally:
         server.stop()

@@ -39,6 +39,19 @@ def wait_for_port(process: subprocess.Popen[str], timeout: float = 60) -> tuple[
     raise AssertionError("demo did not become ready:\n" + "".join(seen))
 
 
+def read_until(process: subprocess.Popen[str], marker: str, timeout: float = 30) -> str:
+    """The demo's stderr up to and with the line holding ``marker``."""
+    assert process.stderr is not None
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        seen.append(line)
+        if not line or marker in line:
+            break
+    return "".join(seen)
+
+
 def outside_the_checkout(folder: Path) -> Path:
     """A working directory holding only links to this checkout's packages: the demo runs
     this checkout's code but, as from ./dev demo's console script, nothing puts examples/
@@ -74,6 +87,13 @@ def test_demo_serves_the_example_tables_and_cleans_up(tmp_path: Path) -> None:
     )
     try:
         port, log = wait_for_port(process)
+        announced = read_until(process, "Stop with Ctrl-C.")
+        # What to try next: each example query file, as a command to paste; the tables
+        # the examples query, with their columns.
+        for path in sorted((REPO / "examples" / "queries").glob("*.sql")):
+            assert f"{DEMO_DATABASE} < {path}" in announced, path
+        assert "comments (comment_id, comment_text)" in announced
+        assert re.search(r"customers \(.*churn", announced)
         backend_port = int(re.search(r"backend 127\.0\.0\.1:(\d+)", log).group(1))  # type: ignore[union-attr]
         with (
             pymysql.connect(
