@@ -62,7 +62,7 @@ class PreparedHandlers:
         scanner = await self._relay.relay(Shape.PREPARE)
         if not scanner.error:
             self._ml_prepared[scanner.statement_id] = PreparedML(
-                plan.sql, placeholder_count(plan.sql)
+                plan.sql, placeholder_count(plan.sql), self.ctx.ml_max_statement_bytes
             )
 
     async def _prepare_kill(self, message: Message, kill: KillStatement) -> None:
@@ -137,5 +137,5 @@ class PreparedHandlers:
     async def _on_statement_reset(self, message: Message) -> None:
         prepared = self._ml_prepared.get(statement_id(message.payload))
         if prepared is not None:
-            prepared.long_data = {}
+            prepared.reset_long_data()
         await self._forward(message, Shape.SINGLE)

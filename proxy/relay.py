@@ -93,11 +93,11 @@ class Relay:
         self.backend.undivert()
         self.client.clear_interrupt()
 
-    async def send_command(self, raw: bytes) -> None:
+    async def send_command(self, raw: bytes | bytearray) -> None:
         if self._write_command(raw):
             await self._drain_backend()
 
-    def _write_command(self, raw: bytes) -> bool:
+    def _write_command(self, raw: bytes | bytearray) -> bool:
         """Write a command to the backend; True when a drain must follow."""
         self.response_started = False
         try:

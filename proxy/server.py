@@ -122,6 +122,7 @@ class ProxyServer:
             ),
             detector=detector,
             max_connections=config.max_connections,
+            ml_max_statement_bytes=config.ml_max_statement_bytes,
             **self._worker_parts(),
         )
 
