@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from mysql_mimic.types import Commands
 
 from proxy.backend import BackendConnection
-from proxy.errors import CommandTooLarge
+from proxy.errors import BackendLost, CommandTooLarge, EndSession
 from proxy.ml_prepared import PreparedML, statement_id
 from proxy.relay import ClientGone, Relay
 from proxy.scanner import Shape
@@ -84,10 +84,10 @@ class LargeCommandHandlers:
             await self._pass(message, None)
             long_data_for.refuse_long_data()
             return
-        assert self._relay is not None
-        await self._pass(message, self._relay.send_command)
+        await self._pass_to_backend(message)
         shape = _STREAMED[command]
         if shape is not None:
+            assert self._relay is not None
             scanner = await self._relay.relay(shape)
             if scanner.status and self.backend is not None:
                 self.backend.status = scanner.status
@@ -112,6 +112,34 @@ class LargeCommandHandlers:
                 " (ml_max_statement_bytes)"
             )
         return f"Got a packet bigger than {limit + 1} bytes"
+
+    async def _pass_to_backend(self, message: Message) -> None:
+        """The rest of the command to the backend. If the backend goes meanwhile, as a
+        server does after a packet over its max_allowed_packet (it answers 1153 and
+        closes), the rest is dropped and the client gets that answer after its command,
+        as when the command had reached the backend whole; then the session ends."""
+        relay = self._relay
+        assert relay is not None
+        lost: list[BackendLost] = []
+
+        async def to_backend(chunk: bytes | bytearray) -> None:
+            if not lost:
+                try:
+                    await relay.send_command(chunk)
+                except BackendLost as exc:
+                    lost.append(exc)
+
+        await self._pass(message, to_backend)
+        if not lost:
+            return
+        answer = relay.backend.payload_now()
+        if answer is None or answer[:1] != b"\xff":
+            raise lost[0]
+        try:
+            await self.client.send(answer, message.next_seq)
+        except OSError as exc:
+            raise ClientGone from exc
+        raise EndSession
 
     async def _pass(self, message: Message, sink: Sink | None) -> None:
         """The rest of the command to ``sink`` (None: dropped); the message learns its

@@ -268,3 +268,38 @@ def test_long_data_to_an_ml_prepared_statement_is_capped(
         assert "ml_max_statement_bytes" in error[1]
         send_long_data(conn, statement, b"I love it")
         assert execute_error(conn, statement) is None
+
+
+# -- the backend's own limit -------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_backend_packets(backend: BackendInfo, big_packets_allowed: None) -> Iterator[int]:
+    """New backend sessions accept 4 MiB packets, for this test only."""
+    small = 4 * MiB
+    with admin_connect(backend) as admin, admin.cursor() as cur:
+        cur.execute(f"SET GLOBAL max_allowed_packet = {small}")
+    try:
+        yield small
+    finally:
+        with admin_connect(backend) as admin, admin.cursor() as cur:
+            cur.execute(f"SET GLOBAL max_allowed_packet = {NEEDED_MAX_ALLOWED_PACKET}")
+
+
+def test_the_backends_max_allowed_packet_error_reaches_the_client(
+    proxy_process: ProxyProcess, small_backend_packets: int
+) -> None:
+    """A statement over the backend's max_allowed_packet, here 20 MiB (two packets) to a
+    4 MiB server: the server answers 1153 as soon as it reads the header, and closes. Its
+    answer reaches the client in step, after the client's whole command (a client
+    connected directly often gets 2006 instead: the server's reset of the connection
+    overtakes its answer while the client still writes). The session then ends, as the
+    server ended it."""
+    conn = connect(proxy_process)
+    with conn.cursor() as cur, pytest.raises(pymysql.MySQLError) as caught:
+        cur.execute(big_select(20 * MiB))
+    assert caught.value.args[0] == ER_NET_PACKET_TOO_LARGE, caught.value.args
+    assert "max_allowed_packet" in caught.value.args[1]
+    with pytest.raises(pymysql.MySQLError), conn.cursor() as cur:
+        cur.execute("SELECT 1")
+    conn.close()
