@@ -153,17 +153,20 @@ class Relay:
             scanner.resume_after_local_file()
 
     async def _pump_local_file(self) -> None:
-        """LOAD DATA LOCAL INFILE: the client's file packets go to the backend, up to
-        and including the empty packet that ends them."""
+        """LOAD DATA LOCAL INFILE: the client's file packets go to the backend as they
+        arrive (never a whole packet held: they may be 16 MiB each), up to and including
+        the empty packet that ends them."""
         while True:
             try:
-                message = await self.client.read_message()
+                _, size = await self.client.pass_message(self._send_file_chunk)
             except (OSError, asyncio.IncompleteReadError) as exc:
                 raise ClientGone from exc
-            try:
-                self.backend.write_raw(message.raw)
-                await self.backend.drain()
-            except (OSError, RuntimeError) as exc:
-                raise BackendLost("lost the connection to the backend MySQL server") from exc
-            if not message.payload:
+            if not size:
                 return
+
+    async def _send_file_chunk(self, chunk: bytes | bytearray) -> None:
+        try:
+            self.backend.write_raw(chunk)
+            await self.backend.drain()
+        except (OSError, RuntimeError) as exc:
+            raise BackendLost("lost the connection to the backend MySQL server") from exc
