@@ -24,10 +24,8 @@ import pytest
 from pymysql.constants import COMMAND
 
 from tests.backend import BackendInfo
-from tests.conftest import admin_connect
+from tests.conftest import TEST_DB, RunningProxy, admin_connect, start_proxy
 from tests.test_lifecycle import ProxyProcess, backend_url, free_port
-
-pytestmark = pytest.mark.slow
 
 MiB = 1 << 20
 BIG = 64 * MiB
@@ -133,6 +131,7 @@ def warm_up(process: ProxyProcess) -> None:
     run_big_select(process, 2 * MiB)
 
 
+@pytest.mark.slow
 def test_one_64_mib_statement_is_relayed_not_held(
     proxy_process: ProxyProcess, memory: Memory
 ) -> None:
@@ -142,6 +141,7 @@ def test_one_64_mib_statement_is_relayed_not_held(
     assert retained < RETAINED_BOUND, f"{retained / MiB:.0f} MiB retained"
 
 
+@pytest.mark.slow
 def test_four_64_mib_statements_at_once_are_relayed_not_held(
     proxy_process: ProxyProcess, memory: Memory
 ) -> None:
@@ -170,6 +170,7 @@ def test_four_64_mib_statements_at_once_are_relayed_not_held(
 # -- ML statements: their size limit ----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_big_statement_naming_an_ml_function_early_is_refused(
     proxy_process: ProxyProcess, memory: Memory
 ) -> None:
@@ -186,6 +187,7 @@ def test_a_big_statement_naming_an_ml_function_early_is_refused(
         assert cur.fetchone() == ("after",)
 
 
+@pytest.mark.slow
 def test_an_ml_name_past_the_examined_part_is_never_evaluated(
     proxy_process: ProxyProcess,
 ) -> None:
@@ -228,11 +230,14 @@ def send_long_data(conn: pymysql.Connection[Any], statement: int, data: bytes) -
     conn._execute_command(COMMAND.COM_STMT_SEND_LONG_DATA, struct.pack("<IH", statement, 0) + data)
 
 
-def execute_error(conn: pymysql.Connection[Any], statement: int) -> tuple[int, str] | None:
-    """COM_STMT_EXECUTE of a one-parameter statement whose value came as long data: the
-    error it gets, or None when it answered a result."""
+def execute(
+    conn: pymysql.Connection[Any], statement: int, value: bytes | None = None
+) -> tuple[int, str] | list[bytes]:
+    """COM_STMT_EXECUTE of a one-parameter statement: ``value`` inline, or (None) the
+    long data sent before. The error it gets, or the payloads of its binary rows."""
     types = struct.pack("<BB", 0xFC, 0)  # MYSQL_TYPE_BLOB, signed
-    payload = struct.pack("<IBI", statement, 0, 1) + b"\x00" + b"\x01" + types
+    values = b"" if value is None else lenenc(len(value)) + value
+    payload = struct.pack("<IBI", statement, 0, 1) + b"\x00" + b"\x01" + types + values
     conn._execute_command(COMMAND.COM_STMT_EXECUTE, payload)
     try:
         conn._read_packet()
@@ -240,11 +245,30 @@ def execute_error(conn: pymysql.Connection[Any], statement: int) -> tuple[int, s
         return exc.args[0], exc.args[1]
     while not conn._read_packet().is_eof_packet():  # columns
         pass
-    while not conn._read_packet().is_eof_packet():  # rows
-        pass
-    return None
+    rows = []
+    while not (packet := conn._read_packet()).is_eof_packet():
+        rows.append(packet.get_all_data())
+    return rows
 
 
+def lenenc(value: int) -> bytes:
+    if value < 251:
+        return bytes((value,))
+    if value < 1 << 16:
+        return b"\xfc" + value.to_bytes(2, "little")
+    if value < 1 << 24:
+        return b"\xfd" + value.to_bytes(3, "little")
+    return b"\xfe" + value.to_bytes(8, "little")
+
+
+def length_of(rows: tuple[int, str] | list[bytes]) -> int:
+    """The value of a one-row, one-integer binary result (``SELECT LENGTH(?)``): after the
+    row's header byte and its null bitmap, a little-endian INT or BIGINT."""
+    assert isinstance(rows, list) and len(rows) == 1, rows
+    return int.from_bytes(rows[0][2:], "little", signed=True)
+
+
+@pytest.mark.slow
 def test_long_data_to_an_ml_prepared_statement_is_capped(
     proxy_process: ProxyProcess, memory: Memory
 ) -> None:
@@ -264,11 +288,11 @@ def test_long_data_to_an_ml_prepared_statement_is_capped(
         peak, retained = measured(memory, send)
         assert peak < ONE_PEAK_BOUND, f"peak grew by {peak / MiB:.0f} MiB"
         assert retained < RETAINED_BOUND, f"{retained / MiB:.0f} MiB retained"
-        error = execute_error(conn, statement)
-        assert error is not None and error[0] == ER_NET_PACKET_TOO_LARGE, error
-        assert "ml_max_statement_bytes" in error[1]
+        refused = execute(conn, statement)
+        assert isinstance(refused, tuple) and refused[0] == ER_NET_PACKET_TOO_LARGE, refused
+        assert "ml_max_statement_bytes" in refused[1]
         send_long_data(conn, statement, b"I love it")
-        assert execute_error(conn, statement) is None
+        assert len(execute(conn, statement)) == 1  # one row: the statement works again
 
 
 # -- the backend's own limit -------------------------------------------------------------------
@@ -287,6 +311,7 @@ def small_backend_packets(backend: BackendInfo, big_packets_allowed: None) -> It
             cur.execute(f"SET GLOBAL max_allowed_packet = {NEEDED_MAX_ALLOWED_PACKET}")
 
 
+@pytest.mark.slow
 def test_the_backends_max_allowed_packet_error_reaches_the_client(
     proxy_process: ProxyProcess, small_backend_packets: int
 ) -> None:
@@ -305,3 +330,89 @@ def test_the_backends_max_allowed_packet_error_reaches_the_client(
     with pytest.raises(pymysql.MySQLError), conn.cursor() as cur:
         cur.execute("SELECT 1")
     conn.close()
+
+
+# -- the same limits, small: each kind of command over ml_max_statement_bytes ------------------
+
+SMALL = 1024
+
+
+@pytest.fixture(scope="module")
+def small_limit_proxy(backend: BackendInfo) -> Iterator[RunningProxy]:
+    proxy = start_proxy(backend, ml_max_statement_bytes=SMALL)
+    yield proxy
+    proxy.stop()
+
+
+def padded_ml_select(size: int) -> str:
+    head, tail = f"SELECT {ML}('I love it', 'en'), LENGTH('", "')"
+    return head + "p" * (size - len(head) - len(tail)) + tail
+
+
+def refused_with_1153(action: Callable[[], object]) -> str:
+    with pytest.raises(pymysql.MySQLError) as caught:
+        action()
+    code, text = caught.value.args
+    assert code == ER_NET_PACKET_TOO_LARGE, caught.value.args
+    return str(text)
+
+
+def test_an_ml_statement_up_to_the_limit_runs_and_one_over_it_is_refused(
+    small_limit_proxy: RunningProxy,
+) -> None:
+    with small_limit_proxy.connect() as conn, conn.cursor() as cur:
+        cur.execute(padded_ml_select(SMALL))
+        assert cur.fetchone() == ("POSITIVE", SMALL - len(padded_ml_select(0)))
+        text = refused_with_1153(lambda: cur.execute(padded_ml_select(SMALL + 1)))
+        assert f"at most {SMALL} bytes (ml_max_statement_bytes)" in text
+        cur.execute("SELECT 'in step'")
+        assert cur.fetchone() == ("in step",)
+
+
+def test_plain_commands_over_the_limit_are_relayed(small_limit_proxy: RunningProxy) -> None:
+    """A statement, a prepared statement's inline parameter and its long data, each over
+    the limit, reach the backend whole."""
+    with small_limit_proxy.connect() as conn:
+        with conn.cursor() as cur:
+            cur.execute(big_select(100 * SMALL))
+            assert cur.fetchone() == (100 * SMALL - len(big_select(0)), "end")
+        statement, _ = prepare(conn, "SELECT LENGTH(?)")
+        assert length_of(execute(conn, statement, b"v" * (50 * SMALL))) == 50 * SMALL
+        for _ in range(3):
+            send_long_data(conn, statement, b"l" * (20 * SMALL))
+        send_long_data(conn, statement, b"tail")
+        assert length_of(execute(conn, statement)) == 60 * SMALL + 4
+
+
+def test_ml_prepared_statements_over_the_limit_are_refused(
+    small_limit_proxy: RunningProxy,
+) -> None:
+    """Preparing one, executing one with a larger inline parameter, long data past the
+    budget in small pieces: 1153 each time, the session in step after each."""
+    with small_limit_proxy.connect() as conn:
+        refused_with_1153(lambda: prepare(conn, padded_ml_select(SMALL + 1)))
+        statement, _ = prepare(conn, f"SELECT {ML}(?, 'en')")
+        refused = execute(conn, statement, b"I love it " * SMALL)
+        assert isinstance(refused, tuple) and refused[0] == ER_NET_PACKET_TOO_LARGE, refused
+        assert len(execute(conn, statement, b"I love it")) == 1
+        for _ in range(5):
+            send_long_data(conn, statement, b"I love it " * 30)  # 300 bytes each
+        refused = execute(conn, statement)
+        assert isinstance(refused, tuple) and refused[0] == ER_NET_PACKET_TOO_LARGE, refused
+        for _ in range(3):
+            send_long_data(conn, statement, b"I love it " * 30)
+        assert len(execute(conn, statement)) == 1  # 900 bytes: under the budget
+        with conn.cursor() as cur:
+            cur.execute("SELECT 'in step'")
+            assert cur.fetchone() == ("in step",)
+
+
+def test_other_commands_over_the_limit_are_refused(small_limit_proxy: RunningProxy) -> None:
+    """A command the proxy must read whole, or relays without knowing it (COM_INIT_DB,
+    COM_CHANGE_USER...): 1153 after the whole command is read; the session goes on."""
+    with small_limit_proxy.connect() as conn:
+        conn._execute_command(COMMAND.COM_INIT_DB, "d" * (2 * SMALL))
+        refused_with_1153(conn._read_packet)
+        with conn.cursor() as cur:
+            cur.execute("SELECT DATABASE()")
+            assert cur.fetchone() == (TEST_DB,)
