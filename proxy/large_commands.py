@@ -25,6 +25,7 @@ A mixin of :class:`proxy.session.Session`, like the other command handlers.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -57,6 +58,8 @@ class LargeCommandHandlers:
 
     ctx: ProxyContext
     client: PacketStream
+    id: int
+    log: logging.LoggerAdapter[logging.Logger]
     backend: BackendConnection | None
     _relay: Relay | None
     _ml_prepared: dict[int, PreparedML]
@@ -79,11 +82,12 @@ class LargeCommandHandlers:
         if command not in _STREAMED or self._must_read_whole(message.payload):
             await self._pass(message, None)
             raise CommandTooLarge(self._too_large_text(command))
-        long_data_for = self._ml_prepared.get(statement_id(message.payload))
-        if command == Commands.COM_STMT_SEND_LONG_DATA and long_data_for is not None:
-            await self._pass(message, None)
-            long_data_for.refuse_long_data()
-            return
+        if command == Commands.COM_STMT_SEND_LONG_DATA:
+            prepared = self._ml_prepared.get(statement_id(message.payload))
+            if prepared is not None:
+                await self._pass(message, None)
+                prepared.refuse_long_data()
+                return
         await self._pass_to_backend(message)
         shape = _STREAMED[command]
         if shape is not None:
@@ -135,6 +139,7 @@ class LargeCommandHandlers:
         answer = relay.backend.payload_now()
         if answer is None or answer[:1] != b"\xff":
             raise lost[0]
+        self.log.warning("connection %d: the backend refused a large command and closed", self.id)
         try:
             await self.client.send(answer, message.next_seq)
         except OSError as exc:

@@ -5,9 +5,10 @@ long data) is capped by ``ml_max_statement_bytes``.
 The proxy runs as a subprocess (``python -m proxy serve``), so its RSS is its own: the
 64 MiB statements the client builds do not count. Peak RSS is the kernel's high-water mark
 (VmHWM, reset through /proc/PID/clear_refs before each case); what stays after is VmRSS.
-Before the fix a 64 MiB COM_QUERY took the proxy's peak up by about 214 MiB, four at once
-by about 760 MiB (with about 530 MiB still held afterwards), and 200 x 1 MiB of long data
-to an ML prepared statement by about 395 MiB.
+Before the fix a 64 MiB COM_QUERY took the proxy's peak up by about 270 MiB, four at once
+by about 715 MiB, and 200 x 1 MiB of long data to an ML prepared statement by about
+390 MiB; now by about 3, 13 and 3.5 MiB. The other cases run a proxy in-process with a
+small ml_max_statement_bytes, one command of each kind over it.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ def proxy_process(backend: BackendInfo, big_packets_allowed: None) -> Iterator[P
     ).wait_ready()
     yield process
     process.stop()
+    assert not [line for line in process.lines if "Traceback" in line], process.lines
 
 
 class Memory:
