@@ -28,8 +28,8 @@ class PreparedML:
     is capped: past ``long_data_budget`` bytes in all (ml_max_statement_bytes, the most
     the bound statement may be anyway) what was held is dropped, the rest is not kept,
     and the next execution is refused with 1153 instead of running with a value cut
-    short. The pieces are kept apart and joined once (adding each to the last copied
-    everything held so far, quadratic in the pieces).
+    short. The pieces are joined once, at the execution (appending each to the value so
+    far copied all of it each time: quadratic).
     """
 
     sql: str
@@ -59,9 +59,9 @@ class PreparedML:
 
     def add_long_data(self, payload: bytes) -> None:
         """COM_STMT_SEND_LONG_DATA: stmt id (4), param id (2), data."""
-        data = payload[7:]
         if self._refused:
             return
+        data = payload[7:]
         if self._held + len(data) > self.long_data_budget:
             self.refuse_long_data()
             return

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from proxy.backend import BackendConnection
 from proxy.binary_params import parse_execute
 from proxy.client_auth import ClientIdentity
-from proxy.errors import ClientProtocolError, MLStatementError
+from proxy.errors import ClientProtocolError, CommandTooLarge, MLStatementError
 from proxy.internal import close_statement, execute_command, prepare_statement
 from proxy.kill import PARAMETER, KillStatement, parse_kill
 from proxy.ml_path import MLStatement
@@ -111,9 +111,13 @@ class PreparedHandlers:
         the proxy's own, whose result the client gets."""
         assert self.backend is not None and self._relay is not None and self.identity
         literals = prepared.bind(message.payload, charset_name(self.identity.collation))
-        planned = await self._ml_plan(
-            bind_placeholders(prepared.sql, literals).encode("utf-8", "surrogateescape")
-        )
+        bound = bind_placeholders(prepared.sql, literals).encode("utf-8", "surrogateescape")
+        if len(bound) > self.ctx.ml_max_statement_bytes:  # the text statement's limit
+            raise CommandTooLarge(
+                f"An ML statement may have at most {self.ctx.ml_max_statement_bytes} bytes"
+                " (ml_max_statement_bytes), its parameters bound"
+            )
+        planned = await self._ml_plan(bound)
         if planned is None:
             raise MLStatementError("the prepared statement no longer calls an ML function", 1235)
         rewritten = await MLStatement(self.ctx.ml, self.backend, *planned).prepare()

@@ -389,21 +389,25 @@ def test_plain_commands_over_the_limit_are_relayed(small_limit_proxy: RunningPro
 def test_ml_prepared_statements_over_the_limit_are_refused(
     small_limit_proxy: RunningProxy,
 ) -> None:
-    """Preparing one, executing one with a larger inline parameter, long data past the
-    budget in small pieces: 1153 each time, the session in step after each."""
+    """Preparing one, executing one with a larger inline parameter (or one that makes the
+    bound statement larger), long data past the budget in small pieces: 1153 each time,
+    the session in step after each."""
     with small_limit_proxy.connect() as conn:
         refused_with_1153(lambda: prepare(conn, padded_ml_select(SMALL + 1)))
         statement, _ = prepare(conn, f"SELECT {ML}(?, 'en')")
         refused = execute(conn, statement, b"I love it " * SMALL)
         assert isinstance(refused, tuple) and refused[0] == ER_NET_PACKET_TOO_LARGE, refused
+        refused = execute(conn, statement, b"e" * (SMALL - 20))  # read whole; bound: over
+        assert isinstance(refused, tuple) and refused[0] == ER_NET_PACKET_TOO_LARGE, refused
+        assert "its parameters bound" in refused[1]
         assert len(execute(conn, statement, b"I love it")) == 1
         for _ in range(5):
             send_long_data(conn, statement, b"I love it " * 30)  # 300 bytes each
         refused = execute(conn, statement)
         assert isinstance(refused, tuple) and refused[0] == ER_NET_PACKET_TOO_LARGE, refused
-        for _ in range(3):
-            send_long_data(conn, statement, b"I love it " * 30)
-        assert len(execute(conn, statement)) == 1  # 900 bytes: under the budget
+        for _ in range(2):
+            send_long_data(conn, statement, b"I love it " * 20)
+        assert len(execute(conn, statement)) == 1  # 400 bytes (bound as 800 hex digits)
         with conn.cursor() as cur:
             cur.execute("SELECT 'in step'")
             assert cur.fetchone() == ("in step",)
