@@ -21,8 +21,14 @@ from proxy.backend import BackendAddress
 from proxy.errors import ConfigError
 from proxy.event_loop import resolve as resolve_loop
 from proxy.kill import MAX_WORKERS
+from proxy.packets import MAX_PAYLOAD
 
 ENV_PREFIX = "MLPROXY_"
+
+#: ml_max_statement_bytes's range: a command up to it (and its command byte) is read whole,
+#: which is one packet at most (a packet carries less than 16 MiB).
+MIN_ML_STATEMENT_BYTES = 1 << 10
+MAX_ML_STATEMENT_BYTES = MAX_PAYLOAD - 2
 
 
 def _setting(default: Any, help: str, metavar: str | None = None) -> Any:
@@ -117,6 +123,12 @@ class Config:
     )
     ml_max_backend_calls: int = _setting(
         1000, "backend requests one statement may need before it is refused (0: no limit)", "N"
+    )
+    ml_max_statement_bytes: int = _setting(
+        1 << 20,
+        "largest ML statement the proxy reads and parses (long data of an ML prepared "
+        "statement counted); larger commands are relayed as they arrive, never held",
+        "BYTES",
     )
 
     @property
@@ -292,6 +304,11 @@ def _validate(config: Config) -> None:
     if config.ml_rate_limit < 0 or config.ml_cache_entries < 0 or config.ml_max_backend_calls < 0:
         raise ConfigError(
             "ml_rate_limit, ml_cache_entries and ml_max_backend_calls cannot be negative"
+        )
+    if not MIN_ML_STATEMENT_BYTES <= config.ml_max_statement_bytes <= MAX_ML_STATEMENT_BYTES:
+        raise ConfigError(
+            f"ml_max_statement_bytes must be between {MIN_ML_STATEMENT_BYTES}"
+            f" and {MAX_ML_STATEMENT_BYTES}"
         )
     if bool(config.tls_cert) != bool(config.tls_key):
         raise ConfigError("tls_cert and tls_key go together")

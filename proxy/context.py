@@ -57,6 +57,8 @@ class ProxyContext:
     detector: CallDetector = field(default_factory=CallDetector)
     #: Endpoint aliases stored in the backend (the server starts its poller).
     registry: FunctionRegistry = field(default_factory=FunctionRegistry)
+    #: The largest ML statement read whole (Config.ml_max_statement_bytes).
+    ml_max_statement_bytes: int = 1 << 20
     sessions: dict[int, Session] = field(default_factory=dict)
     #: This process's connection ids (a slice of the range with --workers).
     ids: ConnectionIds = field(default_factory=ConnectionIds)

@@ -3,6 +3,7 @@
     ProxyError
     ├── ConfigError              bad settings (the CLI exits with code 2)
     ├── ClientProtocolError      a client sent bytes that are not the protocol
+    ├── CommandTooLarge          a command the proxy must hold is over its limit (1153)
     ├── AuthenticationFailed     wrong credentials, or a login the proxy refuses (1045)
     ├── TooManyConnections       the connection cap is reached (1040)
     ├── UnknownThread            KILL of an id that is not a proxy connection (1094)
@@ -47,6 +48,15 @@ class ConfigError(ProxyError):
 class ClientProtocolError(ProxyError):
     code = 1835  # ER_MALFORMED_PACKET
     sqlstate = "HY000"
+
+
+class CommandTooLarge(ProxyError):
+    """A command the proxy would have to hold (an ML statement, an ML prepared statement's
+    parameters) is over ``ml_max_statement_bytes``; it was read and dropped, the session
+    goes on. The code and SQLSTATE are the server's for a packet over max_allowed_packet."""
+
+    code = 1153  # ER_NET_PACKET_TOO_LARGE
+    sqlstate = "08S01"
 
 
 class AuthenticationFailed(ProxyError):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from mysql_mimic.charset import Collation
 
 from proxy.binary_params import parse_execute
-from proxy.errors import ClientProtocolError
+from proxy.errors import ClientProtocolError, CommandTooLarge
 from rewriter.charsets import ClientCharset
 from rewriter.lexer import SqlSyntax
 
@@ -24,30 +24,67 @@ DEFAULT_CHARSET = "utf8mb4"
 
 @dataclass
 class PreparedML:
-    """One prepared statement with ML calls: its text and its parameter state."""
+    """One prepared statement with ML calls: its text and its parameter state.
+
+    Long data (COM_STMT_SEND_LONG_DATA) is held until the execution that binds it, so it
+    is capped: past ``long_data_budget`` bytes in all (ml_max_statement_bytes, the most
+    the bound statement may be anyway) what was held is dropped, the rest is not kept,
+    and the next execution is refused with 1153 instead of running with a value cut
+    short. The pieces are joined once, at the execution (appending each to the value so
+    far copied all of it each time: quadratic).
+    """
 
     sql: str
     param_count: int
+    long_data_budget: int
     #: How the session read the statement when it was prepared.
     syntax: SqlSyntax
     charset: ClientCharset
     types: list[tuple[int, bool]] = field(default_factory=list)
-    long_data: dict[int, bytes] = field(default_factory=dict)
+    _pieces: dict[int, list[bytes]] = field(default_factory=dict)
+    _held: int = 0
+    _refused: bool = False
 
     def bind(self, payload: bytes, charset: str) -> list[str]:
         """The literals of a COM_STMT_EXECUTE's parameters (long data is then spent)."""
+        long_data = {param: b"".join(pieces) for param, pieces in self._pieces.items()}
+        refused = self._refused
+        self.reset_long_data()
+        if refused:
+            raise CommandTooLarge(
+                "The long data of an ML prepared statement may have at most"
+                f" {self.long_data_budget} bytes (ml_max_statement_bytes)"
+            )
         try:
-            request = parse_execute(payload, self.param_count, self.types, self.long_data, charset)
+            request = parse_execute(payload, self.param_count, self.types, long_data, charset)
         except (ValueError, IndexError, UnicodeDecodeError) as exc:
             raise ClientProtocolError("malformed COM_STMT_EXECUTE parameters") from exc
         self.types = request.types
-        self.long_data = {}
         return request.literals
 
     def add_long_data(self, payload: bytes) -> None:
         """COM_STMT_SEND_LONG_DATA: stmt id (4), param id (2), data."""
+        if self._refused:
+            return
+        data = payload[7:]
+        if self._held + len(data) > self.long_data_budget:
+            self.refuse_long_data()
+            return
         param = int.from_bytes(payload[5:7], "little")
-        self.long_data[param] = self.long_data.get(param, b"") + payload[7:]
+        self._pieces.setdefault(param, []).append(data)
+        self._held += len(data)
+
+    def refuse_long_data(self) -> None:
+        """Long data over the budget came: drop what is held; the next execution fails."""
+        self._pieces = {}
+        self._held = 0
+        self._refused = True
+
+    def reset_long_data(self) -> None:
+        """COM_STMT_RESET, or an execution: no long data held, none refused."""
+        self._pieces = {}
+        self._held = 0
+        self._refused = False
 
 
 def statement_id(payload: bytes) -> int:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from proxy.backend import BackendConnection
 from proxy.binary_params import parse_execute
 from proxy.client_auth import ClientIdentity
-from proxy.errors import ClientProtocolError, MLStatementError
+from proxy.errors import ClientProtocolError, CommandTooLarge, MLStatementError
 from proxy.internal import close_statement, execute_command, prepare_statement
 from proxy.kill import PARAMETER, KillStatement, parse_kill
 from proxy.ml_path import MLStatement
@@ -64,6 +64,7 @@ class PreparedHandlers:
             self._ml_prepared[scanner.statement_id] = PreparedML(
                 plan.sql,
                 placeholder_count(plan.sql, settings.syntax),
+                self.ctx.ml_max_statement_bytes,
                 settings.syntax,
                 self.backend.charset,
             )
@@ -119,8 +120,13 @@ class PreparedHandlers:
         the proxy's own, whose result the client gets."""
         assert self.backend is not None and self._relay is not None and self.identity
         literals = prepared.bind(message.payload, charset_name(self.identity.collation))
-        bound = bind_placeholders(prepared.sql, literals, prepared.syntax)
-        planned = await self._ml_plan(prepared.charset.encode(bound))
+        bound = prepared.charset.encode(bind_placeholders(prepared.sql, literals, prepared.syntax))
+        if len(bound) > self.ctx.ml_max_statement_bytes:  # the text statement's limit
+            raise CommandTooLarge(
+                f"An ML statement may have at most {self.ctx.ml_max_statement_bytes} bytes"
+                " (ml_max_statement_bytes), its parameters bound"
+            )
+        planned = await self._ml_plan(bound)
         if planned is None:
             raise MLStatementError("the prepared statement no longer calls an ML function", 1235)
         rewritten = await MLStatement(self.ctx.ml, self.backend, *planned).prepare()
@@ -144,7 +150,7 @@ class PreparedHandlers:
     async def _on_statement_reset(self, message: Message) -> None:
         prepared = self._ml_prepared.get(statement_id(message.payload))
         if prepared is not None:
-            prepared.long_data = {}
+            prepared.reset_long_data()
         await self._forward(message, Shape.SINGLE)
 
 

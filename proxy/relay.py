@@ -93,11 +93,11 @@ class Relay:
         self.backend.undivert()
         self.client.clear_interrupt()
 
-    async def send_command(self, raw: bytes) -> None:
+    async def send_command(self, raw: bytes | bytearray) -> None:
         if self._write_command(raw):
             await self._drain_backend()
 
-    def _write_command(self, raw: bytes) -> bool:
+    def _write_command(self, raw: bytes | bytearray) -> bool:
         """Write a command to the backend; True when a drain must follow."""
         self.response_started = False
         try:
@@ -153,17 +153,20 @@ class Relay:
             scanner.resume_after_local_file()
 
     async def _pump_local_file(self) -> None:
-        """LOAD DATA LOCAL INFILE: the client's file packets go to the backend, up to
-        and including the empty packet that ends them."""
+        """LOAD DATA LOCAL INFILE: the client's file packets go to the backend as they
+        arrive (never a whole packet held: they may be 16 MiB each), up to and including
+        the empty packet that ends them."""
         while True:
             try:
-                message = await self.client.read_message()
+                _, size = await self.client.pass_message(self._send_file_chunk)
             except (OSError, asyncio.IncompleteReadError) as exc:
                 raise ClientGone from exc
-            try:
-                self.backend.write_raw(message.raw)
-                await self.backend.drain()
-            except (OSError, RuntimeError) as exc:
-                raise BackendLost("lost the connection to the backend MySQL server") from exc
-            if not message.payload:
+            if not size:
                 return
+
+    async def _send_file_chunk(self, chunk: bytes | bytearray) -> None:
+        try:
+            self.backend.write_raw(chunk)
+            await self.backend.drain()
+        except (OSError, RuntimeError) as exc:
+            raise BackendLost("lost the connection to the backend MySQL server") from exc

@@ -134,6 +134,7 @@ class ProxyServer:
                 config.connect_timeout, config.handshake_timeout, config.shutdown_timeout
             ),
             detector=detector,
+            ml_max_statement_bytes=config.ml_max_statement_bytes,
             **self._worker_parts(),
         )
 

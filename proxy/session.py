@@ -31,6 +31,7 @@ from proxy.errors import (
     error_payload,
 )
 from proxy.kill_handlers import KillHandlers
+from proxy.large_commands import LargeCommandHandlers
 from proxy.login_gate import PendingLogin
 from proxy.login_handlers import LoginHandlers
 from proxy.ml_prepared import PreparedML
@@ -39,12 +40,9 @@ from proxy.prepared_handlers import PreparedHandlers
 from proxy.query_handlers import QueryHandlers
 from proxy.relay import ClientGone, Relay
 from proxy.scanner import ResponseScanner, Shape
-from proxy.stream import Message, PacketStream, ReadInterrupted
+from proxy.stream import Message, MessageTooLarge, PacketStream, ReadInterrupted
 
 log = logging.getLogger(__name__)
-
-#: The largest command a client may send (the backend enforces its own max_allowed_packet).
-MAX_COMMAND = 1 << 30
 
 # Plain ints: compared once per statement in a socket callback (enum equality is slower).
 _COM_QUERY = int(Commands.COM_QUERY)
@@ -53,7 +51,14 @@ _COM_STMT_EXECUTE = int(Commands.COM_STMT_EXECUTE)
 
 # Each mixin declares the methods it uses from the others as annotations: the ones that
 # define a method come first (mypy checks a base's definition against the later ones').
-class Session(LoginHandlers, KillHandlers, MLHandlers, QueryHandlers, PreparedHandlers):
+class Session(
+    LoginHandlers,
+    KillHandlers,
+    MLHandlers,
+    QueryHandlers,
+    PreparedHandlers,
+    LargeCommandHandlers,
+):
     """Serves one client connection."""
 
     def __init__(
@@ -82,6 +87,7 @@ class Session(LoginHandlers, KillHandlers, MLHandlers, QueryHandlers, PreparedHa
         self._vanished = False
         self._ml_prepared: dict[int, PreparedML] = {}
         self._prepared_kills: dict[int, bool] = {}  # statement id -> KILL QUERY (not CONNECTION)
+        self._command_limit = ctx.ml_max_statement_bytes + 1
         self.log = logging.LoggerAdapter(log, {"connection_id": connection_id})
 
     # -- lifecycle --------------------------------------------------------------------
@@ -139,12 +145,17 @@ class Session(LoginHandlers, KillHandlers, MLHandlers, QueryHandlers, PreparedHa
 
     async def _serve_commands(self) -> None:
         """Read and run commands; a detached command's response, when it needs this task
-        (it did not come whole, or the client sent more first), before anything else."""
+        (it did not come whole, or the client sent more first), before anything else.
+        A command over the size read whole is served from its first part
+        (proxy.large_commands)."""
         while not self.stopping:
+            handler: _Handler | None = None
             try:
-                message: Message | None = await self.client.read_message(MAX_COMMAND)
+                message: Message | None = await self.client.read_message(self._command_limit)
             except ReadInterrupted:
                 message = None
+            except MessageTooLarge:  # nothing of it read yet
+                message, handler = None, Session._on_large
             except (OSError, asyncio.IncompleteReadError):
                 await self._left_mid_statement()
                 raise
@@ -152,7 +163,9 @@ class Session(LoginHandlers, KillHandlers, MLHandlers, QueryHandlers, PreparedHa
                 self._detached, Session._take_over
             ):
                 return
-            if message is not None and not await self._serve(message):
+            if handler is not None:
+                message = await self._large_head()
+            if message is not None and not await self._serve(message, handler):
                 return
         if self._detached is not None:  # stopping: the response first
             await self._serve(self._detached, Session._take_over)

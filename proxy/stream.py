@@ -37,6 +37,9 @@ from proxy.packets import MAX_PAYLOAD, frame
 #: (asyncio's streams, which the proxy used before, paused at twice their 256 KiB limit).
 READ_LIMIT = 1 << 18
 
+#: Where pass_message puts a message's bytes (e.g. a write to the backend and its drain).
+Sink = Callable[[bytes | bytearray], Awaitable[None]]
+
 #: What a server runs for each accepted connection.
 OnConnected = Callable[["PacketStream"], Coroutine[Any, Any, None]]
 
@@ -53,6 +56,14 @@ class Message:
     @property
     def next_seq(self) -> int:
         return (self.last_seq + 1) & 0xFF
+
+
+class MessageTooLarge(ValueError):
+    """read_message met a message larger than its ``max_size`` in its first packet; nothing
+    of the message has been consumed: ``read_head`` and ``pass_message`` take it then."""
+
+    def __init__(self, max_size: int) -> None:
+        super().__init__(f"message of more than {max_size} bytes")
 
 
 class ReadInterrupted(Exception):
@@ -178,7 +189,8 @@ class PacketStream(asyncio.Protocol):
         """Read one logical message, joining packets split at 16 MiB.
 
         Raises asyncio.IncompleteReadError when the peer closes (or the error that ended
-        the connection), ValueError when a message is larger than ``max_size``,
+        the connection), MessageTooLarge when the first packet is larger than ``max_size``
+        (nothing consumed), ValueError when a later one takes the message past it,
         ReadInterrupted after ``interrupt``.
         """
         while (raw := self._take_packet(max_size)) is None:
@@ -198,7 +210,10 @@ class PacketStream(asyncio.Protocol):
         size = len(first) - 4
         raw = first
         while len(raw) - 4 == MAX_PAYLOAD:
-            raw = await self._read_packet(max_size - size)
+            try:
+                raw = await self._read_packet(max_size - size)
+            except MessageTooLarge as exc:  # packets consumed: no longer the head's case
+                raise ValueError(str(exc)) from None
             size += len(raw) - 4
             raw_parts.append(raw)
             payload_parts.append(raw[4:])
@@ -219,7 +234,7 @@ class PacketStream(asyncio.Protocol):
             return None
         length = buffer[0] | buffer[1] << 8 | buffer[2] << 16
         if length > max_size:
-            raise ValueError(f"message of more than {max_size} bytes")
+            raise MessageTooLarge(max_size)
         end = 4 + length
         if size < end:
             return None
@@ -232,6 +247,60 @@ class PacketStream(asyncio.Protocol):
         if self._read_paused and len(buffer) <= READ_LIMIT:
             self._resume_reading()
         return raw
+
+    async def read_head(self, size: int) -> bytes:
+        """The first ``size`` payload bytes of the next message (fewer if its first packet
+        is shorter), left in the buffer: a look at a message too large to read whole
+        (MessageTooLarge) before deciding where it goes (``pass_message``)."""
+        while True:
+            buffer = self._buffer
+            if len(buffer) >= 4:
+                length = buffer[0] | buffer[1] << 8 | buffer[2] << 16
+                end = 4 + min(size, length)
+                if len(buffer) >= end:
+                    return bytes(memoryview(buffer)[4:end])
+            await self._more_data()
+
+    async def pass_message(self, sink: Sink | None) -> tuple[int, int]:
+        """Hand the next message, packet headers included, to ``sink`` in the chunks its
+        bytes arrive in, or drop it (None); return its last sequence id and its payload
+        size.
+
+        Memory stays bounded whatever the message's size: a chunk is at most what the
+        buffer held (READ_LIMIT plus one socket read), and while ``sink`` waits (for a
+        transport to drain) this socket pauses past READ_LIMIT, as in data_received.
+        Raises as read_message when this peer goes, and what ``sink`` raises.
+        """
+        last_seq, size, packet_left, final = 0, 0, 0, False
+        while True:
+            if not packet_left:
+                if final:
+                    return last_seq, size
+                while len(self._buffer) < 4:
+                    await self._more_data()
+                header = self._buffer
+                length = header[0] | header[1] << 8 | header[2] << 16
+                last_seq, final = header[3], length < MAX_PAYLOAD
+                size += length
+                packet_left = 4 + length
+            chunk = await self._take_chunk(packet_left)
+            packet_left -= len(chunk)
+            if sink is not None:
+                await sink(chunk)
+
+    async def _take_chunk(self, limit: int) -> bytes | bytearray:
+        """Up to ``limit`` buffered bytes, waiting for one at least."""
+        while not self._buffer:
+            await self._more_data()
+        if len(self._buffer) <= limit:
+            chunk: bytes | bytearray = self._buffer
+            self._buffer = bytearray()  # handed over whole: no copy
+        else:
+            chunk = bytes(memoryview(self._buffer)[:limit])
+            del self._buffer[:limit]
+        if self._read_paused and len(self._buffer) <= READ_LIMIT:
+            self._resume_reading()
+        return chunk
 
     def payload_now(self) -> bytes | None:
         """The next message's payload if it is already buffered whole in one packet,

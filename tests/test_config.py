@@ -232,11 +232,20 @@ def test_wrongly_typed_toml_values_are_config_errors(tmp_path: Path, line: str) 
         (["--workers", "0"], "workers"),
         (["--workers", "65"], "workers"),
         (["--loop", "trio"], "loop"),
+        (["--ml-max-statement-bytes", "1023"], "ml_max_statement_bytes"),
+        (["--ml-max-statement-bytes", str(0xFFFFFF - 1)], "ml_max_statement_bytes"),
     ],
 )
 def test_invalid_settings_are_config_errors(argv: list[str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load(*argv)
+
+
+def test_ml_statement_limit_bounds_are_allowed() -> None:
+    """From 1 KiB to the most one packet carries with its command byte."""
+    assert load("--ml-max-statement-bytes", "1024").ml_max_statement_bytes == 1024
+    top = str(0xFFFFFF - 2)
+    assert load("--ml-max-statement-bytes", top).ml_max_statement_bytes == 0xFFFFFF - 2
 
 
 def test_zero_shutdown_timeout_is_allowed() -> None:

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from proxy.packets import frame, make_ok
+from proxy.packets import MAX_PAYLOAD, frame, make_ok
 from proxy.relay import Relay
 from proxy.scanner import Shape
-from proxy.stream import READ_LIMIT, PacketStream, ReadInterrupted
+from proxy.stream import READ_LIMIT, MessageTooLarge, PacketStream, ReadInterrupted
 
 AUTOCOMMIT = 0x0002
 IN_TRANS = 0x0001
@@ -124,6 +124,102 @@ def test_a_message_larger_than_allowed_is_refused() -> None:
         stream.data_received(query(b"x" * 100))
         with pytest.raises(ValueError, match="more than 10 bytes"):
             await stream.read_message(max_size=10)
+
+    run(scenario)
+
+
+class Collector:
+    """A pass_message sink that keeps what it gets; ``gate`` cleared: it waits (a drain)."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def __call__(self, chunk: bytes | bytearray) -> None:
+        self.chunks.append(bytes(chunk))
+        await self.gate.wait()
+
+
+@pytest.mark.parametrize("cut", [1, 2, 3, 4, 5, 7, 11, 60, 104])
+def test_a_message_over_the_read_limit_is_passed_on_as_it_arrives(cut: int) -> None:
+    """Too large to read whole: nothing consumed, a look at its head, then its packets go
+    to the sink exactly as they came, however they arrive, and the next message stays."""
+
+    async def scenario() -> None:
+        stream, _ = connected()
+        big, after = query(b"y" * 100), query(b"SELECT 2")
+        data = big + after
+        reading = asyncio.ensure_future(stream.read_message(max_size=50))
+        stream.data_received(data[:cut])
+        await asyncio.sleep(0)
+        stream.data_received(data[cut:])
+        with pytest.raises(MessageTooLarge):
+            await reading
+        assert await stream.read_head(1000) == big[4:]  # nothing of it consumed
+        stream, _ = connected()
+        head = asyncio.ensure_future(stream.read_head(8))
+        passing = asyncio.ensure_future(pass_after(stream, head))
+        for start in range(0, len(data), cut):
+            stream.data_received(data[start : start + cut])
+            await asyncio.sleep(0)
+        assert await head == b"\x03yyyyyyy"
+        sink, (last_seq, size) = await passing
+        assert b"".join(sink.chunks) == big and (last_seq, size) == (0, 101)
+        assert (await stream.read_message()).raw == after
+
+    async def pass_after(
+        stream: PacketStream, head: asyncio.Future[bytes]
+    ) -> tuple[Collector, tuple[int, int]]:
+        await head
+        sink = Collector()
+        return sink, await stream.pass_message(sink)
+
+    run(scenario)
+
+
+def test_a_message_of_several_packets_is_passed_or_dropped_whole() -> None:
+    async def scenario() -> None:
+        payload = b"\x03" + b"z" * (2 * MAX_PAYLOAD)  # 0xFFFFFF, 0xFFFFFF, then 2 bytes
+        data = frame(payload, 0) + query(b"SELECT 3")
+        for sink in (Collector(), None):
+            stream, _ = connected()
+            stream.data_received(data[: MAX_PAYLOAD + 2])  # cut inside the next header
+            passing = asyncio.ensure_future(stream.pass_message(sink))
+            for start in range(MAX_PAYLOAD + 2, len(data), 1 << 20):
+                await asyncio.sleep(0)
+                stream.data_received(data[start : start + (1 << 20)])
+            assert await passing == (2, len(payload))
+            if sink is not None:
+                assert b"".join(sink.chunks) == frame(payload, 0)
+            assert (await stream.read_message()).payload == b"\x03SELECT 3"
+
+    run(scenario)
+
+
+def test_a_passed_message_holds_at_most_the_read_limit_while_the_sink_waits() -> None:
+    async def scenario() -> None:
+        stream, transport = connected()
+        sink = Collector()
+        sink.gate.clear()  # the backend's transport is full
+        passing = asyncio.ensure_future(stream.pass_message(sink))
+        piece = 1 << 16
+        data = frame(b"\x03" + b"w" * (16 * READ_LIMIT), 0)
+        offset = 0
+        while transport.reading:
+            stream.data_received(data[offset : offset + piece])
+            offset += piece
+            await asyncio.sleep(0)
+        held = offset - sum(map(len, sink.chunks))
+        assert held <= READ_LIMIT + piece  # paused: the limit and one socket read
+        sink.gate.set()
+        while offset < len(data):
+            await asyncio.sleep(0)
+            if transport.reading:
+                stream.data_received(data[offset : offset + piece])
+                offset += piece
+        assert await passing == (0, len(data) - 4)
+        assert b"".join(sink.chunks) == data
 
     run(scenario)
 
