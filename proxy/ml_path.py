@@ -22,12 +22,14 @@ from dataclasses import dataclass, field
 from ml_backends.base import ItemError
 from ml_backends.counters import MLCounters
 from ml_backends.engine import AnswersCallback, InferenceEngine
-from ml_backends.errors import MLBackendError
+from ml_backends.errors import InvalidTargetName, MLBackendError
+from ml_backends.targets import check_alias_name
 from proxy.backend import BackendConnection
 from proxy.errors import BackendRejected, MLStatementError
 from proxy.internal import Row, fetch_rows
 from proxy.ml_answers import (
     backend_input,
+    combined_key_sql,
     inline_lookup,
     lookup_sql,
     typed_literal,
@@ -40,9 +42,18 @@ from rewriter.plan import CallSite, MLPlan, render
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MLRuntime", "MLStatement", "MLStatementError", "lookup_sql", "read_statement_settings"]
+__all__ = [
+    "MLRuntime",
+    "MLStatement",
+    "MLStatementError",
+    "check_target_name",
+    "lookup_sql",
+    "read_statement_settings",
+]
 
 ER_BAD_FIELD = 1054  # Unknown column: a key query outside a correlated subquery's context
+#: ER_DBACCESS_DENIED_ERROR, ER_TABLEACCESS_DENIED_ERROR, ER_SPECIFIC_ACCESS_DENIED_ERROR.
+ACCESS_DENIED = frozenset({1044, 1142, 1227})
 
 #: Builds the inference backend of an alias definition (see proxy.ml_runtime).
 AliasEngineFactory = Callable[[AliasFunction], InferenceEngine]
@@ -58,6 +69,8 @@ class MLRuntime:
     max_backend_calls: int = 0
     #: Builds an alias's engine on its first call; None: aliases cannot be called.
     alias_engines: AliasEngineFactory | None = None
+    #: The operator's endpoint map (names an alias may use besides AWS names).
+    routes: Mapping[str, str] = field(default_factory=dict)
     _alias_engines: dict[Hashable, InferenceEngine] = field(default_factory=dict)
 
     def engine_for(self, function: MLFunction) -> InferenceEngine | None:
@@ -77,6 +90,22 @@ class MLRuntime:
     async def close(self) -> None:
         for engine in [*self.engines.values(), *self._alias_engines.values()]:
             await engine.backend.close()
+
+
+def _explained_inline(site: CallSite) -> str:
+    """An inline lookup with no answers that still reads the call's inputs (as the real
+    statement's does), for EXPLAIN."""
+    key = combined_key_sql(site.inputs, site.function.answers_text)
+    return f"CAST(ELT(FIELD({key}, ''), NULL) AS {site.function.cast_type})"
+
+
+def check_target_name(definition: AliasFunction, routes: Mapping[str, str]) -> None:
+    """Refuse (1210) an alias whose ENDPOINT NAME / MODEL ID no call could use: neither
+    in the endpoint map nor a valid AWS name (see ml_backends.targets)."""
+    try:
+        check_alias_name(definition.kind, definition.target_name, routes)
+    except InvalidTargetName as exc:
+        raise MLStatementError(str(exc), 1210) from None
 
 
 def engine_key(definition: AliasFunction) -> Hashable:
@@ -145,7 +174,9 @@ class MLStatement:
         return self.plan.rewrite(replacements, settings.state)
 
     async def prepare_explain(self) -> str:
-        """The rewritten statement for EXPLAIN: empty lookup tables, no inference."""
+        """The rewritten statement for EXPLAIN: empty lookup tables, no inference. An
+        account without CREATE TEMPORARY TABLES gets the form a statement with few
+        answers runs as (the answers inline), which needs no privilege."""
         replacements = {}
         statements = PipelinedStatements(self.backend)
         for site in self.plan.calls:
@@ -154,7 +185,16 @@ class MLStatement:
             else:
                 LookupTable(site, statements).create()
                 replacements[site.index] = lookup_sql(site)
-        await statements.finish()
+        try:
+            await statements.finish()
+        except BackendRejected as exc:
+            if exc.code not in ACCESS_DENIED:
+                raise
+            replacements.update(
+                (site.index, _explained_inline(site))
+                for site in self.plan.calls
+                if not site.constant
+            )
         return self.plan.rewrite(replacements)
 
     async def read_settings(self) -> StatementSettings:
@@ -273,6 +313,8 @@ class MLStatement:
     def _engine(self, function: MLFunction) -> InferenceEngine:
         try:
             engine = self.runtime.engine_for(function)
+        except InvalidTargetName as exc:
+            raise MLStatementError(f"{function.name}(): {exc}", 1210) from exc
         except MLBackendError as exc:
             raise MLStatementError(f"{function.name}(): {exc}", 1105) from exc
         if engine is None:

@@ -17,7 +17,7 @@ from proxy.errors import MLStatementError
 from proxy.explain import mark_batched, split_explain
 from proxy.function_registry import definitions
 from proxy.internal import decode_text_row, fetch_rows, read_response
-from proxy.ml_path import MLStatement, read_statement_settings
+from proxy.ml_path import MLStatement, check_target_name, read_statement_settings
 from proxy.ml_settings import StatementSettings, set_timeout_statement
 from proxy.packets import ERR_HEADER, frame, frame_all, lenenc_str
 from proxy.relay import Relay
@@ -168,6 +168,7 @@ class MLHandlers:
             raise MLStatementError(str(exc), exc.code, "42000") from exc
         if not isinstance(parsed, AliasFunction):
             return False
+        check_target_name(parsed, self.ctx.ml.routes)
         stub = stub_statement(parsed, backslash_escapes=escapes)
         if await self._run_relayed(stub.encode("utf-8", "surrogateescape")):
             self.ctx.registry.watch([parsed.name])

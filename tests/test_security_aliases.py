@@ -1,0 +1,356 @@
+"""Adversarial tests of the alias and ML paths (issue 10, items 1, 7, 8 and 9).
+
+Two accounts attack as an ordinary SQL user would: READER has SELECT on one schema only;
+OWNER has every privilege on its own schema only (so it may create functions there).
+Each test states the attack, then checks that the proxy refuses it with a clear error and
+that nothing happened on the side: no callable ran, no HTTP request reached a local
+listener, no model request was made, and the proxy still serves everyone else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import mysql.connector
+import pymysql
+import pytest
+
+from ml_backends.targets import is_aws_name
+from proxy.cli import main
+from rewriter.ddl import AliasFunction, parse_ml_ddl
+from rewriter.registry import stub_statement
+from tests import security_models
+from tests.backend import BackendInfo
+from tests.conftest import Account, RunningProxy, admin_connect, start_proxy, unique
+
+READER = Account("al_reader", "reader-pw")
+OWNER = Account("al_owner", "owner-pw")
+#: READER's only schema (it may SELECT there), and OWNER's own schema.
+SHARED_DB = "al_shared"
+OWN_DB = "al_own"
+
+#: The proxies' registry_refresh (seconds): how long a test waits for a new login's view.
+REFRESH = 0.2
+MODELS = "python:tests.security_models:"
+ROUTES = (
+    f"mapped-ep={MODELS}counted",
+    f"exit-ep={MODELS}exits",
+    f"interrupt-ep={MODELS}interrupts",
+    f"async-exit-ep={MODELS}exits_async",
+    f"generator-exit-ep={MODELS}generator_exit",
+)
+
+
+# --- fixtures -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def accounts(backend: BackendInfo) -> Iterator[None]:
+    """READER and OWNER with their schemas; a table in each with one secret row."""
+    with admin_connect(backend) as admin, admin.cursor() as cur:
+        for schema in (SHARED_DB, OWN_DB):
+            cur.execute(f"DROP DATABASE IF EXISTS {schema}")
+            cur.execute(f"CREATE DATABASE {schema} CHARACTER SET utf8mb4")
+            cur.execute(f"CREATE TABLE {schema}.t (id INT PRIMARY KEY, txt VARCHAR(200))")
+            cur.execute(f"INSERT INTO {schema}.t VALUES (1, 'the launch code is 4711')")
+        for account in (READER, OWNER):
+            cur.execute(f"DROP USER IF EXISTS '{account.user}'@'%'")
+            cur.execute(f"CREATE USER '{account.user}'@'%' IDENTIFIED BY '{account.password}'")
+        cur.execute(f"GRANT SELECT ON {SHARED_DB}.* TO '{READER.user}'@'%'")
+        cur.execute(f"GRANT ALL ON {OWN_DB}.* TO '{OWNER.user}'@'%'")
+    yield
+    with admin_connect(backend) as admin, admin.cursor() as cur:
+        for account in (READER, OWNER):
+            cur.execute(f"DROP USER IF EXISTS '{account.user}'@'%'")
+        for schema in (SHARED_DB, OWN_DB):
+            cur.execute(f"DROP DATABASE IF EXISTS {schema}")
+
+
+@pytest.fixture(scope="module")
+def sec_proxy(backend: BackendInfo, accounts: None) -> Iterator[RunningProxy]:
+    running = start_proxy(backend, endpoint=ROUTES, registry_refresh=REFRESH)
+    yield running
+    running.stop()
+
+
+class Listener:
+    """A TCP listener on 127.0.0.1 that counts connections (a stand-in for any internal
+    service an attacker would like the proxy to POST to)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError, OSError):
+                client, _ = self.sock.accept()
+                self.accepted += 1
+                client.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.sock.close()
+
+
+@pytest.fixture
+def listener() -> Iterator[Listener]:
+    running = Listener()
+    yield running
+    running.close()
+
+
+def run(conn: pymysql.Connection[Any], sql: str) -> list[tuple[Any, ...]]:
+    with conn.cursor() as cur:
+        cur.execute(sql)
+        return list(cur.fetchall())
+
+
+def error_of(conn: pymysql.Connection[Any], sql: str) -> tuple[int, str]:
+    with pytest.raises(pymysql.MySQLError) as caught:
+        run(conn, sql)
+    return caught.value.args[0], caught.value.args[1]
+
+
+def alias_ddl(name: str, kind: str, target: str) -> str:
+    quoted = target.replace("\\", "\\\\").replace("'", "''")
+    if kind == "sagemaker":
+        return (
+            f"CREATE FUNCTION {name}(x TEXT) RETURNS VARCHAR(200) "
+            f"ALIAS AWS_SAGEMAKER_INVOKE_ENDPOINT ENDPOINT NAME '{quoted}'"
+        )
+    return (
+        f"CREATE FUNCTION {name}(x TEXT) RETURNS TEXT "
+        f"ALIAS AWS_BEDROCK_INVOKE_MODEL MODEL ID '{quoted}'"
+    )
+
+
+def store_around_the_proxy(backend: BackendInfo, ddl: str) -> str:
+    """Write an alias's stub straight into OWNER's schema (as an old proxy, or someone
+    bypassing this one, would): no check of the proxy's runs. Returns its name."""
+    parsed = parse_ml_ddl(ddl)
+    assert isinstance(parsed, AliasFunction)
+    with (
+        pymysql.connect(
+            host=backend.host,
+            port=backend.port,
+            user=OWNER.user,
+            password=OWNER.password,
+            database=OWN_DB,
+            autocommit=True,
+        ) as conn,
+        conn.cursor() as cur,
+    ):
+        cur.execute(stub_statement(parsed))
+    return parsed.name
+
+
+def function_exists(backend: BackendInfo, name: str) -> bool:
+    with admin_connect(backend) as admin, admin.cursor() as cur:
+        cur.execute(
+            "SELECT COUNT(*) FROM information_schema.ROUTINES "
+            "WHERE ROUTINE_SCHEMA = %s AND ROUTINE_NAME = %s",
+            (OWN_DB, name),
+        )
+        (count,) = cur.fetchone()
+    return bool(count)
+
+
+def still_serves(proxy: RunningProxy) -> None:
+    """Another client of the proxy still gets answers (the process did not stop)."""
+    with proxy.connect(READER, database=SHARED_DB) as other:
+        assert run(other, "SELECT txt FROM t") == [("the launch code is 4711",)]
+
+
+@contextlib.contextmanager
+def fresh_login(
+    proxy: RunningProxy, account: Account = OWNER, database: str = OWN_DB
+) -> Iterator[pymysql.Connection[Any]]:
+    """A login after the registry interval: the proxy reads what ``account`` sees anew."""
+    time.sleep(REFRESH + 0.05)
+    with proxy.connect(account, database=database) as conn:
+        yield conn
+
+
+def hostile_targets(port: int) -> list[str]:
+    """Names that would pick code, files, URLs or hosts if they were read as targets."""
+    return [
+        "python:builtins:list",
+        "python:sys:exit",
+        "Python:os:system",
+        "python:tests.security_models:counted",
+        f"http://127.0.0.1:{port}",
+        f"https://127.0.0.1:{port}/x",
+        f"openai+http://127.0.0.1:{port}/v1",
+        "file:///etc/passwd",
+        "../../etc/passwd",
+        "ep name",
+        "ep\nname",
+        "",
+    ]
+
+
+KINDS = ("sagemaker", "bedrock")
+
+
+# --- item 1: SQL never chooses code, files, URLs or hosts -------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_create_refuses_every_name_that_is_not_an_aws_name(
+    sec_proxy: RunningProxy, backend: BackendInfo, listener: Listener, kind: str
+) -> None:
+    with sec_proxy.connect(OWNER, database=OWN_DB) as conn:
+        for target in hostile_targets(listener.port):
+            name = unique("f")
+            code, message = error_of(conn, alias_ddl(name, kind, target))
+            assert code == 1210, (target, message)
+            assert "endpoint map" in message
+            assert not function_exists(backend, name), target
+    assert listener.accepted == 0
+    assert security_models.CALLS == []
+    still_serves(sec_proxy)
+
+
+def test_the_refusal_carries_sqlstate_hy000(sec_proxy: RunningProxy) -> None:
+    conn = mysql.connector.connect(
+        host=sec_proxy.host,
+        port=sec_proxy.port,
+        user=OWNER.user,
+        password=OWNER.password,
+        database=OWN_DB,
+        use_pure=True,
+    )
+    try:
+        with pytest.raises(mysql.connector.Error) as caught:
+            conn.cursor().execute(alias_ddl(unique("f"), "bedrock", "python:builtins:list"))
+        assert (caught.value.errno, caught.value.sqlstate) == (1210, "HY000")
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_stored_definitions_with_hostile_names_never_run(
+    sec_proxy: RunningProxy, backend: BackendInfo, listener: Listener, kind: str
+) -> None:
+    """Definitions written before the fix, or around the proxy, are checked at call time."""
+    names = {
+        store_around_the_proxy(backend, alias_ddl(unique("f"), kind, target)): target
+        for target in hostile_targets(listener.port)
+        if target  # the DDL parser itself refuses an empty name
+    }
+    with fresh_login(sec_proxy) as conn:
+        for name, target in names.items():
+            code, message = error_of(conn, f"SELECT {name}(txt) FROM t")
+            assert code == 1210, (target, message)
+            assert "endpoint map" in message
+            assert run(conn, "SELECT 1") == [(1,)]  # the session goes on
+    assert listener.accepted == 0
+    assert security_models.CALLS == []
+    still_serves(sec_proxy)
+
+
+def test_the_issue_reproductions(
+    sec_proxy: RunningProxy, backend: BackendInfo, listener: Listener
+) -> None:
+    """``python:builtins:list`` answered ``('hello',)``, ``python:sys:exit`` stopped the
+    proxy, ``http://127.0.0.1:<port>`` made it POST to a local listener."""
+    names = [
+        store_around_the_proxy(backend, alias_ddl(unique("f"), kind, target))
+        for kind, target in (
+            ("bedrock", "python:builtins:list"),
+            ("bedrock", "python:sys:exit"),
+            ("sagemaker", f"http://127.0.0.1:{listener.port}"),
+        )
+    ]
+    with fresh_login(sec_proxy) as conn:
+        for name in names:
+            code, _ = error_of(conn, f"SELECT {name}('hello')")
+            assert code == 1210
+    assert listener.accepted == 0
+    still_serves(sec_proxy)
+
+
+def test_an_operator_mapped_name_still_works(sec_proxy: RunningProxy) -> None:
+    name = unique("f")
+    with sec_proxy.connect(OWNER, database=OWN_DB) as conn:
+        run(conn, alias_ddl(name, "sagemaker", "mapped-ep"))
+        before = len(security_models.CALLS)
+        assert run(conn, f"SELECT {name}(txt) FROM t") == [("ok",)]
+        assert len(security_models.CALLS) == before + 1
+        security_models.CALLS.clear()
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["exit-ep", "interrupt-ep", "async-exit-ep", "generator-exit-ep"]
+)
+def test_a_python_target_that_exits_fails_its_statement_only(
+    sec_proxy: RunningProxy, endpoint: str
+) -> None:
+    name = unique("f")
+    with sec_proxy.connect(OWNER, database=OWN_DB) as conn:
+        run(conn, alias_ddl(name, "sagemaker", endpoint))
+        code, message = error_of(conn, f"SELECT {name}(txt) FROM t")
+        assert code == 1105
+        assert "raised" in message
+        assert run(conn, "SELECT 2") == [(2,)]  # the same session goes on
+    still_serves(sec_proxy)
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["python:builtins:list", "http://127.0.0.1:9/x", "openai+http://127.0.0.1:9/v1"],
+)
+def test_functions_create_refuses_what_sql_refuses(
+    capsys: pytest.CaptureFixture[str],
+    backend: BackendInfo,
+    accounts: None,
+    target: str,
+) -> None:
+    name = unique("f")
+    url = f"mysql://{OWNER.user}:{OWNER.password}@{backend.host}:{backend.port}/{OWN_DB}"
+    for flag in ("--endpoint", "--model-id"):
+        capsys.readouterr()
+        argv = ["functions", "create", name, "--args", "x TEXT", "--returns", "VARCHAR(20)"]
+        code = main([*argv, flag, target, "--backend", url])
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert "ERROR 1210 (HY000)" in err and "endpoint map" in err
+        assert not function_exists(backend, name)
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "valid"),
+    [
+        ("sagemaker", "tuning-job-123", True),
+        ("sagemaker", "a" * 63, True),
+        ("sagemaker", "a" * 64, False),
+        ("sagemaker", "ep--1", True),
+        ("sagemaker", "-ep", False),
+        ("sagemaker", "ep_1", False),
+        ("sagemaker", "ep.internal", False),
+        ("bedrock", "anthropic.claude-3-haiku-20240307-v1:0", True),
+        ("bedrock", "us.anthropic.claude-3-5-sonnet-20240620-v1:0", True),
+        ("bedrock", "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-v2", True),
+        ("bedrock", "arn:aws:bedrock:us-east-1:123456789012:provisioned-model/abcdef123456", True),
+        ("bedrock", "python:builtins:list", False),
+        ("bedrock", "http://127.0.0.1:1", False),
+        ("bedrock", "file:///etc/passwd", False),
+        ("bedrock", "a/b", False),
+        ("bedrock", "a" * 2049, False),
+        ("bedrock", "", False),
+    ],
+)
+def test_aws_naming_rules(kind: str, name: str, valid: bool) -> None:
+    assert is_aws_name(kind, name) is valid
