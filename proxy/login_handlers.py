@@ -84,6 +84,7 @@ class LoginHandlers:
             return False
         ctx.auth.passwords.remember(identity.user, identity.password)
         await ctx.registry.ensure_loaded()  # the first login may bring the poller's account
+        await ctx.registry.learn(identity.user, self.backend)  # what this account sees
         self.identity = identity
         self._relay = Relay(self.client, self.backend.stream, self._settled)
         await self.client.send(make_ok(self.backend.status), seq)

@@ -22,11 +22,19 @@ import pytest
 
 from ml_backends.targets import is_aws_name
 from proxy.cli import main
+from proxy.config import load_config
 from rewriter.ddl import AliasFunction, parse_ml_ddl
 from rewriter.registry import stub_statement
 from tests import security_models
 from tests.backend import BackendInfo
-from tests.conftest import Account, RunningProxy, admin_connect, start_proxy, unique
+from tests.conftest import (
+    TEST_LOOP,
+    Account,
+    RunningProxy,
+    admin_connect,
+    start_proxy,
+    unique,
+)
 
 READER = Account("al_reader", "reader-pw")
 OWNER = Account("al_owner", "owner-pw")
@@ -354,3 +362,83 @@ def test_functions_create_refuses_what_sql_refuses(
 )
 def test_aws_naming_rules(kind: str, name: str, valid: bool) -> None:
     assert is_aws_name(kind, name) is valid
+
+
+# --- item 9: the registry sees what any session sees; EXPLAIN needs no extra privilege ---
+
+
+@pytest.fixture(scope="module")
+def reader_polled_proxy(backend: BackendInfo, accounts: None) -> Iterator[RunningProxy]:
+    """A proxy whose registry poller logs in as READER, who sees none of OWNER's functions."""
+    reader_url = f"mysql://{READER.user}:{READER.password}@{backend.host}:{backend.port}"
+    settings = {
+        "listen": "127.0.0.1:0",
+        "backend": reader_url,
+        "endpoint": ROUTES,
+        "registry_refresh": REFRESH,
+        "shutdown_timeout": 5,
+        "loop": TEST_LOOP,
+    }
+    running = RunningProxy(load_config(settings, env={}), backend).start()
+    yield running
+    running.stop()
+
+
+def test_a_function_the_poller_cannot_see_keeps_working(
+    reader_polled_proxy: RunningProxy,
+) -> None:
+    """It worked at once, then one poll later answered 1644 "call it through mlproxy"."""
+    name = unique("f")
+    with reader_polled_proxy.connect(OWNER, database=OWN_DB) as conn:
+        run(conn, alias_ddl(name, "sagemaker", "mapped-ep"))
+        assert run(conn, f"SELECT {name}(txt) FROM t") == [("ok",)]
+        time.sleep(REFRESH * 4)  # several polls that cannot see it
+        assert run(conn, f"SELECT {name}(txt) FROM t") == [("ok",)]
+    with fresh_login(reader_polled_proxy) as conn:
+        assert run(conn, f"SELECT {name}(txt) FROM t") == [("ok",)]
+    security_models.CALLS.clear()
+
+
+def test_a_function_created_around_the_proxy_is_callable_after_a_login(
+    reader_polled_proxy: RunningProxy, backend: BackendInfo
+) -> None:
+    name = store_around_the_proxy(backend, alias_ddl(unique("f"), "sagemaker", "mapped-ep"))
+    with fresh_login(reader_polled_proxy) as conn:
+        assert run(conn, f"SELECT {name}(txt) FROM t") == [("ok",)]
+    security_models.CALLS.clear()
+
+
+def test_explain_of_an_ml_statement_needs_no_create_temporary_tables(
+    sec_proxy: RunningProxy,
+) -> None:
+    with sec_proxy.connect(READER, database=SHARED_DB) as conn:
+        code, _ = error_of(conn, "CREATE TEMPORARY TABLE tmp_probe (x INT)")
+        assert code == 1044  # READER really lacks the privilege
+        rows = run(conn, "EXPLAIN SELECT aws_comprehend_detect_sentiment(txt, 'en') FROM t")
+        assert rows and rows[0][2] == "t"  # the backend's plan of the rewritten statement
+        rows = run(
+            conn,
+            "EXPLAIN SELECT id FROM t WHERE aws_comprehend_detect_sentiment(txt, 'en') = 'NEUTRAL'",
+        )
+        assert rows and rows[0][2] == "t"
+        assert run(conn, "SELECT 1") == [(1,)]
+
+
+def test_the_logins_registry_read_leaves_no_trace_in_the_session(
+    reader_polled_proxy: RunningProxy, backend: BackendInfo
+) -> None:
+    """What a client's first statement sees is what it sees directly (the proxy read the
+    account's alias names on the session's connection at login)."""
+    first = "SELECT FOUND_ROWS(), ROW_COUNT(), @@warning_count"
+    store_around_the_proxy(backend, alias_ddl(unique("f"), "sagemaker", "mapped-ep"))
+    with fresh_login(reader_polled_proxy) as through:
+        seen = run(through, first)
+    with pymysql.connect(
+        host=backend.host,
+        port=backend.port,
+        user=OWNER.user,
+        password=OWNER.password,
+        database=OWN_DB,
+        autocommit=True,
+    ) as direct:
+        assert seen == run(direct, first)
