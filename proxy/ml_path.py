@@ -34,6 +34,7 @@ from proxy.ml_answers import (
     lookup_sql,
     typed_literal,
 )
+from proxy.ml_privileges import ACCESS_DENIED, check_privileges
 from proxy.ml_settings import SettingsError, StatementSettings, read_settings
 from proxy.ml_tables import LookupTable, PipelinedStatements, needs_table, rows_by_input
 from rewriter.ddl import AliasFunction
@@ -52,8 +53,6 @@ __all__ = [
 ]
 
 ER_BAD_FIELD = 1054  # Unknown column: a key query outside a correlated subquery's context
-#: ER_DBACCESS_DENIED_ERROR, ER_TABLEACCESS_DENIED_ERROR, ER_SPECIFIC_ACCESS_DENIED_ERROR.
-ACCESS_DENIED = frozenset({1044, 1142, 1227})
 
 #: Builds the inference backend of an alias definition (see proxy.ml_runtime).
 AliasEngineFactory = Callable[[AliasFunction], InferenceEngine]
@@ -154,8 +153,10 @@ class MLStatement:
         self.settings = settings
 
     async def prepare(self) -> str:
-        """Do everything but the statement itself; return the rewritten statement."""
+        """Do everything but the statement itself; return the rewritten statement.
+        The client's privileges for the statement are checked before any model request."""
         settings = await self.read_settings()
+        await check_privileges(self.backend, self.plan)
         replacements: dict[int, str] = {}
         for wave in self.plan.waves():  # usually one: calls reading calls come later
             inputs = await self.collect(wave, replacements)

@@ -31,3 +31,12 @@ async def exits_async(batch: Sequence[tuple[Any, ...]]) -> list[str]:
 
 def generator_exit(batch: Sequence[tuple[Any, ...]]) -> list[str]:
     raise GeneratorExit
+
+
+#: Every batch ``sentiment`` received (the comprehend backend of the security tests).
+SENTIMENT_CALLS: list[list[tuple[Any, ...]]] = []
+
+
+def sentiment(batch: Sequence[tuple[Any, ...]]) -> list[tuple[str, float]]:
+    SENTIMENT_CALLS.append(list(batch))
+    return [("NEUTRAL", 0.5) for _ in batch]

@@ -45,6 +45,7 @@ OWN_DB = "al_own"
 #: The proxies' registry_refresh (seconds): how long a test waits for a new login's view.
 REFRESH = 0.2
 MODELS = "python:tests.security_models:"
+SENTIMENT = f"{MODELS}sentiment"
 ROUTES = (
     f"mapped-ep={MODELS}counted",
     f"exit-ep={MODELS}exits",
@@ -81,7 +82,9 @@ def accounts(backend: BackendInfo) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def sec_proxy(backend: BackendInfo, accounts: None) -> Iterator[RunningProxy]:
-    running = start_proxy(backend, endpoint=ROUTES, registry_refresh=REFRESH)
+    running = start_proxy(
+        backend, endpoint=ROUTES, registry_refresh=REFRESH, comprehend_backend=SENTIMENT
+    )
     yield running
     running.stop()
 
@@ -442,3 +445,87 @@ def test_the_logins_registry_read_leaves_no_trace_in_the_session(
         autocommit=True,
     ) as direct:
         assert seen == run(direct, first)
+
+
+# --- item 7: no model request for a statement the client may not run -------------------
+
+
+@pytest.fixture
+def fresh_texts(backend: BackendInfo, accounts: None) -> Iterator[str]:
+    """A table in READER's schema whose texts no model has seen (no cache can answer),
+    and ``dst`` beside it; both dropped afterwards."""
+    table = unique("src")
+    with admin_connect(backend) as admin, admin.cursor() as cur:
+        cur.execute(f"CREATE TABLE {SHARED_DB}.{table} (id INT PRIMARY KEY, txt VARCHAR(200))")
+        cur.execute(
+            f"INSERT INTO {SHARED_DB}.{table} VALUES (1, %s), (2, %s)",
+            (unique("text"), unique("text")),
+        )
+        cur.execute(f"CREATE TABLE {SHARED_DB}.dst_{table} (s VARCHAR(20))")
+        cur.execute(f"CREATE TABLE {OWN_DB}.dst_{table} (s VARCHAR(20))")
+    yield table
+    with admin_connect(backend) as admin, admin.cursor() as cur:
+        for name in (f"{SHARED_DB}.{table}", f"{SHARED_DB}.dst_{table}", f"{OWN_DB}.dst_{table}"):
+            cur.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+CALL = "aws_comprehend_detect_sentiment(txt, 'en')"
+
+#: Statements whose inputs READER may read but which it may not run.
+READER_REFUSED = (
+    "INSERT INTO dst_{t} SELECT " + CALL + " FROM {t}",
+    "REPLACE INTO dst_{t} SELECT " + CALL + " FROM {t}",
+    "INSERT INTO dst_{t} (s) VALUES (aws_comprehend_detect_sentiment('hello there', 'en'))",
+    "UPDATE {t} SET txt = " + CALL,
+    "DELETE FROM {t} WHERE " + CALL + " = 'NEUTRAL'",
+    "CREATE TABLE made_{t} AS SELECT " + CALL + " AS s FROM {t}",
+)
+
+
+@pytest.mark.parametrize("statement", READER_REFUSED)
+def test_a_statement_the_client_may_not_run_costs_no_model_request(
+    sec_proxy: RunningProxy, fresh_texts: str, statement: str
+) -> None:
+    sql = statement.format(t=fresh_texts).replace("'hello there'", f"'{unique('hello')}'")
+    before = len(security_models.SENTIMENT_CALLS)
+    with sec_proxy.connect(READER, database=SHARED_DB) as conn:
+        code, message = error_of(conn, sql)
+        assert code == 1142, message  # the backend's own "command denied to user"
+        assert "command denied" in message
+        assert run(conn, "SELECT 1") == [(1,)]
+    assert len(security_models.SENTIMENT_CALLS) == before
+
+
+def test_a_write_into_another_accounts_schema_costs_no_model_request(
+    sec_proxy: RunningProxy, fresh_texts: str
+) -> None:
+    """OWNER may do anything in its own schema, nothing in READER's."""
+    before = len(security_models.SENTIMENT_CALLS)
+    with sec_proxy.connect(OWNER, database=OWN_DB) as conn:
+        code, _ = error_of(
+            conn,
+            f"INSERT INTO {SHARED_DB}.dst_{fresh_texts} "
+            f"SELECT aws_comprehend_detect_sentiment(txt, 'en') FROM t",
+        )
+        assert code == 1142
+    assert len(security_models.SENTIMENT_CALLS) == before
+
+
+def test_a_statement_the_client_may_run_still_runs(
+    sec_proxy: RunningProxy, backend: BackendInfo, fresh_texts: str
+) -> None:
+    with admin_connect(backend) as admin, admin.cursor() as cur:
+        cur.execute(f"GRANT SELECT ON {SHARED_DB}.{fresh_texts} TO '{OWNER.user}'@'%'")
+    try:
+        before = len(security_models.SENTIMENT_CALLS)
+        with sec_proxy.connect(OWNER, database=OWN_DB) as conn:
+            run(
+                conn,
+                f"INSERT INTO dst_{fresh_texts} "
+                f"SELECT aws_comprehend_detect_sentiment(txt, 'en') FROM {SHARED_DB}.{fresh_texts}",
+            )
+            assert run(conn, f"SELECT s FROM dst_{fresh_texts}") == [("NEUTRAL",), ("NEUTRAL",)]
+        assert len(security_models.SENTIMENT_CALLS) == before + 1
+    finally:
+        with admin_connect(backend) as admin, admin.cursor() as cur:
+            cur.execute(f"REVOKE SELECT ON {SHARED_DB}.{fresh_texts} FROM '{OWNER.user}'@'%'")
