@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from ml_backends.counters import MLCounters
 from proxy.backend import BackendConnection, Login, greet
 from proxy.client_auth import ClientAuthenticator, ClientIdentity
 from proxy.context import VERSION_SUFFIX
@@ -20,6 +21,7 @@ from proxy.errors import BackendRejected, EndSession, ProxyError, error_payload
 from proxy.handshake import ChangeUser, Greeting, make_greeting, parse_change_user
 from proxy.packets import make_ok
 from proxy.relay import Relay
+from proxy.status_access import ProcessPrivilege
 from proxy.stream import Message, PacketStream
 
 if TYPE_CHECKING:
@@ -38,6 +40,8 @@ class LoginHandlers:
     _relay: Relay | None
     log: logging.LoggerAdapter[logging.Logger]
     _settled: Callable[[int], None]
+    ml_counters: MLCounters
+    process_privilege: ProcessPrivilege
 
     async def _log_in(self) -> bool:
         """Greet the client with a fresh backend greeting's version and status flags (a
@@ -145,6 +149,8 @@ class LoginHandlers:
             await self.client.send(error_payload(exc, self.id), auth.seq)
             raise EndSession from None
         old, self.backend, self.identity = self.backend, backend, identity
+        self.ml_counters.reset()  # a new session as far as status goes, as on the server
+        self.process_privilege.forget()
         self._relay = Relay(self.client, backend.stream, self._settled)
         if old is not None:
             await old.close()

@@ -47,6 +47,7 @@ __all__ = [
     "MLRuntime",
     "MLStatement",
     "MLStatementError",
+    "Requester",
     "check_target_name",
     "lookup_sql",
     "read_statement_settings",
@@ -136,6 +137,20 @@ class _Inputs:
     by_site: dict[int, list[Row]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Requester:
+    """Whose statement it is. Answers are cached per account: a cache hit (its counter,
+    its speed) must never tell one account what rows it cannot read hold (issue 10,
+    item 8); within an account, sessions share them. Counts go to the session too."""
+
+    account: bytes
+    counters: MLCounters | None = None
+
+
+#: Statements of nobody's session (mlproxy explain): their own cache partition.
+NOBODY = Requester(b"")
+
+
 class MLStatement:
     """One ML statement on one session's backend connection."""
 
@@ -145,10 +160,12 @@ class MLStatement:
         backend: BackendConnection,
         plan: MLPlan,
         settings: StatementSettings | None = None,
+        requester: Requester = NOBODY,
     ) -> None:
         self.runtime = runtime
         self.backend = backend
         self.plan = plan
+        self.requester = requester
         #: Read first by prepare() unless the caller read them already.
         self.settings = settings
 
@@ -304,6 +321,10 @@ class MLStatement:
                 }
         return answers
 
+    def _namespace(self, family: str) -> Hashable:
+        """The cache partition of ``family``'s answers for this statement's account."""
+        return (self.requester.account, family)
+
     def _check_caps(self, requests: Mapping[str, _FamilyRequest]) -> None:
         """Refuse a statement over the session's request cap before it touches anything
         (an unconfigured family fails here too)."""
@@ -334,7 +355,9 @@ class MLStatement:
         cap = self._settings.max_backend_calls
         if cap <= 0:
             return
-        missing, requests = engine.estimate(wanted, namespace=function.family, batch_size=batch)
+        missing, requests = engine.estimate(
+            wanted, namespace=self._namespace(function.family), batch_size=batch
+        )
         if requests > cap:
             raise MLStatementError(
                 f"{function.name}() would need about {requests} backend requests for {missing} "
@@ -356,10 +379,11 @@ class MLStatement:
         try:
             results = await engine.infer(
                 wanted,
-                namespace=family,
+                namespace=self._namespace(family),
                 batch_size=batch,
                 timeout=self._timeout(function),
                 on_answers=on_answers,
+                counters=self.requester.counters,
             )
         except MLBackendError as exc:
             if not self._settings.null_on_error:

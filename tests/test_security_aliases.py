@@ -10,17 +10,21 @@ listener, no model request was made, and the proxy still serves everyone else.
 from __future__ import annotations
 
 import contextlib
+import doctest
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from types import ModuleType
 from typing import Any
 
 import mysql.connector
 import pymysql
 import pytest
 
+from ml_backends import counters, targets
 from ml_backends.targets import is_aws_name
+from proxy import status
 from proxy.cli import main
 from proxy.config import load_config
 from rewriter.ddl import AliasFunction, parse_ml_ddl
@@ -529,3 +533,96 @@ def test_a_statement_the_client_may_run_still_runs(
     finally:
         with admin_connect(backend) as admin, admin.cursor() as cur:
             cur.execute(f"REVOKE SELECT ON {SHARED_DB}.{fresh_texts} FROM '{OWNER.user}'@'%'")
+
+
+# --- item 8: counters and the cache tell no account about rows it cannot read -----------
+
+
+def ml_status(conn: pymysql.Connection[Any], scope: str = "") -> dict[str, int]:
+    found = run(conn, f"SHOW {scope} STATUS LIKE 'Aurora_ml%'")
+    return {name: int(value) for name, value in found}
+
+
+@pytest.fixture
+def secret(backend: BackendInfo, accounts: None) -> Iterator[str]:
+    """A row of OWNER's that READER cannot read, with a text no model has seen."""
+    text = unique("the launch code is")
+    with admin_connect(backend) as admin, admin.cursor() as cur:
+        cur.execute(f"INSERT INTO {OWN_DB}.t VALUES (2, %s)", (text,))
+    yield text
+    with admin_connect(backend) as admin, admin.cursor() as cur:
+        cur.execute(f"DELETE FROM {OWN_DB}.t WHERE id = 2")
+
+
+def test_a_right_guess_of_a_row_one_cannot_read_moves_no_counter(
+    sec_proxy: RunningProxy, secret: str
+) -> None:
+    with sec_proxy.connect(OWNER, database=OWN_DB) as owner:
+        run(owner, "SELECT aws_comprehend_detect_sentiment(txt, 'en') FROM t WHERE id = 2")
+    with sec_proxy.connect(READER, database=SHARED_DB) as reader:
+        code, _ = error_of(reader, f"SELECT txt FROM {OWN_DB}.t")
+        assert code == 1142  # READER really cannot read it
+        moved = {}
+        for guess in (unique("a wrong guess"), secret):
+            before, requests = ml_status(reader), len(security_models.SENTIMENT_CALLS)
+            run(reader, f"SELECT aws_comprehend_detect_sentiment('{guess}', 'en')")
+            after = ml_status(reader)
+            moved[guess] = (
+                {name: after[name] - before[name] for name in after},
+                len(security_models.SENTIMENT_CALLS) - requests,
+            )
+        # The right guess looks exactly like a wrong one: a model request, no cache hit.
+        assert moved[secret] == next(iter(moved.values()))
+        assert moved[secret][0]["Aurora_ml_cache_hit_cnt"] == 0
+        assert moved[secret][1] == 1
+        assert ml_status(reader, "GLOBAL") == {}  # READER lacks PROCESS
+
+
+def test_session_counters_are_the_sessions_own(sec_proxy: RunningProxy) -> None:
+    with (
+        sec_proxy.connect(READER, database=SHARED_DB) as mine,
+        sec_proxy.connect(READER, database=SHARED_DB) as other,
+    ):
+        assert set(ml_status(mine).values()) == {0}  # a new session starts at zero
+        others_before = ml_status(other, "SESSION")
+        run(mine, f"SELECT aws_comprehend_detect_sentiment('{unique('mine')}', 'en')")
+        assert ml_status(mine)["Aurora_ml_logical_request_cnt"] == 1
+        assert ml_status(mine, "LOCAL")["Aurora_ml_actual_request_cnt"] == 1
+        assert ml_status(other, "SESSION") == others_before
+
+
+def test_global_counters_need_the_process_privilege(
+    sec_proxy: RunningProxy, backend: BackendInfo
+) -> None:
+    with admin_connect(backend) as admin, admin.cursor() as cur:
+        cur.execute(f"GRANT PROCESS ON *.* TO '{READER.user}'@'%'")
+    try:
+        with sec_proxy.connect(READER, database=SHARED_DB) as reader:
+            before = ml_status(reader, "GLOBAL")
+            assert len(before) == 7
+            with sec_proxy.connect(OWNER, database=OWN_DB) as owner:
+                run(owner, f"SELECT aws_comprehend_detect_sentiment('{unique('x')}', 'en')")
+            after = ml_status(reader, "GLOBAL")
+            assert after["Aurora_ml_actual_request_cnt"] > before["Aurora_ml_actual_request_cnt"]
+    finally:
+        with admin_connect(backend) as admin, admin.cursor() as cur:
+            cur.execute(f"REVOKE PROCESS ON *.* FROM '{READER.user}'@'%'")
+    with sec_proxy.connect(READER, database=SHARED_DB) as reader:
+        assert ml_status(reader, "GLOBAL") == {}
+        assert len(ml_status(reader)) == 7  # its own session's: always
+
+
+def test_sessions_of_one_account_still_share_answers(sec_proxy: RunningProxy) -> None:
+    text = unique("shared")
+    with sec_proxy.connect(READER, database=SHARED_DB) as first:
+        run(first, f"SELECT aws_comprehend_detect_sentiment('{text}', 'en')")
+    requests = len(security_models.SENTIMENT_CALLS)
+    with sec_proxy.connect(READER, database=SHARED_DB) as second:
+        run(second, f"SELECT aws_comprehend_detect_sentiment('{text}', 'en')")
+        assert ml_status(second)["Aurora_ml_cache_hit_cnt"] == 1
+    assert len(security_models.SENTIMENT_CALLS) == requests
+
+
+@pytest.mark.parametrize("module", [targets, counters, status])
+def test_doctests(module: ModuleType) -> None:
+    assert doctest.testmod(module).failed == 0
