@@ -32,7 +32,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 
 from proxy.backend import BackendConnection
-from proxy.errors import BackendError
+from proxy.errors import BackendError, BackendRejected
 from proxy.internal import Row, fetch_rows, read_rows
 from rewriter.aliases import alias_function
 from rewriter.calls import register_function_names
@@ -98,9 +98,8 @@ class FunctionRegistry:
         # session answers (1): the client's first statement sees no trace of the proxy's.
         backend.stream.write(b"\x03" + NAMES_QUERY.encode(), 0)
         await backend.stream.send(b"\x03SELECT 1", 0)
-        rows = await read_rows(backend)
-        await read_rows(backend)
-        self.watch(_text(row[0]) for row in rows if row[0] is not None)
+        names, _ = [await _rows_or_nothing(backend) for _ in range(2)]  # both, in step
+        self.watch(_text(row[0]) for row in names if row[0] is not None)
 
     def _set_names(self, names: frozenset[str]) -> None:
         if names == self.names:
@@ -189,6 +188,17 @@ async def visible_aliases(
         if definition.schema == database:
             functions[function.name] = function
     return functions
+
+
+async def _rows_or_nothing(backend: BackendConnection) -> list[Row]:
+    """The rows of a statement already sent; none when the backend refused it (a login
+    with an expired password may run nothing but SET PASSWORD: that is the client's to
+    learn from its own statements)."""
+    try:
+        return await read_rows(backend)
+    except BackendRejected as exc:
+        log.debug("function registry: a login's own view is unreadable: %s", exc)
+        return []
 
 
 async def _no_account() -> None:

@@ -21,6 +21,7 @@ from typing import Any
 import mysql.connector
 import pymysql
 import pytest
+from pymysql.constants import CLIENT
 
 from ml_backends import counters, targets
 from ml_backends.targets import is_aws_name
@@ -626,3 +627,25 @@ def test_sessions_of_one_account_still_share_answers(sec_proxy: RunningProxy) ->
 @pytest.mark.parametrize("module", [targets, counters, status])
 def test_doctests(module: ModuleType) -> None:
     assert doctest.testmod(module).failed == 0
+
+
+def test_a_login_with_an_expired_password_still_gets_in_to_change_it(
+    sec_proxy: RunningProxy, backend: BackendInfo
+) -> None:
+    """The login's read of the account's alias names must not stop a session that may
+    run nothing but SET PASSWORD."""
+    account = Account(unique("al_expired"), "old-pw")
+    with admin_connect(backend) as admin, admin.cursor() as cur:
+        cur.execute(f"CREATE USER '{account.user}'@'%' IDENTIFIED BY '{account.password}'")
+        cur.execute(f"ALTER USER '{account.user}'@'%' PASSWORD EXPIRE")
+    try:
+        time.sleep(REFRESH + 0.05)
+        with sec_proxy.connect(
+            account, database=None, client_flag=CLIENT.HANDLE_EXPIRED_PASSWORDS
+        ) as conn:
+            assert error_of(conn, "SELECT 1")[0] == 1820  # must SET PASSWORD first
+            run(conn, "SET PASSWORD = PASSWORD('new-pw')")
+            assert run(conn, "SELECT 1") == [(1,)]
+    finally:
+        with admin_connect(backend) as admin, admin.cursor() as cur:
+            cur.execute(f"DROP USER IF EXISTS '{account.user}'@'%'")
