@@ -1,4 +1,8 @@
-"""Aurora's ML status counters (SHOW STATUS LIKE 'Aurora_ml%'), shared by all sessions."""
+"""Aurora's ML status counters (SHOW STATUS LIKE 'Aurora_ml%').
+
+The proxy keeps one set for the process (SHOW GLOBAL STATUS) and one per session (SHOW
+[SESSION] STATUS); an engine adds each count to both through a Tally, so one session's
+counters move only with its own statements."""
 
 from __future__ import annotations
 
@@ -24,3 +28,20 @@ class MLCounters:
     def as_status_rows(self) -> list[tuple[str, str]]:
         """(Variable_name, Value) rows, as SHOW STATUS prints them."""
         return [(f"Aurora_ml_{f.name}", str(getattr(self, f.name))) for f in fields(self)]
+
+
+class Tally:
+    """Adds each count to several counter sets at once (the process's and a session's).
+
+    >>> process, session = MLCounters(), MLCounters()
+    >>> Tally(process, session).add("cache_hit_cnt", 2)
+    >>> (process.cache_hit_cnt, session.cache_hit_cnt)
+    (2, 2)
+    """
+
+    def __init__(self, *counters: MLCounters | None) -> None:
+        self.counters = tuple(c for c in counters if c is not None)
+
+    def add(self, name: str, count: int = 1) -> None:
+        for counters in self.counters:
+            setattr(counters, name, getattr(counters, name) + count)

@@ -19,7 +19,7 @@ from asyncio_throttle.throttler import Throttler
 
 from ml_backends.base import Backend, ItemError, Outcome
 from ml_backends.cache import ResultCache
-from ml_backends.counters import MLCounters
+from ml_backends.counters import MLCounters, Tally
 from ml_backends.errors import InferenceFailed, RetryableError
 
 log = logging.getLogger(__name__)
@@ -78,17 +78,20 @@ class InferenceEngine:
         batch_size: int | None = None,
         timeout: float | None = None,
         on_answers: AnswersCallback | None = None,
+        counters: MLCounters | None = None,
     ) -> list[Outcome]:
         """One outcome per input, in order. ``namespace`` identifies the function (and its
         definition) in the cache; ``timeout`` overrides the policy's seconds per request;
         ``on_answers`` gets each request's inputs and outcomes as soon as they arrive.
+        ``counters`` (a session's) count the call too, beside the engine's own.
         Raises InferenceFailed when a request fails for good."""
-        self.counters.logical_request_cnt += len(inputs)
-        plan = self._plan(inputs, namespace)
+        tally = Tally(self.counters, counters)
+        tally.add("logical_request_cnt", len(inputs))
+        plan = self._plan(inputs, namespace, tally)
         batches = self._batches(plan.missing, self._batch_size(batch_size))
 
         async def answer(batch: list[Hashable]) -> list[Outcome]:
-            outcomes = await self._request(batch, timeout)
+            outcomes = await self._request(batch, timeout, tally)
             if on_answers is not None:
                 on_answers(batch, outcomes)
             return outcomes
@@ -103,7 +106,7 @@ class InferenceEngine:
                 plan.answers[key] = outcome
                 if not isinstance(outcome, ItemError):
                     self.cache.put((namespace, key), outcome)
-        self.counters.logical_response_cnt += len(inputs)
+        tally.add("logical_response_cnt", len(inputs))
         return [plan.answers[key] for key in inputs]
 
     def estimate(
@@ -125,7 +128,7 @@ class InferenceEngine:
     def _batch_size(self, requested: int | None) -> int:
         return min(requested or self.policy.max_batch_size, self.backend.max_batch_size)
 
-    def _plan(self, inputs: Sequence[Hashable], namespace: Hashable) -> _Plan:
+    def _plan(self, inputs: Sequence[Hashable], namespace: Hashable, tally: Tally) -> _Plan:
         plan = _Plan()
         for key in dict.fromkeys(inputs):
             found, value = self.cache.get((namespace, key))
@@ -133,33 +136,35 @@ class InferenceEngine:
                 plan.answers[key] = value
             else:
                 plan.missing.append(key)
-        self.counters.cache_hit_cnt += len(inputs) - len(plan.missing)
+        tally.add("cache_hit_cnt", len(inputs) - len(plan.missing))
         return plan
 
-    async def _request(self, batch: list[Hashable], timeout: float | None) -> list[Outcome]:
+    async def _request(
+        self, batch: list[Hashable], timeout: float | None, tally: Tally
+    ) -> list[Outcome]:
         """Send one batch, retrying what is worth retrying."""
         policy = self.policy
         for attempt in range(1, policy.max_attempts + 1):
             try:
-                return await self._send(batch, timeout or policy.request_timeout)
+                return await self._send(batch, timeout or policy.request_timeout, tally)
             except RetryableError as exc:
                 if attempt == policy.max_attempts:
                     raise InferenceFailed(
                         f"{self.backend.name}: gave up after {attempt} attempts ({exc})"
                     ) from exc
-                self.counters.retry_request_cnt += 1
+                tally.add("retry_request_cnt")
                 delay = self._backoff(attempt)
                 log.info("%s: %s; retry %d in %.2fs", self.backend.name, exc, attempt, delay)
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _send(self, batch: list[Hashable], timeout: float) -> list[Outcome]:
+    async def _send(self, batch: list[Hashable], timeout: float, tally: Tally) -> list[Outcome]:
         async with self._in_flight:
             if self._throttler is not None:
                 await self._throttler.acquire()
-            self.counters.actual_request_cnt += 1
+            tally.add("actual_request_cnt")
             if len(batch) == 1:
-                self.counters.single_request_cnt += 1
+                tally.add("single_request_cnt")
             try:
                 async with asyncio.timeout(timeout):
                     outcomes = await self.backend.infer(batch)
@@ -169,7 +174,7 @@ class InferenceEngine:
             raise InferenceFailed(
                 f"{self.backend.name}: {len(outcomes)} answers for {len(batch)} inputs"
             )
-        self.counters.actual_response_cnt += 1
+        tally.add("actual_response_cnt")
         return outcomes
 
     def _backoff(self, attempt: int) -> float:

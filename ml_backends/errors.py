@@ -2,6 +2,7 @@
 
     MLBackendError
     ├── BackendNotFound       an unknown backend name, or its package is not installed
+    │   └── InvalidTargetName an alias names neither a mapped endpoint nor an AWS name
     ├── RetryableError        worth another attempt: throttling, 5xx, timeouts
     │   └── Throttled
     └── InferenceFailed       a request failed for good (after retries, or not retryable)
@@ -18,6 +19,11 @@ class MLBackendError(Exception):
 
 class BackendNotFound(MLBackendError):
     pass
+
+
+class InvalidTargetName(BackendNotFound):
+    """An alias's ENDPOINT NAME / MODEL ID is neither in the endpoint map nor a valid
+    AWS name (see ml_backends.targets)."""
 
 
 class RetryableError(MLBackendError):

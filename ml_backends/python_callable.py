@@ -29,10 +29,19 @@ def load_callable(spec: str) -> Callable[..., Any]:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise BackendNotFound(f"cannot import {module_name!r} for backend {spec!r}: {exc}") from exc
+    except BaseException as exc:  # an import that exits fails this build only
+        raise BackendNotFound(
+            f"importing {module_name!r} for backend {spec!r} raised {type(exc).__name__}"
+        ) from exc
     function: Callable[..., Any] | None = getattr(module, attribute, None)
     if not callable(function):
         raise BackendNotFound(f"{module_name!r} has no callable {attribute!r}")
     return function
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 class PythonCallableBackend(Backend):
@@ -52,7 +61,13 @@ class PythonCallableBackend(Backend):
                 answers = await asyncio.to_thread(self.function, inputs)
         except MLBackendError:
             raise
-        except Exception as exc:  # the user's model failed: say so, as the SQL user's error
+        except asyncio.CancelledError:
+            if _being_cancelled():
+                raise  # the statement was cancelled (KILL QUERY, a timeout): not the model
+            raise InferenceFailed(f"{self.name} raised CancelledError") from None
+        except BaseException as exc:  # whatever the model raises fails its statement
+            # SystemExit, KeyboardInterrupt and GeneratorExit too: a callable's exit() must
+            # not stop the proxy for every client (issue 10, item 1).
             raise InferenceFailed(f"{self.name} raised {type(exc).__name__}: {exc}") from exc
         if not isinstance(answers, list | tuple):
             raise InferenceFailed(f"{self.name} returned {type(answers).__name__}, not a list")

@@ -3,7 +3,8 @@
 ``local``, ``aws`` and ``python:package.module:function`` select the Comprehend backend;
 an unknown name fails with the list of known ones.
 
-Alias functions (CREATE FUNCTION ... ALIAS) choose their backend by a target string:
+Alias functions (CREATE FUNCTION ... ALIAS) choose their backend by a target string, which
+only the operator writes (ml_backends.targets resolves an alias's name to one):
 
     kind       target                            backend
     sagemaker  endpoint-name                     SageMakerBackend: InvokeEndpoint via boto3
@@ -113,6 +114,7 @@ def alias_backend(
     region: str | None = None,
     endpoint_url: str | None = None,
     max_concurrency: int = MAX_CONCURRENCY,
+    form: str | None = None,
 ) -> Backend:
     """The backend for an alias function (see the table in the module docstring).
 
@@ -122,8 +124,10 @@ def alias_backend(
     None take each backend's default; ``timeout`` is in seconds; ``region`` and
     ``endpoint_url`` apply to AWS targets, ``content_type`` to Bedrock, ``accept`` to
     both AWS services; ``max_concurrency`` sizes the backend's thread pool (at least the
-    engine's max_in_flight)."""
-    form = target_form(kind, target)
+    engine's max_in_flight). ``form`` (see ml_backends.targets) says how to read
+    ``target``; left None it is read from ``target`` itself, which only an operator's
+    target may be."""
+    form = form or target_form(kind, target)
     if form == "python":
         return PythonCallableBackend(target, max_batch_size or DEFAULT_PYTHON_BATCH_SIZE)
     if form == "openai" and not model_id:

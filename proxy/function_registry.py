@@ -12,7 +12,14 @@ Two questions, answered differently on purpose:
   own visibility rules apply to each client.
 
 The poller logs in with the backend URL's account when it has one, else as the most
-recent client (its password is known from its login; it only reads the registry).
+recent client (its password is known from its login; it only reads the registry). That
+account sees only the functions it has privileges on, so the names to watch are the
+union of what it sees and what any session has seen (issue 10, item 9): a function
+created through this proxy, and the names each account sees, read on the session's own
+connection at login (at most once per account per ``registry_refresh``). A poll never
+takes away a name a session saw: a name watched for nothing costs a statement that
+mentions it one exact check, a name missed makes a call answer 1644. Names seen are kept
+up to MAX_SEEN_NAMES (the oldest go first; what the poller sees is always watched).
 """
 
 from __future__ import annotations
@@ -21,11 +28,12 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Iterable
 
 from proxy.backend import BackendConnection
-from proxy.errors import BackendError
-from proxy.internal import Row, fetch_rows
+from proxy.errors import BackendError, BackendRejected
+from proxy.internal import Row, fetch_rows, read_rows
 from rewriter.aliases import alias_function
 from rewriter.calls import register_function_names
 from rewriter.ddl import AliasFunction
@@ -33,6 +41,9 @@ from rewriter.functions import MLFunction
 from rewriter.registry import NAMES_QUERY, Routine, definition_of, definitions_query
 
 log = logging.getLogger(__name__)
+
+#: How many names seen by sessions (beyond the poller's) are watched at most.
+MAX_SEEN_NAMES = 10_000
 
 #: Opens a connection for the poller, or None when no account is known yet.
 Connector = Callable[[], Awaitable[BackendConnection | None]]
@@ -52,12 +63,43 @@ class FunctionRegistry:
         self.on_change: Callable[[frozenset[str]], None] = lambda names: None
         self._conn: BackendConnection | None = None
         self._lock = asyncio.Lock()
+        #: What the last poll read, and names sessions saw (insertion order: oldest first).
+        self._polled: frozenset[str] = frozenset()
+        self._seen: dict[str, None] = {}
+        #: When each account's own view was last read (monotonic seconds), by user name.
+        self._learned_at: dict[bytes, float] = {}
 
     # -- names -------------------------------------------------------------------------
 
     def watch(self, names: Iterable[str]) -> None:
-        """Add names at once (a function just created through this proxy)."""
-        self._set_names(self.names | {n.lower() for n in names})
+        """Add names a session saw (a function just created through this proxy, or the
+        names its account can see): watched until MAX_SEEN_NAMES newer ones push them out,
+        whatever the poller's account can see."""
+        for name in names:
+            key = name.lower()
+            self._seen.pop(key, None)
+            self._seen[key] = None
+        while len(self._seen) > MAX_SEEN_NAMES:
+            del self._seen[next(iter(self._seen))]
+        self._set_names(self._polled | self._seen.keys())
+
+    async def learn(self, user: bytes, backend: BackendConnection) -> None:
+        """Watch the alias names ``user``'s account can see, read on its own ``backend``
+        connection: at most once per account per refresh interval (one round trip at a
+        login). Functions the poller's account cannot see are then watched too."""
+        now = time.monotonic()
+        last = self._learned_at.get(user)
+        if last is not None and now - last < self.refresh_interval:
+            return
+        if len(self._learned_at) >= MAX_SEEN_NAMES:
+            self._learned_at.clear()  # a bound, not a cache worth keeping exactly
+        self._learned_at[user] = now
+        # Pipelined with a one-row SELECT that puts FOUND_ROWS() back to what a new
+        # session answers (1): the client's first statement sees no trace of the proxy's.
+        backend.stream.write(b"\x03" + NAMES_QUERY.encode(), 0)
+        await backend.stream.send(b"\x03SELECT 1", 0)
+        names, _ = [await _rows_or_nothing(backend) for _ in range(2)]  # both, in step
+        self.watch(_text(row[0]) for row in names if row[0] is not None)
 
     def _set_names(self, names: frozenset[str]) -> None:
         if names == self.names:
@@ -90,7 +132,8 @@ class FunctionRegistry:
                 log.info("function registry: cannot read the backend's aliases: %s", exc)
                 await self._drop_connection()
                 return False
-        self._set_names(frozenset(_text(row[0]) for row in rows if row[0] is not None))
+        self._polled = frozenset(_text(row[0]) for row in rows if row[0] is not None)
+        self._set_names(self._polled | self._seen.keys())
         self.loaded.set()
         return True
 
@@ -145,6 +188,17 @@ async def visible_aliases(
         if definition.schema == database:
             functions[function.name] = function
     return functions
+
+
+async def _rows_or_nothing(backend: BackendConnection) -> list[Row]:
+    """The rows of a statement already sent; none when the backend refused it (a login
+    with an expired password may run nothing but SET PASSWORD: that is the client's to
+    learn from its own statements)."""
+    try:
+        return await read_rows(backend)
+    except BackendRejected as exc:
+        log.debug("function registry: a login's own view is unreadable: %s", exc)
+        return []
 
 
 async def _no_account() -> None:

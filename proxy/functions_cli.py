@@ -16,12 +16,14 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ml_backends.errors import InvalidTargetName
+from ml_backends.targets import check_alias_name
 from proxy.backend import BackendConnection, service_login
-from proxy.config import Config, load_config, parse_backend_url
+from proxy.config import Config, endpoint_routes, load_config, parse_backend_url
 from proxy.errors import BackendRejected
 from proxy.function_registry import definitions
 from proxy.internal import fetch_rows
@@ -116,13 +118,17 @@ class Target:
 
     conn: BackendConnection
     database: str | None
+    #: The endpoint map of the config file / environment: names an alias may use
+    #: besides AWS names (the same rule as CREATE FUNCTION through the proxy).
+    routes: Mapping[str, str] = field(default_factory=dict)
 
 
 async def _with_backend(config: Config, action: Action, args: dict[str, Any]) -> str:
     url = parse_backend_url(config.require_backend())
     conn = await open_backend(config)
     try:
-        return await action(Target(conn, args.get("database") or url.database), args)
+        database = args.get("database") or url.database
+        return await action(Target(conn, database, endpoint_routes(config)), args)
     finally:
         await conn.close()
 
@@ -149,6 +155,10 @@ async def open_backend(config: Config) -> BackendConnection:
 async def create(target: Target, args: dict[str, Any]) -> str:
     """Parse the DDL the flags spell, then store its stub on the account's connection."""
     fn = parse_alias(create_ddl(args))
+    try:
+        check_alias_name(fn.kind, fn.target_name, target.routes)
+    except InvalidTargetName as exc:
+        raise Refused(f"ERROR 1210 (HY000): {exc}", EXIT_USAGE) from None
     if fn.schema is None:
         fn = replace(fn, schema=_require_schema(target, fn.name))
     escapes = not target.conn.status & _NO_BACKSLASH_ESCAPES
@@ -275,7 +285,7 @@ def _kind(fn: AliasFunction) -> str:
 
 
 def _target(fn: AliasFunction) -> str:
-    return (fn.endpoint if fn.kind == "sagemaker" else fn.model_id) or ""
+    return fn.target_name
 
 
 COLUMNS = ("schema", "name", "kind", "endpoint/model id", "returns", "args")

@@ -32,6 +32,11 @@ def decode_text_row(payload: bytes, columns: int) -> Row:
 async def fetch_rows(backend: BackendConnection, sql: str) -> list[Row]:
     """Run a statement and return its rows (none for a statement without a result set)."""
     await backend.stream.send(b"\x03" + backend.encode(sql), 0)
+    return await read_rows(backend)
+
+
+async def read_rows(backend: BackendConnection) -> list[Row]:
+    """The rows of a statement already sent (see fetch_rows)."""
     first = (await backend.read()).payload
     if first[0] == ERR_HEADER:
         raise BackendRejected(parse_err(first))

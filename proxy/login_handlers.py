@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from ml_backends.counters import MLCounters
 from proxy.backend import BackendConnection, Login
 from proxy.client_auth import ClientAuthenticator, ClientIdentity
 from proxy.client_greeting import client_greeting, statements_to_keep_word
@@ -21,6 +22,7 @@ from proxy.handshake import ChangeUser, Greeting, make_greeting, parse_change_us
 from proxy.login_gate import PendingLogin
 from proxy.packets import make_ok
 from proxy.relay import Relay
+from proxy.status_access import ProcessPrivilege
 from proxy.stream import Message, PacketStream
 
 if TYPE_CHECKING:
@@ -43,6 +45,8 @@ class LoginHandlers:
     _pending: PendingLogin | None
     #: Whether this connection counts among the logged-in sessions (max_connections).
     _counted: bool
+    ml_counters: MLCounters
+    process_privilege: ProcessPrivilege
 
     async def _log_in(self) -> bool:
         """Greet the client from the latest backend greeting, authenticate it, and only
@@ -89,6 +93,7 @@ class LoginHandlers:
             return False
         ctx.auth.passwords.remember(identity.user, identity.password)
         await ctx.registry.ensure_loaded()  # the first login may bring the poller's account
+        await ctx.registry.learn(identity.user, self.backend)  # what this account sees
         self.identity = identity
         self._relay = Relay(self.client, self.backend.stream, self._settled)
         await self.client.send(make_ok(self.backend.status), seq)
@@ -170,6 +175,8 @@ class LoginHandlers:
             await self.client.send(error_payload(exc, self.id), auth.seq)
             raise EndSession from None
         old, self.backend, self.identity = self.backend, backend, identity
+        self.ml_counters.reset()  # a new session as far as status goes, as on the server
+        self.process_privilege.forget()
         self._relay = Relay(self.client, backend.stream, self._settled)
         if old is not None:
             await old.close()

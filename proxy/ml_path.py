@@ -22,16 +22,19 @@ from dataclasses import dataclass, field
 from ml_backends.base import ItemError
 from ml_backends.counters import MLCounters
 from ml_backends.engine import AnswersCallback, InferenceEngine
-from ml_backends.errors import MLBackendError
+from ml_backends.errors import InvalidTargetName, MLBackendError
+from ml_backends.targets import check_alias_name
 from proxy.backend import BackendConnection
 from proxy.errors import BackendRejected, MLStatementError
 from proxy.internal import Row, fetch_rows
 from proxy.ml_answers import (
     backend_input,
+    combined_key_sql,
     inline_lookup,
     lookup_sql,
     typed_literal,
 )
+from proxy.ml_privileges import ACCESS_DENIED, check_privileges
 from proxy.ml_settings import SettingsError, StatementSettings, read_settings
 from proxy.ml_tables import LookupTable, PipelinedStatements, needs_table, rows_by_input
 from rewriter.ddl import AliasFunction
@@ -40,7 +43,15 @@ from rewriter.plan import CallSite, MLPlan, render
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MLRuntime", "MLStatement", "MLStatementError", "lookup_sql", "read_statement_settings"]
+__all__ = [
+    "MLRuntime",
+    "MLStatement",
+    "MLStatementError",
+    "Requester",
+    "check_target_name",
+    "lookup_sql",
+    "read_statement_settings",
+]
 
 ER_BAD_FIELD = 1054  # Unknown column: a key query outside a correlated subquery's context
 
@@ -58,6 +69,8 @@ class MLRuntime:
     max_backend_calls: int = 0
     #: Builds an alias's engine on its first call; None: aliases cannot be called.
     alias_engines: AliasEngineFactory | None = None
+    #: The operator's endpoint map (names an alias may use besides AWS names).
+    routes: Mapping[str, str] = field(default_factory=dict)
     _alias_engines: dict[Hashable, InferenceEngine] = field(default_factory=dict)
 
     def engine_for(self, function: MLFunction) -> InferenceEngine | None:
@@ -77,6 +90,22 @@ class MLRuntime:
     async def close(self) -> None:
         for engine in [*self.engines.values(), *self._alias_engines.values()]:
             await engine.backend.close()
+
+
+def _explained_inline(site: CallSite) -> str:
+    """An inline lookup with no answers that still reads the call's inputs (as the real
+    statement's does), for EXPLAIN."""
+    key = combined_key_sql(site.inputs, site.function.answers_text)
+    return f"CAST(ELT(FIELD({key}, ''), NULL) AS {site.function.cast_type})"
+
+
+def check_target_name(definition: AliasFunction, routes: Mapping[str, str]) -> None:
+    """Refuse (1210) an alias whose ENDPOINT NAME / MODEL ID no call could use: neither
+    in the endpoint map nor a valid AWS name (see ml_backends.targets)."""
+    try:
+        check_alias_name(definition.kind, definition.target_name, routes)
+    except InvalidTargetName as exc:
+        raise MLStatementError(str(exc), 1210) from None
 
 
 def engine_key(definition: AliasFunction) -> Hashable:
@@ -108,6 +137,20 @@ class _Inputs:
     by_site: dict[int, list[Row]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Requester:
+    """Whose statement it is. Answers are cached per account: a cache hit (its counter,
+    its speed) must never tell one account what rows it cannot read hold (issue 10,
+    item 8); within an account, sessions share them. Counts go to the session too."""
+
+    account: bytes
+    counters: MLCounters | None = None
+
+
+#: Statements of nobody's session (mlproxy explain): their own cache partition.
+NOBODY = Requester(b"")
+
+
 class MLStatement:
     """One ML statement on one session's backend connection."""
 
@@ -117,16 +160,20 @@ class MLStatement:
         backend: BackendConnection,
         plan: MLPlan,
         settings: StatementSettings | None = None,
+        requester: Requester = NOBODY,
     ) -> None:
         self.runtime = runtime
         self.backend = backend
         self.plan = plan
+        self.requester = requester
         #: Read first by prepare() unless the caller read them already.
         self.settings = settings
 
     async def prepare(self) -> str:
-        """Do everything but the statement itself; return the rewritten statement."""
+        """Do everything but the statement itself; return the rewritten statement.
+        The client's privileges for the statement are checked before any model request."""
         settings = await self.read_settings()
+        await check_privileges(self.backend, self.plan)
         replacements: dict[int, str] = {}
         for wave in self.plan.waves():  # usually one: calls reading calls come later
             inputs = await self.collect(wave, replacements)
@@ -145,7 +192,9 @@ class MLStatement:
         return self.plan.rewrite(replacements, settings.state)
 
     async def prepare_explain(self) -> str:
-        """The rewritten statement for EXPLAIN: empty lookup tables, no inference."""
+        """The rewritten statement for EXPLAIN: empty lookup tables, no inference. An
+        account without CREATE TEMPORARY TABLES gets the form a statement with few
+        answers runs as (the answers inline), which needs no privilege."""
         replacements = {}
         statements = PipelinedStatements(self.backend)
         for site in self.plan.calls:
@@ -154,7 +203,16 @@ class MLStatement:
             else:
                 LookupTable(site, statements).create()
                 replacements[site.index] = lookup_sql(site)
-        await statements.finish()
+        try:
+            await statements.finish()
+        except BackendRejected as exc:
+            if exc.code not in ACCESS_DENIED:
+                raise
+            replacements.update(
+                (site.index, _explained_inline(site))
+                for site in self.plan.calls
+                if not site.constant
+            )
         return self.plan.rewrite(replacements)
 
     async def read_settings(self) -> StatementSettings:
@@ -263,6 +321,10 @@ class MLStatement:
                 }
         return answers
 
+    def _namespace(self, family: str) -> Hashable:
+        """The cache partition of ``family``'s answers for this statement's account."""
+        return (self.requester.account, family)
+
     def _check_caps(self, requests: Mapping[str, _FamilyRequest]) -> None:
         """Refuse a statement over the session's request cap before it touches anything
         (an unconfigured family fails here too)."""
@@ -273,6 +335,8 @@ class MLStatement:
     def _engine(self, function: MLFunction) -> InferenceEngine:
         try:
             engine = self.runtime.engine_for(function)
+        except InvalidTargetName as exc:
+            raise MLStatementError(f"{function.name}(): {exc}", 1210) from exc
         except MLBackendError as exc:
             raise MLStatementError(f"{function.name}(): {exc}", 1105) from exc
         if engine is None:
@@ -291,7 +355,9 @@ class MLStatement:
         cap = self._settings.max_backend_calls
         if cap <= 0:
             return
-        missing, requests = engine.estimate(wanted, namespace=function.family, batch_size=batch)
+        missing, requests = engine.estimate(
+            wanted, namespace=self._namespace(function.family), batch_size=batch
+        )
         if requests > cap:
             raise MLStatementError(
                 f"{function.name}() would need about {requests} backend requests for {missing} "
@@ -313,10 +379,11 @@ class MLStatement:
         try:
             results = await engine.infer(
                 wanted,
-                namespace=family,
+                namespace=self._namespace(family),
                 batch_size=batch,
                 timeout=self._timeout(function),
                 on_answers=on_answers,
+                counters=self.requester.counters,
             )
         except MLBackendError as exc:
             if not self._settings.null_on_error:

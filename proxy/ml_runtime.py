@@ -9,6 +9,7 @@ from ml_backends.counters import MLCounters
 from ml_backends.engine import BatchPolicy, InferenceEngine
 from ml_backends.errors import MLBackendError
 from ml_backends.registry import alias_backend, sentiment_backend
+from ml_backends.targets import resolve_alias_target
 from proxy.config import Config, endpoint_routes
 from proxy.errors import ConfigError
 from proxy.ml_path import AliasEngineFactory, MLRuntime
@@ -52,6 +53,7 @@ def build_runtime(config: Config) -> MLRuntime:
         counters=counters,
         max_backend_calls=config.ml_max_backend_calls,
         alias_engines=alias_engine_factory(config, cache, counters),
+        routes=endpoint_routes(config),
     )
 
 
@@ -59,18 +61,19 @@ def alias_engine_factory(
     config: Config, cache: ResultCache, counters: MLCounters
 ) -> AliasEngineFactory:
     """Builds an alias's engine on its first call: its endpoint name or model id goes
-    through the endpoint map (``--endpoint NAME=TARGET``), unmapped names are AWS's."""
+    through the endpoint map (``--endpoint NAME=TARGET``), unmapped names are AWS's and
+    must be valid AWS names (InvalidTargetName otherwise: checked again here, at call
+    time, for definitions stored before the check or written around the proxy)."""
     routes = endpoint_routes(config)
 
     def build(definition: AliasFunction) -> InferenceEngine:
-        name = (
-            definition.endpoint if definition.kind == "sagemaker" else definition.model_id
-        ) or ""
-        target = routes.get(name, name)
+        name = definition.target_name
+        resolved = resolve_alias_target(definition.kind, name, routes)
         timeout = definition.timeout_ms / 1000 if definition.timeout_ms else None
         backend = alias_backend(
             definition.kind,
-            target,
+            resolved.target,
+            form=resolved.form,
             model_id=definition.model_id,
             max_batch_size=definition.max_batch_size if definition.kind == "sagemaker" else None,
             content_type=definition.content_type,

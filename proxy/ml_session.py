@@ -12,12 +12,14 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from ml_backends.counters import MLCounters
 from proxy.backend import BackendConnection
+from proxy.client_auth import ClientIdentity
 from proxy.errors import MLStatementError
 from proxy.explain import mark_batched, split_explain
 from proxy.function_registry import definitions
 from proxy.internal import decode_text_row, fetch_rows, read_response
-from proxy.ml_path import MLStatement, read_statement_settings
+from proxy.ml_path import MLStatement, Requester, check_target_name, read_statement_settings
 from proxy.ml_settings import StatementSettings, set_timeout_statement
 from proxy.packets import ERR_HEADER, frame, frame_all, lenenc_str
 from proxy.relay import Relay
@@ -61,6 +63,8 @@ class MLHandlers:
     _relay: Relay | None
     log: logging.LoggerAdapter[logging.Logger]
     id: int
+    identity: ClientIdentity | None
+    ml_counters: MLCounters
 
     async def _ml_statement(self, message: Message, sql: bytes) -> bool:
         """Handle ``sql`` if it is the ML side's; False when it is a plain statement."""
@@ -126,7 +130,10 @@ class MLHandlers:
 
     async def _run_ml(self, plan: MLPlan, settings: StatementSettings | None) -> None:
         assert self.backend is not None
-        rewritten = await MLStatement(self.ctx.ml, self.backend, plan, settings).prepare()
+        requester = Requester(self.identity.user if self.identity else b"", self.ml_counters)
+        rewritten = await MLStatement(
+            self.ctx.ml, self.backend, plan, settings, requester
+        ).prepare()
         self.log.debug("connection %d: ML statement rewritten to %s", self.id, rewritten)
         await self._run_relayed(self.backend.encode(rewritten))
 
@@ -183,6 +190,7 @@ class MLHandlers:
             raise MLStatementError(str(exc), exc.code, "42000") from exc
         if not isinstance(parsed, AliasFunction):
             return False
+        check_target_name(parsed, self.ctx.ml.routes)
         stub = stub_statement(parsed, backslash_escapes=escapes)
         if await self._run_relayed(self.backend.encode(stub)):
             self.ctx.registry.watch([parsed.name])

@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from ml_backends.counters import MLCounters
 from proxy.backend import BackendConnection
 from proxy.binary_params import parse_execute
 from proxy.client_auth import ClientIdentity
 from proxy.errors import ClientProtocolError, CommandTooLarge, MLStatementError
 from proxy.internal import close_statement, execute_command, prepare_statement
 from proxy.kill import PARAMETER, KillStatement, parse_kill
-from proxy.ml_path import MLStatement
+from proxy.ml_path import MLStatement, Requester
 from proxy.ml_prepared import DEFAULT_CHARSET, PreparedML, charset_name, statement_id
 from proxy.ml_session import Planned
 from proxy.packets import frame
@@ -37,6 +38,7 @@ class PreparedHandlers:
     ctx: ProxyContext
     backend: BackendConnection | None
     identity: ClientIdentity | None
+    ml_counters: MLCounters
     _relay: Relay | None
     _ml_prepared: dict[int, PreparedML]
     _prepared_kills: dict[int, bool]  # statement id -> KILL QUERY (not CONNECTION)
@@ -129,7 +131,8 @@ class PreparedHandlers:
         planned = await self._ml_plan(bound)
         if planned is None:
             raise MLStatementError("the prepared statement no longer calls an ML function", 1235)
-        rewritten = await MLStatement(self.ctx.ml, self.backend, *planned).prepare()
+        requester = Requester(self.identity.user, self.ml_counters)
+        rewritten = await MLStatement(self.ctx.ml, self.backend, *planned, requester).prepare()
         internal = await prepare_statement(self.backend, rewritten)
         await self._relay.send_command(frame(execute_command(internal), 0))
         await self._relay.relay(Shape.RESULT)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from ml_backends.counters import MLCounters
 from proxy.backend import BackendConnection
 from proxy.internal import read_response
 from proxy.kill import KillStatement, parse_kill
@@ -18,6 +19,7 @@ from proxy.ml_session import DDL_HEADS
 from proxy.relay import Relay
 from proxy.scanner import ResponseScanner, Shape
 from proxy.status import ShowStatus, is_flush_status, like_matches, merge_rows, parse_show_status
+from proxy.status_access import ProcessPrivilege
 from proxy.stream import Message, PacketStream
 
 if TYPE_CHECKING:
@@ -41,6 +43,8 @@ class QueryHandlers:
     _detach: Callable[[Message], bool]
     _on_kill: Callable[[Message, KillStatement], Awaitable[None]]
     _ml_statement: Callable[[Message, bytes], Awaitable[bool]]
+    ml_counters: MLCounters
+    process_privilege: ProcessPrivilege
 
     def _plain(self, sql: bytes) -> bool:
         """A statement for the backend alone. The proxy's own statements, ML DDL and
@@ -79,17 +83,23 @@ class QueryHandlers:
             return True
         if is_flush_status(sql):
             scanner = await self._forward(message, Shape.RESULT)
-            if scanner is not None and not scanner.error:
+            if scanner is not None and not scanner.error:  # the backend checked RELOAD
                 self.ctx.ml.counters.reset()
+                self.ml_counters.reset()
             return True
         return False
 
     async def _show_status(self, message: Message, show: ShowStatus) -> None:
-        """The backend's status rows plus the Aurora_ml_* counters."""
+        """The backend's status rows plus the Aurora_ml_* counters: the session's own, or
+        with GLOBAL the proxy's to an account with PROCESS (none to any other)."""
         assert self.backend is not None and self._relay is not None
+        counters: MLCounters | None = self.ml_counters
+        if show.is_global:
+            allowed = await self.process_privilege.granted(self.backend)
+            counters = self.ctx.ml.counters if allowed else None
         await self._relay.send_command(message.raw)
         response = await read_response(self.backend)
-        counters = self.ctx.ml.counters.as_status_rows()
-        extra = [row for row in counters if like_matches(show.pattern, row[0])]
+        rows = counters.as_status_rows() if counters is not None else []
+        extra = [row for row in rows if like_matches(show.pattern, row[0])]
         self.client.write_raw(merge_rows(response, extra))
         await self.client.drain()

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 
 from mysql_mimic.types import Commands
 
+from ml_backends.counters import MLCounters
 from proxy.backend import BackendConnection
 from proxy.client_auth import ClientIdentity, make_nonce
 from proxy.context import ProxyContext
@@ -40,6 +41,7 @@ from proxy.prepared_handlers import PreparedHandlers
 from proxy.query_handlers import QueryHandlers
 from proxy.relay import ClientGone, Relay
 from proxy.scanner import ResponseScanner, Shape
+from proxy.status_access import ProcessPrivilege
 from proxy.stream import Message, MessageTooLarge, PacketStream, ReadInterrupted
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,9 @@ class Session(
         self._relay: Relay | None = None
         self._vanished = False
         self._ml_prepared: dict[int, PreparedML] = {}
+        #: This session's Aurora_ml_* counters (SHOW [SESSION] STATUS).
+        self.ml_counters = MLCounters()
+        self.process_privilege = ProcessPrivilege()
         self._prepared_kills: dict[int, bool] = {}  # statement id -> KILL QUERY (not CONNECTION)
         self._command_limit = ctx.ml_max_statement_bytes + 1
         self.log = logging.LoggerAdapter(log, {"connection_id": connection_id})

@@ -1,9 +1,11 @@
 """SHOW STATUS with the Aurora_ml_* counters, and FLUSH STATUS resetting them.
 
 The backend answers SHOW STATUS itself; the proxy adds its seven counter rows (filtered
-by the same LIKE pattern) in sorted position and renumbers the packets. The counters
-are the proxy's, shared by all sessions: GLOBAL and SESSION show the same values.
-A SHOW STATUS with a WHERE clause is passed through without them.
+by the same LIKE pattern) in sorted position and renumbers the packets. SHOW [SESSION |
+LOCAL] STATUS shows the session's own counters; SHOW GLOBAL STATUS the proxy's, to
+accounts with the PROCESS privilege only (proxy.status_access): without it the rows are
+left out, as the server leaves out what an account may not see. A SHOW STATUS with a
+WHERE clause is passed through without them.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from proxy.packets import EOF_HEADER, ERR_HEADER, frame_all, lenenc_str
 
 _SHOW_STATUS = re.compile(
-    rb"^\s*SHOW\s+(?:(?:GLOBAL|SESSION|LOCAL)\s+)?STATUS"
+    rb"^\s*SHOW\s+(?:(GLOBAL|SESSION|LOCAL)\s+)?STATUS"
     rb"(?:\s+LIKE\s+'((?:[^'\\]|\\.|'')*)')?\s*;?\s*$",
     re.IGNORECASE | re.DOTALL,
 )
@@ -25,16 +27,20 @@ _FLUSH_STATUS = re.compile(
 
 @dataclass(frozen=True)
 class ShowStatus:
-    """A SHOW STATUS the proxy completes; ``pattern`` is its LIKE pattern, if any."""
+    """A SHOW STATUS the proxy completes; ``pattern`` is its LIKE pattern, if any;
+    ``is_global`` for SHOW GLOBAL STATUS."""
 
     pattern: str | None
+    is_global: bool = False
 
 
 def parse_show_status(sql: bytes) -> ShowStatus | None:
     """Recognise SHOW [GLOBAL|SESSION] STATUS [LIKE 'pattern'].
 
     >>> parse_show_status(b"show global status like 'Aurora_ml%'")
-    ShowStatus(pattern='Aurora_ml%')
+    ShowStatus(pattern='Aurora_ml%', is_global=True)
+    >>> parse_show_status(b"SHOW STATUS")
+    ShowStatus(pattern=None, is_global=False)
     >>> parse_show_status(b"SHOW STATUS WHERE Value > 0") is None
     True
     """
@@ -43,9 +49,9 @@ def parse_show_status(sql: bytes) -> ShowStatus | None:
     match = _SHOW_STATUS.match(sql)
     if match is None:
         return None
-    raw = match.group(1)
+    scope, raw = match.group(1), match.group(2)
     pattern = None if raw is None else raw.decode("utf-8", "replace").replace("''", "'")
-    return ShowStatus(pattern)
+    return ShowStatus(pattern, scope is not None and scope.upper() == b"GLOBAL")
 
 
 def is_flush_status(sql: bytes) -> bool:

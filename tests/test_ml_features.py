@@ -141,30 +141,34 @@ def test_explain_marks_batched_ml_and_calls_no_backend(conn: pymysql.Connection[
     assert switchable_backend.batches == []
 
 
-def status(conn: pymysql.Connection[Any]) -> dict[str, int]:
-    return {name: int(value) for name, value in rows(conn, "SHOW GLOBAL STATUS LIKE 'Aurora_ml%'")}
+def status(conn: pymysql.Connection[Any], scope: str = "SESSION") -> dict[str, int]:
+    found = rows(conn, f"SHOW {scope} STATUS LIKE 'Aurora_ml%'")
+    return {name: int(value) for name, value in found}
 
 
 def test_status_counts_and_flush_status_resets(
     conn: pymysql.Connection[Any], ml_proxy: RunningProxy, backend: BackendInfo
 ) -> None:
-    before = status(conn)
-    rows(conn, f"SELECT {S}(txt, 'en'), {C}(txt, 'en') FROM feature_texts WHERE id < 10")
-    after = status(conn)
-    assert after["Aurora_ml_actual_request_cnt"] - before["Aurora_ml_actual_request_cnt"] == 1
-    assert after["Aurora_ml_logical_request_cnt"] - before["Aurora_ml_logical_request_cnt"] == 20
-    assert after["Aurora_ml_cache_hit_cnt"] - before["Aurora_ml_cache_hit_cnt"] == 10  # shared call
-    with (
-        pymysql.connect(
-            host=ml_proxy.host,
-            port=ml_proxy.port,
-            user=backend.admin_user,
-            password=backend.admin_password,
-        ) as admin,
-        admin.cursor() as cur,
-    ):
-        cur.execute("FLUSH STATUS")  # needs RELOAD: the admin has it
-    assert set(status(conn).values()) == {0}
+    with pymysql.connect(
+        host=ml_proxy.host,
+        port=ml_proxy.port,
+        user=backend.admin_user,  # the global counters need PROCESS: the admin has it
+        password=backend.admin_password,
+    ) as admin:
+        before, global_before = status(conn), status(admin, "GLOBAL")
+        rows(conn, f"SELECT {S}(txt, 'en'), {C}(txt, 'en') FROM feature_texts WHERE id < 10")
+        for scope, (old, new) in {
+            "session": (before, status(conn)),
+            "global": (global_before, status(admin, "GLOBAL")),
+        }.items():
+            assert new["Aurora_ml_actual_request_cnt"] - old["Aurora_ml_actual_request_cnt"] == 1
+            assert new["Aurora_ml_logical_request_cnt"] - old["Aurora_ml_logical_request_cnt"] == 20
+            assert new["Aurora_ml_cache_hit_cnt"] - old["Aurora_ml_cache_hit_cnt"] == 10, scope
+        rows(admin, "FLUSH STATUS")  # needs RELOAD: the admin has it
+        assert set(status(admin, "GLOBAL").values()) == {0}
+        assert set(status(admin).values()) == {0}
+    assert error_of(conn, "FLUSH STATUS")[0] == 1227  # APP lacks RELOAD: nothing reset
+    assert status(conn)["Aurora_ml_logical_request_cnt"] >= 20
 
 
 def test_mlproxy_explain_prints_the_rewrite_and_the_cost(backend: BackendInfo, texts: None) -> None:

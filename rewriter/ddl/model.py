@@ -48,6 +48,12 @@ class AliasFunction:
     security: Security | None
     sql: str = ""
 
+    @property
+    def target_name(self) -> str:
+        """The ENDPOINT NAME (SageMaker) or MODEL ID (Bedrock) the SQL wrote: a name the
+        endpoint map or AWS resolves, never a target itself (ml_backends.targets)."""
+        return (self.endpoint if self.kind == "sagemaker" else self.model_id) or ""
+
 
 @dataclass(frozen=True)
 class DropFunction:
