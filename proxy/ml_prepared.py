@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from mysql_mimic.charset import Collation
 
-from proxy.binary_params import parse_execute
-from proxy.errors import ClientProtocolError
+from proxy.binary_params import WrongParameter, parse_execute
+from proxy.errors import WrongArguments, client_input
 
 DEFAULT_CHARSET = "utf8mb4"
 
@@ -32,9 +32,12 @@ class PreparedML:
     def bind(self, payload: bytes, charset: str) -> list[str]:
         """The literals of a COM_STMT_EXECUTE's parameters (long data is then spent)."""
         try:
-            request = parse_execute(payload, self.param_count, self.types, self.long_data, charset)
-        except (ValueError, IndexError, UnicodeDecodeError) as exc:
-            raise ClientProtocolError("malformed COM_STMT_EXECUTE parameters") from exc
+            with client_input("COM_STMT_EXECUTE parameters"):
+                request = parse_execute(
+                    payload, self.param_count, self.types, self.long_data, charset
+                )
+        except WrongParameter as exc:
+            raise WrongArguments(f"Incorrect arguments to mysqld_stmt_execute: {exc}") from exc
         self.types = request.types
         self.long_data = {}
         return request.literals
