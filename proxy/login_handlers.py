@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING
 from proxy.backend import BackendConnection, Login, greet
 from proxy.client_auth import ClientAuthenticator, ClientIdentity
 from proxy.context import VERSION_SUFFIX
-from proxy.errors import BackendRejected, EndSession, ProxyError, error_payload
+from proxy.errors import (
+    BackendRejected,
+    ClientProtocolError,
+    EndSession,
+    ProxyError,
+    client_input,
+    error_payload,
+)
 from proxy.handshake import ChangeUser, Greeting, make_greeting, parse_change_user
 from proxy.packets import make_ok
 from proxy.relay import Relay
@@ -134,7 +141,12 @@ class LoginHandlers:
         that user; a failed change closes the connection (no statement may run as a
         user the client did not ask for)."""
         assert self.identity is not None
-        request = parse_change_user(message.payload, self.identity.capabilities)
+        try:
+            with client_input("COM_CHANGE_USER"):
+                request = parse_change_user(message.payload, self.identity.capabilities)
+        except ClientProtocolError as exc:
+            exc.fatal = True  # a failed change of user ends the session, however it fails
+            raise
         auth = self._authenticator()
         try:
             password, seq = await auth.change_user(request, message.next_seq)

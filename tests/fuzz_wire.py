@@ -30,8 +30,11 @@ LOGIN_CAPS = (
     | CLIENT.MULTI_RESULTS
     | CLIENT.PS_MULTI_RESULTS
     | CLIENT.PLUGIN_AUTH
+    | CLIENT.CONNECT_ATTRS
 )
 UTF8MB4_GENERAL_CI = 45
+#: Connection attributes as clients send them (a length, then name/value pairs).
+CONNECT_ATTRS = b"\x13\x0c_client_name\x06fuzzer"
 ERR = 0xFF
 
 
@@ -50,6 +53,8 @@ class Outcome:
     payloads: list[bytes] = field(default_factory=list)
     closed: bool = False
     silent: bool = False
+    #: The fuzzer itself left (reset its side): a close is no proxy's doing.
+    client_left: bool = False
 
     @property
     def errors(self) -> list[bytes]:
@@ -166,9 +171,7 @@ def parse_greeting(payload: bytes) -> Greeting:
     return Greeting(connection_id, nonce)
 
 
-def handshake_response(
-    user: bytes, auth: bytes, database: bytes, caps: int = LOGIN_CAPS
-) -> bytes:
+def handshake_response(user: bytes, auth: bytes, database: bytes, caps: int = LOGIN_CAPS) -> bytes:
     """A HandshakeResponse41 answering with caching_sha2_password."""
     return b"".join(
         (
@@ -177,6 +180,7 @@ def handshake_response(
             bytes((len(auth),)) + auth,
             database + b"\x00",
             scramble.CACHING_SHA2.encode() + b"\x00",
+            CONNECT_ATTRS,
         )
     )
 
