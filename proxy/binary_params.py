@@ -8,8 +8,8 @@ structure, built only from its decoded value: integers and floating-point number
 their binary form, DECIMAL from the digits of the number the server itself would read
 (its longest numeric prefix, as the server's str2my_decimal reads it; see
 ``_decimal``), temporal values from range-checked fields, strings and bytes as hex
-literals (text types with the connection's character set introducer, BLOB types,
-BIT and GEOMETRY as binary strings, as the server binds them).
+literals (text types with the connection's character set introducer, BLOB types as
+binary strings, as the server binds them).
 
 Two errors, as the server reports them: bytes that do not follow the layout raise
 MalformedParameters (the server's ER_MALFORMED_PACKET, 1835); a well-formed value of a
@@ -61,15 +61,10 @@ TEXT_TYPES = frozenset(
     }
 )
 #: Strings bound as binary strings (the server binds BLOB parameters with charset binary).
+#: BIT, GEOMETRY and NEWDATE are refused: MariaDB binds them as NULL or '' whatever the
+#: bytes say, and clients do not send them.
 BINARY_TYPES = frozenset(
-    {
-        ColumnType.TINY_BLOB,
-        ColumnType.MEDIUM_BLOB,
-        ColumnType.LONG_BLOB,
-        ColumnType.BLOB,
-        ColumnType.BIT,
-        ColumnType.GEOMETRY,
-    }
+    {ColumnType.TINY_BLOB, ColumnType.MEDIUM_BLOB, ColumnType.LONG_BLOB, ColumnType.BLOB}
 )
 
 #: The digits of a DECIMAL: MariaDB keeps 65 in all and at most 38 after the point.

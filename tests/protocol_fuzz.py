@@ -17,6 +17,7 @@ and how its memory moved.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import socket
 import struct
@@ -475,7 +476,8 @@ class Runner:
         else:
             wire.send_raw(case.data + ping)
         if case.hang_up:
-            wire.sock.shutdown(socket.SHUT_WR)  # the proxy sees the end of the stream
+            with contextlib.suppress(OSError):  # (unless it has closed already)
+                wire.sock.shutdown(socket.SHUT_WR)  # the proxy sees the end of the stream
             return wire.closes(outcome)
         if case.shape is None and case.may_close:
             return wire.closes(outcome)
