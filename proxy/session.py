@@ -238,6 +238,10 @@ class Session(LoginHandlers, KillHandlers, MLHandlers, QueryHandlers, PreparedHa
         command = message.payload[0] if message.payload else -1
         if handler is None:
             handler = _HANDLERS.get(command)
+        if self._relay is not None:
+            # Nothing of this command's response has gone out yet (the flag is the last
+            # relayed command's, and a handler may fail before it relays anything).
+            self._relay.response_started = False
         try:
             if message.first_seq:
                 raise PacketsOutOfOrder("Got packets out of order")

@@ -130,7 +130,7 @@ class Wire:
                     return outcome
         except Closed:
             outcome.closed = True
-            self.closed = True
+            self.close()
         except Silent:
             outcome.silent = True
         except ValueError:
@@ -144,7 +144,7 @@ class Wire:
                 outcome.payloads.append(self.read_packet()[1])
         except Closed:
             outcome.closed = True
-            self.closed = True
+            self.close()
         except Silent:
             outcome.silent = True
         return outcome
