@@ -250,6 +250,8 @@ class Session:
 
 def command_case(rng: random.Random, session: Session) -> Case:
     roll = rng.random()
+    if roll < BIG_SHARE:
+        return big_case(rng)
     if roll < 0.04:
         return wrong_sequence_case(rng, session)
     if roll < 0.07:
@@ -334,6 +336,27 @@ def change_user_payload(rng: random.Random, session: Session) -> bytes:
             CONNECT_ATTRS,
         )
     )
+
+
+#: The share of 16 MiB messages (about four in 20,000 cases: each costs 16 MiB of I/O).
+BIG_SHARE = 0.0002
+MAX_PAYLOAD = 0xFFFFFF
+
+
+def big_case(rng: random.Random) -> Case:
+    """A statement of 16 MiB or more, split into packets as the protocol says, or with a
+    continuation whose sequence id is wrong, or ending exactly at a packet's limit."""
+    size = rng.choice((MAX_PAYLOAD - 1, MAX_PAYLOAD, MAX_PAYLOAD + 7))
+    body = b"SELECT LENGTH('" + b"x" * (size - 19) + b"')"
+    payload = b"\x03" + body[: size - 1]
+    packets = [payload[i : i + MAX_PAYLOAD] for i in range(0, len(payload), MAX_PAYLOAD)]
+    if len(payload) % MAX_PAYLOAD == 0:
+        packets.append(b"")
+    seqs = list(range(len(packets)))
+    if len(packets) > 1 and rng.random() < 0.5:
+        seqs[-1] = rng.randint(2, 255)
+    data = b"".join(frame(packet, seq) for packet, seq in zip(packets, seqs, strict=True))
+    return Case("16 MiB packet", data, shape=Shape.RESULT)
 
 
 def wrong_sequence_case(rng: random.Random, session: Session) -> Case:
@@ -489,6 +512,8 @@ class Runner:
             wire.read_response(Shape.SINGLE, outcome)  # the ping's, after the case's ERR
         elif case.ping and case.shape is not None and not outcome.closed:
             wire.read_response(Shape.SINGLE, outcome)  # the ping's
+        if case.ping and outcome.payloads and outcome.payloads[-1][:1] == b"\xff":
+            wire.closes(outcome)  # a ping refused: the session is ending, the close follows
         return outcome
 
     def _in_step(self, wire: Wire, outcome: Outcome) -> None:
