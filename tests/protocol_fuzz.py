@@ -413,6 +413,9 @@ def login_case(rng: random.Random, nonce: bytes, user: str, password: str, db: s
         data = frame(struct.pack("<I", caps) + valid[4:], 1)
     else:
         data = frame(mutate(rng, valid), rng.choice((1, 1, 1, 0, 2)))
+    if len(data) == 36 and int.from_bytes(data[4:8], "little") & 0xA00 == 0xA00:
+        # A mutation made an SSLRequest: TLS would begin, so the client leaves instead.
+        return Case("login over no TLS", data, None, False, True, hang_up=True)
     return Case("login", data, shape=Shape.SINGLE, ping=False)
 
 
