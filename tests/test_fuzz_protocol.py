@@ -17,7 +17,9 @@ import logging
 import os
 import random
 import resource
+import socket
 import time
+from collections import deque
 from collections.abc import Iterator
 
 import pytest
@@ -25,6 +27,7 @@ import pytest
 from proxy.heap import fix_mmap_threshold
 from tests.backend import BackendInfo
 from tests.conftest import APP, RunningProxy, admin_connect, private_database, start_proxy
+from tests.fuzz_wire import Closed
 from tests.protocol_fuzz import Runner, Verdict
 
 FUZZ_CASES = int(os.environ.get("MLPROXY_FUZZ_CASES", "20000"))
@@ -109,6 +112,24 @@ def describe(index: int, verdict: Verdict) -> str:
     )
 
 
+def backend_alive(proxy: RunningProxy) -> bool:
+    try:
+        socket.create_connection((proxy.backend.host, proxy.backend.port), timeout=5).close()
+    except OSError:
+        return False
+    return True
+
+
+def backend_state(proxy: RunningProxy) -> str:
+    """Whether the backend still answers (the fuzzer crashed MariaDB 10.11 once: a
+    segfault in the server, which a case relayed to it can reach)."""
+    if backend_alive(proxy):
+        return "the backend is up"
+    server = proxy.backend.server
+    tail = server.error_log.read_text(errors="replace")[-2000:] if server else ""
+    return f"the backend is down; its error log ends with:\n{tail}"
+
+
 def wait_for_no_sessions(proxy: RunningProxy, within: float = 10.0) -> int:
     deadline = time.monotonic() + within
     while proxy.session_count() and time.monotonic() < deadline:
@@ -120,6 +141,7 @@ def test_protocol_fuzz(fuzz_proxy: RunningProxy, proxy_log: ProblemRecords) -> N
     print(f"protocol fuzz: MLPROXY_FUZZ_SEED={SEED} MLPROXY_FUZZ_CASES={FUZZ_CASES}")
     runner = Runner(fuzz_proxy.port, APP.user, APP.password, FUZZ_DB)
     failures: list[str] = []
+    recent: deque[str] = deque(maxlen=5)  # the last cases, for a backend that dies
     warm_rss = rss_bytes()
     started = time.monotonic()
     try:
@@ -130,9 +152,17 @@ def test_protocol_fuzz(fuzz_proxy: RunningProxy, proxy_log: ProblemRecords) -> N
                 legitimate_client_works(fuzz_proxy)
             rng = random.Random(f"{SEED}:{index}")
             login = rng.random() < LOGIN_SHARE
-            verdict = runner.run_login(rng) if login else runner.run_command(rng)
+            try:
+                verdict = runner.run_login(rng) if login else runner.run_command(rng)
+            except Closed as exc:  # a fuzzed connection could not even log in
+                state = backend_state(fuzz_proxy)
+                pytest.fail(f"seed {SEED} case {index}: {exc}; {state}; after {list(recent)}")
+            recent.append(describe(index, verdict))
             if verdict.problem is not None and len(failures) < 20:
                 failures.append(describe(index, verdict))
+            if {2013, 2003} & set(verdict.outcome.error_codes()) and not backend_alive(fuzz_proxy):
+                state = backend_state(fuzz_proxy)
+                pytest.fail(f"seed {SEED}: {state}; the last cases: {list(recent)}")
     finally:
         runner.close()
     elapsed = time.monotonic() - started
