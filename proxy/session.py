@@ -261,7 +261,8 @@ class Session(LoginHandlers, KillHandlers, MLHandlers, QueryHandlers, PreparedHa
         except ClientProtocolError as exc:
             await self._refuse_malformed(exc, message)
         except ProxyError as exc:
-            await self.client.send(error_payload(exc, self.id), message.next_seq)
+            with contextlib.suppress(OSError, RuntimeError):  # a client gone: the read says so
+                await self.client.send(error_payload(exc, self.id), message.next_seq)
         except EndSession:
             raise
         except (OSError, RuntimeError, asyncio.IncompleteReadError) as exc:

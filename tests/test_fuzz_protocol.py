@@ -1,5 +1,6 @@
 """The adversarial tier: a seeded protocol fuzzer against an in-process proxy and the real
-backend (tests/protocol_fuzz.py builds the cases, tests/fuzz_wire.py speaks the bytes).
+backend (tests/protocol_fuzz.py builds the cases, tests/fuzz_runner.py plays and judges them,
+tests/fuzz_wire.py speaks the bytes).
 
 Every case must end with an answer or an ERR packet, or with the connection closed after
 an ERR (a close without one only where the client itself quit or left); the proxy must
@@ -27,8 +28,8 @@ import pytest
 from proxy.heap import fix_mmap_threshold
 from tests.backend import BackendInfo
 from tests.conftest import APP, RunningProxy, admin_connect, private_database, start_proxy
+from tests.fuzz_runner import Runner, Verdict
 from tests.fuzz_wire import Closed
-from tests.protocol_fuzz import Runner, Verdict
 
 FUZZ_CASES = int(os.environ.get("MLPROXY_FUZZ_CASES", "20000"))
 SEED = int(os.environ.get("MLPROXY_FUZZ_SEED") or random.SystemRandom().randrange(1 << 32))
