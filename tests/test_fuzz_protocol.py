@@ -138,6 +138,7 @@ def wait_for_no_sessions(proxy: RunningProxy, within: float = 10.0) -> int:
     return proxy.session_count()
 
 
+@pytest.mark.timeout(max(300, FUZZ_CASES // 50))  # a longer run on demand gets longer
 def test_protocol_fuzz(fuzz_proxy: RunningProxy, proxy_log: ProblemRecords) -> None:
     print(f"protocol fuzz: MLPROXY_FUZZ_SEED={SEED} MLPROXY_FUZZ_CASES={FUZZ_CASES}")
     runner = Runner(fuzz_proxy.port, APP.user, APP.password, FUZZ_DB)
