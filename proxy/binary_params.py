@@ -37,12 +37,12 @@ class WrongParameter(ValueError):
     """A parameter of a type the server refuses, or out of its type's range."""
 
 
+#: YEAR and INT24 are not here: MariaDB binds a parameter of either type as NULL,
+#: whatever its bytes, and clients send SHORT and LONG instead; they are refused.
 _INTEGERS = {
     ColumnType.TINY: struct.Struct("b"),
     ColumnType.SHORT: struct.Struct("<h"),
-    ColumnType.YEAR: struct.Struct("<h"),
     ColumnType.LONG: struct.Struct("<i"),
-    ColumnType.INT24: struct.Struct("<i"),
     ColumnType.LONGLONG: struct.Struct("<q"),
 }
 _UNSIGNED = {kind: struct.Struct(s.format.upper()) for kind, s in _INTEGERS.items()}
@@ -62,7 +62,8 @@ TEXT_TYPES = frozenset(
 )
 #: Strings bound as binary strings (the server binds BLOB parameters with charset binary).
 #: BIT, GEOMETRY and NEWDATE are refused: MariaDB binds them as NULL or '' whatever the
-#: bytes say, and clients do not send them.
+#: bytes say, and clients do not send them (nor NULL outside the null bitmap, which the
+#: server refuses as well).
 BINARY_TYPES = frozenset(
     {ColumnType.TINY_BLOB, ColumnType.MEDIUM_BLOB, ColumnType.LONG_BLOB, ColumnType.BLOB}
 )
@@ -150,8 +151,7 @@ def parse_execute(
 
 
 def _value(reader: _Reader, kind: int, unsigned: bool, charset: str) -> str:
-    if kind == ColumnType.NULL:
-        return "NULL"
+    """A parameter that is not NULL in the bitmap (the server refuses the NULL type then)."""
     if kind in _INTEGERS:
         codec = (_UNSIGNED if unsigned else _INTEGERS)[ColumnType(kind)]
         return str(codec.unpack(reader.take(codec.size))[0])

@@ -31,13 +31,14 @@ class PreparedML:
 
     def bind(self, payload: bytes, charset: str) -> list[str]:
         """The literals of a COM_STMT_EXECUTE's parameters (long data is then spent)."""
-        try:
-            with client_input("COM_STMT_EXECUTE parameters"):
+        with client_input("COM_STMT_EXECUTE parameters"):
+            try:
                 request = parse_execute(
                     payload, self.param_count, self.types, self.long_data, charset
                 )
-        except WrongParameter as exc:
-            raise WrongArguments(f"Incorrect arguments to mysqld_stmt_execute: {exc}") from exc
+            except WrongParameter as exc:  # (a ValueError too: caught before client_input)
+                message = f"Incorrect arguments to mysqld_stmt_execute: {exc}"
+                raise WrongArguments(message) from exc
         self.types = request.types
         self.long_data = {}
         return request.literals
