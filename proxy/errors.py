@@ -2,7 +2,10 @@
 
     ProxyError
     ├── ConfigError              bad settings (the CLI exits with code 2)
-    ├── ClientProtocolError      a client sent bytes that are not the protocol
+    ├── ClientProtocolError      a client sent bytes that are not the protocol (1835)
+    │   ├── PacketsOutOfOrder    a command's sequence id is wrong (1156; the session ends)
+    │   └── PacketTooLarge       a command larger than the proxy takes (1153; the session ends)
+    ├── WrongArguments           a prepared statement's parameter the proxy will not bind (1210)
     ├── CommandTooLarge          a command the proxy must hold is over its limit (1153)
     ├── AuthenticationFailed     wrong credentials, or a login the proxy refuses (1045)
     ├── TooManyConnections       the connection cap is reached (1040)
@@ -22,6 +25,10 @@ EndSession is no error: a session's handlers raise it to leave the command loop.
 """
 
 from __future__ import annotations
+
+import contextlib
+import struct
+from collections.abc import Iterator
 
 from proxy.packets import ServerError, make_err
 
@@ -46,8 +53,48 @@ class ConfigError(ProxyError):
 
 
 class ClientProtocolError(ProxyError):
+    """A client's bytes are not the protocol. The command is refused and the session
+    goes on, as the server does for a malformed command (its SQLSTATE too: HY000)."""
+
     code = 1835  # ER_MALFORMED_PACKET
     sqlstate = "HY000"
+    #: Whether the session must end after the ERR (the stream cannot be trusted).
+    fatal = False
+
+
+class PacketsOutOfOrder(ClientProtocolError):
+    """A command whose first packet's sequence id is not 0: the server answers this and
+    closes the connection, and the proxy does the same."""
+
+    code = 1156  # ER_NET_PACKETS_OUT_OF_ORDER
+    sqlstate = "08S01"
+    fatal = True
+
+
+class PacketTooLarge(ClientProtocolError):
+    code = 1153  # ER_NET_PACKET_TOO_LARGE
+    sqlstate = "08S01"
+    fatal = True
+
+
+class WrongArguments(ProxyError):
+    code = 1210  # ER_WRONG_ARGUMENTS
+    sqlstate = "HY000"
+
+
+#: What a parser of client bytes raises on input that does not follow the protocol.
+MALFORMED_INPUT = (ValueError, IndexError, struct.error, UnicodeDecodeError)
+
+
+@contextlib.contextmanager
+def client_input(what: str) -> Iterator[None]:
+    """Parse a client's bytes: whatever a malformed packet makes a parser raise becomes
+    ClientProtocolError naming ``what`` (one ERR 1835 and one log line, never a
+    traceback)."""
+    try:
+        yield
+    except MALFORMED_INPUT as exc:
+        raise ClientProtocolError(f"Malformed communication packet ({what})") from exc
 
 
 class CommandTooLarge(ProxyError):

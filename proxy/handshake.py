@@ -119,6 +119,10 @@ def parse_handshake_response(payload: bytes) -> HandshakeResponse:
         collation=payload[8],
     )
     if len(payload) == _FIXED_RESPONSE_LEN:
+        if not caps & Capabilities.CLIENT_SSL:
+            # Only an SSLRequest is this short; without the flag it is no login at all
+            # (taken as one, the proxy would wait for a TLS handshake that never comes).
+            raise ValueError("handshake response without a user name")
         response.is_ssl_request = True
         return response
     _read_identity(payload, response)

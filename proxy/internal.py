@@ -4,7 +4,7 @@ queries and temporary tables), with their text-protocol results decoded."""
 from __future__ import annotations
 
 from proxy.backend import BackendConnection
-from proxy.errors import BackendRejected
+from proxy.errors import BackendLost, BackendRejected
 from proxy.packets import EOF_HEADER, ERR_HEADER, OK_HEADER, parse_err, read_lenenc_int
 
 Row = tuple[bytes | None, ...]
@@ -29,9 +29,19 @@ def decode_text_row(payload: bytes, columns: int) -> Row:
     return tuple(values)
 
 
+async def send_command(backend: BackendConnection, payload: bytes) -> None:
+    """Send a command of the proxy's own. A backend that has closed (it ends a
+    connection after some errors, or at wait_timeout) is BackendLost, as on the relay's
+    path, whichever loop's transport reports it (uvloop raises RuntimeError)."""
+    try:
+        await backend.stream.send(payload, 0)
+    except (OSError, RuntimeError) as exc:
+        raise BackendLost("lost the connection to the backend MySQL server") from exc
+
+
 async def fetch_rows(backend: BackendConnection, sql: str) -> list[Row]:
     """Run a statement and return its rows (none for a statement without a result set)."""
-    await backend.stream.send(b"\x03" + backend.encode(sql), 0)
+    await send_command(backend, b"\x03" + backend.encode(sql))
     return await read_rows(backend)
 
 
@@ -77,7 +87,7 @@ async def read_response(backend: BackendConnection) -> list[bytes]:
 
 async def prepare_statement(backend: BackendConnection, sql: str) -> int:
     """COM_STMT_PREPARE a statement for the proxy's own use; return its id."""
-    await backend.stream.send(b"\x16" + backend.encode(sql), 0)
+    await send_command(backend, b"\x16" + backend.encode(sql))
     first = (await backend.read()).payload
     if first[0] == ERR_HEADER:
         raise BackendRejected(parse_err(first))
@@ -96,4 +106,4 @@ def execute_command(statement_id: int) -> bytes:
 
 async def close_statement(backend: BackendConnection, statement_id: int) -> None:
     """COM_STMT_CLOSE (it has no response)."""
-    await backend.stream.send(b"\x19" + statement_id.to_bytes(4, "little"), 0)
+    await send_command(backend, b"\x19" + statement_id.to_bytes(4, "little"))

@@ -17,7 +17,14 @@ from ml_backends.counters import MLCounters
 from proxy.backend import BackendConnection, Login
 from proxy.client_auth import ClientAuthenticator, ClientIdentity
 from proxy.client_greeting import client_greeting, statements_to_keep_word
-from proxy.errors import BackendRejected, EndSession, ProxyError, error_payload
+from proxy.errors import (
+    BackendRejected,
+    ClientProtocolError,
+    EndSession,
+    ProxyError,
+    client_input,
+    error_payload,
+)
 from proxy.handshake import ChangeUser, Greeting, make_greeting, parse_change_user
 from proxy.login_gate import PendingLogin
 from proxy.packets import make_ok
@@ -165,7 +172,12 @@ class LoginHandlers:
         that user; a failed change closes the connection (no statement may run as a
         user the client did not ask for)."""
         assert self.identity is not None
-        request = parse_change_user(message.payload, self.identity.capabilities)
+        try:
+            with client_input("COM_CHANGE_USER"):
+                request = parse_change_user(message.payload, self.identity.capabilities)
+        except ClientProtocolError as exc:
+            exc.fatal = True  # a failed change of user ends the session, however it fails
+            raise
         auth = self._authenticator()
         try:
             password, seq = await auth.change_user(request, message.next_seq)

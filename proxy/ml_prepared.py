@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from mysql_mimic.charset import Collation
 
-from proxy.binary_params import parse_execute
-from proxy.errors import ClientProtocolError, CommandTooLarge
+from proxy.binary_params import WrongParameter, parse_execute
+from proxy.errors import CommandTooLarge, WrongArguments, client_input
 from rewriter.charsets import ClientCharset
 from rewriter.lexer import SqlSyntax
 
@@ -55,10 +55,12 @@ class PreparedML:
                 "The long data of an ML prepared statement may have at most"
                 f" {self.long_data_budget} bytes (ml_max_statement_bytes)"
             )
-        try:
-            request = parse_execute(payload, self.param_count, self.types, long_data, charset)
-        except (ValueError, IndexError, UnicodeDecodeError) as exc:
-            raise ClientProtocolError("malformed COM_STMT_EXECUTE parameters") from exc
+        with client_input("COM_STMT_EXECUTE parameters"):
+            try:
+                request = parse_execute(payload, self.param_count, self.types, long_data, charset)
+            except WrongParameter as exc:  # (a ValueError too: caught before client_input)
+                message = f"Incorrect arguments to mysqld_stmt_execute: {exc}"
+                raise WrongArguments(message) from exc
         self.types = request.types
         return request.literals
 

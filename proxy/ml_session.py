@@ -18,7 +18,7 @@ from proxy.client_auth import ClientIdentity
 from proxy.errors import MLStatementError
 from proxy.explain import mark_batched, split_explain
 from proxy.function_registry import definitions
-from proxy.internal import decode_text_row, fetch_rows, read_response
+from proxy.internal import decode_text_row, fetch_rows, read_response, send_command
 from proxy.ml_path import MLStatement, Requester, check_target_name, read_statement_settings
 from proxy.ml_settings import StatementSettings, set_timeout_statement
 from proxy.packets import ERR_HEADER, frame, frame_all, lenenc_str
@@ -160,7 +160,7 @@ class MLHandlers:
         assert self.backend is not None
         statement = MLStatement(self.ctx.ml, self.backend, *planned)
         rewritten = await statement.prepare_explain()
-        await self.backend.stream.send(b"\x03" + parts[0] + self.backend.encode(rewritten), 0)
+        await send_command(self.backend, b"\x03" + parts[0] + self.backend.encode(rewritten))
         response = mark_batched(await read_response(self.backend))
         self.client.write_raw(frame_all(response))
         await self.client.drain()

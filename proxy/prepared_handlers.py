@@ -87,7 +87,7 @@ class PreparedHandlers:
         try:
             request = parse_execute(message.payload, 1, [], {}, DEFAULT_CHARSET)
             thread_id = int(request.literals[0])
-        except (ValueError, IndexError) as exc:
+        except ValueError as exc:  # MalformedParameters, WrongParameter, not an integer
             raise ClientProtocolError("malformed COM_STMT_EXECUTE of a prepared KILL") from exc
         await self._on_kill(message, KillStatement(thread_id, query_only))
 

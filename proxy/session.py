@@ -27,7 +27,10 @@ from proxy.context import ProxyContext
 from proxy.errors import (
     BackendLost,
     BackendProtocolError,
+    ClientProtocolError,
     EndSession,
+    PacketsOutOfOrder,
+    PacketTooLarge,
     ProxyError,
     error_payload,
 )
@@ -164,6 +167,11 @@ class Session(
             except (OSError, asyncio.IncompleteReadError):
                 await self._left_mid_statement()
                 raise
+            except ValueError:  # a 16 MiB+ message that grew past the limit: its packets are spent
+                with contextlib.suppress(EndSession):
+                    too_large = PacketTooLarge("Got a packet bigger than mlproxy accepts")
+                    await self._refuse_malformed(too_large, Message(b"", b"", 0, 0))
+                return
             if self._detached is not None and not await self._serve(
                 self._detached, Session._take_over
             ):
@@ -201,8 +209,8 @@ class Session(
         path leaves it. Spares the task two wake-ups per statement: the proxy's added
         latency at one client thread fell to the bare relay's (README, Benchmarks).
         False, and the task serves it, for anything else or when it cannot detach."""
-        if self.busy or self.stopping or len(raw) < 5:
-            return False
+        if self.busy or self.stopping or len(raw) < 5 or raw[3]:
+            return False  # (a sequence id other than 0: the task refuses it)
         payload = raw[4:]
         command = payload[0]
         if command == _COM_QUERY:
@@ -262,7 +270,13 @@ class Session(
         command = message.payload[0] if message.payload else -1
         if handler is None:
             handler = _HANDLERS.get(command)
+        if self._relay is not None:
+            # Nothing of this command's response has gone out yet (the flag is the last
+            # relayed command's, and a handler may fail before it relays anything).
+            self._relay.response_started = False
         try:
+            if message.first_seq:
+                raise PacketsOutOfOrder("Got packets out of order")
             if handler is not None:
                 await handler(self, message)
             elif command in _RELAYED:
@@ -276,23 +290,65 @@ class Session(
             self.log.warning("connection %d: %s", self.id, exc)
             await self._report_fatal(exc, message)
             raise EndSession from None
+        except ClientProtocolError as exc:
+            await self._refuse_malformed(exc, message)
         except ProxyError as exc:
-            await self.client.send(error_payload(exc, self.id), message.next_seq)
+            with contextlib.suppress(OSError, RuntimeError):  # a client gone: the read says so
+                await self.client.send(error_payload(exc, self.id), message.next_seq)
         except EndSession:
             raise
+        except (OSError, RuntimeError, asyncio.IncompleteReadError) as exc:
+            await self._socket_failed(exc, message)
+            raise EndSession from None
         except Exception as exc:
             # A bug of ours: the client gets a generic 1105 (never our internal text) if
             # its response has not started, the log gets the traceback, and the session
             # ends, since its backend connection may be mid-response.
-            self.log.exception("connection %d: unexpected error in a command", self.id)
+            self._unexpected(exc)
             await self._report_fatal(exc, message)
             raise EndSession from None
 
-    async def _report_fatal(self, exc: Exception, message: Message) -> None:
+    def _unexpected(self, exc: BaseException) -> None:
+        self.log.error("connection %d: unexpected error in a command", self.id, exc_info=exc)
+
+    async def _socket_failed(self, exc: BaseException, message: Message) -> None:
+        """A socket error or an end of stream in a handler, put down to the side that has
+        ended (uvloop's transports raise RuntimeError once closed): a client that left
+        is gone (the handlers read or write the client only while the backend is idle:
+        nothing to stop there), a backend that closed is BackendLost (2013); with both
+        sides alive it is a bug of ours."""
+        if self.client.at_eof() or self.client.is_closing():
+            self.log.info("connection %d: client went away mid-command (%r)", self.id, exc)
+        elif self.backend is not None and (
+            self.backend.stream.at_eof() or self.backend.stream.is_closing()
+        ):
+            lost = BackendLost("lost the connection to the backend MySQL server")
+            self.log.warning("connection %d: %s (%r)", self.id, lost, exc)
+            await self._report_fatal(lost, message)
+        else:
+            self._unexpected(exc)
+            await self._report_fatal(exc, message)
+
+    async def _refuse_malformed(self, exc: ClientProtocolError, message: Message) -> None:
+        """One ERR and one log line for a command that is not the protocol; a fatal
+        one (a stream out of step) ends the session, as the server ends it."""
+        self.log.info(
+            "connection %d: refused a malformed command (0x%02x): %s%s",
+            self.id,
+            message.payload[0] if message.payload else 0,
+            exc,
+            f" ({exc.__cause__!r})" if exc.__cause__ is not None else "",
+        )
+        with contextlib.suppress(OSError, RuntimeError):
+            await self.client.send(error_payload(exc, self.id), message.next_seq)
+        if exc.fatal:
+            raise EndSession
+
+    async def _report_fatal(self, exc: BaseException, message: Message) -> None:
         """Report a broken backend in-band if the response has not started; then close."""
         if self._relay is not None and self._relay.response_started:
             return
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, RuntimeError):
             await self.client.send(error_payload(exc, self.id), message.next_seq)
 
     async def _after_client_gone(self) -> None:
