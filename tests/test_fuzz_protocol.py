@@ -14,6 +14,7 @@ replays a run (the seed is printed, and each failure names its case: case i is b
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -74,12 +75,15 @@ def fuzz_proxy(backend: BackendInfo) -> Iterator[RunningProxy]:
             proxy.stop()
 
 
+#: The loggers whose records the fuzz run keeps (and keeps from pytest).
+PROXY_LOGGERS = ("proxy", "asyncio", "rewriter", "ml_backends")
+
+
 @pytest.fixture
 def proxy_log() -> Iterator[ProblemRecords]:
-    """The proxy's log records (INFO and up), kept away from pytest's own capture,
-    which would hold tens of thousands of them."""
+    """The proxy's log records (INFO and up), for the test's own checks only."""
     handler = ProblemRecords()
-    loggers = [logging.getLogger(name) for name in ("proxy", "asyncio", "rewriter", "ml_backends")]
+    loggers = [logging.getLogger(name) for name in PROXY_LOGGERS]
     saved = [(lg.level, lg.propagate) for lg in loggers]
     for lg in loggers:
         lg.addHandler(handler)
@@ -90,6 +94,23 @@ def proxy_log() -> Iterator[ProblemRecords]:
         lg.removeHandler(handler)
         lg.setLevel(level)
         lg.propagate = propagate
+
+
+@contextlib.contextmanager
+def only_to(handler: ProblemRecords) -> Iterator[None]:
+    """The proxy's records go to ``handler`` alone. pytest keeps every record of a test
+    for its report, tens of thousands here, and would count as the proxy's memory
+    growth; since pytest 9 it attaches its handlers to non-propagating loggers too, as
+    the test's call begins, so they are taken off here, inside the call."""
+    loggers = [logging.getLogger(name) for name in PROXY_LOGGERS]
+    others = [(lg, h) for lg in loggers for h in lg.handlers if h is not handler]
+    for lg, other in others:
+        lg.removeHandler(other)
+    try:
+        yield
+    finally:
+        for lg, other in others:
+            lg.addHandler(other)
 
 
 def rss_bytes() -> int:
@@ -146,27 +167,30 @@ def test_protocol_fuzz(fuzz_proxy: RunningProxy, proxy_log: ProblemRecords) -> N
     recent: deque[str] = deque(maxlen=5)  # the last cases, for a backend that dies
     warm_rss = rss_bytes()
     started = time.monotonic()
-    try:
-        for index in range(FUZZ_CASES):
-            if index == FUZZ_CASES // 10:
-                warm_rss = rss_bytes()
-            if index % CHECK_EVERY == 0:
-                legitimate_client_works(fuzz_proxy)
-            rng = random.Random(f"{SEED}:{index}")
-            login = rng.random() < LOGIN_SHARE
-            try:
-                verdict = runner.run_login(rng) if login else runner.run_command(rng)
-            except Closed as exc:  # a fuzzed connection could not even log in
-                state = backend_state(fuzz_proxy)
-                pytest.fail(f"seed {SEED} case {index}: {exc}; {state}; after {list(recent)}")
-            recent.append(describe(index, verdict))
-            if verdict.problem is not None and len(failures) < 20:
-                failures.append(describe(index, verdict))
-            if {2013, 2003} & set(verdict.outcome.error_codes()) and not backend_alive(fuzz_proxy):
-                state = backend_state(fuzz_proxy)
-                pytest.fail(f"seed {SEED}: {state}; the last cases: {list(recent)}")
-    finally:
-        runner.close()
+    with only_to(proxy_log):
+        try:
+            for index in range(FUZZ_CASES):
+                if index == FUZZ_CASES // 10:
+                    warm_rss = rss_bytes()
+                if index % CHECK_EVERY == 0:
+                    legitimate_client_works(fuzz_proxy)
+                rng = random.Random(f"{SEED}:{index}")
+                login = rng.random() < LOGIN_SHARE
+                try:
+                    verdict = runner.run_login(rng) if login else runner.run_command(rng)
+                except Closed as exc:  # a fuzzed connection could not even log in
+                    state = backend_state(fuzz_proxy)
+                    pytest.fail(f"seed {SEED} case {index}: {exc}; {state}; after {list(recent)}")
+                recent.append(describe(index, verdict))
+                if verdict.problem is not None and len(failures) < 20:
+                    failures.append(describe(index, verdict))
+                if {2013, 2003} & set(verdict.outcome.error_codes()) and not backend_alive(
+                    fuzz_proxy
+                ):
+                    state = backend_state(fuzz_proxy)
+                    pytest.fail(f"seed {SEED}: {state}; the last cases: {list(recent)}")
+        finally:
+            runner.close()
     elapsed = time.monotonic() - started
     legitimate_client_works(fuzz_proxy)
     grown = rss_bytes() - warm_rss
