@@ -21,11 +21,16 @@ from ml_backends.base import Backend, ItemError, Outcome
 from ml_backends.cache import ResultCache
 from ml_backends.counters import MLCounters
 from ml_backends.errors import InferenceFailed, RetryableError
+from ml_backends.slices import LoopSlices
 
 log = logging.getLogger(__name__)
 
 #: Called with one request's inputs and their outcomes, as each request completes.
 AnswersCallback = Callable[[Sequence[Hashable], Sequence[Outcome]], None]
+#: Called with each answer a backend gives, before anything keeps it (the cache, the
+#: callback, the caller): returns the value to keep, or an ItemError for an answer that
+#: is not one; it may raise to stop the whole call (e.g. a memory budget is spent).
+AnswerCheck = Callable[[Outcome], Outcome]
 
 
 @dataclass(frozen=True)
@@ -78,17 +83,22 @@ class InferenceEngine:
         batch_size: int | None = None,
         timeout: float | None = None,
         on_answers: AnswersCallback | None = None,
+        check: AnswerCheck | None = None,
     ) -> list[Outcome]:
         """One outcome per input, in order. ``namespace`` identifies the function (and its
         definition) in the cache; ``timeout`` overrides the policy's seconds per request;
-        ``on_answers`` gets each request's inputs and outcomes as soon as they arrive.
+        ``on_answers`` gets each request's inputs and outcomes as soon as they arrive;
+        ``check`` sees every backend answer first (cached answers passed it already, as
+        long as one namespace always has the same check).
         Raises InferenceFailed when a request fails for good."""
         self.counters.logical_request_cnt += len(inputs)
-        plan = self._plan(inputs, namespace)
+        plan = await self._plan(inputs, namespace)
         batches = self._batches(plan.missing, self._batch_size(batch_size))
 
         async def answer(batch: list[Hashable]) -> list[Outcome]:
             outcomes = await self._request(batch, timeout)
+            if check is not None:
+                outcomes = [o if isinstance(o, ItemError) else check(o) for o in outcomes]
             if on_answers is not None:
                 on_answers(batch, outcomes)
             return outcomes
@@ -98,11 +108,13 @@ class InferenceEngine:
                 tasks = [group.create_task(answer(batch)) for batch in batches]
         except BaseExceptionGroup as failures:  # the first failure cancelled the others
             raise _first_leaf(failures) from None
+        slices = LoopSlices()
         for batch, task in zip(batches, tasks, strict=True):
             for key, outcome in zip(batch, task.result(), strict=True):
                 plan.answers[key] = outcome
                 if not isinstance(outcome, ItemError):
                     self.cache.put((namespace, key), outcome)
+            await slices.pause()
         self.counters.logical_response_cnt += len(inputs)
         return [plan.answers[key] for key in inputs]
 
@@ -125,9 +137,9 @@ class InferenceEngine:
     def _batch_size(self, requested: int | None) -> int:
         return min(requested or self.policy.max_batch_size, self.backend.max_batch_size)
 
-    def _plan(self, inputs: Sequence[Hashable], namespace: Hashable) -> _Plan:
+    async def _plan(self, inputs: Sequence[Hashable], namespace: Hashable) -> _Plan:
         plan = _Plan()
-        for key in dict.fromkeys(inputs):
+        async for key in LoopSlices().each(dict.fromkeys(inputs)):
             found, value = self.cache.get((namespace, key))
             if found:
                 plan.answers[key] = value

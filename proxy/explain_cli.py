@@ -29,7 +29,7 @@ async def explain(config: Config, sql: str) -> str:
             return "No ML function call: the statement goes to the backend unchanged.\n"
         statement = MLStatement(runtime, backend, plan)
         placeholders = {site.index: "NULL" for site in plan.calls}  # no lookup tables here
-        wanted = statement.backend_inputs(await statement.collect(plan.calls, placeholders))
+        wanted = await statement.backend_inputs(await statement.collect(plan.calls, placeholders))
     finally:
         await backend.close()
     by_family = {site.function.family: site.function for site in plan.calls}

@@ -23,15 +23,18 @@ from ml_backends.base import ItemError
 from ml_backends.counters import MLCounters
 from ml_backends.engine import AnswersCallback, InferenceEngine
 from ml_backends.errors import MLBackendError
+from ml_backends.slices import LoopSlices
 from proxy.backend import BackendConnection
 from proxy.errors import BackendRejected, MLStatementError
 from proxy.internal import Row, fetch_rows
+from proxy.ml_answer_check import answer_check
 from proxy.ml_answers import (
     backend_input,
     inline_lookup,
     lookup_sql,
     typed_literal,
 )
+from proxy.ml_memory import DEFAULT_STATEMENT_MEMORY, ProcessMemory, StatementMemory, row_cost
 from proxy.ml_settings import SettingsError, StatementSettings, read_settings
 from proxy.ml_tables import LookupTable, PipelinedStatements, needs_table, rows_by_input
 from rewriter.ddl import AliasFunction
@@ -59,6 +62,10 @@ class MLRuntime:
     #: Builds an alias's engine on its first call; None: aliases cannot be called.
     alias_engines: AliasEngineFactory | None = None
     _alias_engines: dict[Hashable, InferenceEngine] = field(default_factory=dict)
+    #: Bytes of key rows and answers one statement may hold (ml_statement_memory).
+    statement_memory: int = DEFAULT_STATEMENT_MEMORY
+    #: What all ML statements of the process hold together (ml_memory).
+    memory: ProcessMemory = field(default_factory=ProcessMemory)
 
     def engine_for(self, function: MLFunction) -> InferenceEngine | None:
         """The engine answering ``function``: the built-ins' by family; an alias's built
@@ -123,26 +130,39 @@ class MLStatement:
         self.plan = plan
         #: Read first by prepare() unless the caller read them already.
         self.settings = settings
+        #: What the statement holds; prepare() takes its share of the process's.
+        self.memory = StatementMemory(runtime.statement_memory)
 
     async def prepare(self) -> str:
         """Do everything but the statement itself; return the rewritten statement."""
         settings = await self.read_settings()
+        self.memory = await self.runtime.memory.admit(self.runtime.statement_memory)
+        try:
+            replacements = await self._answer_waves()
+        finally:
+            self.memory.release()  # what the rewritten statement needs is small
+        return self.plan.rewrite(replacements, settings.state)
+
+    async def _answer_waves(self) -> dict[int, str]:
+        """Each call's replacement, wave by wave."""
         replacements: dict[int, str] = {}
         for wave in self.plan.waves():  # usually one: calls reading calls come later
             inputs = await self.collect(wave, replacements)
-            keyed = self._keyed(wave, inputs)
+            keyed = await self._keyed(wave, inputs)
             requests = _family_requests(wave, keyed)
             self._check_caps(requests)
             statements = PipelinedStatements(self.backend)
             try:
                 tables = self._open_tables(wave, keyed, statements)
                 answers = await self._infer(requests, keyed, tables)
-                replacements.update(self._materialize(wave, inputs, answers, tables, statements))
+                replacements.update(
+                    await self._materialize(wave, inputs, answers, tables, statements)
+                )
             except Exception:
                 await statements.abandon()
                 raise
             await statements.finish()
-        return self.plan.rewrite(replacements, settings.state)
+        return replacements
 
     async def prepare_explain(self) -> str:
         """The rewritten statement for EXPLAIN: empty lookup tables, no inference."""
@@ -173,7 +193,7 @@ class MLStatement:
         inputs = _Inputs()
         constant_query = self.plan.constant_query()
         if constant_query is not None and any(site.constant for site in sites):
-            (row,) = await fetch_rows(self.backend, constant_query)
+            (row,) = await fetch_rows(self.backend, constant_query, self._charge_row)
             pos = 0
             for site in self.plan.constant_calls:
                 inputs.by_site[site.index] = [row[pos : pos + len(site.inputs)]]
@@ -193,28 +213,38 @@ class MLStatement:
         (1054 unknown column), and then the scopes around it are read too."""
         assert site.key_query is not None
         try:
-            return await fetch_rows(self.backend, render(site.key_query, answers_at))
+            return await fetch_rows(
+                self.backend, render(site.key_query, answers_at), self._charge_row
+            )
         except BackendRejected as exc:
             if exc.code != ER_BAD_FIELD or site.flat_key_query is None:
                 raise
-        return await fetch_rows(self.backend, render(site.flat_key_query, answers_at))
+        return await fetch_rows(
+            self.backend, render(site.flat_key_query, answers_at), self._charge_row
+        )
 
-    def backend_inputs(self, inputs: _Inputs) -> dict[str, list[Hashable]]:
+    def _charge_row(self, payload_bytes: int) -> None:
+        self.memory.charge(row_cost(payload_bytes), "key rows (distinct inputs)")
+
+    async def backend_inputs(self, inputs: _Inputs) -> dict[str, list[Hashable]]:
         """Per family, the inputs the backend would be asked (NULL and empty excluded)."""
-        requests = _family_requests(self.plan.calls, self._keyed(self.plan.calls, inputs))
+        keyed = await self._keyed(self.plan.calls, inputs)
+        requests = _family_requests(self.plan.calls, keyed)
         return {family: request.wanted for family, request in requests.items()}
 
-    def _keyed(
+    async def _keyed(
         self, wave: list[CallSite], inputs: _Inputs
     ) -> dict[int, dict[Row, Hashable | None]]:
         """Per site, each key row's backend input (None: answered NULL unasked); an
-        unsupported language fails here, before any backend call."""
-        return {
-            site.index: {
-                row: backend_input(site.function, row) for row in inputs.by_site[site.index]
-            }
-            for site in wave
-        }
+        unsupported language fails here, before any backend call. Decoding many rows
+        yields to the event loop between slices."""
+        slices = LoopSlices()
+        keyed: dict[int, dict[Row, Hashable | None]] = {}
+        for site in wave:
+            keyed[site.index] = site_keys = {}
+            async for row in slices.each(inputs.by_site[site.index]):
+                site_keys[row] = backend_input(site.function, row)
+        return keyed
 
     def _open_tables(
         self,
@@ -317,6 +347,7 @@ class MLStatement:
                 batch_size=batch,
                 timeout=self._timeout(function),
                 on_answers=on_answers,
+                check=answer_check(function, self.memory),
             )
         except MLBackendError as exc:
             if not self._settings.null_on_error:
@@ -341,7 +372,7 @@ class MLStatement:
             return None
         return self._settings.inference_timeout
 
-    def _materialize(
+    async def _materialize(
         self,
         wave: list[CallSite],
         inputs: _Inputs,
@@ -364,7 +395,7 @@ class MLStatement:
                 if table is None:  # few answers, but too many key bytes to inline
                     table = tables[site.index] = LookupTable(site, statements)
                     table.create()
-                table.complete(site_answers)
+                await table.complete(site_answers)
                 inline = lookup_sql(site)
             replacements[site.index] = inline
         return replacements

@@ -14,6 +14,7 @@ import contextlib
 from collections.abc import Hashable, Mapping, Sequence
 
 from ml_backends.base import ItemError
+from ml_backends.slices import LoopSlices
 from proxy import ml_answers
 from proxy.backend import BackendConnection
 from proxy.errors import BackendRejected
@@ -94,16 +95,20 @@ class LookupTable:
         if self._pending_bytes >= INSERT_BYTES:
             self._flush()
 
-    def complete(self, answers: Mapping[Row, object]) -> None:
+    async def complete(self, answers: Mapping[Row, object]) -> None:
         """Store the answers no batch brought (cached ones); start over if the final
-        answers turned stored ones to NULL (a failure under @mlproxy_on_error='null')."""
+        answers turned stored ones to NULL (a failure under @mlproxy_on_error='null').
+        Many rows go out in INSERTs of INSERT_BYTES, yielding to the loop between them."""
         if any(answers.get(row) is None for row in self._stored):
             self._pending, self._pending_bytes = [], 0
             self._stored.clear()
             self._statements.send(f"DELETE FROM {self.name}")
-        for row, answer in answers.items():
+        slices = LoopSlices()
+        async for row, answer in slices.each(answers.items()):
             if answer is not None:
                 self._add(row, answer)
+            if self._pending_bytes >= INSERT_BYTES:
+                self._flush()
         self._flush()
 
     def _add(self, row: Row, answer: object) -> None:
