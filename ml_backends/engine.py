@@ -21,7 +21,7 @@ from ml_backends.base import Backend, ItemError, Outcome
 from ml_backends.cache import ResultCache
 from ml_backends.counters import MLCounters
 from ml_backends.errors import InferenceFailed, RetryableError
-from ml_backends.slices import LoopSlices
+from ml_backends.slices import CHECK_EVERY, LoopSlices
 
 log = logging.getLogger(__name__)
 
@@ -93,14 +93,23 @@ class InferenceEngine:
         Raises InferenceFailed when a request fails for good."""
         self.counters.logical_request_cnt += len(inputs)
         plan = await self._plan(inputs, namespace)
-        batches = self._batches(plan.missing, self._batch_size(batch_size))
+        batches = await self._batches(plan.missing, self._batch_size(batch_size))
+
+        # One clock for every batch of this call: answers of many big batches that
+        # arrive together are checked and handed on a slice at a time, not all at once.
+        slices = LoopSlices()
 
         async def answer(batch: list[Hashable]) -> list[Outcome]:
             outcomes = await self._request(batch, timeout)
             if check is not None:
-                outcomes = [o if isinstance(o, ItemError) else check(o) for o in outcomes]
+                outcomes = [
+                    o if isinstance(o, ItemError) else check(o) async for o in slices.each(outcomes)
+                ]
             if on_answers is not None:
-                on_answers(batch, outcomes)
+                for start in range(0, len(batch), CHECK_EVERY):
+                    end = start + CHECK_EVERY
+                    on_answers(batch[start:end], outcomes[start:end])
+                    await slices.pause()
             return outcomes
 
         try:
@@ -108,7 +117,6 @@ class InferenceEngine:
                 tasks = [group.create_task(answer(batch)) for batch in batches]
         except BaseExceptionGroup as failures:  # the first failure cancelled the others
             raise _first_leaf(failures) from None
-        slices = LoopSlices()
         for batch, task in zip(batches, tasks, strict=True):
             for key, outcome in zip(batch, task.result(), strict=True):
                 plan.answers[key] = outcome
@@ -116,19 +124,23 @@ class InferenceEngine:
                     self.cache.put((namespace, key), outcome)
             await slices.pause()
         self.counters.logical_response_cnt += len(inputs)
-        return [plan.answers[key] for key in inputs]
+        return [plan.answers[key] async for key in slices.each(inputs)]
 
-    def estimate(
+    async def estimate(
         self, inputs: Sequence[Hashable], *, namespace: Hashable, batch_size: int | None = None
     ) -> tuple[int, int]:
         """(distinct inputs the cache cannot answer, requests they would take)."""
-        missing = [key for key in dict.fromkeys(inputs) if not self.cache.get((namespace, key))[0]]
-        return len(missing), len(self._batches(missing, self._batch_size(batch_size)))
+        missing = [
+            key
+            async for key in LoopSlices().each(dict.fromkeys(inputs))
+            if not self.cache.get((namespace, key))[0]
+        ]
+        return len(missing), len(await self._batches(missing, self._batch_size(batch_size)))
 
-    def _batches(self, missing: list[Hashable], size: int) -> list[list[Hashable]]:
+    async def _batches(self, missing: list[Hashable], size: int) -> list[list[Hashable]]:
         """Batches of at most ``size`` inputs, never mixing the backend's batch keys."""
         groups: dict[Hashable, list[Hashable]] = {}
-        for key in missing:
+        async for key in LoopSlices().each(missing):
             groups.setdefault(self.backend.batch_key(key), []).append(key)
         return [
             group[i : i + size] for group in groups.values() for i in range(0, len(group), size)

@@ -23,17 +23,23 @@ CHECK_EVERY = 256
 
 
 class LoopSlices:
-    """One pass's (or one statement's) clock: ``pause()`` yields once per slice."""
+    """One pass's clock, which several tasks may share (the batches of one inference
+    call): ``pause()`` yields once the slice is used up. Only the first task to resume
+    in a loop iteration starts a new slice; the others find it taken and yield again,
+    so tasks sharing the clock get one slice per iteration between them, not one each."""
 
     def __init__(self, seconds: float = SLICE_SECONDS) -> None:
         self.seconds = seconds
         self._ends = time.perf_counter() + seconds
+        self._started = 0  # slices started so far
 
     async def pause(self) -> None:
-        now = time.perf_counter()
-        if now >= self._ends:
-            await asyncio.sleep(0)
-            self._ends = time.perf_counter() + self.seconds
+        while time.perf_counter() >= self._ends:
+            started = self._started
+            await asyncio.sleep(0)  # the loop polls sockets and runs what is ready
+            if self._started == started:
+                self._started += 1
+                self._ends = time.perf_counter() + self.seconds
 
     async def each(self, items: Iterable[T]) -> AsyncIterator[T]:
         """``items``, pausing every CHECK_EVERY of them."""

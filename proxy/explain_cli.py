@@ -40,7 +40,7 @@ async def explain(config: Config, sql: str) -> str:
         engine = runtime.engine_for(by_family[family])
         assert engine is not None
         batch = min((s.batch_size for s in plan.calls if s.batch_size), default=None)
-        missing, requests = engine.estimate(inputs, namespace=family, batch_size=batch)
+        missing, requests = await engine.estimate(inputs, namespace=family, batch_size=batch)
         lines.append(
             f"  {family}: {requests} request(s) for {missing} distinct input(s) "
             f"({len(inputs)} asked), backend {engine.backend.name!r}"

@@ -149,8 +149,8 @@ class MLStatement:
         for wave in self.plan.waves():  # usually one: calls reading calls come later
             inputs = await self.collect(wave, replacements)
             keyed = await self._keyed(wave, inputs)
-            requests = _family_requests(wave, keyed)
-            self._check_caps(requests)
+            requests = await _family_requests(wave, keyed)
+            await self._check_caps(requests)
             statements = PipelinedStatements(self.backend)
             try:
                 tables = self._open_tables(wave, keyed, statements)
@@ -229,7 +229,7 @@ class MLStatement:
     async def backend_inputs(self, inputs: _Inputs) -> dict[str, list[Hashable]]:
         """Per family, the inputs the backend would be asked (NULL and empty excluded)."""
         keyed = await self._keyed(self.plan.calls, inputs)
-        requests = _family_requests(self.plan.calls, keyed)
+        requests = await _family_requests(self.plan.calls, keyed)
         return {family: request.wanted for family, request in requests.items()}
 
     async def _keyed(
@@ -269,11 +269,12 @@ class MLStatement:
     ) -> dict[int, dict[Row, object]]:
         """Answers per site, keyed by input row; NULL inputs are answered NULL unasked."""
         answers: dict[int, dict[Row, object]] = {}
+        slices = LoopSlices()
         for family, request in requests.items():
             sites = request.sites
             fill = _filler(
                 [
-                    (tables[s.index], rows_by_input(keyed[s.index]))
+                    (tables[s.index], await rows_by_input(keyed[s.index]))
                     for s in sites
                     if s.index in tables
                 ]
@@ -289,16 +290,16 @@ class MLStatement:
             for site in sites:
                 answers[site.index] = {
                     row: None if value is None else outcomes[value]
-                    for row, value in keyed[site.index].items()
+                    async for row, value in slices.each(keyed[site.index].items())
                 }
         return answers
 
-    def _check_caps(self, requests: Mapping[str, _FamilyRequest]) -> None:
+    async def _check_caps(self, requests: Mapping[str, _FamilyRequest]) -> None:
         """Refuse a statement over the session's request cap before it touches anything
         (an unconfigured family fails here too)."""
         for request in requests.values():
             function = request.sites[0].function
-            self._check_cap(self._engine(function), request.wanted, request.batch, function)
+            await self._check_cap(self._engine(function), request.wanted, request.batch, function)
 
     def _engine(self, function: MLFunction) -> InferenceEngine:
         try:
@@ -311,7 +312,7 @@ class MLStatement:
             )
         return engine
 
-    def _check_cap(
+    async def _check_cap(
         self,
         engine: InferenceEngine,
         wanted: Sequence[Hashable],
@@ -321,7 +322,9 @@ class MLStatement:
         cap = self._settings.max_backend_calls
         if cap <= 0:
             return
-        missing, requests = engine.estimate(wanted, namespace=function.family, batch_size=batch)
+        missing, requests = await engine.estimate(
+            wanted, namespace=function.family, batch_size=batch
+        )
         if requests > cap:
             raise MLStatementError(
                 f"{function.name}() would need about {requests} backend requests for {missing} "
@@ -356,12 +359,12 @@ class MLStatement:
                 "%s failed, answering NULL (@mlproxy_on_error = 'null'): %s", function.name, exc
             )
             return dict.fromkeys(wanted)
-        failed = [r for r in results if isinstance(r, ItemError)]
-        if failed and not self._settings.null_on_error:
-            raise MLStatementError(f"{function.name}() failed for an input: {failed[0].message}")
+        failed = next((r for r in results if isinstance(r, ItemError)), None)
+        if failed is not None and not self._settings.null_on_error:
+            raise MLStatementError(f"{function.name}() failed for an input: {failed.message}")
         return {
             key: None if isinstance(r, ItemError) else r
-            for key, r in zip(wanted, results, strict=True)
+            async for key, r in LoopSlices().each(zip(wanted, results, strict=True))
         }
 
     def _timeout(self, function: MLFunction) -> float | None:
@@ -411,16 +414,22 @@ class _FamilyRequest:
     batch: int | None
 
 
-def _family_requests(
+async def _family_requests(
     sites: list[CallSite], keyed: Mapping[int, Mapping[Row, Hashable | None]]
 ) -> dict[str, _FamilyRequest]:
     by_family: dict[str, list[CallSite]] = {}
     for site in sites:
         by_family.setdefault(site.function.family, []).append(site)
+    slices = LoopSlices()
     return {
         family: _FamilyRequest(
             members,
-            [value for s in members for value in keyed[s.index].values() if value is not None],
+            [
+                value
+                for s in members
+                async for value in slices.each(keyed[s.index].values())
+                if value is not None
+            ],
             min((s.batch_size for s in members if s.batch_size), default=None),
         )
         for family, members in by_family.items()
