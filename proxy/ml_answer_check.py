@@ -16,8 +16,8 @@ statement's memory budget first (proxy.ml_memory).
 >>> check = answer_check(BUILTINS["aws_comprehend_detect_sentiment"])
 >>> check(("POSITIVE", 0.75))
 Sentiment(label='POSITIVE', confidence=0.75)
->>> check(("POSITIVE", "0.5) OR (1=1"))
-ItemError(message="the model's confidence is a str, not a number in [0, 1]")
+>>> check(("POSITIVE", "0.5) OR (1=1")).message
+"the model's confidence is a str, not a number in [0, 1]"
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 
 from ml_backends.base import ItemError, Outcome
@@ -60,6 +61,19 @@ Check = Callable[[Outcome], Outcome]
 class InvalidAnswer(ValueError):
     """An answer the function's type cannot hold (the message says why, not what)."""
 
+    def __init__(self, message: str, code: int = 1105, sqlstate: str = "HY000") -> None:
+        super().__init__(message)
+        self.code = code
+        self.sqlstate = sqlstate
+
+
+@dataclass(frozen=True)
+class RefusedAnswer(ItemError):
+    """The ItemError of an answer the check refused, with the error the statement gets."""
+
+    code: int = 1105
+    sqlstate: str = "HY000"
+
 
 def answer_check(function: MLFunction, memory: StatementMemory | None = None) -> Check:
     """The check for ``function``'s answers, charging what it keeps to ``memory``."""
@@ -69,7 +83,7 @@ def answer_check(function: MLFunction, memory: StatementMemory | None = None) ->
         try:
             value = normalize(answer)
         except InvalidAnswer as exc:
-            return ItemError(str(exc))
+            return RefusedAnswer(str(exc), exc.code, exc.sqlstate)
         if memory is not None:
             size = SENTIMENT_COST if isinstance(value, Sentiment) else sys.getsizeof(value)
             memory.charge(size, "answers")
@@ -116,7 +130,8 @@ def _alias_answer(function: MLFunction) -> Callable[[object], str | None]:
 
 def _number_text(value: int | float | Decimal, sql_type: SqlType) -> str:
     if isinstance(value, float | Decimal) and not _finite(value):
-        raise InvalidAnswer(f"the model answered {value}, which no SQL type holds")
+        # What MySQL says of a stored function returning it: 1690 DOUBLE value out of range.
+        raise InvalidAnswer(f"the model answered {value}, which no SQL type holds", 1690, "22003")
     bits = _INTEGER_BITS.get(sql_type.base)
     if bits is not None and isinstance(value, int):
         low, high = (

@@ -27,7 +27,7 @@ from ml_backends.slices import LoopSlices
 from proxy.backend import BackendConnection
 from proxy.errors import BackendRejected, MLStatementError
 from proxy.internal import Row, fetch_rows
-from proxy.ml_answer_check import answer_check
+from proxy.ml_answer_check import RefusedAnswer, answer_check
 from proxy.ml_answers import (
     backend_input,
     inline_lookup,
@@ -361,7 +361,14 @@ class MLStatement:
             return dict.fromkeys(wanted)
         failed = next((r for r in results if isinstance(r, ItemError)), None)
         if failed is not None and not self._settings.null_on_error:
-            raise MLStatementError(f"{function.name}() failed for an input: {failed.message}")
+            code, sqlstate = (
+                (failed.code, failed.sqlstate)
+                if isinstance(failed, RefusedAnswer)
+                else (1105, "HY000")
+            )
+            raise MLStatementError(
+                f"{function.name}() failed for an input: {failed.message}", code, sqlstate
+            )
         return {
             key: None if isinstance(r, ItemError) else r
             async for key, r in LoopSlices().each(zip(wanted, results, strict=True))
