@@ -21,11 +21,16 @@ from ml_backends.base import Backend, ItemError, Outcome
 from ml_backends.cache import ResultCache
 from ml_backends.counters import MLCounters, Tally
 from ml_backends.errors import InferenceFailed, RetryableError
+from ml_backends.slices import CHECK_EVERY, LoopSlices
 
 log = logging.getLogger(__name__)
 
 #: Called with one request's inputs and their outcomes, as each request completes.
 AnswersCallback = Callable[[Sequence[Hashable], Sequence[Outcome]], None]
+#: Called with each answer a backend gives, before anything keeps it (the cache, the
+#: callback, the caller): returns the value to keep, or an ItemError for an answer that
+#: is not one; it may raise to stop the whole call (e.g. a memory budget is spent).
+AnswerCheck = Callable[[Outcome], Outcome]
 
 
 @dataclass(frozen=True)
@@ -79,21 +84,35 @@ class InferenceEngine:
         timeout: float | None = None,
         on_answers: AnswersCallback | None = None,
         counters: MLCounters | None = None,
+        check: AnswerCheck | None = None,
     ) -> list[Outcome]:
         """One outcome per input, in order. ``namespace`` identifies the function (and its
         definition) in the cache; ``timeout`` overrides the policy's seconds per request;
-        ``on_answers`` gets each request's inputs and outcomes as soon as they arrive.
-        ``counters`` (a session's) count the call too, beside the engine's own.
+        ``on_answers`` gets each request's inputs and outcomes as soon as they arrive;
+        ``counters`` (a session's) count the call too, beside the engine's own; ``check``
+        sees every backend answer first (cached answers passed it already, as long as one
+        namespace always has the same check).
         Raises InferenceFailed when a request fails for good."""
         tally = Tally(self.counters, counters)
         tally.add("logical_request_cnt", len(inputs))
-        plan = self._plan(inputs, namespace, tally)
-        batches = self._batches(plan.missing, self._batch_size(batch_size))
+        plan = await self._plan(inputs, namespace, tally)
+        batches = await self._batches(plan.missing, self._batch_size(batch_size))
+
+        # One clock for every batch of this call: answers of many big batches that
+        # arrive together are checked and handed on a slice at a time, not all at once.
+        slices = LoopSlices()
 
         async def answer(batch: list[Hashable]) -> list[Outcome]:
             outcomes = await self._request(batch, timeout, tally)
+            if check is not None:
+                outcomes = [
+                    o if isinstance(o, ItemError) else check(o) async for o in slices.each(outcomes)
+                ]
             if on_answers is not None:
-                on_answers(batch, outcomes)
+                for start in range(0, len(batch), CHECK_EVERY):
+                    end = start + CHECK_EVERY
+                    on_answers(batch[start:end], outcomes[start:end])
+                    await slices.pause()
             return outcomes
 
         try:
@@ -106,20 +125,25 @@ class InferenceEngine:
                 plan.answers[key] = outcome
                 if not isinstance(outcome, ItemError):
                     self.cache.put((namespace, key), outcome)
+            await slices.pause()
         tally.add("logical_response_cnt", len(inputs))
-        return [plan.answers[key] for key in inputs]
+        return [plan.answers[key] async for key in slices.each(inputs)]
 
-    def estimate(
+    async def estimate(
         self, inputs: Sequence[Hashable], *, namespace: Hashable, batch_size: int | None = None
     ) -> tuple[int, int]:
         """(distinct inputs the cache cannot answer, requests they would take)."""
-        missing = [key for key in dict.fromkeys(inputs) if not self.cache.get((namespace, key))[0]]
-        return len(missing), len(self._batches(missing, self._batch_size(batch_size)))
+        missing = [
+            key
+            async for key in LoopSlices().each(dict.fromkeys(inputs))
+            if not self.cache.get((namespace, key))[0]
+        ]
+        return len(missing), len(await self._batches(missing, self._batch_size(batch_size)))
 
-    def _batches(self, missing: list[Hashable], size: int) -> list[list[Hashable]]:
+    async def _batches(self, missing: list[Hashable], size: int) -> list[list[Hashable]]:
         """Batches of at most ``size`` inputs, never mixing the backend's batch keys."""
         groups: dict[Hashable, list[Hashable]] = {}
-        for key in missing:
+        async for key in LoopSlices().each(missing):
             groups.setdefault(self.backend.batch_key(key), []).append(key)
         return [
             group[i : i + size] for group in groups.values() for i in range(0, len(group), size)
@@ -128,9 +152,9 @@ class InferenceEngine:
     def _batch_size(self, requested: int | None) -> int:
         return min(requested or self.policy.max_batch_size, self.backend.max_batch_size)
 
-    def _plan(self, inputs: Sequence[Hashable], namespace: Hashable, tally: Tally) -> _Plan:
+    async def _plan(self, inputs: Sequence[Hashable], namespace: Hashable, tally: Tally) -> _Plan:
         plan = _Plan()
-        for key in dict.fromkeys(inputs):
+        async for key in LoopSlices().each(dict.fromkeys(inputs)):
             found, value = self.cache.get((namespace, key))
             if found:
                 plan.answers[key] = value

@@ -111,6 +111,9 @@ class Config:
         100_000, "answers kept in the shared result cache (0: no cache)", "N"
     )
     ml_cache_ttl: float = _setting(3600.0, "seconds an answer stays in the cache", "SECONDS")
+    ml_cache_memory: int = _setting(
+        64 << 20, "bytes of answers the shared result cache holds (0: no cache)", "BYTES"
+    )
     endpoint: tuple[str, ...] = _setting(
         (),
         "route an alias's endpoint name or model id to a target: NAME=TARGET, repeatable; "
@@ -129,6 +132,21 @@ class Config:
         "largest ML statement the proxy reads and parses (long data of an ML prepared "
         "statement counted); larger commands are relayed as they arrive, never held",
         "BYTES",
+    )
+    ml_statement_memory: int = _setting(
+        64 << 20,
+        "bytes of key rows and answers one ML statement may hold in the proxy; "
+        "past it the statement fails with 1041",
+        "BYTES",
+    )
+    ml_memory: int = _setting(
+        512 << 20,
+        "bytes all ML statements of a process may hold together; past it a statement "
+        "fails with 1041 and new ones wait up to ml_memory_wait",
+        "BYTES",
+    )
+    ml_memory_wait: float = _setting(
+        5.0, "seconds a new ML statement waits for ml_memory before it fails with 1041", "SECONDS"
     )
 
     @property
@@ -310,6 +328,11 @@ def _validate(config: Config) -> None:
             f"ml_max_statement_bytes must be between {MIN_ML_STATEMENT_BYTES}"
             f" and {MAX_ML_STATEMENT_BYTES}"
         )
+    for name in ("ml_statement_memory", "ml_memory"):
+        if getattr(config, name) < 1:
+            raise ConfigError(f"{name} must be at least 1 byte")
+    if config.ml_cache_memory < 0 or not config.ml_memory_wait >= 0:
+        raise ConfigError("ml_cache_memory and ml_memory_wait cannot be negative")
     if bool(config.tls_cert) != bool(config.tls_key):
         raise ConfigError("tls_cert and tls_key go together")
     if config.require_tls and not config.tls:

@@ -96,6 +96,13 @@ class _Layout:
     def console_log(self) -> Path:
         return self.root / "mysqld.out"
 
+    @property
+    def tmpdir(self) -> Path:
+        """The server's own temporary directory: a MariaDB server starting with /tmp as
+        its tmpdir deletes every ``#sql*`` file there, other servers' temporary tables
+        included (their next statement then fails with "Error on delete ... Errcode: 2")."""
+        return self.root / "tmp"
+
 
 @dataclass
 class EmbeddedServer:
@@ -331,6 +338,7 @@ def _server_cmd(
         f"--socket={layout.socket_path}",
         f"--pid-file={layout.pid_file}",
         f"--log-error={layout.error_log}",
+        f"--tmpdir={layout.tmpdir}",
         *_COMMON_TUNING,
         *flavour,
         *options,
@@ -525,6 +533,7 @@ def _prepare_workdir(workdir: Path | None) -> tuple[_Layout, bool]:
     root = Path(tempfile.mkdtemp(prefix="mlproxy-db-")) if workdir is None else workdir
     root.mkdir(parents=True, exist_ok=True)
     layout = _Layout(root.resolve())
+    layout.tmpdir.mkdir(exist_ok=True)
     if len(str(layout.socket_path)) > _MAX_UNIX_SOCKET_PATH:
         if owned:
             shutil.rmtree(root, ignore_errors=True)

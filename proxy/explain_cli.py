@@ -35,7 +35,7 @@ async def explain(config: Config, sql: str) -> str:
             return "No ML function call: the statement goes to the backend unchanged.\n"
         statement = MLStatement(runtime, backend, plan, settings)
         placeholders = {site.index: "NULL" for site in plan.calls}  # no lookup tables here
-        wanted = statement.backend_inputs(await statement.collect(plan.calls, placeholders))
+        wanted = await statement.backend_inputs(await statement.collect(plan.calls, placeholders))
     finally:
         await backend.close()
     by_family = {site.function.family: site.function for site in plan.calls}
@@ -46,7 +46,7 @@ async def explain(config: Config, sql: str) -> str:
         engine = runtime.engine_for(by_family[family])
         assert engine is not None
         batch = min((s.batch_size for s in plan.calls if s.batch_size), default=None)
-        missing, requests = engine.estimate(inputs, namespace=family, batch_size=batch)
+        missing, requests = await engine.estimate(inputs, namespace=family, batch_size=batch)
         lines.append(
             f"  {family}: {requests} request(s) for {missing} distinct input(s) "
             f"({len(inputs)} asked), backend {engine.backend.name!r}"

@@ -3,6 +3,9 @@ queries and temporary tables), with their text-protocol results decoded."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from ml_backends.slices import CHECK_EVERY, LoopSlices
 from proxy.backend import BackendConnection
 from proxy.errors import BackendLost, BackendRejected
 from proxy.packets import EOF_HEADER, ERR_HEADER, OK_HEADER, parse_err, read_lenenc_int
@@ -39,13 +42,22 @@ async def send_command(backend: BackendConnection, payload: bytes) -> None:
         raise BackendLost("lost the connection to the backend MySQL server") from exc
 
 
-async def fetch_rows(backend: BackendConnection, sql: str) -> list[Row]:
-    """Run a statement and return its rows (none for a statement without a result set)."""
+async def fetch_rows(
+    backend: BackendConnection, sql: str, charge: Callable[[int], None] | None = None
+) -> list[Row]:
+    """Run a statement and return its rows (none for a statement without a result set).
+
+    ``charge`` is told each row's payload size before the row is kept; when it raises
+    (a memory budget is spent), the rest of the result is read and dropped, so the
+    connection stays in step, and its exception is raised. Decoding yields to the event
+    loop once per slice: a result of many rows must not hold up other sessions."""
     await send_command(backend, b"\x03" + backend.encode(sql))
-    return await read_rows(backend)
+    return await read_rows(backend, charge)
 
 
-async def read_rows(backend: BackendConnection) -> list[Row]:
+async def read_rows(
+    backend: BackendConnection, charge: Callable[[int], None] | None = None
+) -> list[Row]:
     """The rows of a statement already sent (see fetch_rows)."""
     first = (await backend.read()).payload
     if first[0] == ERR_HEADER:
@@ -57,6 +69,7 @@ async def read_rows(backend: BackendConnection) -> list[Row]:
         await backend.read()
     rows: list[Row] = []
     payload_now = backend.stream.payload_now
+    slices = LoopSlices()
     while True:
         payload = payload_now()
         if payload is None:
@@ -65,7 +78,29 @@ async def read_rows(backend: BackendConnection) -> list[Row]:
             raise BackendRejected(parse_err(payload))
         if payload[0] == EOF_HEADER and len(payload) < 9:
             return rows
+        if charge is not None:
+            try:
+                charge(len(payload))
+            except Exception:
+                rows.clear()
+                await _skip_rows(backend)
+                raise
         rows.append(decode_text_row(payload, columns))
+        if len(rows) % CHECK_EVERY == 0:
+            await slices.pause()
+
+
+async def _skip_rows(backend: BackendConnection) -> None:
+    """Read the rest of a result set (to its final EOF or ERR), keeping nothing."""
+    slices = LoopSlices()
+    payload_now = backend.stream.payload_now
+    while True:
+        payload = payload_now()
+        if payload is None:
+            payload = (await backend.read()).payload
+        if payload[0] == ERR_HEADER or (payload[0] == EOF_HEADER and len(payload) < 9):
+            return
+        await slices.pause()
 
 
 async def read_response(backend: BackendConnection) -> list[bytes]:

@@ -23,10 +23,12 @@ from ml_backends.base import ItemError
 from ml_backends.counters import MLCounters
 from ml_backends.engine import AnswersCallback, InferenceEngine
 from ml_backends.errors import InvalidTargetName, MLBackendError
+from ml_backends.slices import LoopSlices
 from ml_backends.targets import check_alias_name
 from proxy.backend import BackendConnection
 from proxy.errors import BackendRejected, MLStatementError
 from proxy.internal import Row, fetch_rows
+from proxy.ml_answer_check import RefusedAnswer, answer_check
 from proxy.ml_answers import (
     backend_input,
     combined_key_sql,
@@ -34,6 +36,7 @@ from proxy.ml_answers import (
     lookup_sql,
     typed_literal,
 )
+from proxy.ml_memory import DEFAULT_STATEMENT_MEMORY, ProcessMemory, StatementMemory, row_cost
 from proxy.ml_privileges import ACCESS_DENIED, check_privileges
 from proxy.ml_settings import SettingsError, StatementSettings, read_settings
 from proxy.ml_tables import LookupTable, PipelinedStatements, needs_table, rows_by_input
@@ -72,6 +75,10 @@ class MLRuntime:
     #: The operator's endpoint map (names an alias may use besides AWS names).
     routes: Mapping[str, str] = field(default_factory=dict)
     _alias_engines: dict[Hashable, InferenceEngine] = field(default_factory=dict)
+    #: Bytes of key rows and answers one statement may hold (ml_statement_memory).
+    statement_memory: int = DEFAULT_STATEMENT_MEMORY
+    #: What all ML statements of the process hold together (ml_memory).
+    memory: ProcessMemory = field(default_factory=ProcessMemory)
 
     def engine_for(self, function: MLFunction) -> InferenceEngine | None:
         """The engine answering ``function``: the built-ins' by family; an alias's built
@@ -168,28 +175,41 @@ class MLStatement:
         self.requester = requester
         #: Read first by prepare() unless the caller read them already.
         self.settings = settings
+        #: What the statement holds; prepare() takes its share of the process's.
+        self.memory = StatementMemory(runtime.statement_memory)
 
     async def prepare(self) -> str:
         """Do everything but the statement itself; return the rewritten statement.
         The client's privileges for the statement are checked before any model request."""
         settings = await self.read_settings()
         await check_privileges(self.backend, self.plan)
+        self.memory = await self.runtime.memory.admit(self.runtime.statement_memory)
+        try:
+            replacements = await self._answer_waves()
+        finally:
+            self.memory.release()  # what the rewritten statement needs is small
+        return self.plan.rewrite(replacements, settings.state)
+
+    async def _answer_waves(self) -> dict[int, str]:
+        """Each call's replacement, wave by wave."""
         replacements: dict[int, str] = {}
         for wave in self.plan.waves():  # usually one: calls reading calls come later
             inputs = await self.collect(wave, replacements)
-            keyed = self._keyed(wave, inputs)
-            requests = _family_requests(wave, keyed)
-            self._check_caps(requests)
+            keyed = await self._keyed(wave, inputs)
+            requests = await _family_requests(wave, keyed)
+            await self._check_caps(requests)
             statements = PipelinedStatements(self.backend)
             try:
                 tables = self._open_tables(wave, keyed, statements)
                 answers = await self._infer(requests, keyed, tables)
-                replacements.update(self._materialize(wave, inputs, answers, tables, statements))
+                replacements.update(
+                    await self._materialize(wave, inputs, answers, tables, statements)
+                )
             except Exception:
                 await statements.abandon()
                 raise
             await statements.finish()
-        return self.plan.rewrite(replacements, settings.state)
+        return replacements
 
     async def prepare_explain(self) -> str:
         """The rewritten statement for EXPLAIN: empty lookup tables, no inference. An
@@ -231,7 +251,7 @@ class MLStatement:
         inputs = _Inputs()
         constant_query = self.plan.constant_query()
         if constant_query is not None and any(site.constant for site in sites):
-            (row,) = await fetch_rows(self.backend, constant_query)
+            (row,) = await fetch_rows(self.backend, constant_query, self._charge_row)
             pos = 0
             for site in self.plan.constant_calls:
                 inputs.by_site[site.index] = [row[pos : pos + len(site.inputs)]]
@@ -251,28 +271,38 @@ class MLStatement:
         (1054 unknown column), and then the scopes around it are read too."""
         assert site.key_query is not None
         try:
-            return await fetch_rows(self.backend, render(site.key_query, answers_at))
+            return await fetch_rows(
+                self.backend, render(site.key_query, answers_at), self._charge_row
+            )
         except BackendRejected as exc:
             if exc.code != ER_BAD_FIELD or site.flat_key_query is None:
                 raise
-        return await fetch_rows(self.backend, render(site.flat_key_query, answers_at))
+        return await fetch_rows(
+            self.backend, render(site.flat_key_query, answers_at), self._charge_row
+        )
 
-    def backend_inputs(self, inputs: _Inputs) -> dict[str, list[Hashable]]:
+    def _charge_row(self, payload_bytes: int) -> None:
+        self.memory.charge(row_cost(payload_bytes), "key rows (distinct inputs)")
+
+    async def backend_inputs(self, inputs: _Inputs) -> dict[str, list[Hashable]]:
         """Per family, the inputs the backend would be asked (NULL and empty excluded)."""
-        requests = _family_requests(self.plan.calls, self._keyed(self.plan.calls, inputs))
+        keyed = await self._keyed(self.plan.calls, inputs)
+        requests = await _family_requests(self.plan.calls, keyed)
         return {family: request.wanted for family, request in requests.items()}
 
-    def _keyed(
+    async def _keyed(
         self, wave: list[CallSite], inputs: _Inputs
     ) -> dict[int, dict[Row, Hashable | None]]:
         """Per site, each key row's backend input (None: answered NULL unasked); an
-        unsupported language fails here, before any backend call."""
-        return {
-            site.index: {
-                row: backend_input(site.function, row) for row in inputs.by_site[site.index]
-            }
-            for site in wave
-        }
+        unsupported language fails here, before any backend call. Decoding many rows
+        yields to the event loop between slices."""
+        slices = LoopSlices()
+        keyed: dict[int, dict[Row, Hashable | None]] = {}
+        for site in wave:
+            keyed[site.index] = site_keys = {}
+            async for row in slices.each(inputs.by_site[site.index]):
+                site_keys[row] = backend_input(site.function, row)
+        return keyed
 
     def _open_tables(
         self,
@@ -297,11 +327,12 @@ class MLStatement:
     ) -> dict[int, dict[Row, object]]:
         """Answers per site, keyed by input row; NULL inputs are answered NULL unasked."""
         answers: dict[int, dict[Row, object]] = {}
+        slices = LoopSlices()
         for family, request in requests.items():
             sites = request.sites
             fill = _filler(
                 [
-                    (tables[s.index], rows_by_input(keyed[s.index]))
+                    (tables[s.index], await rows_by_input(keyed[s.index]))
                     for s in sites
                     if s.index in tables
                 ]
@@ -317,7 +348,7 @@ class MLStatement:
             for site in sites:
                 answers[site.index] = {
                     row: None if value is None else outcomes[value]
-                    for row, value in keyed[site.index].items()
+                    async for row, value in slices.each(keyed[site.index].items())
                 }
         return answers
 
@@ -325,12 +356,12 @@ class MLStatement:
         """The cache partition of ``family``'s answers for this statement's account."""
         return (self.requester.account, family)
 
-    def _check_caps(self, requests: Mapping[str, _FamilyRequest]) -> None:
+    async def _check_caps(self, requests: Mapping[str, _FamilyRequest]) -> None:
         """Refuse a statement over the session's request cap before it touches anything
         (an unconfigured family fails here too)."""
         for request in requests.values():
             function = request.sites[0].function
-            self._check_cap(self._engine(function), request.wanted, request.batch, function)
+            await self._check_cap(self._engine(function), request.wanted, request.batch, function)
 
     def _engine(self, function: MLFunction) -> InferenceEngine:
         try:
@@ -345,7 +376,7 @@ class MLStatement:
             )
         return engine
 
-    def _check_cap(
+    async def _check_cap(
         self,
         engine: InferenceEngine,
         wanted: Sequence[Hashable],
@@ -355,7 +386,7 @@ class MLStatement:
         cap = self._settings.max_backend_calls
         if cap <= 0:
             return
-        missing, requests = engine.estimate(
+        missing, requests = await engine.estimate(
             wanted, namespace=self._namespace(function.family), batch_size=batch
         )
         if requests > cap:
@@ -384,6 +415,7 @@ class MLStatement:
                 timeout=self._timeout(function),
                 on_answers=on_answers,
                 counters=self.requester.counters,
+                check=answer_check(function, self.memory),
             )
         except MLBackendError as exc:
             if not self._settings.null_on_error:
@@ -392,12 +424,19 @@ class MLStatement:
                 "%s failed, answering NULL (@mlproxy_on_error = 'null'): %s", function.name, exc
             )
             return dict.fromkeys(wanted)
-        failed = [r for r in results if isinstance(r, ItemError)]
-        if failed and not self._settings.null_on_error:
-            raise MLStatementError(f"{function.name}() failed for an input: {failed[0].message}")
+        failed = next((r for r in results if isinstance(r, ItemError)), None)
+        if failed is not None and not self._settings.null_on_error:
+            code, sqlstate = (
+                (failed.code, failed.sqlstate)
+                if isinstance(failed, RefusedAnswer)
+                else (1105, "HY000")
+            )
+            raise MLStatementError(
+                f"{function.name}() failed for an input: {failed.message}", code, sqlstate
+            )
         return {
             key: None if isinstance(r, ItemError) else r
-            for key, r in zip(wanted, results, strict=True)
+            async for key, r in LoopSlices().each(zip(wanted, results, strict=True))
         }
 
     def _timeout(self, function: MLFunction) -> float | None:
@@ -408,7 +447,7 @@ class MLStatement:
             return None
         return self._settings.inference_timeout
 
-    def _materialize(
+    async def _materialize(
         self,
         wave: list[CallSite],
         inputs: _Inputs,
@@ -431,7 +470,7 @@ class MLStatement:
                 if table is None:  # few answers, but too many key bytes to inline
                     table = tables[site.index] = LookupTable(site, statements)
                     table.create()
-                table.complete(site_answers)
+                await table.complete(site_answers)
                 inline = lookup_sql(site)
             replacements[site.index] = inline
         return replacements
@@ -447,16 +486,22 @@ class _FamilyRequest:
     batch: int | None
 
 
-def _family_requests(
+async def _family_requests(
     sites: list[CallSite], keyed: Mapping[int, Mapping[Row, Hashable | None]]
 ) -> dict[str, _FamilyRequest]:
     by_family: dict[str, list[CallSite]] = {}
     for site in sites:
         by_family.setdefault(site.function.family, []).append(site)
+    slices = LoopSlices()
     return {
         family: _FamilyRequest(
             members,
-            [value for s in members for value in keyed[s.index].values() if value is not None],
+            [
+                value
+                for s in members
+                async for value in slices.each(keyed[s.index].values())
+                if value is not None
+            ],
             min((s.batch_size for s in members if s.batch_size), default=None),
         )
         for family, members in by_family.items()

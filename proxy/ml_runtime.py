@@ -12,6 +12,7 @@ from ml_backends.registry import alias_backend, sentiment_backend
 from ml_backends.targets import resolve_alias_target
 from proxy.config import Config, endpoint_routes
 from proxy.errors import ConfigError
+from proxy.ml_memory import ProcessMemory
 from proxy.ml_path import AliasEngineFactory, MLRuntime
 from rewriter.ddl import AliasFunction
 from rewriter.functions import BUILTINS, SENTIMENT
@@ -43,7 +44,9 @@ def build_runtime(config: Config) -> MLRuntime:
         max_attempts=config.ml_max_attempts,
         request_timeout=config.ml_request_timeout,
     )
-    cache = ResultCache(config.ml_cache_entries, config.ml_cache_ttl)
+    cache = ResultCache(
+        config.ml_cache_entries, config.ml_cache_ttl, max_bytes=config.ml_cache_memory
+    )
     counters = MLCounters()
     engine = InferenceEngine(backend, policy, cache, counters)
     log.info("comprehend functions answered by the %r backend", backend.name)
@@ -54,6 +57,8 @@ def build_runtime(config: Config) -> MLRuntime:
         max_backend_calls=config.ml_max_backend_calls,
         alias_engines=alias_engine_factory(config, cache, counters),
         routes=endpoint_routes(config),
+        statement_memory=config.ml_statement_memory,
+        memory=ProcessMemory(config.ml_memory, config.ml_memory_wait),
     )
 
 

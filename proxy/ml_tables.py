@@ -11,9 +11,11 @@ machine the INSERTs were 20 ms of a 330 ms statement of 10,000 distinct texts
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Hashable, Mapping, Sequence
 
 from ml_backends.base import ItemError
+from ml_backends.slices import LoopSlices
 from proxy import ml_answers
 from proxy.backend import BackendConnection
 from proxy.errors import BackendRejected
@@ -94,16 +96,20 @@ class LookupTable:
         if self._pending_bytes >= INSERT_BYTES:
             self._flush()
 
-    def complete(self, answers: Mapping[Row, object]) -> None:
+    async def complete(self, answers: Mapping[Row, object]) -> None:
         """Store the answers no batch brought (cached ones); start over if the final
-        answers turned stored ones to NULL (a failure under @mlproxy_on_error='null')."""
-        if any(answers.get(row) is None for row in self._stored):
+        answers turned stored ones to NULL (a failure under @mlproxy_on_error='null').
+        Many rows go out in INSERTs of INSERT_BYTES, yielding to the loop between them."""
+        slices = LoopSlices()
+        if [row async for row in slices.each(self._stored) if answers.get(row) is None]:
             self._pending, self._pending_bytes = [], 0
             self._stored.clear()
             self._statements.send(f"DELETE FROM {self.name}")
-        for row, answer in answers.items():
+        async for row, answer in slices.each(answers.items()):
             if answer is not None:
                 self._add(row, answer)
+            if self._pending_bytes >= INSERT_BYTES:
+                self._flush()
         self._flush()
 
     def _add(self, row: Row, answer: object) -> None:
@@ -120,10 +126,10 @@ class LookupTable:
             self._pending, self._pending_bytes = [], 0
 
 
-def rows_by_input(keyed: Mapping[Row, Hashable | None]) -> dict[Hashable, list[Row]]:
+async def rows_by_input(keyed: Mapping[Row, Hashable | None]) -> dict[Hashable, list[Row]]:
     """Key rows grouped by the backend input they become (several rows may share one)."""
     rows_of: dict[Hashable, list[Row]] = {}
-    for row, value in keyed.items():
+    async for row, value in LoopSlices().each(keyed.items()):
         if value is not None:
             rows_of.setdefault(value, []).append(row)
     return rows_of
@@ -133,4 +139,6 @@ def needs_table(keyed: Mapping[Row, Hashable | None]) -> bool:
     """More inputs to answer than a statement can carry inline: the table is certain
     before any answer, so it can be filled as answers come. (The limit is read at each
     call, as inline_lookup reads it.)"""
-    return sum(1 for value in keyed.values() if value is not None) > ml_answers.INLINE_MAX_ANSWERS
+    limit = ml_answers.INLINE_MAX_ANSWERS
+    answered = (value for value in keyed.values() if value is not None)
+    return next(itertools.islice(answered, limit, None), None) is not None

@@ -202,7 +202,7 @@ def test_batches_never_mix_batch_keys_and_the_estimate_agrees() -> None:
     backend = KeyedBackend(max_batch=25)
     engine = InferenceEngine(backend)
     inputs = [(f"t{i}", "en" if i % 3 else "fr") for i in range(60)]  # 40 en, 20 fr
-    assert engine.estimate(inputs, namespace="f") == (60, 3)
+    assert asyncio.run(engine.estimate(inputs, namespace="f")) == (60, 3)
     assert run(engine, inputs) == expected(inputs)
     assert sorted(len(b) for b in backend.batches) == [15, 20, 25]
     assert all(len({item[1] for item in batch}) == 1 for batch in backend.batches)
