@@ -164,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     if binary is None:
         print("mariadb-test is not installed: apt-get install mariadb-test", file=sys.stderr)
         return 2
+    args.out = args.out.resolve()  # the runner works in the suite's directory
     args.out.mkdir(parents=True, exist_ok=True)
     names = _chosen(args)
     done = _load(args.out / "outcomes.jsonl") if args.resume else {}

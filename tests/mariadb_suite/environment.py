@@ -21,9 +21,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pymysql
@@ -73,7 +76,17 @@ class SuiteServer:
     """A throwaway MariaDB set up for the files, its baseline, and a proxy in front of it."""
 
     def __init__(self) -> None:
-        self.server: EmbeddedServer = start_embedded_server(extra_args=MTR_SERVER_OPTIONS)
+        # The server's own temporary directory: /tmp is shared with whatever else runs here.
+        self.workdir = Path(tempfile.mkdtemp(prefix="mlproxy-mariadb-suite-"))
+        (self.workdir / "tmp").mkdir()
+        options = (*MTR_SERVER_OPTIONS, f"--tmpdir={self.workdir / 'tmp'}")
+        try:
+            self.server: EmbeddedServer = start_embedded_server(
+                workdir=self.workdir / "server", extra_args=options
+            )
+        except BaseException:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            raise
         self.proxy: RunningProxy | None = None
         try:
             with self.admin() as cur:
@@ -108,6 +121,7 @@ class SuiteServer:
         if self.proxy is not None:
             self.proxy.stop()
         self.server.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
     @contextmanager
     def admin(self) -> Iterator[Any]:
