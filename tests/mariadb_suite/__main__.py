@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 import time
 from collections import Counter
@@ -160,6 +161,8 @@ def _write_list(outcomes: list[Outcome], version: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parse(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING)
+    # A killed run still stops its server and proxy (the finally blocks run on SystemExit).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     binary = mariadb_test_binary()
     if binary is None:
         print("mariadb-test is not installed: apt-get install mariadb-test", file=sys.stderr)

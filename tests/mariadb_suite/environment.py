@@ -38,6 +38,8 @@ from tests.conftest import RunningProxy, start_proxy
 logger = logging.getLogger(__name__)
 
 _SETUP = [
+    "ALTER USER root@localhost IDENTIFIED VIA mysql_native_password USING PASSWORD('')"
+    " OR unix_socket",
     "CREATE USER IF NOT EXISTS root@'%'",
     "GRANT ALL ON *.* TO root@'%' WITH GRANT OPTION",
     "CREATE USER IF NOT EXISTS root@'127.0.0.1'",
@@ -60,6 +62,8 @@ MTR_SERVER_OPTIONS = (
     "--sort-buffer-size=256K",
     "--max-heap-table-size=1M",
     "--connect-timeout=60",
+    # Files create user@localhost and log in as it over TCP (127.0.0.1 resolves to localhost).
+    "--skip-name-resolve=0",
 )
 #: Sessions of the server's own threads, never killed by the reset.
 _SYSTEM_USERS = frozenset({"system user", "event_scheduler", "unauthenticated user"})
