@@ -23,6 +23,8 @@ from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
+import pymysql
+
 from tests.mariadb_suite.compare import (
     DIFFERENT,
     IDENTICAL,
@@ -93,10 +95,11 @@ def _run_all(names: list[str], out: Path, done: dict[str, Outcome], timeout: flo
         with (out / "outcomes.jsonl").open("a", encoding="utf-8") as record:
             for index, name in enumerate(todo, 1):
                 started = time.monotonic()
-                outcome = compare_file(suite, name, out / "work", timeout)
+                outcome = _compare_or_unfit(suite, name, out / "work", timeout)
                 outcome = Outcome(**{**asdict(outcome), "seconds": time.monotonic() - started})
-                if not suite.alive():
-                    outcome = Outcome(name, UNFIT, "the server died during the file")
+                if not _usable(suite):
+                    # The file killed the server or locked the admin out: a fresh one.
+                    outcome = Outcome(name, UNFIT, f"leaves the server unusable; {outcome.detail}")
                     suite.stop()
                     suite = SuiteServer()
                 done[name] = outcome
@@ -108,6 +111,25 @@ def _run_all(names: list[str], out: Path, done: dict[str, Outcome], timeout: flo
                 )
     finally:
         suite.stop()
+
+
+def _compare_or_unfit(suite: SuiteServer, name: str, workdir: Path, timeout: float) -> Outcome:
+    """The file's outcome; UNFIT when the reset around it fails (it broke the server)."""
+    try:
+        return compare_file(suite, name, workdir, timeout)
+    except (pymysql.MySQLError, OSError) as exc:
+        return Outcome(name, UNFIT, f"the reset failed: {exc}")
+
+
+def _usable(suite: SuiteServer) -> bool:
+    """Whether the server is up and the reset works."""
+    if not suite.alive():
+        return False
+    try:
+        suite.reset()
+    except (pymysql.MySQLError, OSError):
+        return False
+    return True
 
 
 def _write_diffs(outcomes: list[Outcome], out: Path) -> None:
