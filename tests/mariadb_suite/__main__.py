@@ -17,6 +17,7 @@ import argparse
 import json
 import logging
 import signal
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -204,8 +205,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _version(binary: str) -> str:
-    import subprocess
-
     done = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False)
     return done.stdout.strip().split("Distrib ")[-1].split(",")[0]
 

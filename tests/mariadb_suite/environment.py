@@ -12,8 +12,9 @@ client sends an empty answer), so the runner's default options work unchanged.
 
 Why a reset: about a third of the files leave something behind (tables in ``test``, accounts,
 changed global variables) that changes what the next file prints. Before each run the reset
-ends leftover sessions, recreates ``test``, drops databases and accounts the baseline lacked,
-restores changed baseline accounts, and sets changed global variables back.
+ends leftover sessions (not the admin's: the proxy's alias poller is one), recreates ``test``,
+drops databases and accounts the baseline lacked, restores changed baseline accounts, and sets
+changed global variables back.
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ from typing import Any
 
 import pymysql
 
+from proxy.config import load_config
 from proxy.embedded_db import EmbeddedServer, start_embedded_server
 from tests.backend import BackendInfo
-from tests.conftest import RunningProxy, start_proxy
+from tests.conftest import TEST_LOOP, RunningProxy
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +74,13 @@ _VOLATILE_VARIABLES = re.compile(r"^(gtid_|timestamp$|last_insert_id$|rand_seed)
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 
 
+def _start_proxy(backend: BackendInfo, backend_url: str) -> RunningProxy:
+    """The proxy in-process on port 0, as tests/conftest.py starts it, logged in to the
+    backend as ``backend_url``'s account for its own reads."""
+    values = {"listen": "127.0.0.1:0", "backend": backend_url, "shutdown_timeout": 5}
+    return RunningProxy(load_config({**values, "loop": TEST_LOOP}, env={}), backend).start()
+
+
 def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
@@ -104,7 +113,10 @@ class SuiteServer:
                 self.server.admin_password,
                 self.server,
             )
-            self.proxy = start_proxy(backend)
+            # With the admin account in --backend, the proxy's alias-registry poller logs in as
+            # it, not as the latest client: one steady session, not one that changes account
+            # (include/wait_until_count_sessions.inc counts sessions).
+            self.proxy = _start_proxy(backend, self.server.url())
         except BaseException:
             self.stop()
             raise
@@ -191,7 +203,11 @@ class SuiteServer:
         deadline = time.monotonic() + 3
         while True:
             cur.execute("SELECT ID, USER FROM information_schema.PROCESSLIST")
-            others = [i for i, user in cur.fetchall() if i != own and user not in _SYSTEM_USERS]
+            others = [
+                i
+                for i, user in cur.fetchall()
+                if i != own and user not in _SYSTEM_USERS and user != self.server.admin_user
+            ]
             if not others or time.monotonic() > deadline:
                 break
             time.sleep(0.05)
