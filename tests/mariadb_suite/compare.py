@@ -29,12 +29,15 @@ class Outcome:
     seconds: float = 0.0
 
     def first_lines(self, count: int = 6) -> list[str]:
-        """The first changed lines of the diff (without its headers)."""
+        """The runner's complaint, if any, then the first changed lines of the diff."""
         lines = self.detail.splitlines()
+        notes = [line for line in lines if line.startswith("# ")]
         changed = [
-            line for line in lines if line[:1] in "+-" and not line.startswith(("+++", "---"))
+            line
+            for line in lines
+            if line.startswith(("+", "-")) and not line.startswith(("+++", "---"))
         ]
-        return changed[:count]
+        return (notes + changed)[:count]
 
 
 def unified_diff(direct: str, proxied: str, name: str) -> str:
