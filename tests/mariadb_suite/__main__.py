@@ -33,7 +33,7 @@ from tests.mariadb_suite.compare import (
     Outcome,
     compare_file,
 )
-from tests.mariadb_suite.environment import SuiteServer
+from tests.mariadb_suite.environment import SuiteServer, SystemTablesChanged
 from tests.mariadb_suite.runner import mariadb_test_binary
 from tests.mariadb_suite.selection import (
     DETERMINISTIC_LIST,
@@ -118,7 +118,7 @@ def _compare_or_unfit(suite: SuiteServer, name: str, workdir: Path, timeout: flo
     """The file's outcome; UNFIT when the reset around it fails (it broke the server)."""
     try:
         return compare_file(suite, name, workdir, timeout)
-    except (pymysql.MySQLError, OSError) as exc:
+    except (pymysql.MySQLError, OSError, SystemTablesChanged) as exc:
         return Outcome(name, UNFIT, f"the reset failed: {exc}")
 
 
@@ -128,7 +128,7 @@ def _usable(suite: SuiteServer) -> bool:
         return False
     try:
         suite.reset()
-    except (pymysql.MySQLError, OSError):
+    except (pymysql.MySQLError, OSError, SystemTablesChanged):
         return False
     return True
 

@@ -74,6 +74,10 @@ _VOLATILE_VARIABLES = re.compile(r"^(gtid_|timestamp$|last_insert_id$|rand_seed)
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 
 
+class SystemTablesChanged(Exception):
+    """A file altered the ``mysql`` schema; the server must be replaced."""
+
+
 def _start_proxy(backend: BackendInfo, backend_url: str) -> RunningProxy:
     """The proxy in-process on port 0, as tests/conftest.py starts it, logged in to the
     backend as ``backend_url``'s account for its own reads."""
@@ -158,8 +162,14 @@ class SuiteServer:
     # --- the reset --------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Bring the server back to the baseline before the next file."""
+        """Bring the server back to the baseline before the next file.
+
+        Raises SystemTablesChanged when a file left the ``mysql`` schema's tables altered
+        (sp-destruct breaks mysql.proc on purpose): only a fresh server helps then.
+        """
         with self.admin() as cur:
+            if self._system_tables(cur) != self._baseline["system_tables"]:
+                raise SystemTablesChanged("a table of the mysql schema is not as it was")
             self._end_other_sessions(cur)
             self._reset_databases(cur)
             self._reset_accounts(cur)
@@ -171,7 +181,18 @@ class SuiteServer:
             "databases": self._databases(cur),
             "accounts": self._accounts(cur),
             "variables": self._variables(cur),
+            "system_tables": self._system_tables(cur),
         }
+
+    @staticmethod
+    def _system_tables(cur: Any) -> list[tuple[str, str]]:
+        """Each table of the ``mysql`` schema with its columns and their types."""
+        cur.execute(
+            "SELECT TABLE_NAME, GROUP_CONCAT(COLUMN_NAME, ' ', COLUMN_TYPE"
+            " ORDER BY ORDINAL_POSITION SEPARATOR ', ') FROM information_schema.COLUMNS"
+            " WHERE TABLE_SCHEMA = 'mysql' GROUP BY TABLE_NAME ORDER BY TABLE_NAME"
+        )
+        return [tuple(row) for row in cur.fetchall()]
 
     @staticmethod
     def _databases(cur: Any) -> set[str]:
