@@ -96,6 +96,12 @@ class KnownDifference:
     name: str
     diagnosis: str
 
+    @property
+    def flaky(self) -> bool:
+        """A difference that comes and goes (row estimates in EXPLAIN): not the proxy's, and
+        not required to stay different."""
+        return self.diagnosis.startswith("flaky:")
+
 
 def read_known_differences(path: Path = KNOWN_DIFFERENCES_LIST) -> dict[str, KnownDifference]:
     """``name: diagnosis`` lines (``#`` lines are comments)."""
