@@ -177,6 +177,7 @@ def plan_statement(
         site.key_query = site.key_query and read.restore(site.key_query)
         site.flat_key_query = site.flat_key_query and read.restore(site.flat_key_query)
         plan.calls.append(site)
+    plan.waves()  # calls that wait for each other: the statement's error, before anything runs
     return plan
 
 
