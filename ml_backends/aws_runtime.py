@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ml_backends.bounded_read import DEFAULT_MAX_ANSWER_BYTES, read_answer
 from ml_backends.errors import BackendNotFound, InferenceFailed, MLBackendError, RetryableError
 from ml_backends.pooled import MAX_CONCURRENCY, PooledBackend
 
@@ -188,7 +189,9 @@ class AWSRuntimeBackend(PooledBackend):
         connect_timeout: float = CONNECT_TIMEOUT,
         read_timeout: float = READ_TIMEOUT,
         max_concurrency: int = MAX_CONCURRENCY,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
     ) -> None:
+        self.max_answer_bytes = max_answer_bytes
         self._client = make_client(
             self.service,
             region,
@@ -212,6 +215,19 @@ class AWSRuntimeBackend(PooledBackend):
     @abc.abstractmethod
     def service_error(self, error: ServiceError) -> MLBackendError:
         """The ml_backends error for the service's error answer."""
+
+    def read_streaming(self, response: Mapping[str, Any], key: str) -> bytes:
+        """The streaming body ``response[key]`` (InvokeEndpoint's, InvokeModel's), at most
+        ``max_answer_bytes`` of it (ml_backends.bounded_read). Bodies botocore parses
+        itself (Comprehend's, error answers) come from AWS, which bounds them."""
+        body = response[key]
+        headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        try:
+            return read_answer(
+                body, self.max_answer_bytes, self.where, headers.get("content-length")
+            )
+        finally:
+            body.close()  # a refused body's connection is dropped, not reused half-read
 
     @contextlib.contextmanager
     def translated_errors(self) -> Iterator[None]:

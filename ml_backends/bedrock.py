@@ -28,6 +28,7 @@ from ml_backends.aws_runtime import (
     credentials_refused,
 )
 from ml_backends.base import Outcome
+from ml_backends.bounded_read import DEFAULT_MAX_ANSWER_BYTES
 from ml_backends.errors import InferenceFailed, MLBackendError, RetryableError, Throttled
 from ml_backends.pooled import MAX_CONCURRENCY
 from ml_backends.sagemaker_csv import encode_field
@@ -67,6 +68,7 @@ class BedrockBackend(AWSRuntimeBackend):
         endpoint_url: str | None = None,
         read_timeout: float = READ_TIMEOUT,
         max_concurrency: int = MAX_CONCURRENCY,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
     ) -> None:
         self.model_id = model_id
         self.name = f"bedrock:{model_id}"
@@ -77,6 +79,7 @@ class BedrockBackend(AWSRuntimeBackend):
             endpoint_url=endpoint_url,
             read_timeout=read_timeout,
             max_concurrency=max_concurrency,
+            max_answer_bytes=max_answer_bytes,
         )
 
     @property
@@ -94,7 +97,7 @@ class BedrockBackend(AWSRuntimeBackend):
             response = self._client.invoke_model(
                 modelId=self.model_id, body=body, contentType=self.content_type, accept=self.accept
             )
-            answer: bytes = response["body"].read()
+            answer = self.read_streaming(response, "body")
         return answer.decode("utf-8", "replace")
 
     def service_error(self, error: ServiceError) -> MLBackendError:

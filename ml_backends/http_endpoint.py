@@ -13,6 +13,7 @@ from collections.abc import Hashable, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 from ml_backends.base import Outcome, ThreadedBackend
+from ml_backends.bounded_read import DEFAULT_MAX_ANSWER_BYTES, read_answer, read_detail
 from ml_backends.errors import BackendNotFound, InferenceFailed, RetryableError
 from ml_backends.sagemaker_csv import CONTENT_TYPE, decode_answers, encode_rows, split_by_size
 
@@ -34,12 +35,17 @@ class SageMakerHTTPBackend(ThreadedBackend):
     """Inputs are argument tuples; answers are the endpoint's first value per row, as text."""
 
     def __init__(
-        self, url: str, max_batch_size: int = DEFAULT_MAX_BATCH_SIZE, timeout: float = 60.0
+        self,
+        url: str,
+        max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+        timeout: float = 60.0,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
     ) -> None:
         self.url = invocations_url(url)
         self.name = url
         self.max_batch_size = max_batch_size
         self.timeout = timeout
+        self.max_answer_bytes = max_answer_bytes
 
     def infer_blocking(self, batch: Sequence[Hashable]) -> list[Outcome]:
         rows: list[Sequence[object]] = [tuple(item) for item in batch]  # type: ignore[arg-type]
@@ -58,7 +64,8 @@ class SageMakerHTTPBackend(ThreadedBackend):
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 content_type = response.headers.get("Content-Type", "")
-                body = response.read()
+                length = response.headers.get("Content-Length")
+                body = read_answer(response, self.max_answer_bytes, self.url, length)
         except urllib.error.HTTPError as exc:
             raise _http_error(exc) from exc
         except (urllib.error.URLError, OSError) as exc:
@@ -70,7 +77,7 @@ class SageMakerHTTPBackend(ThreadedBackend):
 def _http_error(exc: urllib.error.HTTPError) -> Exception:
     """Throttling and server errors are worth retrying; other refusals are final, and
     the endpoint's own explanation goes with them."""
-    detail = exc.read()[:300].decode("utf-8", "replace").strip()
+    detail = read_detail(exc)[:300]
     message = f"HTTP {exc.code}" + (f": {detail}" if detail else "")
     if exc.code == 429 or exc.code >= 500:
         return RetryableError(message)

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from ml_backends.base import Outcome
 from ml_backends.bedrock import request_body
+from ml_backends.bounded_read import DEFAULT_MAX_ANSWER_BYTES, read_answer, read_detail
 from ml_backends.errors import (
     BackendNotFound,
     InferenceFailed,
@@ -79,12 +80,14 @@ class OpenAIChatBackend(PooledBackend):
         *,
         timeout: float = 60.0,
         max_concurrency: int = MAX_CONCURRENCY,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
         environ: Mapping[str, str] | None = None,
     ) -> None:
         self.url = completions_url(target)
         self.model_id = model_id
         self.name = f"{target}#{model_id}"
         self.timeout = timeout
+        self.max_answer_bytes = max_answer_bytes
         self._api_key = (os.environ if environ is None else environ).get(API_KEY_ENV)
         super().__init__(max_concurrency, thread_name="openai-chat")
 
@@ -101,7 +104,8 @@ class OpenAIChatBackend(PooledBackend):
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                answer: bytes = response.read()
+                length = response.headers.get("Content-Length")
+                answer = read_answer(response, self.max_answer_bytes, self.url, length)
         except urllib.error.HTTPError as exc:
             raise self._http_error(exc) from exc
         except (urllib.error.URLError, OSError) as exc:
@@ -118,7 +122,7 @@ class OpenAIChatBackend(PooledBackend):
     def _http_error(self, exc: urllib.error.HTTPError) -> MLBackendError:
         """Throttling and server errors are worth retrying; other refusals are final,
         with the server's own explanation."""
-        detail = exc.read().decode("utf-8", "replace").strip()[:DETAIL_CHARS]
+        detail = read_detail(exc)[:DETAIL_CHARS]
         message = f"{self.url} answered HTTP {exc.code}" + (f": {detail}" if detail else "")
         if exc.code == 429:
             return Throttled(message)

@@ -114,6 +114,7 @@ def alias_backend(
     region: str | None = None,
     endpoint_url: str | None = None,
     max_concurrency: int = MAX_CONCURRENCY,
+    max_answer_bytes: int | None = None,
     form: str | None = None,
 ) -> Backend:
     """The backend for an alias function (see the table in the module docstring).
@@ -124,20 +125,22 @@ def alias_backend(
     None take each backend's default; ``timeout`` is in seconds; ``region`` and
     ``endpoint_url`` apply to AWS targets, ``content_type`` to Bedrock, ``accept`` to
     both AWS services; ``max_concurrency`` sizes the backend's thread pool (at least the
-    engine's max_in_flight). ``form`` (see ml_backends.targets) says how to read
-    ``target``; left None it is read from ``target`` itself, which only an operator's
-    target may be."""
+    engine's max_in_flight); ``max_answer_bytes`` bounds one response body
+    (ml_backends.bounded_read; python: targets answer in-process). ``form`` (see
+    ml_backends.targets) says how to read ``target``; left None it is read from
+    ``target`` itself, which only an operator's target may be."""
     form = form or target_form(kind, target)
     if form == "python":
         return PythonCallableBackend(target, max_batch_size or DEFAULT_PYTHON_BATCH_SIZE)
     if form == "openai" and not model_id:
         raise BackendNotFound(f"{target!r} needs the function's MODEL ID as the model to ask for")
-    aws = {"region": region, "endpoint_url": endpoint_url, "read_timeout": timeout}
+    bound = {"max_answer_bytes": max_answer_bytes}
+    aws = {"region": region, "endpoint_url": endpoint_url, "read_timeout": timeout, **bound}
     options: dict[str, dict[str, Any]] = {
         "sagemaker": {"max_batch_size": max_batch_size, "accept": accept, **aws},
-        "sagemaker-http": {"max_batch_size": max_batch_size, "timeout": timeout},
+        "sagemaker-http": {"max_batch_size": max_batch_size, "timeout": timeout, **bound},
         "bedrock": {"content_type": content_type, "accept": accept, **aws},
-        "openai": {"model_id": model_id, "timeout": timeout},
+        "openai": {"model_id": model_id, "timeout": timeout, **bound},
     }
     chosen = {name: value for name, value in options[form].items() if value is not None}
     if form != "sagemaker-http":

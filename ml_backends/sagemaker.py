@@ -26,6 +26,7 @@ from ml_backends.aws_runtime import (
     credentials_refused,
 )
 from ml_backends.base import Outcome
+from ml_backends.bounded_read import DEFAULT_MAX_ANSWER_BYTES
 from ml_backends.errors import InferenceFailed, MLBackendError, RetryableError, Throttled
 from ml_backends.pooled import MAX_CONCURRENCY
 from ml_backends.sagemaker_csv import (
@@ -60,6 +61,7 @@ class SageMakerBackend(AWSRuntimeBackend):
         endpoint_url: str | None = None,
         read_timeout: float = READ_TIMEOUT,
         max_concurrency: int = MAX_CONCURRENCY,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
     ) -> None:
         self.endpoint_name = endpoint_name
         self.name = f"sagemaker:{endpoint_name}"
@@ -71,6 +73,7 @@ class SageMakerBackend(AWSRuntimeBackend):
             endpoint_url=endpoint_url,
             read_timeout=read_timeout,
             max_concurrency=max_concurrency,
+            max_answer_bytes=max_answer_bytes,
         )
 
     @property
@@ -93,7 +96,7 @@ class SageMakerBackend(AWSRuntimeBackend):
                 Accept=self.accept,
                 Body=encode_rows(rows),
             )
-            body: bytes = response["Body"].read()
+            body = self.read_streaming(response, "Body")
         try:
             return decode_answers(body, str(response.get("ContentType", "")), len(rows))
         except InferenceFailed as exc:

@@ -28,6 +28,8 @@ ENV_PREFIX = "MLPROXY_"
 #: ml_max_statement_bytes's range: a command up to it (and its command byte) is read whole,
 #: which is one packet at most (a packet carries less than 16 MiB).
 MIN_ML_STATEMENT_BYTES = 1 << 10
+#: The smallest ml_max_answer_bytes: below it even a small batch's answers would not fit.
+MIN_ML_ANSWER_BYTES = 1 << 10
 MAX_ML_STATEMENT_BYTES = MAX_PAYLOAD - 2
 
 
@@ -143,6 +145,11 @@ class Config:
         512 << 20,
         "bytes all ML statements of a process may hold together; past it a statement "
         "fails with 1041 and new ones wait up to ml_memory_wait",
+        "BYTES",
+    )
+    ml_max_answer_bytes: int = _setting(
+        16 << 20,
+        "largest response body one model request may answer; past it the request fails",
         "BYTES",
     )
     ml_memory_wait: float = _setting(
@@ -323,6 +330,8 @@ def _validate(config: Config) -> None:
         raise ConfigError(
             "ml_rate_limit, ml_cache_entries and ml_max_backend_calls cannot be negative"
         )
+    if config.ml_max_answer_bytes < MIN_ML_ANSWER_BYTES:
+        raise ConfigError(f"ml_max_answer_bytes must be at least {MIN_ML_ANSWER_BYTES}")
     if not MIN_ML_STATEMENT_BYTES <= config.ml_max_statement_bytes <= MAX_ML_STATEMENT_BYTES:
         raise ConfigError(
             f"ml_max_statement_bytes must be between {MIN_ML_STATEMENT_BYTES}"

@@ -28,6 +28,7 @@ def _backend_options(config: Config) -> dict[str, object]:
         "endpoint_url": config.aws_endpoint_url,
         # A request the engine gave up on must not hold its thread much longer.
         "read_timeout": config.ml_request_timeout,
+        "max_answer_bytes": config.ml_max_answer_bytes,
     }
 
 
@@ -87,6 +88,7 @@ def alias_engine_factory(
             region=config.aws_region,
             endpoint_url=config.aws_endpoint_url,
             max_concurrency=config.ml_max_in_flight,
+            max_answer_bytes=config.ml_max_answer_bytes,
         )
         policy = BatchPolicy(
             max_batch_size=min(definition.max_batch_size, backend.max_batch_size),

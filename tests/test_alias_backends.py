@@ -56,6 +56,11 @@ def broken(rows: list[list[str]]) -> list[str]:
     raise ValueError("bad row")
 
 
+def sixteen_kib(_: object) -> bytes:
+    """A model whose answer is bigger than the tests' ml_max_answer_bytes."""
+    return b"z" * (16 << 10)
+
+
 def echo_body(body: bytes) -> bytes:
     """A Bedrock-like model: the body it got, wrapped in JSON."""
     return json.dumps({"completion": body.decode("utf-8")}).encode()
@@ -95,7 +100,9 @@ def module_fake(module_env: None) -> Iterator[FakeAWSML]:
         server.add_endpoint("second", second_values)
         server.add_endpoint("echo-json", first_values, "application/json")
         server.add_endpoint("broken", broken)
+        server.add_endpoint("oversized", sixteen_kib)
         server.add_model(CLAUDE, echo_body)
+        server.add_model("oversized.model-v1", sixteen_kib)
         yield server
 
 
@@ -446,6 +453,23 @@ def test_bedrock_refusals_are_final(
     assert fake.count() == 1
 
 
+def test_an_answer_over_max_answer_bytes_fails_without_retries(
+    fake: FakeAWSML, make: Callable[..., Any]
+) -> None:
+    """The body of InvokeEndpoint and InvokeModel is read up to the bound, then refused;
+    the same backend still answers requests under it."""
+    for backend, ok in (
+        (make(SageMakerBackend, "oversized", max_answer_bytes=4096), "echo"),
+        (make(BedrockBackend, "oversized.model-v1", max_answer_bytes=4096), CLAUDE),
+    ):
+        with pytest.raises(InferenceFailed, match=r"more than 4096 bytes .*ml_max_answer_bytes"):
+            run(backend, [("a",)], **FAST)
+        assert fake.count() == 1
+        fake.reset()
+        assert len(run(make(type(backend), ok, max_answer_bytes=4096), [("a",)])[0]) == 1
+        fake.reset()
+
+
 def test_bedrock_rejects_more_than_one_argument(make: Callable[..., Any]) -> None:
     with pytest.raises(InferenceFailed, match="one argument, not 2"):
         make(BedrockBackend, CLAUDE).infer_blocking([("a", "b")])
@@ -527,9 +551,10 @@ def test_alias_backend_chooses_by_target(fake: FakeAWSML) -> None:
         alias_backend("bedrock", "arn:aws:bedrock:us-east-1::foundation-model/a.b-v1:0"),
         alias_backend("bedrock", fake.openai_target, model_id="llama-3", timeout=3),
         alias_backend("bedrock", "python:tests.test_alias_backends:upper_first", max_batch_size=9),
+        alias_backend("sagemaker", "http://127.0.0.1:1/m", max_answer_bytes=5000),
     ]
     try:
-        sagemaker, http, python, bedrock, arn, openai, python_bedrock = made
+        sagemaker, http, python, bedrock, arn, openai, python_bedrock, bounded = made
         assert isinstance(sagemaker, SageMakerBackend)
         assert (sagemaker.endpoint_name, sagemaker.max_batch_size) == ("churn", 50)
         assert sagemaker._client.meta.config.read_timeout == 5
@@ -542,6 +567,8 @@ def test_alias_backend_chooses_by_target(fake: FakeAWSML) -> None:
         assert openai.url == f"{fake.url}/v1/chat/completions" and openai.timeout == 3
         assert isinstance(python_bedrock, PythonCallableBackend)
         assert python_bedrock.max_batch_size == 9
+        assert isinstance(bounded, SageMakerHTTPBackend) and bounded.max_answer_bytes == 5000
+        assert sagemaker.max_answer_bytes == openai.max_answer_bytes == 16 << 20
     finally:
         for backend in made:
             asyncio.run(backend.close())
