@@ -33,7 +33,7 @@ def typed(rows: list[tuple[Any, ...]]) -> list[object]:
 def echo(rows: list[tuple[Any, ...]]) -> list[object]:
     """A chat model: answers a JSON body quoting the prompt (Bedrock-style, one text)."""
     BATCHES["echo"].append(rows)
-    answers = []
+    answers: list[object] = []
     for (body,) in rows:
         prompt = json.loads(body).get("prompt", "")
         answers.append(json.dumps({"completion": prompt.upper(), "stop_reason": "end"}))

@@ -1054,7 +1054,7 @@ def test_generated_certificate_passes_host_name_verification(
         password=APP.password,
         ssl={"check_hostname": False, "verify_mode": ssl.CERT_NONE},
     ) as first:
-        der = first._sock.getpeercert(binary_form=True)  # type: ignore[union-attr]
+        der = first._sock.getpeercert(binary_form=True)
     ca = tmp_path / "proxy.pem"
     ca.write_text(ssl.DER_cert_to_PEM_cert(der))
     for host in ("127.0.0.1", "localhost"):

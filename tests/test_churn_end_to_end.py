@@ -198,7 +198,7 @@ def check_averages(rows: tuple[tuple[Any, ...], ...]) -> None:
         assert count == len(group)
         for name, got in (("acc_length", avg_length), ("cust_service_calls", avg_calls)):
             mean = sum(Decimal(r[index[name]]) for r in group) / len(group)
-            assert abs(Decimal(got) - mean) < Decimal("0.0001"), (label, name)
+            assert abs(Decimal(got) - Decimal(mean)) < Decimal("0.0001"), (label, name)
 
 
 def test_rerunning_the_file_keeps_the_cached_table(

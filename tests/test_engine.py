@@ -6,6 +6,7 @@ import asyncio
 import math
 import random
 from collections.abc import Hashable, Sequence
+from typing import cast
 
 import pytest
 
@@ -195,7 +196,8 @@ class KeyedBackend(ScriptedBackend):
     """Inputs (text, language); one request may carry one language only."""
 
     def batch_key(self, item: Hashable) -> Hashable:
-        return item[1]  # type: ignore[index]
+        text_and_language = cast(tuple[str, str], item)
+        return text_and_language[1]
 
 
 def test_batches_never_mix_batch_keys_and_the_estimate_agrees() -> None:
@@ -205,4 +207,6 @@ def test_batches_never_mix_batch_keys_and_the_estimate_agrees() -> None:
     assert asyncio.run(engine.estimate(inputs, namespace="f")) == (60, 3)
     assert run(engine, inputs) == expected(inputs)
     assert sorted(len(b) for b in backend.batches) == [15, 20, 25]
-    assert all(len({item[1] for item in batch}) == 1 for batch in backend.batches)
+    assert all(
+        len({cast(tuple[str, str], item)[1] for item in batch}) == 1 for batch in backend.batches
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Hashable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from bench.ml_local import texts
 from ml_backends.base import SlicedBackend
@@ -30,7 +30,7 @@ class SlowSquares(SlicedBackend):
         deadline = time.perf_counter() + self.item_seconds
         while time.perf_counter() < deadline:
             pass
-        (x,) = item  # type: ignore[misc]
+        (x,) = cast(tuple[int], item)
         return int(x) * int(x)
 
 
