@@ -38,8 +38,8 @@ from typing import Any
 
 import pymysql
 
+from ml_backends.aws.comprehend import ComprehendBackend
 from ml_backends.base import Backend, Outcome
-from ml_backends.comprehend import ComprehendBackend
 from ml_backends.engine import BatchPolicy, InferenceEngine
 from ml_backends.sentiment import Sentiment, SentimentInput
 from tests.fake_comprehend import ACCESS_KEY, SECRET_KEY

@@ -72,7 +72,7 @@ async def serve(listen: tuple[str, int], backend: tuple[str, int]) -> None:
 
 def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop's loop for ``uvloop`` (and for ``auto`` when it is installed), else None
-    (asyncio's own). Deliberately not proxy.event_loop: the relay imports nothing of the
+    (asyncio's own). Deliberately not proxy.transport.event_loop: the relay imports nothing of the
     proxy's."""
     if name not in ("auto", "asyncio", "uvloop"):
         raise SystemExit(f"--loop must be auto, asyncio or uvloop, not {name!r}")

@@ -30,15 +30,15 @@ from ml_backends.python_callable import PREFIX, PythonCallableBackend
 
 SENTIMENT_BACKENDS = {
     "local": "ml_backends.local:LocalSentimentBackend",
-    "aws": "ml_backends.comprehend:ComprehendBackend",
+    "aws": "ml_backends.aws.comprehend:ComprehendBackend",
 }
 
 #: Alias backends by target form (see ``target_form``).
 ALIAS_BACKENDS = {
-    "sagemaker": "ml_backends.sagemaker:SageMakerBackend",
-    "sagemaker-http": "ml_backends.http_endpoint:SageMakerHTTPBackend",
-    "bedrock": "ml_backends.bedrock:BedrockBackend",
-    "openai": "ml_backends.openai_chat:OpenAIChatBackend",
+    "sagemaker": "ml_backends.aws.sagemaker:SageMakerBackend",
+    "sagemaker-http": "ml_backends.endpoints.sagemaker_http:SageMakerHTTPBackend",
+    "bedrock": "ml_backends.aws.bedrock:BedrockBackend",
+    "openai": "ml_backends.endpoints.openai_chat:OpenAIChatBackend",
 }
 
 #: The target forms each alias kind accepts, for error messages.

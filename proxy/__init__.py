@@ -1,0 +1,10 @@
+"""The MySQL side of mlproxy: a proxy that speaks the MySQL wire protocol to clients and
+to the backend, relays what has no ML call and runs what has.
+
+The flat core is the process: ``config`` (every setting, declared once), ``server`` (the
+listener and its lifecycle), ``workers`` (several processes on one port), ``errors`` (the
+one mapping to MySQL errors), ``logs`` and ``embedded_db`` (the throwaway database of the
+demo, the tests and the benchmarks). The rooms, bottom up: ``wire`` (codecs), ``transport``,
+``auth``, ``upstream`` (the backend connection), ``ml`` (running ML statements),
+``session`` (one client connection and its command handlers), ``cli`` (the command).
+"""

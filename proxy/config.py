@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from proxy.backend import BackendAddress
 from proxy.errors import ConfigError
-from proxy.event_loop import resolve as resolve_loop
-from proxy.kill import MAX_WORKERS
-from proxy.packets import MAX_PAYLOAD
+from proxy.session.kill import MAX_WORKERS
+from proxy.transport.event_loop import resolve as resolve_loop
+from proxy.upstream.backend import BackendAddress
+from proxy.wire.packets import MAX_PAYLOAD
 
 ENV_PREFIX = "MLPROXY_"
 

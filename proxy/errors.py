@@ -30,7 +30,7 @@ import contextlib
 import struct
 from collections.abc import Iterator
 
-from proxy.packets import ServerError, make_err
+from proxy.wire.packets import ServerError, make_err
 
 
 class ProxyError(Exception):

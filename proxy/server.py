@@ -11,23 +11,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import socket
+from collections.abc import Callable
 from typing import Any
 
-from proxy.backend import BackendConnection, probe, service_login
-from proxy.client_auth import AuthSettings
+from proxy.auth.client_auth import AuthSettings
+from proxy.auth.login_gate import LoginGate
 from proxy.config import BackendURL, Config, parse_backend_url, read_users_file
-from proxy.context import ProxyContext, Timeouts
 from proxy.errors import ConfigError, TooManyConnections, error_payload
-from proxy.event_loop import running_loop_name
-from proxy.function_registry import FunctionRegistry
-from proxy.kill import ConnectionIds
-from proxy.login_gate import LoginGate
-from proxy.ml_runtime import build_runtime
-from proxy.peers import Peers, WorkerSlot
-from proxy.session import Session
-from proxy.stream import PacketStream, start_server
-from proxy.tls import backend_context, generate_rsa_key, server_context
+from proxy.ml.registry import FunctionRegistry
+from proxy.ml.runtime import build_runtime
+from proxy.session.context import ProxyContext, Timeouts
+from proxy.session.kill import ConnectionIds
+from proxy.session.peers import Peers, WorkerSlot
+from proxy.session.session import Session
+from proxy.transport.event_loop import running_loop_name
+from proxy.transport.heap import settle_after_startup
+from proxy.transport.stream import PacketStream, start_server
+from proxy.transport.tls import backend_context, generate_rsa_key, server_context
+from proxy.upstream.backend import BackendConnection, probe, service_login
 from rewriter.calls import register_function_names
 from rewriter.detect import CallDetector
 
@@ -251,8 +254,21 @@ def _url_account(url: BackendURL) -> tuple[bytes, bytes]:
 
 async def _refuse_before_greeting(stream: PacketStream, error: TooManyConnections) -> None:
     """An ERR packet in place of the greeting (as MySQL answers 1040), then close at once:
-    no backend work, and no wait on a client that does not read (proxy.login_gate logs)."""
+    no backend work, and no wait on a client that does not read (proxy.auth.login_gate logs)."""
     with contextlib.suppress(OSError, RuntimeError):
         stream.write(error_payload(error, 0), 0)
     stream.close()
     await stream.wait_closed(REFUSAL_CLOSE_TIMEOUT)
+
+
+async def run_server(config: Config, on_ready: Callable[[ProxyServer], None] | None = None) -> None:
+    """Start, serve until SIGTERM/SIGINT, then shut down gracefully."""
+    server = ProxyServer(config)
+    await server.start()
+    settle_after_startup()
+    if on_ready is not None:
+        on_ready(server)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, server.request_stop)
+    await server.serve()

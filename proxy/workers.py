@@ -21,8 +21,8 @@ The supervisor (this process, after uvicorn's):
 - restarts a worker that dies on its own (at most once a second each); a worker whose
   supervisor dies stops by itself.
 
-Each worker owns a slice of the connection ids (proxy.kill.ConnectionIds) and answers
-its siblings about its connections on a Unix socket (proxy.peers), so a KILL of any
+Each worker owns a slice of the connection ids (proxy.session.kill.ConnectionIds) and answers
+its siblings about its connections on a Unix socket (proxy.session.peers), so a KILL of any
 worker's connection id works from any connection.
 """
 
@@ -43,13 +43,13 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from proxy import event_loop
-from proxy.cli import configure_logging
 from proxy.config import Config
 from proxy.errors import BackendError, ConfigError
-from proxy.heap import settle_after_startup
-from proxy.peers import WorkerSlot, serve_peers
+from proxy.logs import configure_logging
 from proxy.server import ProxyServer
+from proxy.session.peers import WorkerSlot, serve_peers
+from proxy.transport import event_loop
+from proxy.transport.heap import settle_after_startup
 
 log = logging.getLogger("mlproxy")
 

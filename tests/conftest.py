@@ -7,7 +7,7 @@ start their own with ``start_proxy(backend, **settings)``.
 Event loops: proxies run on ``MLPROXY_TEST_LOOP`` (auto, asyncio or uvloop; default auto:
 uvloop when installed, as in production). Where the loops differ in ways the proxy
 depends on, the tests run under each installed loop (ids ``[asyncio]``, ``[uvloop]``):
-TLS (the ClientHello hand-over in proxy/stream.py works with each loop's own start_tls)
+TLS (the ClientHello hand-over in proxy/transport/stream.py works with each loop's own start_tls)
 and the pass-through relay. That is every test of ``BOTH_LOOPS_MODULES`` and every test
 with "tls" in its name that uses the ``proxy_loop`` fixture (directly or through
 ``proxy``).
@@ -28,9 +28,9 @@ from typing import Any
 import pymysql
 import pytest
 
-from proxy import event_loop
 from proxy.config import Config, load_config
 from proxy.server import ProxyServer
+from proxy.transport import event_loop
 from tests.backend import BackendInfo, provide_backend
 
 TEST_DB = "mlproxy_test"

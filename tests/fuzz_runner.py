@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from proxy.scanner import Shape
+from proxy.wire.scanner import Shape
 from tests.fuzz_wire import Closed, Outcome, Wire, frame, log_in, parse_greeting
 from tests.protocol_fuzz import PREPARED, Case, Session, command_case, login_case
 

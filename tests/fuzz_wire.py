@@ -3,7 +3,7 @@
 Unlike the client libraries it sends whatever bytes it is given (wrong sequence ids,
 truncated or split packets, mutated logins) and reports what came back: the packets of
 a response, whether the connection closed, whether it went silent. The end of a response
-is found with the proxy's own sans-IO scanner (proxy.scanner, tested on its own), given
+is found with the proxy's own sans-IO scanner (proxy.wire.scanner, tested on its own), given
 the shape the command's response has.
 """
 
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 from pymysql.constants import CLIENT
 
-from proxy import scramble
-from proxy.scanner import ResponseScanner, Shape
+from proxy.wire import scramble
+from proxy.wire.scanner import ResponseScanner, Shape
 
 #: What a login asks for: protocol 4.1, plugin auth, a database; no TLS, no DEPRECATE_EOF.
 LOGIN_CAPS = (

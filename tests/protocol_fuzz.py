@@ -22,8 +22,8 @@ import random
 import struct
 from dataclasses import dataclass, field
 
-from proxy import scramble
-from proxy.scanner import Shape
+from proxy.wire import scramble
+from proxy.wire.scanner import Shape
 from tests.fuzz_wire import (
     CONNECT_ATTRS,
     LOGIN_CAPS,

@@ -20,16 +20,16 @@ from typing import Any
 
 import pytest
 
-from ml_backends.aws_runtime import ServiceError
+from ml_backends.aws.bedrock import BedrockBackend
+from ml_backends.aws.runtime import ServiceError
+from ml_backends.aws.sagemaker import SageMakerBackend
 from ml_backends.base import Backend, Outcome
-from ml_backends.bedrock import BedrockBackend
+from ml_backends.endpoints.openai_chat import OpenAIChatBackend
+from ml_backends.endpoints.sagemaker_http import SageMakerHTTPBackend
 from ml_backends.engine import BatchPolicy, InferenceEngine
 from ml_backends.errors import BackendNotFound, InferenceFailed, RetryableError, Throttled
-from ml_backends.http_endpoint import SageMakerHTTPBackend
-from ml_backends.openai_chat import OpenAIChatBackend
 from ml_backends.python_callable import PythonCallableBackend
 from ml_backends.registry import alias_backend
-from ml_backends.sagemaker import SageMakerBackend
 from tests.fake_aws_ml import (
     ACCESS_KEY,
     NULL_400,

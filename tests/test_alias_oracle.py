@@ -32,8 +32,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import proxy.ml_answers as ml_answers
-from proxy.ml_path import MLRuntime
+import proxy.ml.answers as ml_answers
+from proxy.ml.path import MLRuntime
 from rewriter.functions import SENTIMENT
 from tests import alias_oracle_models as models
 from tests.backend import BackendInfo
@@ -99,7 +99,7 @@ W_ROWS = [
     (6, 12, "ab  ", 1 / 3, D("0.01"), 99, None, None, None, None),
 ]
 O_ROWS = [(1, 5, "héllo"), (2, None, None), (3, -7, "emoji 😀"), (4, 5, "HÉLLO")]
-#: More distinct inputs than proxy.ml_answers.INLINE_MAX_ANSWERS: the table path unforced.
+#: More distinct inputs than proxy.ml.answers.INLINE_MAX_ANSWERS: the table path unforced.
 MANY = 300
 
 # --------------------------------------------------------------------------------------
@@ -182,19 +182,19 @@ HAVING_ALIAS = (
     "absent from the key query: 1054 Unknown column 'k' in 'HAVING'"
 )
 WINDOW_IN_LOOKUP = (
-    "table path only: proxy/ml_answers.py lookup_sql puts the call's inputs in the lookup "
+    "table path only: proxy/ml/answers.py lookup_sql puts the call's inputs in the lookup "
     "subquery's WHERE (_mlr._mlproxy_k0 <=> CAST(... ROW_NUMBER() OVER (ORDER BY id) ...)), "
     "where MariaDB refuses a window function: 4015 Window function is allowed only in "
     "SELECT list and ORDER BY clause (the inline ELT path answers it)"
 )
 COUNT_STAR_IN_LOOKUP = (
-    "table path only: proxy/ml_answers.py lookup_sql evaluates the call's inputs inside the "
+    "table path only: proxy/ml/answers.py lookup_sql evaluates the call's inputs inside the "
     "lookup subquery (_mlr._mlproxy_k0 <=> CAST(... COUNT(*) ...)), where an aggregate that "
     "names no outer column is the subquery's own (a count of lookup rows): no key matches "
     "and every group answers NULL (the inline ELT path answers it)"
 )
 PREPARED_NAMES = (
-    "proxy/prepared_handlers.py _on_execute binds the parameters into the statement text "
+    "proxy/session/prepared_handlers.py _on_execute binds the parameters into the statement text "
     "(bind_placeholders) before planning, so an unaliased select item keeps the literal "
     "as its name: 'tagline(a, _utf8mb4 X'7070', c)' where the server names it "
     "'tagline(a, ?, c)'"

@@ -16,8 +16,8 @@ from typing import Any
 import pymysql
 import pytest
 
+from proxy.cli.explain import explain
 from proxy.config import load_config
-from proxy.explain_cli import explain
 from rewriter.ddl import AliasFunction, parse_ml_ddl
 from rewriter.registry import stub_statement
 from tests.alias_test_models import BATCHES

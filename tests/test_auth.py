@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives import serialization
 from pymysql import _auth as pymysql_auth
 from pymysql.constants import CLIENT
 
-from proxy.tls import generate_rsa_key, private_key_pem, self_signed_certificate
+from proxy.transport.tls import generate_rsa_key, private_key_pem, self_signed_certificate
 from tests.backend import BackendInfo
 from tests.conftest import APP, OTHER, TEST_DB, Account, RunningProxy, admin_connect, start_proxy
 

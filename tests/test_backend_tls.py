@@ -14,7 +14,7 @@ import pymysql
 import pytest
 
 from proxy.embedded_db import EmbeddedServer, run_sql, start_embedded_server
-from proxy.tls import generate_rsa_key, private_key_pem, self_signed_certificate
+from proxy.transport.tls import generate_rsa_key, private_key_pem, self_signed_certificate
 from tests.backend import BackendInfo
 from tests.conftest import RunningProxy, start_proxy
 

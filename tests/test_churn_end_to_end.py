@@ -19,7 +19,7 @@ import pytest
 
 from examples.churn import model, server
 from examples.churn.schema import FALSE, FEATURE_COLUMNS, FEATURE_NAMES, TRUE
-from proxy.demo import DEMO_ENDPOINTS
+from proxy.cli.demo import DEMO_ENDPOINTS
 from rewriter.ddl import AliasFunction, parse_ml_ddl
 from tests.backend import BackendInfo
 from tests.conftest import APP, RunningProxy, admin_connect, start_proxy

@@ -14,8 +14,8 @@ from typing import Any
 import pymysql
 import pytest
 
+from ml_backends.aws.comprehend import ComprehendBackend, translate_error
 from ml_backends.base import ItemError, Outcome
-from ml_backends.comprehend import ComprehendBackend, translate_error
 from ml_backends.engine import BatchPolicy, InferenceEngine
 from ml_backends.errors import InferenceFailed, RetryableError, Throttled
 from ml_backends.sentiment import Sentiment, SentimentInput, truncate_utf8

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from proxy.cli import build_parser
+from proxy.cli.main import build_parser
 from proxy.config import (
     ENV_PREFIX,
     Config,

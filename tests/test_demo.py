@@ -17,7 +17,7 @@ import pytest
 
 from examples.churn import model
 from examples.churn.schema import FALSE, TRUE
-from proxy.demo import DEMO_DATABASE, DEMO_PASSWORD, DEMO_USER
+from proxy.cli.demo import DEMO_DATABASE, DEMO_PASSWORD, DEMO_USER
 
 REPO = Path(__file__).resolve().parents[1]
 READY = re.compile(r"-P (\d+) -u " + DEMO_USER)

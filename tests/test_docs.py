@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from proxy.cli import build_parser
+from proxy.cli.main import build_parser
 from proxy.config import ENV_PREFIX, settings
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.cli import build_parser
+from proxy.cli.main import build_parser
 from proxy.config import endpoint_routes, load_config
 from proxy.errors import ConfigError
 

@@ -13,7 +13,7 @@ import pytest
 
 from examples.churn import model
 from examples.churn.schema import FALSE, TRUE
-from proxy.demo import DEMO_ENDPOINTS, table_scripts
+from proxy.cli.demo import DEMO_ENDPOINTS, table_scripts
 from proxy.embedded_db import EmbeddedServer, run_sql
 from tests.backend import BackendInfo
 from tests.conftest import RunningProxy, start_proxy

@@ -19,7 +19,7 @@ from typing import Any
 import pymysql
 import pytest
 
-from proxy.cli import main
+from proxy.cli.main import main
 from rewriter.ddl import AliasFunction, parse_ml_ddl
 from tests.alias_models import score
 from tests.backend import BackendInfo

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from proxy.heap import fix_mmap_threshold
+from proxy.transport.heap import fix_mmap_threshold
 from tests.backend import BackendInfo
 from tests.conftest import APP, RunningProxy, admin_connect, private_database, start_proxy
 from tests.fuzz_runner import Runner, Verdict
@@ -67,7 +67,7 @@ def fuzz_proxy(backend: BackendInfo) -> Iterator[RunningProxy]:
             cur.execute("CREATE TABLE fuzz_t (id INT PRIMARY KEY, txt VARCHAR(100))")
             cur.execute("INSERT INTO fuzz_t VALUES (1, 'I love it'), (2, 'I hate it'), (3, NULL)")
             cur.execute("CREATE TABLE fuzz_out (id INT, label VARCHAR(20))")
-        fix_mmap_threshold()  # as a proxy process does once started (proxy.heap)
+        fix_mmap_threshold()  # as a proxy process does once started (proxy.transport.heap)
         proxy = start_proxy(backend, handshake_timeout=5)
         try:
             yield proxy

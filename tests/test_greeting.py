@@ -2,7 +2,7 @@
 backend, and the greeting carries the backend's version.
 
 The proxy greets clients from the latest backend greeting it has seen, and opens a
-backend connection only once the client has said who it is (proxy.client_greeting;
+backend connection only once the client has said who it is (proxy.wire.greeting;
 tests/test_security_prelogin.py has the floods). A client that leaves before logging in
 must not leave an interrupted handshake on the backend (MySQL and MariaDB count those
 toward max_connect_errors and then block the proxy's host for every client), nor a

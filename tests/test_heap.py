@@ -1,4 +1,4 @@
-"""The collector settings a proxy process takes once started (proxy.heap)."""
+"""The collector settings a proxy process takes once started (proxy.transport.heap)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from proxy.heap import YOUNG_THRESHOLD
+from proxy.transport.heap import YOUNG_THRESHOLD
 
 PROBE = """
 import gc
-from proxy.heap import settle_after_startup
+from proxy.transport.heap import settle_after_startup
 alive = [[i] for i in range(1000)]
 settle_after_startup()
 print(gc.get_threshold()[0], gc.get_freeze_count() >= 1000)
@@ -35,7 +35,7 @@ def test_startup_objects_are_frozen_and_young_passes_are_rarer() -> None:
 #: them the process still holds (MiB of RSS).
 LARGE_BLOCKS = """
 import sys
-from proxy.heap import settle_after_startup
+from proxy.transport.heap import settle_after_startup
 
 def rss():
     with open("/proc/self/statm") as statm:
@@ -55,7 +55,7 @@ print(rss() - base)
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator, /proc")
 def test_large_blocks_go_back_to_the_os_once_settled() -> None:
-    """The protocol fuzzer's RSS growth (proxy.heap): glibc keeps freed 16 MiB blocks
+    """The protocol fuzzer's RSS growth (proxy.transport.heap): glibc keeps freed 16 MiB blocks
     after the first, unless its mmap threshold is fixed."""
 
     def held(mode: str) -> float:

@@ -21,7 +21,7 @@ import pymysql
 import pytest
 from pymysql.constants import COMMAND
 
-from proxy.kill import PROXY_ID_BASE
+from proxy.session.kill import PROXY_ID_BASE
 from tests.backend import BackendInfo
 from tests.conftest import APP, OTHER, TEST_DB, Account, RunningProxy, admin_connect, wait_until
 

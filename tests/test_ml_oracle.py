@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ml_backends.counters import MLCounters
-from proxy.ml_path import MLRuntime
+from proxy.ml.path import MLRuntime
 from rewriter.functions import SENTIMENT
 from rewriter.sql_text import double_literal
 from tests import oracle_backend

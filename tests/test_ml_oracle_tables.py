@@ -1,7 +1,7 @@
 """The differential oracle's read and write corpus again, with every row-dependent call
 answered through a session temporary table.
 
-The proxy writes up to proxy.ml_answers.INLINE_MAX_ANSWERS answers into the statement
+The proxy writes up to proxy.ml.answers.INLINE_MAX_ANSWERS answers into the statement
 itself and uses a temporary table beyond; the oracle's tables are small, so the main
 module exercises the inline path and this one forces the other. Two shapes are known
 limits of the table path (the inline path answers them).
@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 from _pytest.mark import ParameterSet
 
-import proxy.ml_answers as ml_answers
+import proxy.ml.answers as ml_answers
 from tests import test_ml_oracle as oracle
 from tests.test_ml_oracle import admin, fresh, oracle_proxy, pair  # noqa: F401 - fixtures
 

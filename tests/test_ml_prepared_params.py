@@ -1,7 +1,7 @@
 """Binary-protocol parameters of ML prepared statements, type by type, against the server.
 
 The proxy binds an ML prepared statement's parameters by writing them into its text as
-literals (proxy.binary_params). Each type class the binary protocol carries is sent
+literals (proxy.wire.binary_params). Each type class the binary protocol carries is sent
 here as raw COM_STMT_EXECUTE bytes, ordinary values and hostile ones, once to an ML
 statement through the proxy and once to the same statement straight to the backend
 (its ML call replaced by the constant the local model answers): the rows must be
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from proxy import scramble
-from proxy.scanner import Shape
+from proxy.wire import scramble
+from proxy.wire.scanner import Shape
 from tests.backend import BackendInfo
 from tests.conftest import APP, RunningProxy, admin_connect, private_database, start_proxy
 from tests.fuzz_wire import Outcome, Wire, handshake_response, log_in, parse_greeting

@@ -1,5 +1,5 @@
 """A call site with many distinct inputs: its lookup table is filled while the model is
-still answering (proxy.ml_tables), and a failure part-way leaves nothing behind.
+still answering (proxy.ml.tables), and a failure part-way leaves nothing behind.
 
 A switchable python: backend (tests.switchable_backend) answers deterministically and can
 fail after a number of batches, after part of the answers have been stored.
@@ -13,7 +13,7 @@ from typing import Any
 import pymysql
 import pytest
 
-from proxy.ml_tables import INSERT_BYTES
+from proxy.ml.tables import INSERT_BYTES
 from tests import switchable_backend
 from tests.backend import BackendInfo
 from tests.conftest import TEST_DB, RunningProxy, admin_connect, start_proxy

@@ -9,8 +9,9 @@ import pymysql._auth as pymysql_auth
 import pytest
 from mysql_mimic.types import Capabilities
 
-from proxy import scramble
-from proxy.handshake import (
+from proxy.transport.tls import generate_rsa_key
+from proxy.wire import scramble
+from proxy.wire.handshake import (
     ChangeUser,
     Greeting,
     HandshakeResponse,
@@ -22,7 +23,7 @@ from proxy.handshake import (
     parse_greeting,
     parse_handshake_response,
 )
-from proxy.packets import (
+from proxy.wire.packets import (
     MAX_PAYLOAD,
     frame,
     lenenc_int,
@@ -32,7 +33,6 @@ from proxy.packets import (
     parse_err,
     read_lenenc_int,
 )
-from proxy.tls import generate_rsa_key
 
 NONCE = b"abcdefghij0123456789"
 

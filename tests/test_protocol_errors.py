@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from proxy.scanner import Shape
+from proxy.wire.scanner import Shape
 from tests.backend import BackendInfo
 from tests.conftest import APP, TEST_DB, RunningProxy, admin_connect, wait_until
 from tests.fuzz_wire import (

@@ -18,9 +18,9 @@ import pytest
 
 from examples.churn import model, server
 from examples.churn.schema import FEATURE_NAMES
+from ml_backends.endpoints.sagemaker_http import SageMakerHTTPBackend, invocations_url
 from ml_backends.engine import BatchPolicy, InferenceEngine
 from ml_backends.errors import BackendNotFound, InferenceFailed, RetryableError
-from ml_backends.http_endpoint import SageMakerHTTPBackend, invocations_url
 from ml_backends.sagemaker_csv import decode_answers, encode_rows, split_by_size
 
 

@@ -11,8 +11,8 @@ import random
 
 import pytest
 
-from proxy.packets import MAX_PAYLOAD, frame, lenenc_int, make_err, make_ok
-from proxy.scanner import ResponseScanner, Shape
+from proxy.wire.packets import MAX_PAYLOAD, frame, lenenc_int, make_err, make_ok
+from proxy.wire.scanner import ResponseScanner, Shape
 
 MORE_RESULTS = 0x0008
 CURSOR_EXISTS = 0x0040

@@ -25,9 +25,9 @@ from pymysql.constants import CLIENT
 
 from ml_backends import counters, targets
 from ml_backends.targets import is_aws_name
-from proxy import status
-from proxy.cli import main
+from proxy.cli.main import main
 from proxy.config import load_config
+from proxy.ml import status
 from rewriter.ddl import AliasFunction, parse_ml_ddl
 from rewriter.registry import stub_statement
 from tests import security_models

@@ -21,10 +21,10 @@ import pymysql
 import pytest
 
 from ml_backends.bounded_read import read_answer
+from ml_backends.endpoints.openai_chat import OpenAIChatBackend
+from ml_backends.endpoints.sagemaker_http import SageMakerHTTPBackend
 from ml_backends.engine import BatchPolicy, InferenceEngine
 from ml_backends.errors import InferenceFailed
-from ml_backends.http_endpoint import SageMakerHTTPBackend
-from ml_backends.openai_chat import OpenAIChatBackend
 from proxy.config import load_config
 from proxy.errors import ConfigError
 from tests.backend import BackendInfo

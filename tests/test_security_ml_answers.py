@@ -18,7 +18,7 @@ from typing import Any
 import pymysql
 import pytest
 
-from proxy import ml_answers
+from proxy.ml import answers as ml_answers
 from tests import hostile_models, switchable_backend
 from tests.backend import BackendInfo
 from tests.conftest import TEST_DB, RunningProxy, admin_connect, start_proxy

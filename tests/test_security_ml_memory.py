@@ -20,7 +20,7 @@ import pymysql
 import pytest
 
 from ml_backends.cache import ResultCache
-from proxy.ml_memory import ADMIT_BELOW, ER_OUT_OF_RESOURCES, row_cost
+from proxy.ml.memory import ADMIT_BELOW, ER_OUT_OF_RESOURCES, row_cost
 from tests import hostile_models
 from tests.backend import BackendInfo
 from tests.conftest import RunningProxy, start_proxy

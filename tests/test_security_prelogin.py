@@ -5,8 +5,8 @@ The proxy used to open a backend connection per accepted socket, before the clie
 who it was: 500 silent sockets took every backend connection for the handshake timeout
 (the backend's max_connections is 151 by default), and for those seconds logins through
 the proxy, direct logins to the backend and even root on its unix socket got 1040. Now
-the greeting is the proxy's own (proxy.client_greeting), logins in progress are limited
-overall and per source address (proxy.login_gate), max_connections counts logged-in
+the greeting is the proxy's own (proxy.wire.greeting), logins in progress are limited
+overall and per source address (proxy.auth.login_gate), max_connections counts logged-in
 sessions only, and the greeting stays true to the backend.
 
 Floods come from 127.0.0.2 and other loopback addresses (Linux routes all of 127/8 to
@@ -27,10 +27,10 @@ import pymysql
 import pytest
 from mysql_mimic.types import Capabilities, ServerStatus
 
+from proxy.auth.login_gate import LoginGate, source_key
 from proxy.config import Config, load_config
 from proxy.errors import ConfigError, TooManyConnections
-from proxy.handshake import Greeting, parse_greeting
-from proxy.login_gate import LoginGate, source_key
+from proxy.wire.handshake import Greeting, parse_greeting
 from tests.backend import BackendInfo
 from tests.conftest import (
     APP,

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from proxy.packets import MAX_PAYLOAD, frame, make_ok
-from proxy.relay import Relay
-from proxy.scanner import Shape
-from proxy.stream import READ_LIMIT, MessageTooLarge, PacketStream, ReadInterrupted
+from proxy.transport.relay import Relay
+from proxy.transport.stream import READ_LIMIT, MessageTooLarge, PacketStream, ReadInterrupted
+from proxy.wire.packets import MAX_PAYLOAD, frame, make_ok
+from proxy.wire.scanner import Shape
 
 AUTOCOMMIT = 0x0002
 IN_TRANS = 0x0001

@@ -20,7 +20,7 @@ from typing import Any, TypeAlias
 import pymysql
 import pytest
 
-from proxy.kill import worker_of
+from proxy.session.kill import worker_of
 from tests.backend import BackendInfo
 from tests.conftest import wait_until
 from tests.test_lifecycle import (

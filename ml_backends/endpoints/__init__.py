@@ -1,0 +1,2 @@
+"""Self-hosted endpoints over HTTP: SageMaker-compatible model servers and
+OpenAI-compatible chat servers."""

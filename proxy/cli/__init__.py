@@ -1,0 +1,1 @@
+"""The ``mlproxy`` command: serve (``main``), demo, explain and the alias function commands."""

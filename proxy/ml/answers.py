@@ -1,0 +1,166 @@
+"""How answers go back into SQL, and how key rows become backend inputs.
+
+Key rows hold each input's exact utf8mb4 bytes (NULL as None). Answers are written as
+hex literals (never quoted text), either into the statement itself (an ELT/FIELD lookup)
+or into a session temporary table the statement reads.
+
+The built-in sentiment functions answer NULL for a NULL input without asking anyone.
+An endpoint alias sends rows with NULL arguments too (an empty CSV field, as Aurora
+does), so its keys keep NULL apart from every value and its lookups match NULL-safely.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable
+
+from ml_backends.sentiment import Sentiment, SentimentInput, normalize_language
+from proxy.errors import MLStatementError
+from proxy.upstream.internal import Row
+from rewriter.aliases import answer_text, input_values
+from rewriter.functions import MLFunction
+from rewriter.plan import CallSite
+from rewriter.sql_text import bytes_literal, double_literal, input_key, string_literal
+
+TEMP_PREFIX = "_mlproxy_ml_"
+# Column names no user table has: an unqualified user column in the call's inputs must
+# not resolve to the lookup table's columns.
+KEY_COLUMN = "_mlproxy_k"
+VALUE_COLUMN = "_mlproxy_v"
+#: Up to this many distinct answers (and bytes of keys) go into the statement itself;
+#: beyond, into a temporary table (a long FIELD list is slower than an index lookup).
+INLINE_MAX_ANSWERS = 256
+INLINE_MAX_BYTES = 1 << 16
+
+
+# --- key rows to backend inputs -------------------------------------------------------
+
+
+def backend_input(function: MLFunction, row: Row) -> Hashable | None:
+    """The backend input for one key row; None when the answer is NULL unasked."""
+    if function.definition is not None:
+        values = input_values(function, row)
+        if function.inputs == 1 and values[0] is None:
+            return None  # one NULL argument (a Bedrock body): nothing to send
+        return values
+    return _sentiment_input(function, row)
+
+
+def _sentiment_input(function: MLFunction, row: Row) -> SentimentInput | None:
+    """None for NULL or empty text (answered NULL)."""
+    text, language = row[0], row[1]
+    if text is None or language is None or not text:
+        return None
+    code = normalize_language(language.decode("utf-8", "replace"))
+    if code is None:
+        raise MLStatementError(
+            f"Incorrect arguments to {function.name}: unsupported language "
+            f"'{language.decode('utf-8', 'replace')}'",
+            1210,
+        )
+    return SentimentInput(text.decode("utf-8", "replace"), code)
+
+
+# --- answers to SQL -------------------------------------------------------------------
+
+
+def literal(function: MLFunction, answer: object) -> str:
+    """An answer as a SQL literal of the function's stored answer type."""
+    if answer is None:
+        return "NULL"
+    if function.answers_text:
+        if isinstance(answer, float) and not math.isfinite(answer):
+            raise MLStatementError(
+                f"{function.name}() got {answer!r} from its model: not a value MySQL can hold",
+                1690,
+                "22003",
+            )
+        return string_literal(answer_text(answer))
+    if isinstance(answer, Sentiment | tuple | list):
+        value = answer[0] if function.output == "label" else answer[1]
+    else:
+        value = answer
+    if function.sql_type == "DOUBLE":
+        return double_literal(float(value))
+    return string_literal(str(value))
+
+
+def typed_literal(function: MLFunction, answer: object) -> str:
+    """A constant answer with the function's result type and nullability, so that
+    CREATE TABLE ... AS SELECT makes the same column as a real function call would."""
+    return f"CAST(NULLIF({literal(function, answer)}, NULL) AS {function.cast_type})"
+
+
+def _elt_literal(function: MLFunction, answer: object) -> str:
+    """ELT returns text: a DOUBLE goes as its exact decimal text, cast back after."""
+    if function.sql_type == "DOUBLE" and not function.answers_text:
+        value = answer[1] if isinstance(answer, Sentiment | tuple | list) else answer
+        return string_literal(repr(float(value)))  # type: ignore[arg-type]
+    return literal(function, answer)
+
+
+def inline_lookup(site: CallSite, site_answers: dict[Row, object]) -> str | None:
+    """The answers written into the statement itself, when there are few: no temporary
+    table (so READ ONLY transactions and users without CREATE TEMPORARY TABLES work),
+    and the inputs are evaluated where the call stood (an aggregate input too). FIELD
+    compares the binary keys bytewise; ELT picks the answer (NULL when none matches);
+    the CAST gives the function's result type. None when there are too many answers."""
+    null_safe = site.function.answers_text
+    answered = [
+        (row, answer)
+        for row, answer in site_answers.items()
+        if answer is not None and (null_safe or all(part is not None for part in row))
+    ]
+    if len(answered) > INLINE_MAX_ANSWERS:
+        return None  # before building thousands of keys only to drop them
+    keys = [bytes_literal(combined_key(row, null_safe)) for row, _ in answered]
+    if sum(len(k) for k in keys) > INLINE_MAX_BYTES:
+        return None
+    cast = site.function.cast_type
+    if not answered:
+        return f"CAST(NULL AS {cast})"
+    values = ", ".join(_elt_literal(site.function, answer) for _, answer in answered)
+    key = combined_key_sql(site.inputs, null_safe)
+    return f"CAST(ELT(FIELD({key}, {', '.join(keys)}), {values}) AS {cast})"
+
+
+def combined_key(row: Row, null_safe: bool = False) -> bytes:
+    """All inputs in one unambiguous byte string: each but the last length-prefixed;
+    with ``null_safe``, every part marked N (NULL) or V (a value) and length-prefixed."""
+    if null_safe:
+        return b"".join(b"N" if p is None else f"V{len(p)}:".encode() + p for p in row)
+    parts = [part or b"" for part in row]
+    return b"".join(f"{len(p)}:".encode() + p for p in parts[:-1]) + parts[-1]
+
+
+def combined_key_sql(inputs: list[str], null_safe: bool = False) -> str:
+    """The SQL computing ``combined_key`` of the inputs, row by row."""
+    keys = [input_key(text) for text in inputs]
+    if null_safe:
+        parts = [f"IF({k} IS NULL, 'N', CONCAT('V', LENGTH({k}), ':', {k}))" for k in keys]
+        return f"CONCAT({', '.join(parts)})"
+    if len(keys) == 1:
+        return keys[0]
+    parts = [f"LENGTH({k}), ':', {k}" for k in keys[:-1]] + [keys[-1]]
+    return f"CONCAT({', '.join(parts)})"
+
+
+def lookup_sql(site: CallSite) -> str:
+    """What replaces a row-dependent call: a lookup of its answer by its inputs' keys
+    (NULL-safe for aliases, whose answers are text cast to the declared type here)."""
+    equals = "<=>" if site.function.answers_text else "="
+    condition = " AND ".join(
+        f"_mlr.{KEY_COLUMN}{i} {equals} {input_key(text)}" for i, text in enumerate(site.inputs)
+    )
+    table = f"{TEMP_PREFIX}{site.index}"
+    lookup = f"(SELECT _mlr.{VALUE_COLUMN} FROM {table} AS _mlr WHERE {condition})"
+    return f"CAST({lookup} AS {site.function.cast_type})" if site.function.answers_text else lookup
+
+
+def table_row(function: MLFunction, row: Row, answer: object) -> str:
+    """One temporary-table row: the keys (NULL kept for aliases), then the answer."""
+    if function.answers_text:
+        keys = ["NULL" if part is None else bytes_literal(part) for part in row]
+    else:
+        keys = [bytes_literal(part or b"") for part in row]
+    return "(" + ", ".join([*keys, literal(function, answer)]) + ")"

@@ -1,0 +1,522 @@
+"""Running a statement that calls ML functions (the plan comes from rewriter.plan).
+
+1. Read the session's ML settings (user variables) and every call site's inputs: one
+   query for all constant inputs, one key query per row-dependent site.
+2. Check the inputs (languages) and the estimated backend requests against the cap,
+   before any backend call.
+3. Infer through the shared engines (one per backend family: sentiment and confidence
+   of one text share a call).
+4. Write answers as literals (constant sites) or into session temporary tables
+   (row-dependent sites), and relay the rewritten statement's result to the client.
+
+Temporary tables are dropped at the next ML statement rather than after this one, so
+the client's ROW_COUNT(), warnings and FOUND_ROWS() stay those of its own statement.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ml_backends.base import ItemError
+from ml_backends.counters import MLCounters
+from ml_backends.engine import AnswersCallback, InferenceEngine
+from ml_backends.errors import InvalidTargetName, MLBackendError
+from ml_backends.slices import LoopSlices
+from ml_backends.targets import check_alias_name
+from proxy.errors import BackendRejected, MLStatementError
+from proxy.ml.answer_check import RefusedAnswer, answer_check
+from proxy.ml.answers import (
+    backend_input,
+    combined_key_sql,
+    inline_lookup,
+    lookup_sql,
+    typed_literal,
+)
+from proxy.ml.memory import DEFAULT_STATEMENT_MEMORY, ProcessMemory, StatementMemory, row_cost
+from proxy.ml.privileges import ACCESS_DENIED, check_privileges
+from proxy.ml.settings import SettingsError, StatementSettings, read_settings
+from proxy.ml.tables import LookupTable, PipelinedStatements, needs_table, rows_by_input
+from proxy.upstream.backend import BackendConnection
+from proxy.upstream.internal import Row, fetch_rows
+from rewriter.ddl import AliasFunction
+from rewriter.functions import MLFunction
+from rewriter.plan import CallSite, MLPlan, render
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "MLRuntime",
+    "MLStatement",
+    "MLStatementError",
+    "Requester",
+    "check_target_name",
+    "lookup_sql",
+    "read_statement_settings",
+]
+
+ER_BAD_FIELD = 1054  # Unknown column: a key query outside a correlated subquery's context
+
+#: Builds the inference backend of an alias definition (see proxy.ml.runtime).
+AliasEngineFactory = Callable[[AliasFunction], InferenceEngine]
+
+
+@dataclass
+class MLRuntime:
+    """What the ML path shares across sessions."""
+
+    functions: dict[str, MLFunction]
+    engines: dict[str, InferenceEngine]
+    counters: MLCounters
+    max_backend_calls: int = 0
+    #: Builds an alias's engine on its first call; None: aliases cannot be called.
+    alias_engines: AliasEngineFactory | None = None
+    #: The operator's endpoint map (names an alias may use besides AWS names).
+    routes: Mapping[str, str] = field(default_factory=dict)
+    _alias_engines: dict[Hashable, InferenceEngine] = field(default_factory=dict)
+    #: Bytes of key rows and answers one statement may hold (ml_statement_memory).
+    statement_memory: int = DEFAULT_STATEMENT_MEMORY
+    #: What all ML statements of the process hold together (ml_memory).
+    memory: ProcessMemory = field(default_factory=ProcessMemory)
+
+    def engine_for(self, function: MLFunction) -> InferenceEngine | None:
+        """The engine answering ``function``: the built-ins' by family; an alias's built
+        once per target and options (MLBackendError when its target is unusable)."""
+        definition = function.definition
+        if not isinstance(definition, AliasFunction):
+            return self.engines.get(function.family)
+        if self.alias_engines is None:
+            return None
+        key = engine_key(definition)
+        engine = self._alias_engines.get(key)
+        if engine is None:
+            engine = self._alias_engines[key] = self.alias_engines(definition)
+        return engine
+
+    async def close(self) -> None:
+        for engine in [*self.engines.values(), *self._alias_engines.values()]:
+            await engine.backend.close()
+
+
+def _explained_inline(site: CallSite) -> str:
+    """An inline lookup with no answers that still reads the call's inputs (as the real
+    statement's does), for EXPLAIN."""
+    key = combined_key_sql(site.inputs, site.function.answers_text)
+    return f"CAST(ELT(FIELD({key}, ''), NULL) AS {site.function.cast_type})"
+
+
+def check_target_name(definition: AliasFunction, routes: Mapping[str, str]) -> None:
+    """Refuse (1210) an alias whose ENDPOINT NAME / MODEL ID no call could use: neither
+    in the endpoint map nor a valid AWS name (see ml_backends.targets)."""
+    try:
+        check_alias_name(definition.kind, definition.target_name, routes)
+    except InvalidTargetName as exc:
+        raise MLStatementError(str(exc), 1210) from None
+
+
+def engine_key(definition: AliasFunction) -> Hashable:
+    """What makes two aliases share an engine (one backend, one rate limit)."""
+    return (
+        definition.kind,
+        definition.endpoint,
+        definition.model_id,
+        definition.max_batch_size,
+        definition.content_type,
+        definition.accept,
+        definition.timeout_ms,
+    )
+
+
+async def read_statement_settings(
+    backend: BackendConnection, runtime: MLRuntime
+) -> StatementSettings:
+    try:
+        return await read_settings(backend, runtime.max_backend_calls)
+    except SettingsError as exc:
+        raise MLStatementError(str(exc), 1210) from None
+
+
+@dataclass
+class _Inputs:
+    """Each site's distinct input rows (exact utf8mb4 bytes per input)."""
+
+    by_site: dict[int, list[Row]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Whose statement it is. Answers are cached per account: a cache hit (its counter,
+    its speed) must never tell one account what rows it cannot read hold (issue 10,
+    item 8); within an account, sessions share them. Counts go to the session too."""
+
+    account: bytes
+    counters: MLCounters | None = None
+
+
+#: Statements of nobody's session (mlproxy explain): their own cache partition.
+NOBODY = Requester(b"")
+
+
+class MLStatement:
+    """One ML statement on one session's backend connection."""
+
+    def __init__(
+        self,
+        runtime: MLRuntime,
+        backend: BackendConnection,
+        plan: MLPlan,
+        settings: StatementSettings | None = None,
+        requester: Requester = NOBODY,
+    ) -> None:
+        self.runtime = runtime
+        self.backend = backend
+        self.plan = plan
+        self.requester = requester
+        #: Read first by prepare() unless the caller read them already.
+        self.settings = settings
+        #: What the statement holds; prepare() takes its share of the process's.
+        self.memory = StatementMemory(runtime.statement_memory)
+
+    async def prepare(self) -> str:
+        """Do everything but the statement itself; return the rewritten statement.
+        The client's privileges for the statement are checked before any model request."""
+        settings = await self.read_settings()
+        await check_privileges(self.backend, self.plan)
+        self.memory = await self.runtime.memory.admit(self.runtime.statement_memory)
+        try:
+            replacements = await self._answer_waves()
+        finally:
+            self.memory.release()  # what the rewritten statement needs is small
+        return self.plan.rewrite(replacements, settings.state)
+
+    async def _answer_waves(self) -> dict[int, str]:
+        """Each call's replacement, wave by wave."""
+        replacements: dict[int, str] = {}
+        for wave in self.plan.waves():  # usually one: calls reading calls come later
+            inputs = await self.collect(wave, replacements)
+            keyed = await self._keyed(wave, inputs)
+            requests = await _family_requests(wave, keyed)
+            await self._check_caps(requests)
+            statements = PipelinedStatements(self.backend)
+            try:
+                tables = self._open_tables(wave, keyed, statements)
+                answers = await self._infer(requests, keyed, tables)
+                replacements.update(
+                    await self._materialize(wave, inputs, answers, tables, statements)
+                )
+            except Exception:
+                await statements.abandon()
+                raise
+            await statements.finish()
+        return replacements
+
+    async def prepare_explain(self) -> str:
+        """The rewritten statement for EXPLAIN: empty lookup tables, no inference. An
+        account without CREATE TEMPORARY TABLES gets the form a statement with few
+        answers runs as (the answers inline), which needs no privilege."""
+        replacements = {}
+        statements = PipelinedStatements(self.backend)
+        for site in self.plan.calls:
+            if site.constant:
+                replacements[site.index] = "NULL"
+            else:
+                LookupTable(site, statements).create()
+                replacements[site.index] = lookup_sql(site)
+        try:
+            await statements.finish()
+        except BackendRejected as exc:
+            if exc.code not in ACCESS_DENIED:
+                raise
+            replacements.update(
+                (site.index, _explained_inline(site))
+                for site in self.plan.calls
+                if not site.constant
+            )
+        return self.plan.rewrite(replacements)
+
+    async def read_settings(self) -> StatementSettings:
+        if self.settings is None:
+            self.settings = await read_statement_settings(self.backend, self.runtime)
+        return self.settings
+
+    @property
+    def _settings(self) -> StatementSettings:
+        assert self.settings is not None, "read_settings() first"
+        return self.settings
+
+    async def collect(self, sites: list[CallSite], replacements: Mapping[int, str]) -> _Inputs:
+        """The distinct inputs of ``sites``; key queries that read other calls get those
+        calls' ``replacements`` (their lookups, once answered)."""
+        inputs = _Inputs()
+        constant_query = self.plan.constant_query()
+        if constant_query is not None and any(site.constant for site in sites):
+            (row,) = await fetch_rows(self.backend, constant_query, self._charge_row)
+            pos = 0
+            for site in self.plan.constant_calls:
+                inputs.by_site[site.index] = [row[pos : pos + len(site.inputs)]]
+                pos += len(site.inputs)
+        answers_at = {
+            c.span.name_start: replacements[c.index]
+            for c in self.plan.calls
+            if c.index in replacements
+        }
+        for site in sites:
+            if site.key_query is not None:
+                inputs.by_site[site.index] = await self._site_inputs(site, answers_at)
+        return inputs
+
+    async def _site_inputs(self, site: CallSite, answers_at: Mapping[int, str]) -> list[Row]:
+        """The site's distinct inputs; a correlated subquery's own scope does not resolve
+        (1054 unknown column), and then the scopes around it are read too."""
+        assert site.key_query is not None
+        try:
+            return await fetch_rows(
+                self.backend, render(site.key_query, answers_at), self._charge_row
+            )
+        except BackendRejected as exc:
+            if exc.code != ER_BAD_FIELD or site.flat_key_query is None:
+                raise
+        return await fetch_rows(
+            self.backend, render(site.flat_key_query, answers_at), self._charge_row
+        )
+
+    def _charge_row(self, payload_bytes: int) -> None:
+        self.memory.charge(row_cost(payload_bytes), "key rows (distinct inputs)")
+
+    async def backend_inputs(self, inputs: _Inputs) -> dict[str, list[Hashable]]:
+        """Per family, the inputs the backend would be asked (NULL and empty excluded)."""
+        keyed = await self._keyed(self.plan.calls, inputs)
+        requests = await _family_requests(self.plan.calls, keyed)
+        return {family: request.wanted for family, request in requests.items()}
+
+    async def _keyed(
+        self, wave: list[CallSite], inputs: _Inputs
+    ) -> dict[int, dict[Row, Hashable | None]]:
+        """Per site, each key row's backend input (None: answered NULL unasked); an
+        unsupported language fails here, before any backend call. Decoding many rows
+        yields to the event loop between slices."""
+        slices = LoopSlices()
+        keyed: dict[int, dict[Row, Hashable | None]] = {}
+        for site in wave:
+            keyed[site.index] = site_keys = {}
+            async for row in slices.each(inputs.by_site[site.index]):
+                site_keys[row] = backend_input(site.function, row)
+        return keyed
+
+    def _open_tables(
+        self,
+        wave: list[CallSite],
+        keyed: Mapping[int, Mapping[Row, Hashable | None]],
+        statements: PipelinedStatements,
+    ) -> dict[int, LookupTable]:
+        """The sites whose answers cannot go inline whatever they are: their tables are
+        created now and filled as the engine's batches come back."""
+        tables = {}
+        for site in wave:
+            if not site.constant and needs_table(keyed[site.index]):
+                tables[site.index] = table = LookupTable(site, statements)
+                table.create()
+        return tables
+
+    async def _infer(
+        self,
+        requests: Mapping[str, _FamilyRequest],
+        keyed: Mapping[int, Mapping[Row, Hashable | None]],
+        tables: Mapping[int, LookupTable],
+    ) -> dict[int, dict[Row, object]]:
+        """Answers per site, keyed by input row; NULL inputs are answered NULL unasked."""
+        answers: dict[int, dict[Row, object]] = {}
+        slices = LoopSlices()
+        for family, request in requests.items():
+            sites = request.sites
+            fill = _filler(
+                [
+                    (tables[s.index], await rows_by_input(keyed[s.index]))
+                    for s in sites
+                    if s.index in tables
+                ]
+            )
+            outcomes = await self._run_engine(
+                self._engine(sites[0].function),
+                request.wanted,
+                request.batch,
+                family,
+                sites[0].function,
+                fill,
+            )
+            for site in sites:
+                answers[site.index] = {
+                    row: None if value is None else outcomes[value]
+                    async for row, value in slices.each(keyed[site.index].items())
+                }
+        return answers
+
+    def _namespace(self, family: str) -> Hashable:
+        """The cache partition of ``family``'s answers for this statement's account."""
+        return (self.requester.account, family)
+
+    async def _check_caps(self, requests: Mapping[str, _FamilyRequest]) -> None:
+        """Refuse a statement over the session's request cap before it touches anything
+        (an unconfigured family fails here too)."""
+        for request in requests.values():
+            function = request.sites[0].function
+            await self._check_cap(self._engine(function), request.wanted, request.batch, function)
+
+    def _engine(self, function: MLFunction) -> InferenceEngine:
+        try:
+            engine = self.runtime.engine_for(function)
+        except InvalidTargetName as exc:
+            raise MLStatementError(f"{function.name}(): {exc}", 1210) from exc
+        except MLBackendError as exc:
+            raise MLStatementError(f"{function.name}(): {exc}", 1105) from exc
+        if engine is None:
+            raise MLStatementError(
+                f"no backend is configured for {function.family} functions", 1235, "42000"
+            )
+        return engine
+
+    async def _check_cap(
+        self,
+        engine: InferenceEngine,
+        wanted: Sequence[Hashable],
+        batch: int | None,
+        function: MLFunction,
+    ) -> None:
+        cap = self._settings.max_backend_calls
+        if cap <= 0:
+            return
+        missing, requests = await engine.estimate(
+            wanted, namespace=self._namespace(function.family), batch_size=batch
+        )
+        if requests > cap:
+            raise MLStatementError(
+                f"{function.name}() would need about {requests} backend requests for {missing} "
+                f"new inputs, over the limit of {cap} per statement "
+                "(SET @mlproxy_max_backend_calls = N to change it for this session)",
+                1226,
+                "42000",
+            )
+
+    async def _run_engine(
+        self,
+        engine: InferenceEngine,
+        wanted: list[Hashable],
+        batch: int | None,
+        family: str,
+        function: MLFunction,
+        on_answers: AnswersCallback | None = None,
+    ) -> dict[Hashable, object]:
+        try:
+            results = await engine.infer(
+                wanted,
+                namespace=self._namespace(family),
+                batch_size=batch,
+                timeout=self._timeout(function),
+                on_answers=on_answers,
+                counters=self.requester.counters,
+                check=answer_check(function, self.memory),
+            )
+        except MLBackendError as exc:
+            if not self._settings.null_on_error:
+                raise MLStatementError(f"{function.name}() failed: {exc}") from exc
+            log.warning(
+                "%s failed, answering NULL (@mlproxy_on_error = 'null'): %s", function.name, exc
+            )
+            return dict.fromkeys(wanted)
+        failed = next((r for r in results if isinstance(r, ItemError)), None)
+        if failed is not None and not self._settings.null_on_error:
+            code, sqlstate = (
+                (failed.code, failed.sqlstate)
+                if isinstance(failed, RefusedAnswer)
+                else (1105, "HY000")
+            )
+            raise MLStatementError(
+                f"{function.name}() failed for an input: {failed.message}", code, sqlstate
+            )
+        return {
+            key: None if isinstance(r, ItemError) else r
+            async for key, r in LoopSlices().each(zip(wanted, results, strict=True))
+        }
+
+    def _timeout(self, function: MLFunction) -> float | None:
+        """A Bedrock alias's TIMEOUT_MS wins (its engine has it); else the session's
+        aurora_ml_inference_timeout, if set; else the engine's own."""
+        definition = function.definition
+        if isinstance(definition, AliasFunction) and definition.timeout_ms:
+            return None
+        return self._settings.inference_timeout
+
+    async def _materialize(
+        self,
+        wave: list[CallSite],
+        inputs: _Inputs,
+        answers: dict[int, dict[Row, object]],
+        tables: dict[int, LookupTable],
+        statements: PipelinedStatements,
+    ) -> dict[int, str]:
+        """What replaces each call: a literal (constant sites), the answers inline, or a
+        lookup in the site's table (its remaining rows sent now)."""
+        replacements = {}
+        for site in wave:
+            site_answers = answers[site.index]
+            if site.constant:
+                (row,) = inputs.by_site[site.index]
+                replacements[site.index] = typed_literal(site.function, site_answers[row])
+                continue
+            inline = None if site.index in tables else inline_lookup(site, site_answers)
+            if inline is None:
+                table = tables.get(site.index)
+                if table is None:  # few answers, but too many key bytes to inline
+                    table = tables[site.index] = LookupTable(site, statements)
+                    table.create()
+                await table.complete(site_answers)
+                inline = lookup_sql(site)
+            replacements[site.index] = inline
+        return replacements
+
+
+@dataclass
+class _FamilyRequest:
+    """What one backend family is asked for a wave: its sites, their backend inputs in
+    order (NULL and empty excluded), and the batch size the calls ask for."""
+
+    sites: list[CallSite]
+    wanted: list[Hashable]
+    batch: int | None
+
+
+async def _family_requests(
+    sites: list[CallSite], keyed: Mapping[int, Mapping[Row, Hashable | None]]
+) -> dict[str, _FamilyRequest]:
+    by_family: dict[str, list[CallSite]] = {}
+    for site in sites:
+        by_family.setdefault(site.function.family, []).append(site)
+    slices = LoopSlices()
+    return {
+        family: _FamilyRequest(
+            members,
+            [
+                value
+                for s in members
+                async for value in slices.each(keyed[s.index].values())
+                if value is not None
+            ],
+            min((s.batch_size for s in members if s.batch_size), default=None),
+        )
+        for family, members in by_family.items()
+    }
+
+
+def _filler(
+    tables: list[tuple[LookupTable, dict[Hashable, list[Row]]]],
+) -> AnswersCallback | None:
+    """The engine's per-request callback storing answers into the sites' tables."""
+    if not tables:
+        return None
+
+    def fill(inputs: Sequence[Hashable], outcomes: Sequence[object]) -> None:
+        for table, rows_of in tables:
+            table.add_batch(rows_of, inputs, outcomes)
+
+    return fill

@@ -1,0 +1,105 @@
+"""What an ML statement reads from its session before anything else.
+
+The first statement the proxy runs for a client's ML statement reads the session's ML
+settings (user variables) and the state its own statements are about to change: ROW_COUNT()
+and FOUND_ROWS() still report the client's previous statement here, and DATABASE() says
+where unqualified alias names resolve.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from proxy.upstream.backend import BackendConnection
+from proxy.upstream.internal import fetch_rows
+from rewriter.charsets import UTF8, ClientCharset, client_charset
+from rewriter.lexer import SqlSyntax, UnreadableStatement
+
+SETTINGS_QUERY = (
+    "SELECT @mlproxy_on_error, @mlproxy_max_backend_calls, @aurora_ml_inference_timeout, "
+    "ROW_COUNT(), FOUND_ROWS(), DATABASE(), @@SESSION.sql_mode, @@SESSION.character_set_client"
+)
+
+# Aurora's session variable is a system variable the backend does not have: the simple
+# form `SET [SESSION] aurora_ml_inference_timeout = N` is kept as a user variable.
+_SET_TIMEOUT = re.compile(
+    rb"^\s*SET\s+(?:SESSION\s+|LOCAL\s+|@@(?:SESSION\.|LOCAL\.)?)?aurora_ml_inference_timeout"
+    rb"\s*:?=\s*(\d+|DEFAULT)\s*;?\s*$",
+    re.IGNORECASE,
+)
+
+
+class SettingsError(ValueError):
+    """A session setting the statement cannot use (answered as 1210)."""
+
+
+@dataclass
+class StatementSettings:
+    null_on_error: bool = False
+    max_backend_calls: int = 0
+    #: Seconds one backend request may take (@aurora_ml_inference_timeout, milliseconds).
+    inference_timeout: float | None = None
+    database: str | None = None
+    #: ROW_COUNT()/FOUND_ROWS() of the client's previous statement, as SQL literals.
+    state: dict[str, str] = field(default_factory=dict)
+    #: How the server reads this session's statement text (sql_mode, server version).
+    syntax: SqlSyntax = field(default_factory=SqlSyntax)
+    #: The session's character_set_client; None: one the proxy cannot read.
+    charset: ClientCharset | None = UTF8
+
+
+async def read_settings(backend: BackendConnection, max_backend_calls: int) -> StatementSettings:
+    """The session's settings and state; also sets the backend connection's charset."""
+    row, *_ = await fetch_rows(backend, SETTINGS_QUERY)
+    on_error, max_calls, timeout, row_count, found_rows, database, sql_mode, charset = row
+    settings = StatementSettings(
+        max_backend_calls=max_backend_calls,
+        database=database.decode("utf-8", "surrogateescape") if database is not None else None,
+        state={"row_count": _integer(row_count), "found_rows": _integer(found_rows)},
+        syntax=SqlSyntax.from_session(
+            (sql_mode or b"").decode("ascii", "replace"), backend.greeting.server_version
+        ),
+        charset=_charset((charset or b"").decode("ascii", "replace")),
+    )
+    if settings.charset is not None:
+        backend.charset = settings.charset
+    if on_error is not None:
+        settings.null_on_error = on_error.strip().lower() == b"null"
+    if max_calls is not None:
+        settings.max_backend_calls = _number(max_calls, "@mlproxy_max_backend_calls")
+    if timeout is not None:
+        settings.inference_timeout = _number(timeout, "aurora_ml_inference_timeout") / 1000 or None
+    return settings
+
+
+def set_timeout_statement(sql: bytes) -> bytes | None:
+    """``SET aurora_ml_inference_timeout = N`` as the user-variable statement the backend
+    runs instead; None for any other statement."""
+    if sql[:3].upper() != b"SET" and not sql[:1].isspace():
+        return None
+    match = _SET_TIMEOUT.match(sql)
+    if match is None:
+        return None
+    value = match.group(1).upper()
+    return b"SET @aurora_ml_inference_timeout = " + (b"NULL" if value == b"DEFAULT" else value)
+
+
+def _charset(name: str) -> ClientCharset | None:
+    try:
+        return client_charset(name)
+    except UnreadableStatement:
+        return None
+
+
+def _number(value: bytes, name: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer") from None
+
+
+def _integer(value: bytes | None) -> str:
+    """A session counter as an integer literal (digits and a sign only)."""
+    text = (value or b"0").decode("ascii")
+    return str(int(text))

@@ -1,0 +1,206 @@
+"""A session's logins: the connection phase, and COM_CHANGE_USER later on.
+
+A mixin of :class:`proxy.session.session.Session` (it uses the session's context, client stream
+and nonce, and sets its backend connection, identity and relay), kept apart so the
+session module stays about serving commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from ml_backends.counters import MLCounters
+from proxy.auth.client_auth import ClientAuthenticator, ClientIdentity
+from proxy.auth.login_gate import PendingLogin
+from proxy.errors import (
+    BackendRejected,
+    ClientProtocolError,
+    EndSession,
+    ProxyError,
+    client_input,
+    error_payload,
+)
+from proxy.ml.status_access import ProcessPrivilege
+from proxy.transport.relay import Relay
+from proxy.transport.stream import Message, PacketStream
+from proxy.upstream.backend import BackendConnection, Login
+from proxy.wire.greeting import client_greeting, statements_to_keep_word
+from proxy.wire.handshake import ChangeUser, Greeting, make_greeting, parse_change_user
+from proxy.wire.packets import make_ok
+
+if TYPE_CHECKING:
+    from proxy.session.context import ProxyContext
+
+
+class LoginHandlers:
+    """Session methods that log a client in, to the proxy and to its backend."""
+
+    ctx: ProxyContext
+    client: PacketStream
+    id: int
+    backend: BackendConnection | None
+    identity: ClientIdentity | None
+    _nonce: bytes
+    _relay: Relay | None
+    log: logging.LoggerAdapter[logging.Logger]
+    _settled: Callable[[int], None]
+    #: This connection's place among the logins in progress (given back once logged in).
+    _pending: PendingLogin | None
+    #: Whether this connection counts among the logged-in sessions (max_connections).
+    _counted: bool
+    ml_counters: MLCounters
+    process_privilege: ProcessPrivilege
+
+    async def _log_in(self) -> bool:
+        """Greet the client from the latest backend greeting, authenticate it, and only
+        then log in to the backend as the client (nothing reaches the backend for a
+        client that has not said who it is; proxy.auth.login_gate bounds those). The login
+        holds its place among the logins in progress until it ends."""
+        try:
+            identity, told, seq = await self._authenticate()
+            if identity is None:
+                return False
+            return await self._log_in_to_backend(identity, told, seq)
+        finally:
+            if self._pending is not None:
+                self._pending.leave()
+
+    async def _authenticate(self) -> tuple[ClientIdentity | None, Greeting, int]:
+        """Greet and authenticate, within the handshake timeout however slowly the client
+        sends; then take a place among the logged-in sessions (max_connections)."""
+        ctx = self.ctx
+        told = client_greeting(
+            ctx.backend_greeting, self.id, self._nonce, ctx.advertised_capabilities
+        )
+        auth = self._authenticator()
+        try:
+            async with asyncio.timeout(ctx.timeouts.handshake):
+                await self.client.send(make_greeting(told), 0)
+                identity, seq = await auth.run()
+            ctx.gate.open_session()
+        except (TimeoutError, ProxyError) as exc:
+            await self._refuse(exc, auth.seq)
+            return None, told, 0
+        self._counted = True
+        return identity, told, seq
+
+    async def _log_in_to_backend(self, identity: ClientIdentity, told: Greeting, seq: int) -> bool:
+        ctx = self.ctx
+        try:
+            self.backend = await self._open_backend(identity, identity.database)
+            await self._keep_the_greetings_word(self.backend, told)
+        except ProxyError as exc:
+            if isinstance(exc, BackendRejected) and exc.code == 1045:
+                ctx.auth.passwords.forget(identity.user)
+            await self._refuse(exc, seq)
+            return False
+        ctx.auth.passwords.remember(identity.user, identity.password)
+        await ctx.registry.ensure_loaded()  # the first login may bring the poller's account
+        await ctx.registry.learn(identity.user, self.backend)  # what this account sees
+        self.identity = identity
+        self._relay = Relay(self.client, self.backend.stream, self._settled)
+        await self.client.send(make_ok(self.backend.status), seq)
+        self.log.info(
+            "connection %d opened: user %s, tls %s, backend thread %d",
+            self.id,
+            identity.user.decode("utf-8", "replace"),
+            identity.tls,
+            self.backend.thread_id,
+        )
+        return True
+
+    async def _keep_the_greetings_word(self, backend: BackendConnection, told: Greeting) -> None:
+        """The backend's greeting of this login is the freshest: the next clients are
+        greeted from it. Where the greeting this client got was stale (a SET GLOBAL
+        since), set the new session to what the client was told (proxy.wire.greeting)."""
+        fresh = backend.greeting
+        if (fresh.server_version, fresh.capabilities) != (
+            self.ctx.backend_greeting.server_version,
+            self.ctx.backend_greeting.capabilities,
+        ):
+            self.log.warning(
+                "connection %d: the backend now greets as %s (capabilities 0x%x); "
+                "clients are greeted so from now on",
+                self.id,
+                fresh.server_version,
+                fresh.capabilities,
+            )
+        self.ctx.backend_greeting = fresh
+        for statement in statements_to_keep_word(told.status, fresh.status, backend.status):
+            self.log.info("connection %d: greeted with stale status: %s", self.id, statement)
+            await backend.query(statement)
+
+    def _authenticator(self) -> ClientAuthenticator:
+        return ClientAuthenticator(
+            self.client, self.ctx.auth, self._nonce, self.ctx.advertised_capabilities
+        )
+
+    async def _refuse(self, exc: BaseException, seq: int) -> None:
+        if isinstance(exc, asyncio.TimeoutError):
+            self.log.info("connection %d: login timed out", self.id)
+            return
+        self.log.info("connection %d refused: %s", self.id, exc)
+        await self.client.send(error_payload(exc, self.id), seq)
+
+    async def _open_backend(
+        self, identity: ClientIdentity, database: bytes | None
+    ) -> BackendConnection:
+        return await BackendConnection.open(
+            self.ctx.backend_address,
+            self._login(identity, database),
+            tls=self.ctx.backend_tls,
+            timeout=self.ctx.timeouts.connect,
+        )
+
+    def _login(self, identity: ClientIdentity, database: bytes | None) -> Login:
+        return Login(
+            user=identity.user,
+            password=identity.password,
+            database=database,
+            capabilities=identity.capabilities,
+            collation=identity.collation,
+            max_packet_size=identity.max_packet_size,
+            connect_attrs=identity.connect_attrs,
+        )
+
+    async def _on_change_user(self, message: Message) -> None:
+        """Authenticate the new user and give the session a fresh backend connection as
+        that user; a failed change closes the connection (no statement may run as a
+        user the client did not ask for)."""
+        assert self.identity is not None
+        try:
+            with client_input("COM_CHANGE_USER"):
+                request = parse_change_user(message.payload, self.identity.capabilities)
+        except ClientProtocolError as exc:
+            exc.fatal = True  # a failed change of user ends the session, however it fails
+            raise
+        auth = self._authenticator()
+        try:
+            password, seq = await auth.change_user(request, message.next_seq)
+            identity = _changed_identity(self.identity, request, password)
+            backend = await self._open_backend(identity, request.database or None)
+        except ProxyError as exc:
+            await self.client.send(error_payload(exc, self.id), auth.seq)
+            raise EndSession from None
+        old, self.backend, self.identity = self.backend, backend, identity
+        self.ml_counters.reset()  # a new session as far as status goes, as on the server
+        self.process_privilege.forget()
+        self._relay = Relay(self.client, backend.stream, self._settled)
+        if old is not None:
+            await old.close()
+        await self.client.send(make_ok(backend.status), seq)
+
+
+def _changed_identity(old: ClientIdentity, request: ChangeUser, password: bytes) -> ClientIdentity:
+    return replace(
+        old,
+        user=request.username,
+        password=password,
+        database=request.database or None,
+        collation=request.collation if request.collation is not None else old.collation,
+        connect_attrs=request.connect_attrs or old.connect_attrs,
+    )

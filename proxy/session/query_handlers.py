@@ -1,0 +1,105 @@
+"""A session's COM_QUERY: which statements the proxy answers, the ML side runs, or the
+backend gets as they are.
+
+A mixin of :class:`proxy.session.session.Session`, kept apart so the session module stays about
+connections and the command loop; this is the hot path of every plain statement, so its
+cheap tests come first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from ml_backends.counters import MLCounters
+from proxy.ml.status import ShowStatus, is_flush_status, like_matches, merge_rows, parse_show_status
+from proxy.ml.status_access import ProcessPrivilege
+from proxy.session.kill import KillStatement, parse_kill
+from proxy.session.ml_handlers import DDL_HEADS
+from proxy.transport.relay import Relay
+from proxy.transport.stream import Message, PacketStream
+from proxy.upstream.backend import BackendConnection
+from proxy.upstream.internal import read_response
+from proxy.wire.scanner import ResponseScanner, Shape
+
+if TYPE_CHECKING:
+    from proxy.session.context import ProxyContext
+
+#: What the statements of ``_on_own_statement`` start with (first 4 bytes, lower case).
+_OWN_HEADS = (b"kill", b"show", b"flus")
+
+#: Those, and what ML DDL and settings start with (proxy.session.ml_handlers's cheap gate).
+_SPECIAL_HEADS = frozenset((*_OWN_HEADS, *DDL_HEADS))
+
+
+class QueryHandlers:
+    """Session methods for COM_QUERY and the statements the proxy answers itself."""
+
+    ctx: ProxyContext
+    client: PacketStream
+    backend: BackendConnection | None
+    _relay: Relay | None
+    _forward: Callable[[Message, Shape | None], Awaitable[ResponseScanner | None]]
+    _detach: Callable[[Message], bool]
+    _on_kill: Callable[[Message, KillStatement], Awaitable[None]]
+    _ml_statement: Callable[[Message, bytes], Awaitable[bool]]
+    ml_counters: MLCounters
+    process_privilege: ProcessPrivilege
+
+    def _plain(self, sql: bytes) -> bool:
+        """A statement for the backend alone. The proxy's own statements, ML DDL and
+        settings start with their keyword, a space or a comment, an ML call has a
+        watched name: a SELECT or an INSERT without one is plain."""
+        head = sql[:4].lower()
+        return (
+            head[:1].isalpha()
+            and head not in _SPECIAL_HEADS
+            and not self.ctx.detector.may_call(sql)
+        )
+
+    async def _on_query(self, message: Message) -> None:
+        sql = message.payload[1:]
+        if self._plain(sql):  # straight to the backend, past the other kinds' tests
+            if not self._detach(message):
+                await self._forward(message, Shape.RESULT)
+            return
+        head = sql[:4].lower()
+        own = head in _OWN_HEADS or not head[:1].isalpha()
+        if own and await self._on_own_statement(message, sql):
+            return
+        if not await self._ml_statement(message, sql):
+            await self._forward(message, Shape.RESULT)
+
+    async def _on_own_statement(self, message: Message, sql: bytes) -> bool:
+        """KILL, SHOW STATUS or FLUSH STATUS, which the proxy answers or completes;
+        False for any other statement."""
+        kill = parse_kill(sql)
+        if kill is not None:
+            await self._on_kill(message, kill)
+            return True
+        show = parse_show_status(sql)
+        if show is not None:
+            await self._show_status(message, show)
+            return True
+        if is_flush_status(sql):
+            scanner = await self._forward(message, Shape.RESULT)
+            if scanner is not None and not scanner.error:  # the backend checked RELOAD
+                self.ctx.ml.counters.reset()
+                self.ml_counters.reset()
+            return True
+        return False
+
+    async def _show_status(self, message: Message, show: ShowStatus) -> None:
+        """The backend's status rows plus the Aurora_ml_* counters: the session's own, or
+        with GLOBAL the proxy's to an account with PROCESS (none to any other)."""
+        assert self.backend is not None and self._relay is not None
+        counters: MLCounters | None = self.ml_counters
+        if show.is_global:
+            allowed = await self.process_privilege.granted(self.backend)
+            counters = self.ctx.ml.counters if allowed else None
+        await self._relay.send_command(message.raw)
+        response = await read_response(self.backend)
+        rows = counters.as_status_rows() if counters is not None else []
+        extra = [row for row in rows if like_matches(show.pattern, row[0])]
+        self.client.write_raw(merge_rows(response, extra))
+        await self.client.drain()

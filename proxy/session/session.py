@@ -1,0 +1,418 @@
+"""One client connection: log in, then serve commands until the client quits.
+
+Every command goes to the session's own backend connection, logged in as the client's
+own user. Commands whose response the proxy only relays are dispatched through one
+table (``_RELAYED``); the few the proxy must understand (COM_QUERY for KILL and ML
+calls, COM_CHANGE_USER, COM_QUIT) have their own handlers.
+
+The handlers of whole phases or families of commands are mixins in modules of their own
+(in this package): logging in and COM_CHANGE_USER (login_handlers), COM_QUERY
+(query_handlers), KILL (kill_handlers), prepared statements (prepared_handlers) and ML
+statements (ml_handlers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from mysql_mimic.types import Commands
+
+from ml_backends.counters import MLCounters
+from proxy.auth.client_auth import ClientIdentity, make_nonce
+from proxy.auth.login_gate import PendingLogin
+from proxy.errors import (
+    BackendLost,
+    BackendProtocolError,
+    ClientProtocolError,
+    EndSession,
+    PacketsOutOfOrder,
+    PacketTooLarge,
+    ProxyError,
+    error_payload,
+)
+from proxy.ml.prepared import PreparedML
+from proxy.ml.status_access import ProcessPrivilege
+from proxy.session.context import ProxyContext
+from proxy.session.kill_handlers import KillHandlers
+from proxy.session.large_commands import LargeCommandHandlers
+from proxy.session.login_handlers import LoginHandlers
+from proxy.session.ml_handlers import MLHandlers
+from proxy.session.prepared_handlers import PreparedHandlers
+from proxy.session.query_handlers import QueryHandlers
+from proxy.transport.relay import ClientGone, Relay
+from proxy.transport.stream import Message, MessageTooLarge, PacketStream, ReadInterrupted
+from proxy.upstream.backend import BackendConnection
+from proxy.wire.scanner import ResponseScanner, Shape
+
+log = logging.getLogger(__name__)
+
+# Plain ints: compared once per statement in a socket callback (enum equality is slower).
+_COM_QUERY = int(Commands.COM_QUERY)
+_COM_STMT_EXECUTE = int(Commands.COM_STMT_EXECUTE)
+
+
+# Each mixin declares the methods it uses from the others as annotations: the ones that
+# define a method come first (mypy checks a base's definition against the later ones').
+class Session(
+    LoginHandlers,
+    KillHandlers,
+    MLHandlers,
+    QueryHandlers,
+    PreparedHandlers,
+    LargeCommandHandlers,
+):
+    """Serves one client connection."""
+
+    def __init__(
+        self,
+        ctx: ProxyContext,
+        client: PacketStream,
+        connection_id: int,
+        pending: PendingLogin | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.client = client
+        self.id = connection_id
+        self.backend: BackendConnection | None = None
+        self.identity: ClientIdentity | None = None
+        #: Running a command, or a detached command's response is on its way.
+        self.busy = False
+        self._in_command = False  # the task runs a command (not: waits for the client)
+        #: The command whose response the backend stream relays (transport.relay.Relay.detach).
+        self._detached: Message | None = None
+        self.stopping = False
+        self.task: asyncio.Task[None] | None = None
+        self._nonce = make_nonce()
+        self._pending = pending
+        self._counted = False
+        self._relay: Relay | None = None
+        self._vanished = False
+        self._ml_prepared: dict[int, PreparedML] = {}
+        #: This session's Aurora_ml_* counters (SHOW [SESSION] STATUS).
+        self.ml_counters = MLCounters()
+        self.process_privilege = ProcessPrivilege()
+        self._prepared_kills: dict[int, bool] = {}  # statement id -> KILL QUERY (not CONNECTION)
+        self._command_limit = ctx.ml_max_statement_bytes + 1
+        self.log = logging.LoggerAdapter(log, {"connection_id": connection_id})
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def run(self) -> None:
+        self.ctx.sessions[self.id] = self
+        try:
+            if await self._log_in():
+                self.client.offer_packets(self._command_in_callback)
+                await self._serve_commands()
+        except (OSError, asyncio.IncompleteReadError, ClientGone):
+            self.log.debug("connection %d: client went away", self.id)
+        except Exception:
+            self.log.exception("connection %d: unexpected error", self.id)
+        finally:
+            self.ctx.sessions.pop(self.id, None)
+            await self._close()
+
+    def stop(self) -> None:
+        """Shut down: an idle session closes now, a busy one after its current command."""
+        self.stopping = True
+        if not self.busy and self.task is not None:
+            self.task.cancel()
+
+    def client_vanished(self) -> None:
+        """The client closed its socket while its statement runs: stop waiting for the
+        backend's reply (the command loop then kills the backend query)."""
+        if self._in_command and self.task is not None and not self._vanished:
+            self._vanished = True
+            self.task.cancel()
+
+    def close_client(self) -> None:
+        """Drop the client connection (its backend thread was killed)."""
+        self.stopping = True
+        self.client.close()
+        if not self.busy and self.task is not None:
+            # Idle, it waits for the client's next command; a TLS close waits for the
+            # client's close_notify first, so end the session now rather than then.
+            self.task.cancel()
+
+    async def _close(self) -> None:
+        if self._pending is not None:
+            self._pending.leave()  # a login that never ran (idempotent)
+        if self._counted:
+            self._counted = False
+            self.ctx.gate.close_session()
+        if self.backend is not None:
+            await self.backend.close()
+        self.client.close()
+        await self.client.wait_closed()
+        user = self.identity.user.decode("utf-8", "replace") if self.identity else "-"
+        self.log.info("connection %d closed (user %s)", self.id, user)
+
+    # -- command phase ----------------------------------------------------------------
+
+    async def _serve_commands(self) -> None:
+        """Read and run commands; a detached command's response, when it needs this task
+        (it did not come whole, or the client sent more first), before anything else.
+        A command over the size read whole is served from its first part
+        (proxy.session.large_commands)."""
+        while not self.stopping:
+            handler: _Handler | None = None
+            try:
+                message: Message | None = await self.client.read_message(self._command_limit)
+            except ReadInterrupted:
+                message = None
+            except MessageTooLarge:  # nothing of it read yet
+                message, handler = None, Session._on_large
+            except (OSError, asyncio.IncompleteReadError):
+                await self._left_mid_statement()
+                raise
+            except ValueError:  # a 16 MiB+ message that grew past the limit: its packets are spent
+                with contextlib.suppress(EndSession):
+                    too_large = PacketTooLarge("Got a packet bigger than mlproxy accepts")
+                    await self._refuse_malformed(too_large, Message(b"", b"", 0, 0))
+                return
+            if self._detached is not None and not await self._serve(
+                self._detached, Session._take_over
+            ):
+                return
+            if handler is not None:
+                message = await self._large_head()
+            if message is not None and not await self._serve(message, handler):
+                return
+        if self._detached is not None:  # stopping: the response first
+            await self._serve(self._detached, Session._take_over)
+
+    async def _serve(self, message: Message, handler: _Handler | None = None) -> bool:
+        """Run one command (``handler``: the rest of one); False when the session ends."""
+        self.busy = self._in_command = True
+        try:
+            await self._dispatch(message, handler)
+        except EndSession:
+            return False
+        except asyncio.CancelledError:
+            if not self._vanished or self.task is None:
+                raise
+            self.task.uncancel()
+            self.log.info("connection %d: client vanished mid-statement", self.id)
+            await self._after_client_gone()
+            return False
+        finally:
+            self._in_command = False
+            self.busy = self._detached is not None
+        return True
+
+    def _command_in_callback(self, raw: bytes) -> bool:
+        """A plain statement (COM_QUERY, COM_STMT_EXECUTE) that arrives while the session
+        waits for its client: sent from the client socket's callback, its response
+        relayed from the backend's (Relay.detach), and the state left as the task's own
+        path leaves it. Spares the task two wake-ups per statement: the proxy's added
+        latency at one client thread fell to the bare relay's (README, Benchmarks).
+        False, and the task serves it, for anything else or when it cannot detach."""
+        if self.busy or self.stopping or len(raw) < 5 or raw[3]:
+            return False  # (a sequence id other than 0: the task refuses it)
+        payload = raw[4:]
+        command = payload[0]
+        if command == _COM_QUERY:
+            plain = self._plain(payload[1:])
+        elif command == _COM_STMT_EXECUTE:
+            plain = self._plain_execute(payload)
+        else:
+            return False
+        if not plain or not self._detach(Message(payload, raw, raw[3], raw[3])):
+            return False
+        self.busy = True
+        return True
+
+    def _detach(self, message: Message) -> bool:
+        """Send a command whose response the backend stream relays by itself if it comes
+        whole (proxy.transport.relay.Relay.detach); False when it cannot be detached."""
+        assert self._relay is not None
+        if not self._relay.detach(message.raw):
+            return False
+        self._detached = message
+        return True
+
+    def _settled(self, status: int) -> None:
+        """A detached command's response has reached the client, while the task waits
+        for the client's next command (it takes a response back before running another)."""
+        self._detached = None
+        if status and self.backend is not None:
+            self.backend.status = status
+        self.busy = False
+        if self.stopping and self.task is not None:
+            self.task.cancel()  # stop() waited for this command to finish
+
+    async def _take_over(self, message: Message) -> None:
+        """Relay a detached command's response in this task (none of it has reached the
+        client yet); errors are reported as for any command."""
+        assert self._relay is not None
+        self._detached = None
+        self._relay.take_back()
+        scanner = await self._relay.relay(Shape.RESULT)
+        if scanner.status and self.backend is not None:
+            self.backend.status = scanner.status
+
+    async def _left_mid_statement(self) -> None:
+        """The client's read failed while a detached command runs: its response has
+        nowhere to go, and the statement is stopped as when a client vanishes during any
+        other (unless the session is being stopped: KILL CONNECTION has ended it)."""
+        if self._detached is None:
+            return
+        assert self._relay is not None
+        self._detached = None
+        self._relay.take_back()  # no _settled from now on: the session is ending
+        if not self.stopping:
+            self.log.info("connection %d: client vanished mid-statement", self.id)
+            await self._after_client_gone()
+
+    async def _dispatch(self, message: Message, handler: _Handler | None = None) -> None:
+        command = message.payload[0] if message.payload else -1
+        if handler is None:
+            handler = _HANDLERS.get(command)
+        if self._relay is not None:
+            # Nothing of this command's response has gone out yet (the flag is the last
+            # relayed command's, and a handler may fail before it relays anything).
+            self._relay.response_started = False
+        try:
+            if message.first_seq:
+                raise PacketsOutOfOrder("Got packets out of order")
+            if handler is not None:
+                await handler(self, message)
+            elif command in _RELAYED:
+                await self._forward(message, _RELAYED[command])
+            else:
+                await self._unknown_command(message)
+        except ClientGone:
+            await self._after_client_gone()
+            raise EndSession from None
+        except (BackendLost, BackendProtocolError) as exc:
+            self.log.warning("connection %d: %s", self.id, exc)
+            await self._report_fatal(exc, message)
+            raise EndSession from None
+        except ClientProtocolError as exc:
+            await self._refuse_malformed(exc, message)
+        except ProxyError as exc:
+            with contextlib.suppress(OSError, RuntimeError):  # a client gone: the read says so
+                await self.client.send(error_payload(exc, self.id), message.next_seq)
+        except EndSession:
+            raise
+        except (OSError, RuntimeError, asyncio.IncompleteReadError) as exc:
+            await self._socket_failed(exc, message)
+            raise EndSession from None
+        except Exception as exc:
+            # A bug of ours: the client gets a generic 1105 (never our internal text) if
+            # its response has not started, the log gets the traceback, and the session
+            # ends, since its backend connection may be mid-response.
+            self._unexpected(exc)
+            await self._report_fatal(exc, message)
+            raise EndSession from None
+
+    def _unexpected(self, exc: BaseException) -> None:
+        self.log.error("connection %d: unexpected error in a command", self.id, exc_info=exc)
+
+    async def _socket_failed(self, exc: BaseException, message: Message) -> None:
+        """A socket error or an end of stream in a handler, put down to the side that has
+        ended (uvloop's transports raise RuntimeError once closed): a client that left
+        is gone (the handlers read or write the client only while the backend is idle:
+        nothing to stop there), a backend that closed is BackendLost (2013); with both
+        sides alive it is a bug of ours."""
+        if self.client.at_eof() or self.client.is_closing():
+            self.log.info("connection %d: client went away mid-command (%r)", self.id, exc)
+        elif self.backend is not None and (
+            self.backend.stream.at_eof() or self.backend.stream.is_closing()
+        ):
+            lost = BackendLost("lost the connection to the backend MySQL server")
+            self.log.warning("connection %d: %s (%r)", self.id, lost, exc)
+            await self._report_fatal(lost, message)
+        else:
+            self._unexpected(exc)
+            await self._report_fatal(exc, message)
+
+    async def _refuse_malformed(self, exc: ClientProtocolError, message: Message) -> None:
+        """One ERR and one log line for a command that is not the protocol; a fatal
+        one (a stream out of step) ends the session, as the server ends it."""
+        self.log.info(
+            "connection %d: refused a malformed command (0x%02x): %s%s",
+            self.id,
+            message.payload[0] if message.payload else 0,
+            exc,
+            f" ({exc.__cause__!r})" if exc.__cause__ is not None else "",
+        )
+        with contextlib.suppress(OSError, RuntimeError):
+            await self.client.send(error_payload(exc, self.id), message.next_seq)
+        if exc.fatal:
+            raise EndSession
+
+    async def _report_fatal(self, exc: BaseException, message: Message) -> None:
+        """Report a broken backend in-band if the response has not started; then close."""
+        if self._relay is not None and self._relay.response_started:
+            return
+        with contextlib.suppress(OSError, RuntimeError):
+            await self.client.send(error_payload(exc, self.id), message.next_seq)
+
+    async def _after_client_gone(self) -> None:
+        """Stop the statement the vanished client was running (closing a socket does not)."""
+        await self.kill_backend_query()
+
+    async def _forward(self, message: Message, shape: Shape | None) -> ResponseScanner | None:
+        assert self._relay is not None
+        if shape is None:
+            await self._relay.send_command(message.raw)
+            return None
+        scanner = await self._relay.relay(shape, message.raw)
+        if scanner.status and self.backend is not None:
+            self.backend.status = scanner.status
+        return scanner
+
+    async def _unknown_command(self, message: Message) -> None:
+        name = _command_name(message.payload[0] if message.payload else -1)
+        self.log.info("connection %d: refused command %s", self.id, name)
+        await self.client.send(error_payload(_UnknownCommand(name), self.id), message.next_seq)
+
+    async def _on_quit(self, message: Message) -> None:
+        raise EndSession
+
+
+class _UnknownCommand(ProxyError):
+    code = 1047  # ER_UNKNOWN_COM_ERROR
+    sqlstate = "08S01"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Unknown command {name}: mlproxy does not relay it")
+
+
+def _command_name(command: int) -> str:
+    try:
+        return str(Commands(command).name)
+    except ValueError:
+        return f"0x{command & 0xFF:02x}"
+
+
+_Handler = Callable[[Session, Message], Awaitable[None]]
+
+_HANDLERS: dict[int, _Handler] = {
+    Commands.COM_QUERY: Session._on_query,
+    Commands.COM_STMT_PREPARE: Session._on_prepare,
+    Commands.COM_QUIT: Session._on_quit,
+    Commands.COM_CHANGE_USER: Session._on_change_user,
+    Commands.COM_PROCESS_KILL: Session._on_process_kill,
+    Commands.COM_STMT_EXECUTE: Session._on_execute,
+    Commands.COM_STMT_SEND_LONG_DATA: Session._on_long_data,
+    Commands.COM_STMT_CLOSE: Session._on_statement_close,
+    Commands.COM_STMT_RESET: Session._on_statement_reset,
+}
+
+# Commands whose response is relayed as it is; None: the command has no response.
+_RELAYED: dict[int, Shape | None] = {
+    Commands.COM_INIT_DB: Shape.SINGLE,
+    Commands.COM_FIELD_LIST: Shape.FIELDS,
+    Commands.COM_REFRESH: Shape.SINGLE,
+    Commands.COM_STATISTICS: Shape.SINGLE,
+    Commands.COM_PROCESS_INFO: Shape.RESULT,
+    Commands.COM_DEBUG: Shape.SINGLE,
+    Commands.COM_PING: Shape.SINGLE,
+    Commands.COM_SET_OPTION: Shape.SINGLE,
+    Commands.COM_STMT_FETCH: Shape.ROWS,
+    Commands.COM_RESET_CONNECTION: Shape.SINGLE,
+}

@@ -1,0 +1,144 @@
+"""Statements the proxy itself runs on a session's backend connection (the ML path's key
+queries and temporary tables), with their text-protocol results decoded."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ml_backends.slices import CHECK_EVERY, LoopSlices
+from proxy.errors import BackendLost, BackendRejected
+from proxy.upstream.backend import BackendConnection
+from proxy.wire.packets import EOF_HEADER, ERR_HEADER, OK_HEADER, parse_err, read_lenenc_int
+
+Row = tuple[bytes | None, ...]
+
+
+def decode_text_row(payload: bytes, columns: int) -> Row:
+    """A text-protocol row: each value a length-encoded string, 0xFB for NULL."""
+    values: list[bytes | None] = []
+    pos = 0
+    for _ in range(columns):
+        length = payload[pos]
+        if length == 0xFB:
+            values.append(None)
+            pos += 1
+            continue
+        if length < 0xFB:  # the usual one-byte length, read without a call
+            pos += 1
+        else:
+            length, pos = read_lenenc_int(payload, pos)
+        values.append(payload[pos : pos + length])
+        pos += length
+    return tuple(values)
+
+
+async def send_command(backend: BackendConnection, payload: bytes) -> None:
+    """Send a command of the proxy's own. A backend that has closed (it ends a
+    connection after some errors, or at wait_timeout) is BackendLost, as on the relay's
+    path, whichever loop's transport reports it (uvloop raises RuntimeError)."""
+    try:
+        await backend.stream.send(payload, 0)
+    except (OSError, RuntimeError) as exc:
+        raise BackendLost("lost the connection to the backend MySQL server") from exc
+
+
+async def fetch_rows(
+    backend: BackendConnection, sql: str, charge: Callable[[int], None] | None = None
+) -> list[Row]:
+    """Run a statement and return its rows (none for a statement without a result set).
+
+    ``charge`` is told each row's payload size before the row is kept; when it raises
+    (a memory budget is spent), the rest of the result is read and dropped, so the
+    connection stays in step, and its exception is raised. Decoding yields to the event
+    loop once per slice: a result of many rows must not hold up other sessions."""
+    await send_command(backend, b"\x03" + backend.encode(sql))
+    return await read_rows(backend, charge)
+
+
+async def read_rows(
+    backend: BackendConnection, charge: Callable[[int], None] | None = None
+) -> list[Row]:
+    """The rows of a statement already sent (see fetch_rows)."""
+    first = (await backend.read()).payload
+    if first[0] == ERR_HEADER:
+        raise BackendRejected(parse_err(first))
+    if first[0] == OK_HEADER:
+        return []
+    columns, _ = read_lenenc_int(first, 0)
+    for _ in range(columns + 1):  # the definitions, then their EOF
+        await backend.read()
+    rows: list[Row] = []
+    payload_now = backend.stream.payload_now
+    slices = LoopSlices()
+    while True:
+        payload = payload_now()
+        if payload is None:
+            payload = (await backend.read()).payload
+        if payload[0] == ERR_HEADER:
+            raise BackendRejected(parse_err(payload))
+        if payload[0] == EOF_HEADER and len(payload) < 9:
+            return rows
+        if charge is not None:
+            try:
+                charge(len(payload))
+            except Exception:
+                rows.clear()
+                await _skip_rows(backend)
+                raise
+        rows.append(decode_text_row(payload, columns))
+        if len(rows) % CHECK_EVERY == 0:
+            await slices.pause()
+
+
+async def _skip_rows(backend: BackendConnection) -> None:
+    """Read the rest of a result set (to its final EOF or ERR), keeping nothing."""
+    slices = LoopSlices()
+    payload_now = backend.stream.payload_now
+    while True:
+        payload = payload_now()
+        if payload is None:
+            payload = (await backend.read()).payload
+        if payload[0] == ERR_HEADER or (payload[0] == EOF_HEADER and len(payload) < 9):
+            return
+        await slices.pause()
+
+
+async def read_response(backend: BackendConnection) -> list[bytes]:
+    """Every payload of one text-protocol response: [ERR], [OK], or the column count,
+    definitions, EOF, rows and the final EOF (or an ERR in place of it)."""
+    first = (await backend.read()).payload
+    if first[0] in (ERR_HEADER, OK_HEADER):
+        return [first]
+    columns, _ = read_lenenc_int(first, 0)
+    payloads = [first]
+    for _ in range(columns + 1):
+        payloads.append((await backend.read()).payload)
+    while True:
+        payload = (await backend.read()).payload
+        payloads.append(payload)
+        if payload[0] == ERR_HEADER or (payload[0] == EOF_HEADER and len(payload) < 9):
+            return payloads
+
+
+async def prepare_statement(backend: BackendConnection, sql: str) -> int:
+    """COM_STMT_PREPARE a statement for the proxy's own use; return its id."""
+    await send_command(backend, b"\x16" + backend.encode(sql))
+    first = (await backend.read()).payload
+    if first[0] == ERR_HEADER:
+        raise BackendRejected(parse_err(first))
+    columns = int.from_bytes(first[5:7], "little")
+    params = int.from_bytes(first[7:9], "little")
+    for count in (params, columns):
+        for _ in range(count + 1 if count else 0):  # definitions, then their EOF
+            await backend.read()
+    return int.from_bytes(first[1:5], "little")
+
+
+def execute_command(statement_id: int) -> bytes:
+    """COM_STMT_EXECUTE without parameters or cursor (page_protocol_com_stmt_execute)."""
+    return b"\x17" + statement_id.to_bytes(4, "little") + b"\x00" + (1).to_bytes(4, "little")
+
+
+async def close_statement(backend: BackendConnection, statement_id: int) -> None:
+    """COM_STMT_CLOSE (it has no response)."""
+    await send_command(backend, b"\x19" + statement_id.to_bytes(4, "little"))
