@@ -7,7 +7,7 @@ wall time over ``--repeat`` runs and its ratio to that bound (target: within 1.2
 
 - engine, sleep backend: the batching engine alone, over a backend that only sleeps;
 - engine, aws -> fake: the engine with the real ComprehendBackend (boto3 in threads,
-  signing, JSON) against tests.fake_comprehend run as a subprocess with that latency;
+  signing, JSON) against tests.support.fake_comprehend run as a subprocess with that latency;
 - SQL via proxy: ``SELECT aws_comprehend_detect_sentiment(txt, 'en'),
   aws_comprehend_detect_sentiment_confidence(txt, 'en') FROM t`` through an in-process
   proxy on a throwaway MariaDB (proxy.embedded_db), aws backend -> the same fake, result
@@ -42,7 +42,7 @@ from ml_backends.aws.comprehend import ComprehendBackend
 from ml_backends.base import Backend, Outcome
 from ml_backends.engine import BatchPolicy, InferenceEngine
 from ml_backends.sentiment import Sentiment, SentimentInput
-from tests.fake_comprehend import ACCESS_KEY, SECRET_KEY
+from tests.support.fake_comprehend import ACCESS_KEY, SECRET_KEY
 
 BATCH = 25
 IN_FLIGHT = 8
@@ -121,9 +121,9 @@ def measure_engine(
 
 @contextmanager
 def fake_comprehend(latency: float) -> Iterator[str]:
-    """tests.fake_comprehend in a subprocess (its CPU off this process's GIL); its URL."""
+    """tests.support.fake_comprehend in a subprocess (its CPU off this process's GIL); its URL."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_comprehend", "--latency", str(latency)],
+        [sys.executable, "-m", "tests.support.fake_comprehend", "--latency", str(latency)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -150,8 +150,8 @@ def use_fake_credentials() -> None:
 def measure_sql(url: str, args: argparse.Namespace) -> Row:
     """The full statement through an in-process proxy on a throwaway MariaDB."""
     from proxy.embedded_db import start_embedded_server
-    from tests.backend import BackendInfo
     from tests.conftest import start_proxy
+    from tests.support.backend import BackendInfo
 
     server = start_embedded_server()
     info = BackendInfo(server.host, server.port, server.admin_user, server.admin_password, server)

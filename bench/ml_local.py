@@ -30,7 +30,7 @@ import pymysql
 from bench.services import Service, start_service
 from ml_backends.local import LocalSentimentBackend
 from proxy.embedded_db import start_embedded_server
-from tests.backend import BackendInfo
+from tests.support.backend import BackendInfo
 
 DATABASE = "mlproxy_local_bench"
 ML_STATEMENT = "SELECT id, aws_comprehend_detect_sentiment(txt, 'en') FROM t"

@@ -31,14 +31,18 @@ import pytest
 from proxy.config import Config, load_config
 from proxy.server import ProxyServer
 from proxy.transport import event_loop
-from tests.backend import BackendInfo, provide_backend
+from tests.support.backend import BackendInfo, provide_backend
 
 TEST_DB = "mlproxy_test"
 
 #: The loop in-process proxies run on unless a test is run under each (module docstring).
 TEST_LOOP = os.environ.get("MLPROXY_TEST_LOOP", "auto")
 BOTH_LOOPS_MODULES = frozenset(
-    {"tests.test_auth", "tests.test_backend_tls", "tests.test_passthrough"}
+    {
+        "tests.integration.test_auth",
+        "tests.integration.test_backend_tls",
+        "tests.integration.test_passthrough",
+    }
 )
 
 

@@ -1,0 +1,206 @@
+"""``mlproxy serve --workers 2``: two processes sharing one port (proxy/workers.py).
+
+The proxy runs as a subprocess, as in production. Covered: many connections spread over
+both workers (each worker's connection ids lie in its own slice of the id range); KILL
+QUERY and KILL CONNECTION of a connection another worker owns, issued from any
+connection; SIGTERM stops the supervisor and every worker; a worker that dies is
+replaced; a start-up failure is the same one line and exit code as with one process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeAlias
+
+import pymysql
+import pytest
+
+from proxy.session.kill import worker_of
+from tests.conftest import wait_until
+from tests.integration.test_lifecycle import (
+    EXIT_BACKEND,
+    ProxyProcess,
+    backend_thread,
+    backend_url,
+    free_port,
+    one_clear_line,
+    run_statement,
+    run_to_exit,
+    statement_running,
+)
+from tests.support.backend import BackendInfo
+
+Connection: TypeAlias = "pymysql.Connection[Any]"
+
+WORKERS = 2
+PIDS = re.compile(r"mlproxy listening on \S+, 2 workers \(pids ([\d, ]+)\)")
+REPLACED = re.compile(r"worker (\d) \(pid \d+\) exited")
+ER_QUERY_INTERRUPTED = 1317
+CR_SERVER_LOST = 2013
+
+
+@pytest.fixture
+def workers(backend: BackendInfo) -> Iterator[ProxyProcess]:
+    args = ["--listen", "127.0.0.1:0", "--backend", backend_url(backend)]
+    process = ProxyProcess([*args, "--workers", str(WORKERS), "--shutdown-timeout", "5"])
+    try:
+        yield process.wait_ready()
+    finally:
+        if process.process.poll() is None:
+            process.signal(signal.SIGTERM)
+            with contextlib.suppress(Exception):
+                process.wait_exit(20)
+        process.stop()  # SIGKILL if SIGTERM was not enough
+        for pid in worker_pids(process, wait=False):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def opened() -> Iterator[list[Connection]]:
+    connections: list[Connection] = []
+    yield connections
+    for connection in connections:
+        with contextlib.suppress(pymysql.err.Error):
+            connection.close()
+
+
+def worker_pids(process: ProxyProcess, wait: bool = True) -> list[int]:
+    """The workers' pids, from the supervisor's "listening" line."""
+    if not wait and not any(PIDS.search(line) for line in process.lines):
+        return []
+    match = process.wait_for_line(PIDS, 30)
+    return [int(pid) for pid in match.group(1).split(", ")]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def one_per_worker(
+    process: ProxyProcess, opened: list[Connection], tries: int = 100
+) -> dict[int, Connection]:
+    """Open connections until each worker holds one; the kernel picks the worker."""
+    owners: dict[int, Connection] = {}
+    for _ in range(tries):
+        connection = process.connect()
+        opened.append(connection)
+        owner = worker_of(connection.thread_id(), WORKERS)
+        assert owner is not None
+        owners.setdefault(owner, connection)
+        if len(owners) == WORKERS:
+            return owners
+    raise AssertionError(f"{tries} connections all went to workers {sorted(owners)}")
+
+
+def test_many_connections_are_served_by_both_workers(
+    workers: ProxyProcess, opened: list[Connection]
+) -> None:
+    served: dict[int, int] = {}
+    for n in range(40):
+        connection = workers.connect()
+        opened.append(connection)
+        assert run_statement(connection, f"SELECT {n}, CONNECTION_ID() < 1073741824") == ((n, 1),)
+        owner = worker_of(connection.thread_id(), WORKERS)
+        assert owner is not None
+        served[owner] = served.get(owner, 0) + 1
+    assert set(served) == {0, 1}, served
+    assert len({c.thread_id() for c in opened}) == len(opened)  # ids never collide
+
+
+def test_statements_from_many_threads_through_both_workers(workers: ProxyProcess) -> None:
+    def session(n: int) -> tuple[int, int]:
+        with workers.connect() as connection:
+            for i in range(20):
+                assert run_statement(connection, f"SELECT {n * 100 + i}") == ((n * 100 + i,),)
+            owner = worker_of(connection.thread_id(), WORKERS)
+            assert owner is not None
+            return n, owner
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(session, range(32)))
+    # (the supervisor's and workers' log, to tell a worker that restarted from bad luck)
+    assert {owner for _, owner in results} == {0, 1}, workers.lines[-30:]
+
+
+@pytest.mark.parametrize("killer_worker", [0, 1])
+def test_kill_query_of_another_workers_connection(
+    workers: ProxyProcess,
+    backend: BackendInfo,
+    opened: list[Connection],
+    killer_worker: int,
+) -> None:
+    by_worker = one_per_worker(workers, opened)
+    killer, victim = by_worker[killer_worker], by_worker[1 - killer_worker]
+    thread_id = backend_thread(victim)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(_outcome, victim, "SELECT SLEEP(30)")
+        assert wait_until(lambda: statement_running(backend, thread_id) is not None, 10)
+        assert _outcome(killer, f"KILL QUERY {victim.thread_id()}")[0] == "ok"
+        assert future.result(timeout=5) == ("error", ER_QUERY_INTERRUPTED)
+    assert _outcome(victim, "SELECT 1") == ("ok", ((1,),))  # only the statement ended
+
+
+def test_kill_connection_of_another_workers_connection(
+    workers: ProxyProcess, opened: list[Connection]
+) -> None:
+    by_worker = one_per_worker(workers, opened)
+    killer, victim = by_worker[0], by_worker[1]
+    assert _outcome(killer, f"KILL CONNECTION {victim.thread_id()}")[0] == "ok"
+    assert wait_until(lambda: _outcome(victim, "SELECT 1")[0] == "error", 5)
+
+
+def test_kill_of_an_unknown_id_in_another_workers_slice_is_1094(
+    workers: ProxyProcess, opened: list[Connection]
+) -> None:
+    by_worker = one_per_worker(workers, opened)
+    unknown = by_worker[1].thread_id() + 999_983
+    assert _outcome(by_worker[0], f"KILL QUERY {unknown}") == ("error", 1094)
+
+
+def test_sigterm_stops_the_supervisor_and_every_worker(workers: ProxyProcess) -> None:
+    pids = worker_pids(workers)
+    with workers.connect() as connection:
+        assert run_statement(connection, "SELECT 1") == ((1,),)
+    workers.signal(signal.SIGTERM)
+    assert workers.wait_exit(20) == 0
+    assert wait_until(lambda: not any(alive(pid) for pid in pids), 5)
+
+
+def test_a_worker_that_dies_is_replaced(workers: ProxyProcess, opened: list[Connection]) -> None:
+    pids = worker_pids(workers)
+    os.kill(pids[1], signal.SIGKILL)
+    assert workers.wait_for_line(REPLACED, 10).group(1) == "1"
+    # The replacement listens again: both workers serve, the port never stopped serving.
+    assert wait_until(lambda: _serves_both(workers, opened), 30)
+
+
+def test_unreachable_backend_with_workers_exits_1_with_one_line() -> None:
+    port = free_port()
+    args = ["--listen", "127.0.0.1:0", "--backend", f"mysql://127.0.0.1:{port}", "--workers", "2"]
+    result = run_to_exit(args)
+    assert result.returncode == EXIT_BACKEND
+    assert f"127.0.0.1:{port}" in one_clear_line(result)
+
+
+def _serves_both(process: ProxyProcess, opened: list[Connection]) -> bool:
+    with contextlib.suppress(AssertionError):
+        one_per_worker(process, opened, tries=20)
+        return True
+    return False
+
+
+def _outcome(connection: Connection, sql: str) -> tuple[str, Any]:
+    try:
+        return "ok", run_statement(connection, sql)
+    except pymysql.err.MySQLError as exc:
+        return "error", exc.args[0]

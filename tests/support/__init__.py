@@ -1,0 +1,1 @@
+"""What the tiers share: fake services, models, the backend launcher, fuzz generators."""
