@@ -47,11 +47,6 @@ def frame_all(payloads: list[bytes]) -> bytes:
     return b"".join(frame(payload, seq) for seq, payload in enumerate(payloads, start=1))
 
 
-def frame_count(payload_length: int) -> int:
-    """How many physical packets a message of this length takes."""
-    return payload_length // MAX_PAYLOAD + 1
-
-
 # -- integers and strings -----------------------------------------------------------------
 
 
