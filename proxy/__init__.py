@@ -8,3 +8,10 @@ demo, the tests and the benchmarks). The rooms, bottom up: ``wire`` (codecs), ``
 ``auth``, ``upstream`` (the backend connection), ``ml`` (running ML statements),
 ``session`` (one client connection and its command handlers), ``cli`` (the command).
 """
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("mlproxy")
+except PackageNotFoundError:  # run from a checkout that was never installed
+    __version__ = "0+unknown"

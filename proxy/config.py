@@ -86,6 +86,12 @@ class Config:
         30.0, "seconds running statements get to finish on SIGTERM", "SECONDS"
     )
     log_level: str = _setting("info", "debug, info, warning or error", "LEVEL")
+    log_format: str = _setting(
+        "text", "text (one line per record) or json (one JSON object per line)", "FORMAT"
+    )
+    metrics_listen: str | None = _setting(
+        None, "address for /metrics, /healthz and /readyz over HTTP (off when unset)", "HOST:PORT"
+    )
     loop: str = _setting(
         "auto", "event loop: auto (uvloop when installed, else asyncio), asyncio or uvloop", "NAME"
     )
@@ -159,6 +165,12 @@ class Config:
     @property
     def listen_address(self) -> tuple[str, int]:
         return parse_host_port(self.listen, "listen")
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        if not self.metrics_listen:
+            return None
+        return parse_host_port(self.metrics_listen, "metrics_listen")
 
     @property
     def backend_address(self) -> BackendAddress:
@@ -309,6 +321,9 @@ def _kind(name: str) -> Any:
 
 def _validate(config: Config) -> None:
     config.listen_address  # noqa: B018 - parses, raising ConfigError when malformed
+    config.metrics_address  # noqa: B018 - the same
+    if config.log_format not in ("text", "json"):
+        raise ConfigError(f"log_format must be text or json, not {config.log_format!r}")
     if config.backend:
         parse_backend_url(config.backend)
     for name in ("max_connections", "max_pending_logins", "max_pending_logins_per_address"):

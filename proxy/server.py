@@ -16,12 +16,14 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+from proxy import __version__
 from proxy.auth.client_auth import AuthSettings
 from proxy.auth.login_gate import LoginGate
 from proxy.config import BackendURL, Config, parse_backend_url, read_users_file
 from proxy.errors import ConfigError, TooManyConnections, error_payload
 from proxy.ml.registry import FunctionRegistry
 from proxy.ml.runtime import build_runtime
+from proxy.ops.parts import OpsParts
 from proxy.session.context import ProxyContext, Timeouts
 from proxy.session.kill import ConnectionIds
 from proxy.session.peers import Peers, WorkerSlot
@@ -55,6 +57,8 @@ class ProxyServer:
         self._stop = asyncio.Event()
         self._watchdog: asyncio.Task[None] | None = None
         self._registry_poller: asyncio.Task[None] | None = None
+        #: /metrics, /healthz, /readyz (--metrics-listen); a worker's are its supervisor's.
+        self.ops = OpsParts.for_process(config, worker is not None)
 
     @property
     def port(self) -> int:
@@ -85,12 +89,14 @@ class ProxyServer:
             self._server.close()
             raise
         await self._server.start_serving()
+        self.ops.serving(self.ctx.ml.counters, self.ctx.backend_address)
         self._watchdog = asyncio.create_task(self._watch_clients(), name="mlproxy-client-watchdog")
         self._registry_poller = asyncio.create_task(
             self._start_registry(self.ctx).run(), name="mlproxy-function-registry"
         )
         log.info(
-            "mlproxy listening on %s:%d, backend %s (%s), %s loop",
+            "mlproxy %s listening on %s:%d, backend %s (%s), %s loop",
+            __version__,
             host,
             self.port,
             self.ctx.backend_address,
@@ -117,7 +123,7 @@ class ProxyServer:
             except (OSError, ValueError) as exc:
                 raise ConfigError(f"cannot load the TLS certificate: {exc}") from exc
         users = read_users_file(config.users_file) if config.users_file else {}
-        ml = build_runtime(config)
+        ml = build_runtime(config, self.ops.metrics)
         detector = CallDetector(ml.functions)
         register_function_names(detector.names)
         return ProxyContext(
@@ -138,6 +144,7 @@ class ProxyServer:
             ),
             detector=detector,
             ml_max_statement_bytes=config.ml_max_statement_bytes,
+            metrics=self.ops.metrics,
             **self._worker_parts(),
         )
 
@@ -151,6 +158,7 @@ class ProxyServer:
         }
 
     def request_stop(self) -> None:
+        self.ops.stopping()  # /readyz says no before the listener closes
         self._stop.set()
 
     async def serve(self) -> None:
@@ -193,6 +201,7 @@ class ProxyServer:
         return ctx.registry
 
     async def shutdown(self) -> None:
+        self.ops.stopping()
         if self._registry_poller is not None:
             # Awaited: its connection must close before the loop does.
             self._registry_poller.cancel()
@@ -215,6 +224,7 @@ class ProxyServer:
                 await self._cut_running_statements(pending)
         if self._server is not None:
             await asyncio.wait_for(self._server.wait_closed(), timeout=5)
+        await self.ops.close()
         log.info("mlproxy stopped")
 
     async def _cut_running_statements(self, pending: set[asyncio.Task[None]]) -> None:

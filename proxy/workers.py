@@ -43,9 +43,11 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from proxy import __version__
 from proxy.config import Config
 from proxy.errors import BackendError, ConfigError
 from proxy.logs import configure_logging
+from proxy.ops.group import GroupOps
 from proxy.server import ProxyServer
 from proxy.session.peers import WorkerSlot, serve_peers
 from proxy.transport import event_loop
@@ -83,6 +85,7 @@ class Supervisor:
         self.workers: list[_Worker] = []
         self._placeholder: socket.socket | None = None
         self._signals: list[int] = []
+        self.ops = GroupOps(config)
 
     def run(self) -> int:
         wakeup_r, wakeup_w = socket.socketpair()  # signals wake the supervisor's wait()
@@ -90,12 +93,16 @@ class Supervisor:
         wakeup_w.setblocking(False)
         try:
             self._reserve_port()
+            self.ops.prepare()
             self._start_all()
+            self.ops.serving()
             self._install_signals(wakeup_w)
             self._supervise(wakeup_r)
             return 0
         finally:
+            self.ops.stopping()
             self._stop_all()
+            self.ops.close()
             signal.set_wakeup_fd(-1)
             wakeup_r.close()
             wakeup_w.close()
@@ -128,7 +135,8 @@ class Supervisor:
             self._wait_ready(worker)
         pids = ", ".join(str(w.process.pid) for w in self.workers)
         log.info(
-            "mlproxy listening on %s, %d workers (pids %s)",
+            "mlproxy %s listening on %s, %d workers (pids %s)",
+            __version__,
             self.config.listen,
             len(self.workers),
             pids,
@@ -203,6 +211,7 @@ class Supervisor:
             dead.process.exitcode,
         )
         dead.pipe.close()
+        self.ops.worker_exited(dead.process.pid)
         time.sleep(max(0.0, dead.started + RESTART_DELAY - time.monotonic()))
         self.workers[dead.slot.index] = self._spawn(dead.slot.index)
 
@@ -234,7 +243,7 @@ def supervise(config: Config) -> int:
 def worker_main(config: Config, slot: WorkerSlot, pipe: Connection) -> None:
     """A worker process's entry point: serve until SIGTERM/SIGINT, reporting to the
     supervisor through ``pipe`` that it listens, or why it could not start."""
-    configure_logging(config.log_level, worker=slot.index)
+    configure_logging(config.log_level, worker=slot.index, log_format=config.log_format)
     try:
         event_loop.run(_serve(config, slot, pipe), config.loop)
     except ConfigError as exc:

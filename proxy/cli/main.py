@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from proxy import __version__
 from proxy.cli.functions import SETTINGS as FUNCTION_SETTINGS
 from proxy.cli.functions import add_commands as add_function_commands
 from proxy.cli.functions import run_functions
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mlproxy",
         description="Aurora-style ML SQL functions for any MySQL or MariaDB, as a proxy.",
     )
+    parser.add_argument("--version", action="version", version=f"mlproxy {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser("serve", help="run the proxy in front of a MySQL/MariaDB server")
     _add_settings(serve)
@@ -107,7 +109,7 @@ def _add_settings(parser: argparse.ArgumentParser, only: Sequence[str] | None = 
 
 def _serve(args: dict[str, Any]) -> int:
     config = load_config(args, config_file=args.get("config"))
-    configure_logging(config.log_level)
+    configure_logging(config.log_level, log_format=config.log_format)
     if config.workers > 1:
         from proxy.workers import supervise  # imported lazily: one process does not need it
 

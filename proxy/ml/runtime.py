@@ -14,6 +14,7 @@ from proxy.config import Config, endpoint_routes
 from proxy.errors import ConfigError
 from proxy.ml.memory import ProcessMemory
 from proxy.ml.path import AliasEngineFactory, MLRuntime
+from proxy.ops.metrics import MeteredBackend, Metrics
 from rewriter.ddl import AliasFunction
 from rewriter.functions import BUILTINS, SENTIMENT
 
@@ -32,12 +33,15 @@ def _backend_options(config: Config) -> dict[str, object]:
     }
 
 
-def build_runtime(config: Config) -> MLRuntime:
-    """Engines for every function family, sharing one cache and one set of counters."""
+def build_runtime(config: Config, metrics: Metrics | None = None) -> MLRuntime:
+    """Engines for every function family, sharing one cache and one set of counters;
+    with ``metrics``, every backend request is recorded there."""
     try:
         backend = sentiment_backend(config.comprehend_backend, **_backend_options(config))
     except MLBackendError as exc:
         raise ConfigError(str(exc)) from exc
+    if metrics is not None:
+        backend = MeteredBackend(backend, metrics)
     policy = BatchPolicy(
         max_batch_size=backend.max_batch_size,
         max_in_flight=config.ml_max_in_flight,
@@ -56,7 +60,7 @@ def build_runtime(config: Config) -> MLRuntime:
         engines={SENTIMENT: engine},
         counters=counters,
         max_backend_calls=config.ml_max_backend_calls,
-        alias_engines=alias_engine_factory(config, cache, counters),
+        alias_engines=alias_engine_factory(config, cache, counters, metrics),
         routes=endpoint_routes(config),
         statement_memory=config.ml_statement_memory,
         memory=ProcessMemory(config.ml_memory, config.ml_memory_wait),
@@ -64,7 +68,7 @@ def build_runtime(config: Config) -> MLRuntime:
 
 
 def alias_engine_factory(
-    config: Config, cache: ResultCache, counters: MLCounters
+    config: Config, cache: ResultCache, counters: MLCounters, metrics: Metrics | None = None
 ) -> AliasEngineFactory:
     """Builds an alias's engine on its first call: its endpoint name or model id goes
     through the endpoint map (``--endpoint NAME=TARGET``), unmapped names are AWS's and
@@ -90,6 +94,8 @@ def alias_engine_factory(
             max_concurrency=config.ml_max_in_flight,
             max_answer_bytes=config.ml_max_answer_bytes,
         )
+        if metrics is not None:
+            backend = MeteredBackend(backend, metrics)
         policy = BatchPolicy(
             max_batch_size=min(definition.max_batch_size, backend.max_batch_size),
             max_in_flight=config.ml_max_in_flight,

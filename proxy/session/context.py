@@ -11,6 +11,7 @@ from proxy.auth.client_auth import AuthSettings
 from proxy.auth.login_gate import LoginGate
 from proxy.ml.path import MLRuntime
 from proxy.ml.registry import FunctionRegistry
+from proxy.ops.metrics import Metrics
 from proxy.session.kill import ConnectionIds
 from proxy.session.live import LiveSession
 from proxy.session.peers import Peers
@@ -61,6 +62,8 @@ class ProxyContext:
     ids: ConnectionIds = field(default_factory=ConnectionIds)
     #: The other worker processes, for KILL of their connections (None: one process).
     peers: Peers | None = None
+    #: What /metrics reports (None: --metrics-listen is off).
+    metrics: Metrics | None = None
 
     @property
     def advertised_capabilities(self) -> int:

@@ -7,12 +7,12 @@ module; proxy.session.kill holds the parsing and the connection ids, with no ses
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from proxy.auth.client_auth import ClientIdentity
 from proxy.errors import BackendError, UnknownThread
+from proxy.logs import ContextLog
 from proxy.session.kill import KillStatement, is_proxy_id
 from proxy.transport.relay import Relay
 from proxy.transport.stream import Message
@@ -32,7 +32,7 @@ class KillHandlers:
     backend: BackendConnection | None
     identity: ClientIdentity | None
     _relay: Relay | None
-    log: logging.LoggerAdapter[logging.Logger]
+    log: ContextLog
     _forward: Callable[[Message, Shape | None], Awaitable[ResponseScanner | None]]
     _open_backend: Callable[[ClientIdentity, bytes | None], Awaitable[BackendConnection]]
 

@@ -25,13 +25,13 @@ A mixin of :class:`proxy.session.session.Session`, like the other command handle
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from mysql_mimic.types import Commands
 
 from proxy.errors import BackendLost, CommandTooLarge, EndSession
+from proxy.logs import ContextLog
 from proxy.ml.prepared import PreparedML, statement_id
 from proxy.transport.relay import ClientGone, Relay
 from proxy.transport.stream import Message, PacketStream, Sink
@@ -59,7 +59,7 @@ class LargeCommandHandlers:
     ctx: ProxyContext
     client: PacketStream
     id: int
-    log: logging.LoggerAdapter[logging.Logger]
+    log: ContextLog
     backend: BackendConnection | None
     _relay: Relay | None
     _ml_prepared: dict[int, PreparedML]

@@ -8,7 +8,6 @@ session module stays about serving commands.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -24,6 +23,7 @@ from proxy.errors import (
     client_input,
     error_payload,
 )
+from proxy.logs import ContextLog
 from proxy.ml.status_access import ProcessPrivilege
 from proxy.transport.relay import Relay
 from proxy.transport.stream import Message, PacketStream
@@ -46,7 +46,7 @@ class LoginHandlers:
     identity: ClientIdentity | None
     _nonce: bytes
     _relay: Relay | None
-    log: logging.LoggerAdapter[logging.Logger]
+    log: ContextLog
     _settled: Callable[[int], None]
     #: This connection's place among the logins in progress (given back once logged in).
     _pending: PendingLogin | None
@@ -102,6 +102,7 @@ class LoginHandlers:
         await ctx.registry.ensure_loaded()  # the first login may bring the poller's account
         await ctx.registry.learn(identity.user, self.backend)  # what this account sees
         self.identity = identity
+        self.log.add_context(user=identity.user.decode("utf-8", "replace"))
         self._relay = Relay(self.client, self.backend.stream, self._settled)
         await self.client.send(make_ok(self.backend.status), seq)
         self.log.info(
@@ -144,6 +145,8 @@ class LoginHandlers:
             self.log.info("connection %d: login timed out", self.id)
             return
         self.log.info("connection %d refused: %s", self.id, exc)
+        if self.ctx.metrics is not None:
+            self.ctx.metrics.login_failures.inc()
         await self.client.send(error_payload(exc, self.id), seq)
 
     async def _open_backend(
@@ -187,6 +190,7 @@ class LoginHandlers:
             await self.client.send(error_payload(exc, self.id), auth.seq)
             raise EndSession from None
         old, self.backend, self.identity = self.backend, backend, identity
+        self.log.add_context(user=identity.user.decode("utf-8", "replace"))
         self.ml_counters.reset()  # a new session as far as status goes, as on the server
         self.process_privilege.forget()
         self._relay = Relay(self.client, backend.stream, self._settled)

@@ -7,14 +7,16 @@ connections and commands.
 
 from __future__ import annotations
 
-import logging
 import re
+import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ml_backends.counters import MLCounters
 from proxy.auth.client_auth import ClientIdentity
 from proxy.errors import MLStatementError
+from proxy.logs import ContextLog
 from proxy.ml.explain import mark_batched, split_explain
 from proxy.ml.path import MLStatement, Requester, check_target_name, read_statement_settings
 from proxy.ml.registry import definitions
@@ -61,7 +63,7 @@ class MLHandlers:
     client: PacketStream
     backend: BackendConnection | None
     _relay: Relay | None
-    log: logging.LoggerAdapter[logging.Logger]
+    log: ContextLog
     id: int
     identity: ClientIdentity | None
     ml_counters: MLCounters
@@ -130,12 +132,35 @@ class MLHandlers:
 
     async def _run_ml(self, plan: MLPlan, settings: StatementSettings | None) -> None:
         assert self.backend is not None
+        started, before = time.perf_counter(), replace(self.ml_counters)
         requester = Requester(self.identity.user if self.identity else b"", self.ml_counters)
         rewritten = await MLStatement(
             self.ctx.ml, self.backend, plan, settings, requester
         ).prepare()
         self.log.debug("connection %d: ML statement rewritten to %s", self.id, rewritten)
-        await self._run_relayed(self.backend.encode(rewritten))
+        ok = await self._run_relayed(self.backend.encode(rewritten))
+        self._log_ml_summary(before, started, ok)
+
+    def _log_ml_summary(self, before: MLCounters, started: float, ok: bool) -> None:
+        """One line per ML statement: what it asked of the models (the counters it moved)
+        and how long it took; as ``ml`` in JSON logs."""
+        now = self.ml_counters
+        summary = {
+            "calls": now.logical_request_cnt - before.logical_request_cnt,
+            "backend_requests": now.actual_request_cnt - before.actual_request_cnt,
+            "cache_hits": now.cache_hit_cnt - before.cache_hit_cnt,
+            "retries": now.retry_request_cnt - before.retry_request_cnt,
+            "seconds": round(time.perf_counter() - started, 6),
+            "ok": ok,
+        }
+        self.log.info(
+            "connection %d: ML statement %s: %d calls, %d backend requests, %d cache hits,"
+            " %d retries, %.3f s",
+            self.id,
+            "done" if ok else "failed on the backend",
+            *list(summary.values())[:5],
+            extra={"ml": summary},
+        )
 
     async def _run_relayed(self, sql: bytes) -> bool:
         """Run a statement of the proxy's making; the client gets the backend's response.

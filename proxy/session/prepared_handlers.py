@@ -110,8 +110,12 @@ class PreparedHandlers:
                 return
             prepared = self._ml_prepared.get(statement)
             if prepared is not None:
+                if self.ctx.metrics is not None:
+                    self.ctx.metrics.ml_statements.inc()
                 await self._execute_ml(message, prepared)
                 return
+        if self.ctx.metrics is not None:
+            self.ctx.metrics.plain_statements.inc()
         if asks_for_cursor(message.payload):
             await self._forward(message, Shape.CURSOR)
         elif not self._detach(message):

@@ -59,7 +59,10 @@ class QueryHandlers:
 
     async def _on_query(self, message: Message) -> None:
         sql = message.payload[1:]
+        metrics = self.ctx.metrics
         if self._plain(sql):  # straight to the backend, past the other kinds' tests
+            if metrics is not None:
+                metrics.plain_statements.inc()
             if not self._detach(message):
                 await self._forward(message, Shape.RESULT)
             return
@@ -67,7 +70,10 @@ class QueryHandlers:
         own = head in _OWN_HEADS or not head[:1].isalpha()
         if own and await self._on_own_statement(message, sql):
             return
-        if not await self._ml_statement(message, sql):
+        ml = await self._ml_statement(message, sql)
+        if metrics is not None:
+            (metrics.ml_statements if ml else metrics.plain_statements).inc()
+        if not ml:
             await self._forward(message, Shape.RESULT)
 
     async def _on_own_statement(self, message: Message, sql: bytes) -> bool:

@@ -33,6 +33,7 @@ from proxy.errors import (
     ProxyError,
     error_payload,
 )
+from proxy.logs import ContextLog
 from proxy.ml.prepared import PreparedML
 from proxy.ml.status_access import ProcessPrivilege
 from proxy.session.context import ProxyContext
@@ -96,12 +97,14 @@ class Session(
         self.process_privilege = ProcessPrivilege()
         self._prepared_kills: dict[int, bool] = {}  # statement id -> KILL QUERY (not CONNECTION)
         self._command_limit = ctx.ml_max_statement_bytes + 1
-        self.log = logging.LoggerAdapter(log, {"connection_id": connection_id})
+        self.log = ContextLog(log, {"connection_id": connection_id})
 
     # -- lifecycle --------------------------------------------------------------------
 
     async def run(self) -> None:
         self.ctx.sessions[self.id] = self
+        if self.ctx.metrics is not None:
+            self.ctx.metrics.client_connections.inc()
         try:
             if await self._log_in():
                 self.client.offer_packets(self._command_in_callback)
@@ -112,6 +115,8 @@ class Session(
             self.log.exception("connection %d: unexpected error", self.id)
         finally:
             self.ctx.sessions.pop(self.id, None)
+            if self.ctx.metrics is not None:
+                self.ctx.metrics.client_connections.dec()
             await self._close()
 
     def stop(self) -> None:

@@ -32,7 +32,7 @@ from tests.support.backend import BackendInfo
 Connection: TypeAlias = "pymysql.Connection[Any]"
 
 REPO = Path(__file__).resolve().parents[2]
-LISTENING = re.compile(r"mlproxy listening on (\S+):(\d+),")
+LISTENING = re.compile(r"mlproxy \S+ listening on (\S+):(\d+),")
 START_TIMEOUT = 30.0
 ER_CON_COUNT_ERROR = 1040
 EXIT_BACKEND = 1

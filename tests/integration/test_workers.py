@@ -38,7 +38,7 @@ from tests.support.backend import BackendInfo
 Connection: TypeAlias = "pymysql.Connection[Any]"
 
 WORKERS = 2
-PIDS = re.compile(r"mlproxy listening on \S+, 2 workers \(pids ([\d, ]+)\)")
+PIDS = re.compile(r"mlproxy \S+ listening on \S+, 2 workers \(pids ([\d, ]+)\)")
 REPLACED = re.compile(r"worker (\d) \(pid \d+\) exited")
 ER_QUERY_INTERRUPTED = 1317
 CR_SERVER_LOST = 2013

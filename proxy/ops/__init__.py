@@ -1,0 +1,2 @@
+"""Running it in production: Prometheus metrics, health and readiness over HTTP
+(``--metrics-listen``)."""
