@@ -1,34 +1,74 @@
 """EXPLAIN of a statement with ML calls: the backend's plan of the rewritten statement,
-with ``Batched machine learning`` in the Extra column of the rows where ML answers enter
-(the lookups in the proxy's temporary tables), as Aurora shows it."""
+marked ``Batched machine learning`` where ML answers enter, as Aurora shows it, in every
+form the servers have:
+
+- the tabular forms (EXPLAIN, EXTENDED, PARTITIONS, MariaDB's ANALYZE): Extra of the rows
+  reading the answers, whose table (the proxy's lookup, ``_mlr`` in the rewrite) is shown
+  as ``<batched ml answers>``; when the answers are written into the statement itself
+  (few distinct inputs) there is no such row, and the first row, which the calls' inputs
+  come with, carries the mark;
+- FORMAT=JSON (and MariaDB's ANALYZE FORMAT=JSON): ``"batched_machine_learning": true`` in
+  the query block and in each lookup's table object, which is renamed as above;
+- MySQL's FORMAT=TREE and EXPLAIN ANALYZE: a first line ``-> Batched machine learning``.
+
+The forms that run the statement (MariaDB's ANALYZE, MySQL's EXPLAIN ANALYZE) run it with
+its real answers; the others ask no model.
+"""
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import dataclass
+from typing import Any
 
 from proxy.upstream.internal import decode_text_row
 from proxy.wire.packets import EOF_HEADER, ERR_HEADER, lenenc_str, read_lenenc_str
 
+_FORMAT = rb"FORMAT\s*=\s*\w+\s+"
 _EXPLAIN = re.compile(
-    rb"^(\s*(?:EXPLAIN|DESCRIBE|DESC)\s+(?:(?:EXTENDED|PARTITIONS)\s+|FORMAT\s*=\s*\w+\s+)?)",
+    rb"^(\s*(?:"
+    rb"(?:EXPLAIN|DESCRIBE|DESC)\s+(?:(?:EXTENDED|PARTITIONS|ANALYZE)\s+|" + _FORMAT + rb")*"
+    rb"|ANALYZE\s+(?!TABLE\b)(?:" + _FORMAT + rb")?"
+    rb"))",
     re.IGNORECASE,
 )
+_RUNS = re.compile(rb"^\s*(?:ANALYZE|(?:EXPLAIN|DESCRIBE|DESC)\s.*\bANALYZE)\b", re.IGNORECASE)
 BATCHED = b"Batched machine learning"
 #: The alias the rewriter gives its lookup tables (see proxy.ml.path).
 LOOKUP_ALIAS = b"_mlr"
+#: What a lookup is called in the plans a user reads.
+SHOWN_AS = b"<batched ml answers>"
 
 
-def split_explain(sql: bytes) -> tuple[bytes, bytes] | None:
-    """(the EXPLAIN prefix, the statement explained), or None when not an EXPLAIN. The
+@dataclass(frozen=True)
+class Explain:
+    """An EXPLAIN (or ANALYZE) of a statement."""
+
+    prefix: bytes
+    statement: bytes
+
+    @property
+    def runs_statement(self) -> bool:
+        """ANALYZE forms run the statement: it needs its real answers."""
+        return _RUNS.match(self.prefix) is not None
+
+
+def split_explain(sql: bytes) -> Explain | None:
+    """The EXPLAIN prefix and the statement explained, or None when not an EXPLAIN. The
     prefix is ASCII words and spaces, the same bytes in every client character set.
 
     >>> split_explain(b"explain format=traditional SELECT 1")
-    (b'explain format=traditional ', b'SELECT 1')
+    Explain(prefix=b'explain format=traditional ', statement=b'SELECT 1')
+    >>> split_explain(b"ANALYZE FORMAT=JSON SELECT 1").runs_statement
+    True
+    >>> split_explain(b"ANALYZE TABLE t") is None
+    True
     """
     match = _EXPLAIN.match(sql)
-    if match is None:
+    if match is None or not match.group(1).strip():
         return None
-    return match.group(1), sql[match.end() :]
+    return Explain(match.group(1), sql[match.end() :])
 
 
 def column_names(definitions: list[bytes]) -> list[bytes]:
@@ -44,22 +84,92 @@ def column_names(definitions: list[bytes]) -> list[bytes]:
 
 
 def mark_batched(response: list[bytes]) -> list[bytes]:
-    """The response with Extra set on the lookup rows; other shapes pass unchanged."""
+    """The response with the ML marks of its form (module docstring); an error and
+    shapes the proxy does not know pass unchanged."""
     if response[0][0] == ERR_HEADER or len(response) < 3:
         return response
     count = response[0][0]
     names = [name.lower() for name in column_names(response[1 : 1 + count])]
-    if b"table" not in names or b"extra" not in names:
-        return response  # FORMAT=JSON and other shapes
-    table, extra = names.index(b"table"), names.index(b"extra")
-    out = response[: count + 2]
-    for payload in response[count + 2 :]:
-        if (payload[0] == EOF_HEADER and len(payload) < 9) or payload[0] == ERR_HEADER:
-            out.append(payload)
-            continue
-        row = list(decode_text_row(payload, count))
+    if b"table" in names and b"extra" in names:
+        return _mark_table(response, count, names.index(b"table"), names.index(b"extra"))
+    if count == 1:
+        return _mark_document(response)
+    return response
+
+
+def _rows(response: list[bytes], count: int) -> list[int]:
+    """Positions of the data rows."""
+    return [
+        i
+        for i in range(count + 2, len(response))
+        if not (response[i][0] == EOF_HEADER and len(response[i]) < 9)
+        and response[i][0] != ERR_HEADER
+    ]
+
+
+def _encode_row(row: list[bytes | None]) -> bytes:
+    return b"".join(b"\xfb" if v is None else lenenc_str(v) for v in row)
+
+
+def _with_mark(extra: bytes | None) -> bytes:
+    return extra + b"; " + BATCHED if extra else BATCHED
+
+
+def _mark_table(response: list[bytes], count: int, table: int, extra: int) -> list[bytes]:
+    out = list(response)
+    rows = _rows(response, count)
+    marked = False
+    for i in rows:
+        row = list(decode_text_row(response[i], count))
         if row[table] == LOOKUP_ALIAS:
-            before = row[extra]
-            row[extra] = before + b"; " + BATCHED if before else BATCHED
-        out.append(b"".join(b"\xfb" if v is None else lenenc_str(v) for v in row))
+            row[table], row[extra] = SHOWN_AS, _with_mark(row[extra])
+            out[i], marked = _encode_row(row), True
+    if not marked and rows:  # the answers are in the statement's text
+        row = list(decode_text_row(response[rows[0]], count))
+        row[extra] = _with_mark(row[extra])
+        out[rows[0]] = _encode_row(row)
     return out
+
+
+def _mark_document(response: list[bytes]) -> list[bytes]:
+    """FORMAT=JSON (a JSON document) or FORMAT=TREE (text) in one column."""
+    rows = _rows(response, 1)
+    if not rows:
+        return response
+    out = list(response)
+    (text,) = decode_text_row(response[rows[0]], 1)
+    if text is None:
+        return response
+    try:
+        document = json.loads(text)
+    except ValueError:
+        marked = b"-> " + BATCHED + b"\n" + text.replace(LOOKUP_ALIAS, SHOWN_AS)
+    else:
+        marked = json.dumps(_mark_json(document), indent=2).encode()
+    out[rows[0]] = lenenc_str(marked)
+    return out
+
+
+def _mark_json(document: Any) -> Any:
+    """The query block and every lookup's table object marked; lookups renamed."""
+
+    alias, shown = LOOKUP_ALIAS.decode(), SHOWN_AS.decode()
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            if node.get("table_name") == alias:
+                node["table_name"] = shown
+                node["batched_machine_learning"] = True
+            return {key: walk(child) for key, child in node.items()}
+        if isinstance(node, list):
+            return [walk(child) for child in node]
+        if isinstance(node, str):  # conditions name the lookup's columns through it
+            return node.replace(f"{alias}.", f"{shown}.")
+        return node
+
+    document = walk(document)
+    if isinstance(document, dict):
+        block = document.get("query_block", document)
+        if isinstance(block, dict):
+            block["batched_machine_learning"] = True
+    return document

@@ -176,16 +176,21 @@ class MLHandlers:
         """EXPLAIN of a statement with ML calls; False when it is not one."""
         if not self.ctx.detector.may_call(sql):
             return False
-        parts = split_explain(sql)
-        if parts is None:
+        explain = split_explain(sql)
+        if explain is None:
             return False
-        planned = await self._ml_plan(parts[1])
+        planned = await self._ml_plan(explain.statement)
         if planned is None:
             return False
         assert self.backend is not None
-        statement = MLStatement(self.ctx.ml, self.backend, *planned)
-        rewritten = await statement.prepare_explain()
-        await send_command(self.backend, b"\x03" + parts[0] + self.backend.encode(rewritten))
+        if explain.runs_statement:  # ANALYZE: the statement runs, with its real answers
+            requester = Requester(self.identity.user if self.identity else b"", self.ml_counters)
+            statement = MLStatement(self.ctx.ml, self.backend, *planned, requester)
+            rewritten = await statement.prepare()
+        else:
+            statement = MLStatement(self.ctx.ml, self.backend, *planned)
+            rewritten = await statement.prepare_explain()
+        await send_command(self.backend, b"\x03" + explain.prefix + self.backend.encode(rewritten))
         response = mark_batched(await read_response(self.backend))
         self.client.write_raw(frame_all(response))
         await self.client.drain()

@@ -8,6 +8,7 @@ statement made no backend call and left no write half-done.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -139,6 +140,58 @@ def test_explain_marks_batched_ml_and_calls_no_backend(conn: pymysql.Connection[
     assert any("Batched machine learning" in (row["Extra"] or "") for row in plan)
     assert any(row["table"] == "feature_texts" for row in plan)
     assert switchable_backend.batches == []
+
+
+EXPLAINED = f"SELECT txt, {S}(txt, 'en') FROM feature_texts WHERE id < 5"
+
+
+def plan_rows(conn: pymysql.Connection[Any], sql: str) -> list[dict[str, Any]]:
+    with conn.cursor() as cur:
+        cur.execute(sql)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+@pytest.mark.parametrize("form", ["EXPLAIN", "EXPLAIN EXTENDED", "EXPLAIN PARTITIONS", "DESCRIBE"])
+def test_every_tabular_explain_form_is_marked(
+    conn: pymysql.Connection[Any], backend: BackendInfo, form: str
+) -> None:
+    plan = plan_rows(conn, f"{form} {EXPLAINED}")
+    marked = [row for row in plan if "Batched machine learning" in (row["Extra"] or "")]
+    assert [row["table"] for row in marked] == ["<batched ml answers>"]
+    assert all("_mlr" not in str(value) for row in plan for value in row.values())
+    with admin_connect(backend, database=TEST_DB) as direct:
+        plain = plan_rows(direct, f"{form} SELECT txt FROM feature_texts WHERE id < 5")
+    assert set(plain[0]) == set(plan[0])  # the form's own columns, as the server gives them
+    assert switchable_backend.batches == []
+
+
+@pytest.mark.parametrize("form", ["EXPLAIN FORMAT=JSON", "ANALYZE FORMAT=JSON"])
+def test_json_explain_forms_are_marked(conn: pymysql.Connection[Any], form: str) -> None:
+    (row,) = plan_rows(conn, f"{form} {EXPLAINED}")
+    (document,) = row.values()
+    plan = json.loads(document)
+    assert plan["query_block"]["batched_machine_learning"] is True
+    assert "_mlr" not in document
+    runs = form.startswith("ANALYZE")  # it runs the statement: with its real answers
+    assert len(switchable_backend.batches) == (1 if runs else 0)
+
+
+def test_analyze_runs_the_statement_with_its_answers_and_is_marked(
+    conn: pymysql.Connection[Any],
+) -> None:
+    """Five distinct inputs: the answers are written into the statement (no lookup
+    table), so the row the inputs come from carries the mark."""
+    plan = plan_rows(conn, f"ANALYZE {EXPLAINED}")
+    assert plan[0]["table"] == "feature_texts"
+    assert "Batched machine learning" in plan[0]["Extra"]
+    assert plan[0]["r_rows"] is not None  # ANALYZE's own columns: the statement ran
+    assert [len(batch) for batch in switchable_backend.batches] == [5]
+
+
+def test_analyze_table_is_left_to_the_server(conn: pymysql.Connection[Any]) -> None:
+    got = rows(conn, "ANALYZE TABLE feature_texts")
+    assert got[0][2] == "status"
 
 
 def status(conn: pymysql.Connection[Any], scope: str = "SESSION") -> dict[str, int]:
