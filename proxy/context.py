@@ -14,6 +14,7 @@ from proxy.function_registry import FunctionRegistry
 from proxy.handshake import Greeting
 from proxy.kill import ConnectionIds
 from proxy.login_gate import LoginGate
+from proxy.ml_activity import CLIENT_PROGRESS
 from proxy.ml_path import MLRuntime
 from proxy.peers import Peers
 from rewriter.detect import CallDetector
@@ -67,10 +68,15 @@ class ProxyContext:
 
     @property
     def advertised_capabilities(self) -> int:
-        """What the proxy offers clients: what it can relay and the backend supports."""
+        """What the proxy offers clients: what it can relay and the backend supports;
+        with a MariaDB backend, progress reports (CLIENT_PROGRESS_OBSOLETE: the proxy's
+        own, during ML statements; the backend's never reach clients, since the proxy
+        does not ask for them, proxy.ml_activity)."""
         caps = (RELAYABLE_CAPABILITIES & self.backend_greeting.capabilities) | _PROXY_SIDE
         if self.auth.tls is not None:
             caps |= Capabilities.CLIENT_SSL
+        if "mariadb" in self.backend_greeting.server_version.lower():
+            caps |= CLIENT_PROGRESS
         return int(caps)
 
     def new_connection_id(self) -> int:

@@ -7,23 +7,32 @@ connections and commands.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from ml_backends.counters import MLCounters
 from proxy.backend import BackendConnection
 from proxy.client_auth import ClientIdentity
-from proxy.errors import MLStatementError
+from proxy.errors import Interrupted, MLStatementError
 from proxy.explain import mark_batched, split_explain
 from proxy.function_registry import definitions
-from proxy.internal import decode_text_row, fetch_rows, read_response, send_command
+from proxy.internal import (
+    decode_text_row,
+    encode_text_row,
+    fetch_rows,
+    read_response,
+    send_command,
+)
+from proxy.ml_activity import CLIENT_PROGRESS, ProgressReports, RunningML
 from proxy.ml_path import MLStatement, Requester, check_target_name, read_statement_settings
-from proxy.ml_settings import StatementSettings, set_timeout_statement
-from proxy.packets import ERR_HEADER, frame, frame_all, lenenc_str
+from proxy.ml_settings import DEFAULT_PROGRESS_SECONDS, StatementSettings, set_timeout_statement
+from proxy.packets import ERR_HEADER, frame, frame_all
 from proxy.relay import Relay
 from proxy.scanner import Shape
+from proxy.seq_shift import SequenceShift
 from proxy.stream import Message, PacketStream
 from rewriter.ddl import AliasFunction, looks_like_ml_ddl, parse_ml_ddl
 from rewriter.detect import CallDetector
@@ -65,6 +74,12 @@ class MLHandlers:
     id: int
     identity: ClientIdentity | None
     ml_counters: MLCounters
+    #: The ML statement the session runs now (KILL and SHOW PROCESSLIST look here).
+    running_ml: RunningML | None
+    #: What ends the session's statement when it starts (shutdown, KILL CONNECTION).
+    interruption: Interrupted | None
+    #: Packets of the current response the proxy sent ahead of it (progress reports).
+    sent_ahead: int
 
     async def _ml_statement(self, message: Message, sql: bytes) -> bool:
         """Handle ``sql`` if it is the ML side's; False when it is a plain statement."""
@@ -75,7 +90,7 @@ class MLHandlers:
         planned = await self._ml_plan(sql)
         if planned is None:
             return False
-        await self._run_ml(*planned)
+        await self._run_ml(message, *planned)
         return True
 
     async def _ddl_or_setting(self, sql: bytes) -> bool:
@@ -128,21 +143,44 @@ class MLHandlers:
         aliases = await registry.visible(self.backend, settings.database, text)
         return {**self.ctx.ml.functions, **aliases}
 
-    async def _run_ml(self, plan: MLPlan, settings: StatementSettings | None) -> None:
+    async def _run_ml(
+        self, message: Message, plan: MLPlan, settings: StatementSettings | None
+    ) -> None:
         assert self.backend is not None
         requester = Requester(self.identity.user if self.identity else b"", self.ml_counters)
-        rewritten = await MLStatement(
-            self.ctx.ml, self.backend, plan, settings, requester
-        ).prepare()
-        self.log.debug("connection %d: ML statement rewritten to %s", self.id, rewritten)
-        await self._run_relayed(self.backend.encode(rewritten))
+        with self._running(plan.sql, "Query", settings, message) as running:
+            rewritten = await MLStatement(
+                self.ctx.ml, self.backend, plan, settings, requester, running
+            ).prepare()
+            self.log.debug("connection %d: ML statement rewritten to %s", self.id, rewritten)
+            await self._run_relayed(self.backend.encode(rewritten), running.shift())
 
-    async def _run_relayed(self, sql: bytes) -> bool:
-        """Run a statement of the proxy's making; the client gets the backend's response.
-        True when it succeeded."""
+    @contextlib.contextmanager
+    def _running(
+        self, info: str, command: str, settings: StatementSettings | None, message: Message
+    ) -> Iterator[RunningML]:
+        """The session's running ML statement (proxy.ml_activity), from its plan to the
+        end of its result; progress reports if the client asked for them."""
+        running = RunningML(info, command, self.ml_counters)
+        seconds = DEFAULT_PROGRESS_SECONDS if settings is None else settings.progress_seconds
+        capabilities = self.identity.capabilities if self.identity is not None else 0
+        if capabilities & CLIENT_PROGRESS and seconds > 0:
+            running.reports = ProgressReports(self.client, message.next_seq, seconds)
+        if self.interruption is not None:  # shutdown or KILL CONNECTION came first
+            running.interrupt(self.interruption)
+        self.running_ml = running
+        try:
+            yield running
+        finally:
+            self.running_ml = None
+            self.sent_ahead = running.reports.sent if running.reports is not None else 0
+
+    async def _run_relayed(self, sql: bytes, shift: SequenceShift | None = None) -> bool:
+        """Run a statement of the proxy's making; the client gets the backend's response
+        (renumbered by ``shift`` after progress reports). True when it succeeded."""
         assert self.backend is not None and self._relay is not None
         await self._relay.send_command(frame(b"\x03" + sql, 0))
-        scanner = await self._relay.relay(Shape.RESULT)
+        scanner = await self._relay.relay(Shape.RESULT, shift=shift)
         if scanner.status:
             self.backend.status = scanner.status
         return not scanner.error
@@ -224,7 +262,7 @@ class MLHandlers:
         if len(found) != 1:
             return response
         fixed = (*row[:2], show_create_text(found[0]).encode("utf-8"), *row[3:])
-        return [*response[: columns + 2], _encode_text_row(fixed), response[-1]]
+        return [*response[: columns + 2], encode_text_row(fixed), response[-1]]
 
 
 def _plan(text: str, functions: Mapping[str, MLFunction], syntax: SqlSyntax) -> MLPlan | None:
@@ -255,7 +293,3 @@ def _unquote(name: bytes | None) -> str | None:
         return None
     text = name.decode("utf-8", "surrogateescape")
     return text[1:-1].replace("``", "`") if text.startswith("`") else text
-
-
-def _encode_text_row(values: tuple[bytes | None, ...]) -> bytes:
-    return b"".join(b"\xfb" if v is None else lenenc_str(v) for v in values)

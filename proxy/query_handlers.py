@@ -16,11 +16,15 @@ from proxy.backend import BackendConnection
 from proxy.internal import read_response
 from proxy.kill import KillStatement, parse_kill
 from proxy.ml_session import DDL_HEADS
+from proxy.packets import frame_all
+from proxy.peers import ml_snapshots
+from proxy.processlist import parse_show_processlist, rewrite_processlist
 from proxy.relay import Relay
 from proxy.scanner import ResponseScanner, Shape
 from proxy.status import ShowStatus, is_flush_status, like_matches, merge_rows, parse_show_status
 from proxy.status_access import ProcessPrivilege
 from proxy.stream import Message, PacketStream
+from rewriter.lexer import UnreadableStatement
 
 if TYPE_CHECKING:
     from proxy.context import ProxyContext
@@ -71,8 +75,8 @@ class QueryHandlers:
             await self._forward(message, Shape.RESULT)
 
     async def _on_own_statement(self, message: Message, sql: bytes) -> bool:
-        """KILL, SHOW STATUS or FLUSH STATUS, which the proxy answers or completes;
-        False for any other statement."""
+        """KILL, SHOW STATUS, SHOW PROCESSLIST or FLUSH STATUS, which the proxy answers
+        or completes; False for any other statement."""
         kill = parse_kill(sql)
         if kill is not None:
             await self._on_kill(message, kill)
@@ -80,6 +84,10 @@ class QueryHandlers:
         show = parse_show_status(sql)
         if show is not None:
             await self._show_status(message, show)
+            return True
+        full = parse_show_processlist(sql)
+        if full is not None:
+            await self._show_processlist(message, full)
             return True
         if is_flush_status(sql):
             scanner = await self._forward(message, Shape.RESULT)
@@ -103,3 +111,27 @@ class QueryHandlers:
         extra = [row for row in rows if like_matches(show.pattern, row[0])]
         self.client.write_raw(merge_rows(response, extra))
         await self.client.drain()
+
+    async def _show_processlist(self, message: Message, full: bool) -> None:
+        """The backend's process list, the rows of threads whose session runs an ML
+        statement rewritten (proxy.processlist); relayed as it is when there are none."""
+        running = {s.thread_id: s for s in ml_snapshots(self.ctx.sessions)}
+        if self.ctx.peers is not None:
+            running.update((s.thread_id, s) for s in await self.ctx.peers.ml_statements())
+        if not running:
+            await self._forward(message, Shape.RESULT)
+            return
+        assert self.backend is not None and self._relay is not None
+        await self._relay.send_command(message.raw)
+        response = await read_response(self.backend)
+        rewritten = rewrite_processlist(response, running, full, self._reader_text)
+        self.client.write_raw(frame_all(rewritten))
+        await self.client.drain()
+
+    def _reader_text(self, text: str) -> bytes:
+        """Text in this session's character set (what it cannot hold as UTF-8)."""
+        assert self.backend is not None
+        try:
+            return self.backend.encode(text)
+        except UnreadableStatement:
+            return text.encode("utf-8", "replace")

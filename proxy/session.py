@@ -28,16 +28,22 @@ from proxy.errors import (
     BackendLost,
     BackendProtocolError,
     ClientProtocolError,
+    ConnectionKilled,
     EndSession,
+    Interrupted,
     PacketsOutOfOrder,
     PacketTooLarge,
     ProxyError,
+    QueryInterrupted,
+    ServerShutdown,
     error_payload,
 )
+from proxy.kill import KillStatement
 from proxy.kill_handlers import KillHandlers
 from proxy.large_commands import LargeCommandHandlers
 from proxy.login_gate import PendingLogin
 from proxy.login_handlers import LoginHandlers
+from proxy.ml_activity import RunningML
 from proxy.ml_prepared import PreparedML
 from proxy.ml_session import MLHandlers
 from proxy.prepared_handlers import PreparedHandlers
@@ -94,9 +100,12 @@ class Session(
         #: This session's Aurora_ml_* counters (SHOW [SESSION] STATUS).
         self.ml_counters = MLCounters()
         self.process_privilege = ProcessPrivilege()
-        self._prepared_kills: dict[int, bool] = {}  # statement id -> KILL QUERY (not CONNECTION)
+        self._prepared_kills: dict[int, KillStatement] = {}  # statement id -> its KILL
         self._command_limit = ctx.ml_max_statement_bytes + 1
         self.log = logging.LoggerAdapter(log, {"connection_id": connection_id})
+        self.running_ml: RunningML | None = None
+        self.interruption: Interrupted | None = None
+        self.sent_ahead = 0
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -105,6 +114,7 @@ class Session(
         try:
             if await self._log_in():
                 self.client.offer_packets(self._command_in_callback)
+                self.client.on_eof = self._client_closed
                 await self._serve_commands()
         except (OSError, asyncio.IncompleteReadError, ClientGone):
             self.log.debug("connection %d: client went away", self.id)
@@ -115,10 +125,31 @@ class Session(
             await self._close()
 
     def stop(self) -> None:
-        """Shut down: an idle session closes now, a busy one after its current command."""
+        """Shut down: an idle session closes now, a busy one after its current command;
+        an ML statement stops waiting for the model at once (1053, as the server's own
+        statements at shutdown)."""
         self.stopping = True
+        self._interrupt(ServerShutdown())
         if not self.busy and self.task is not None:
             self.task.cancel()
+
+    def kill_query(self) -> None:
+        """KILL QUERY reached this session's backend thread: an ML statement waiting
+        for the model stops too (the backend stops the statement it runs, if any)."""
+        if self.running_ml is not None:
+            self.running_ml.interrupt(QueryInterrupted())
+
+    def _interrupt(self, error: Interrupted) -> None:
+        """Stop the ML statement running now, or the next one (the session is ending)."""
+        self.interruption = error
+        if self.running_ml is not None:
+            self.running_ml.interrupt(error)
+
+    def _client_closed(self) -> None:
+        """The client's socket ended: while a command runs, it left mid-statement (as
+        the watchdog finds, but at once); unread commands first are still served."""
+        if self.busy and self.client.at_eof():
+            self.client_vanished()
 
     def client_vanished(self) -> None:
         """The client closed its socket while its statement runs: stop waiting for the
@@ -130,6 +161,7 @@ class Session(
     def close_client(self) -> None:
         """Drop the client connection (its backend thread was killed)."""
         self.stopping = True
+        self._interrupt(ConnectionKilled())
         self.client.close()
         if not self.busy and self.task is not None:
             # Idle, it waits for the client's next command; a TLS close waits for the
@@ -268,6 +300,7 @@ class Session(
 
     async def _dispatch(self, message: Message, handler: _Handler | None = None) -> None:
         command = message.payload[0] if message.payload else -1
+        self.sent_ahead = 0
         if handler is None:
             handler = _HANDLERS.get(command)
         if self._relay is not None:
@@ -294,7 +327,7 @@ class Session(
             await self._refuse_malformed(exc, message)
         except ProxyError as exc:
             with contextlib.suppress(OSError, RuntimeError):  # a client gone: the read says so
-                await self.client.send(error_payload(exc, self.id), message.next_seq)
+                await self.client.send(error_payload(exc, self.id), self._reply_seq(message))
         except EndSession:
             raise
         except (OSError, RuntimeError, asyncio.IncompleteReadError) as exc:
@@ -349,7 +382,11 @@ class Session(
         if self._relay is not None and self._relay.response_started:
             return
         with contextlib.suppress(OSError, RuntimeError):
-            await self.client.send(error_payload(exc, self.id), message.next_seq)
+            await self.client.send(error_payload(exc, self.id), self._reply_seq(message))
+
+    def _reply_seq(self, message: Message) -> int:
+        """The sequence id of a reply to ``message``: after the progress reports sent."""
+        return (message.next_seq + self.sent_ahead) & 0xFF
 
     async def _after_client_gone(self) -> None:
         """Stop the statement the vanished client was running (closing a socket does not)."""
