@@ -18,8 +18,8 @@ class SequenceShift:
 
     >>> shift = SequenceShift(2)
     >>> data = bytes.fromhex("010000" "01" "aa" "000000" "02")
-    >>> shift.apply(data[:3]) + shift.apply(data[3:6]) + shift.apply(data[6:])
-    b'\\x01\\x00\\x00\\x03\\xaa\\x00\\x00\\x00\\x04'
+    >>> bytes(shift.apply(data[:3]) + shift.apply(data[3:6]) + shift.apply(data[6:])).hex()
+    '01000003aa00000004'
     """
 
     __slots__ = ("_header", "_left", "_offset", "_seen")
