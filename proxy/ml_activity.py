@@ -150,6 +150,7 @@ class RunningML:
             work.close()
             raise self.interruption
         task = start_stoppable(work, lambda: self.interruption is not None)
+        task.add_done_callback(_retrieve)
         self._inference, self.waiting = task, True
         try:
             while not task.done():
@@ -161,8 +162,9 @@ class RunningML:
             self._inference, self.waiting = None, False
             if not task.done():  # this task was cancelled (the client left): stop the work
                 task.cancel()
+        if task.cancelled() or task.exception() is not None:
+            self.check()  # interrupted: whatever the work made of its cancellation
         if task.cancelled():
-            self.check()
             raise asyncio.CancelledError  # cancelled by no one of ours: pass it on
         return task.result()
 
@@ -170,3 +172,10 @@ class RunningML:
         if self.reports is None:
             return None
         return max(0.0, self.reports.due - time.monotonic())
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    """Mark the inference's exception as seen: the session that left (its client gone)
+    no longer waits for it, and its failure is no news (asyncio would log it)."""
+    if not task.cancelled():
+        task.exception()
