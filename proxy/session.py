@@ -146,9 +146,12 @@ class Session(
             self.running_ml.interrupt(error)
 
     def _client_closed(self) -> None:
-        """The client's socket ended: while a command runs, it left mid-statement (as
-        the watchdog finds, but at once); unread commands first are still served."""
-        if self.busy and self.client.at_eof():
+        """The client's socket ended. During an ML statement it left mid-statement: the
+        statement stops at once (the watchdog would notice within a second); unread
+        commands first are still served, and a connection the proxy closed itself (KILL
+        CONNECTION) is no news. Other commands find out as before: by their own read of
+        the client (COM_CHANGE_USER, LOAD DATA LOCAL) or from the watchdog."""
+        if self.running_ml is not None and not self.stopping and self.client.at_eof():
             self.client_vanished()
 
     def client_vanished(self) -> None:
