@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -294,7 +295,6 @@ def test_kill_query_stops_a_prepared_ml_statement(
         user=APP.user,
         password=APP.password,
         database=TEST_DB,
-        ssl_disabled=True,
     )
     killer = slow_proxy.connect()
     opened += [victim, killer]
@@ -376,9 +376,14 @@ def read_packet(connection: Connection) -> tuple[int, bytes]:
 
 
 def query_with_reports(connection: Connection, sql: str) -> tuple[list[Progress], list[bytes]]:
-    """Send ``sql`` and read its response packet by packet: the progress reports, then
-    the result's payloads (sequence ids checked: consecutive from 1, as clients check)."""
+    """Send ``sql`` and read its response packet by packet (response_with_reports)."""
     connection._execute_command(COMMAND.COM_QUERY, sql)
+    return response_with_reports(connection)
+
+
+def response_with_reports(connection: Connection) -> tuple[list[Progress], list[bytes]]:
+    """A command's response, packet by packet: the progress reports, then the result's
+    payloads (sequence ids checked: consecutive from 1, as clients check)."""
     reports: list[Progress] = []
     sequence = iter(range(1, 1 << 20))
 
@@ -417,6 +422,32 @@ def test_a_client_that_asks_gets_progress_reports_then_its_result(
     columns = payloads[0][0]
     values = [decode_text_row(p, columns) for p in payloads[columns + 2 : -1]]
     assert values == [(str(i).encode(), label.encode()) for i, label in expected_rows()]
+    assert outcome(asking, "SELECT 1") == ("ok", ((1,),))
+
+
+def test_a_prepared_ml_statement_gets_progress_reports_then_binary_rows(
+    slow_proxy: RunningProxy, backend: BackendInfo, opened: list[Any]
+) -> None:
+    """COM_STMT_EXECUTE: the reports, then the binary-protocol result numbered after them."""
+    if "mariadb" not in server_version(backend).lower():
+        pytest.skip("progress reports are MariaDB's")
+    asking = slow_proxy.connect(client_flag=CLIENT_PROGRESS, ssl_disabled=True)
+    opened.append(asking)
+    outcome(asking, "SET SESSION progress_report_time = 1")
+    statement = STATEMENT.replace("ORDER BY id", "WHERE id >= ? ORDER BY id")
+    asking._execute_command(COMMAND.COM_STMT_PREPARE, statement)
+    prepared = read_packet(asking)[1]
+    statement_id, columns, params = struct.unpack_from("<IHH", prepared, 1)
+    for _ in range(params + 1 + columns + 1):  # parameter and column definitions, EOFs
+        read_packet(asking)
+    slow_models.reset(0.15)  # 20 batches: 3 s
+    value = struct.pack("<q", 100)  # id >= 100: 400 rows
+    execute = struct.pack("<IBI", statement_id, 0, 1) + b"\x00\x01\x08\x00" + value
+    asking._execute_command(COMMAND.COM_STMT_EXECUTE, execute)
+    reports, payloads = response_with_reports(asking)
+    assert len(reports) >= 2 and payloads[0] == bytes([columns]) == b"\x02"
+    rows = payloads[columns + 2 : -1]
+    assert len(rows) == ROWS - 100 and all(row[0] == 0 for row in rows)  # binary rows
     assert outcome(asking, "SELECT 1") == ("ok", ((1,),))
 
 
