@@ -17,6 +17,7 @@ import asyncio
 import threading
 import time
 
+from ml_backends.errors import RetryableError
 from tests.switchable_backend import answer
 
 #: How long each batch takes; tests set it with reset().
@@ -74,3 +75,10 @@ async def sentiment_async(inputs: list[tuple[str, str]]) -> list[tuple[str, floa
     """The same answers, slowly, on the event loop."""
     await asyncio.sleep(_begin())
     return _end(inputs)
+
+
+async def unavailable(inputs: list[tuple[str, str]]) -> list[tuple[str, float]]:
+    """A service that is down: every request fails in a way worth retrying, so the
+    engine waits in backoff between attempts."""
+    _begin()
+    raise RetryableError("service unavailable")

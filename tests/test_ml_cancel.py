@@ -203,18 +203,46 @@ def test_kill_query_without_the_privilege_leaves_the_statement_running(
     assert future.result(timeout=30) == ("ok", expected_rows())
 
 
+def test_kill_query_ends_a_wait_in_backoff(
+    backend: BackendInfo, texts: None, pool: ThreadPoolExecutor
+) -> None:
+    """A service that is down: the engine retries with exponential backoff (up to 2 s a
+    wait, 30 attempts here). A KILL QUERY ends the wait at once."""
+    proxy = start_proxy(
+        backend, comprehend_backend="python:tests.slow_models:unavailable", ml_max_attempts=30
+    )
+    victim, killer = proxy.connect(), proxy.connect()
+    try:
+        future = pool.submit(outcome, victim, STATEMENT)
+        assert wait_until(lambda: slow_models.started() >= 6 * 8, within=20)  # waits of ~1 s
+        result = timed_kill(killer, victim.thread_id(), future)
+        assert result["kill"] == ("ok", ())
+        assert result["victim"] == ("error", ER_QUERY_INTERRUPTED)
+        assert result["seconds"] < WITHIN and result["started_after_kill"] == 0, result
+    finally:
+        victim.close()
+        killer.close()
+        proxy.stop()
+
+
 # -- KILL CONNECTION, a vanished client, shutdown --------------------------------------------
 
 
+@pytest.mark.parametrize("named_by", ["proxy id", "backend thread id"])
 def test_kill_connection_ends_the_ml_statement_and_the_connection(
-    slow_proxy: RunningProxy, backend: BackendInfo, pool: ThreadPoolExecutor, opened: list[Any]
+    slow_proxy: RunningProxy,
+    backend: BackendInfo,
+    pool: ThreadPoolExecutor,
+    opened: list[Any],
+    named_by: str,
 ) -> None:
     victim, killer = slow_proxy.connect(), slow_proxy.connect()
     opened += [victim, killer]
     thread_id = backend_thread(victim)
+    target = victim.thread_id() if named_by == "proxy id" else thread_id
     future = start_statement(pool, victim)
     sent = time.monotonic()
-    assert outcome(killer, f"KILL CONNECTION {victim.thread_id()}") == ("ok", ())
+    assert outcome(killer, f"KILL CONNECTION {target}") == ("ok", ())
     answered = time.monotonic()
     kind, code = future.result(timeout=10)
     assert (kind, code) == ("error", CR_SERVER_LOST)
