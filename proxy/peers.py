@@ -73,9 +73,6 @@ class Peers:
         answer = await self._ask(b"THREAD", proxy_id)
         return int(answer) if answer.isdigit() else None
 
-    async def close_client(self, proxy_id: int) -> None:
-        await self._ask(b"CLOSE", proxy_id)
-
     async def killed(self, thread_id: int, query_only: bool) -> None:
         """A KILL the backend accepted names a thread this worker does not serve: a
         proxy id's owner acts on it; a backend thread id is told to every sibling."""

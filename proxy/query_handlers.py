@@ -112,6 +112,11 @@ class QueryHandlers:
         self.client.write_raw(merge_rows(response, extra))
         await self.client.drain()
 
+    async def _on_process_info(self, message: Message) -> None:
+        """COM_PROCESS_INFO, the protocol's own SHOW PROCESSLIST (deprecated, still sent
+        by old tools): answered the same way."""
+        await self._show_processlist(message, full=False)
+
     async def _show_processlist(self, message: Message, full: bool) -> None:
         """The backend's process list, the rows of threads whose session runs an ML
         statement rewritten (proxy.processlist); relayed as it is when there are none."""

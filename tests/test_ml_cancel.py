@@ -359,6 +359,17 @@ def processlist_row(reader: Connection, thread_id: int, full: bool) -> dict[str,
     return row
 
 
+def process_info_row(reader: Connection, thread_id: int) -> dict[str, Any]:
+    """The same row from COM_PROCESS_INFO (the protocol command old tools send)."""
+    reader._execute_command(COMMAND.COM_PROCESS_INFO, "")
+    reader._read_query_result()
+    result = reader._result
+    assert result is not None and result.description is not None and result.rows is not None
+    names = [d[0] for d in result.description]
+    (row,) = [dict(zip(names, r, strict=True)) for r in result.rows if r[0] == thread_id]
+    return row
+
+
 def test_processlist_shows_the_statement_its_state_and_a_growing_progress(
     slow_proxy: RunningProxy, pool: ThreadPoolExecutor, opened: list[Any]
 ) -> None:
@@ -386,6 +397,9 @@ def test_processlist_shows_the_statement_its_state_and_a_growing_progress(
         short = processlist_row(reader, thread_id, full=False)
         assert short["Info"] == STATEMENT[:100]
         assert short["State"] == PROGRESS_STATE
+        same = ("Id", "User", "Host", "db", "Command", "State", "Info")  # (not the clock's)
+        info = process_info_row(reader, thread_id)
+        assert {k: info[k] for k in same} == {k: short[k] for k in same}
     finally:
         outcome(reader, f"KILL QUERY {victim.thread_id()}")
         future.result(timeout=10)
