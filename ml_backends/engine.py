@@ -22,6 +22,7 @@ from ml_backends.cache import ResultCache
 from ml_backends.counters import MLCounters, Tally
 from ml_backends.errors import InferenceFailed, RetryableError
 from ml_backends.slices import CHECK_EVERY, LoopSlices
+from ml_backends.stop import raise_if_stopped
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +187,7 @@ class InferenceEngine:
         async with self._in_flight:
             if self._throttler is not None:
                 await self._throttler.acquire()
+            raise_if_stopped()  # the caller was stopped (KILL) while this one waited
             tally.add("actual_request_cnt")
             if len(batch) == 1:
                 tally.add("single_request_cnt")

@@ -11,6 +11,10 @@
     ├── TooManyConnections       the connection cap is reached (1040)
     ├── UnknownThread            KILL of an id that is not a proxy connection (1094)
     ├── MLStatementError         an ML statement cannot run (its own code: 1210, 1226, ...)
+    ├── Interrupted              an ML statement stopped from outside (proxy.ml.activity)
+    │   ├── QueryInterrupted     KILL QUERY (1317; the session goes on)
+    │   ├── ConnectionKilled     KILL CONNECTION (1927; the session ends)
+    │   └── ServerShutdown       the proxy is shutting down (1053; the session ends)
     └── BackendError
         ├── BackendUnavailable   the backend cannot be reached (2003)
         ├── BackendLost          the backend connection died during a command (2013)
@@ -129,6 +133,40 @@ class MLStatementError(ProxyError):
         super().__init__(message)
         self.code = code
         self.sqlstate = sqlstate
+
+
+class Interrupted(ProxyError):
+    """An ML statement was stopped from outside while the proxy worked on it (its model
+    requests, mostly): the codes and texts are the server's for a statement stopped the
+    same way. ``ends_session``: the connection closes after it."""
+
+    ends_session = False
+
+
+class QueryInterrupted(Interrupted):
+    code = 1317  # ER_QUERY_INTERRUPTED
+    sqlstate = "70100"
+
+    def __init__(self) -> None:
+        super().__init__("Query execution was interrupted")
+
+
+class ConnectionKilled(Interrupted):
+    code = 1927  # ER_CONNECTION_KILLED
+    sqlstate = "70100"
+    ends_session = True
+
+    def __init__(self) -> None:
+        super().__init__("Connection was killed")
+
+
+class ServerShutdown(Interrupted):
+    code = 1053  # ER_SERVER_SHUTDOWN
+    sqlstate = "08S01"
+    ends_session = True
+
+    def __init__(self) -> None:
+        super().__init__("Server shutdown in progress")
 
 
 class BackendError(ProxyError):

@@ -25,7 +25,8 @@ from ml_backends.engine import AnswersCallback, InferenceEngine
 from ml_backends.errors import InvalidTargetName, MLBackendError
 from ml_backends.slices import LoopSlices
 from ml_backends.targets import check_alias_name
-from proxy.errors import BackendRejected, MLStatementError
+from proxy.errors import BackendRejected, Interrupted, MLStatementError
+from proxy.ml.activity import RunningML
 from proxy.ml.answer_check import RefusedAnswer, answer_check
 from proxy.ml.answers import (
     backend_input,
@@ -168,11 +169,17 @@ class MLStatement:
         plan: MLPlan,
         settings: StatementSettings | None = None,
         requester: Requester = NOBODY,
+        activity: RunningML | None = None,
     ) -> None:
         self.runtime = runtime
         self.backend = backend
         self.plan = plan
         self.requester = requester
+        #: The client's statement as KILL and SHOW PROCESSLIST see it (None: EXPLAIN,
+        #: the CLI): interruptible, with its progress counted.
+        self.activity = activity
+        #: The lookup tables this statement created (dropped if it is interrupted).
+        self._tables: list[str] = []
         #: Read first by prepare() unless the caller read them already.
         self.settings = settings
         #: What the statement holds; prepare() takes its share of the process's.
@@ -186,18 +193,27 @@ class MLStatement:
         self.memory = await self.runtime.memory.admit(self.runtime.statement_memory)
         try:
             replacements = await self._answer_waves()
+            if self.activity is not None:
+                self.activity.check()  # an interruption between the last step and now
+        except Interrupted as exc:
+            if not exc.ends_session:  # (else the connection ends, and its tables with it)
+                await self._drop_tables()
+            raise
         finally:
             self.memory.release()  # what the rewritten statement needs is small
         return self.plan.rewrite(replacements, settings.state)
 
     async def _answer_waves(self) -> dict[int, str]:
-        """Each call's replacement, wave by wave."""
+        """Each call's replacement, wave by wave (each wave a stage of the progress)."""
         replacements: dict[int, str] = {}
-        for wave in self.plan.waves():  # usually one: calls reading calls come later
+        waves = self.plan.waves()  # usually one: calls reading calls come later
+        for index, wave in enumerate(waves):
             inputs = await self.collect(wave, replacements)
             keyed = await self._keyed(wave, inputs)
             requests = await _family_requests(wave, keyed)
-            await self._check_caps(requests)
+            expected = await self._check_caps(requests)
+            if self.activity is not None:
+                self.activity.begin_stage(index, len(waves), expected)
             statements = PipelinedStatements(self.backend)
             try:
                 tables = self._open_tables(wave, keyed, statements)
@@ -205,11 +221,27 @@ class MLStatement:
                 replacements.update(
                     await self._materialize(wave, inputs, answers, tables, statements)
                 )
-            except Exception:
-                await statements.abandon()
+            except Exception as exc:
+                if not (isinstance(exc, Interrupted) and exc.ends_session):
+                    await statements.abandon()  # (a killed connection has no replies)
                 raise
             await statements.finish()
         return replacements
+
+    async def _drop_tables(self) -> None:
+        """Drop the lookup tables of an interrupted statement (a statement that ends
+        normally leaves them to the next one: its diagnostics stay the client's)."""
+        if not self._tables:
+            return
+        statements = PipelinedStatements(self.backend)
+        statements.send("DROP TEMPORARY TABLE IF EXISTS " + ", ".join(self._tables))
+        await statements.abandon()
+
+    def _new_table(self, site: CallSite, statements: PipelinedStatements) -> LookupTable:
+        table = LookupTable(site, statements)
+        table.create()
+        self._tables.append(table.name)
+        return table
 
     async def prepare_explain(self) -> str:
         """The rewritten statement for EXPLAIN: empty lookup tables, no inference. An
@@ -315,8 +347,7 @@ class MLStatement:
         tables = {}
         for site in wave:
             if not site.constant and needs_table(keyed[site.index]):
-                tables[site.index] = table = LookupTable(site, statements)
-                table.create()
+                tables[site.index] = self._new_table(site, statements)
         return tables
 
     async def _infer(
@@ -356,12 +387,16 @@ class MLStatement:
         """The cache partition of ``family``'s answers for this statement's account."""
         return (self.requester.account, family)
 
-    async def _check_caps(self, requests: Mapping[str, _FamilyRequest]) -> None:
+    async def _check_caps(self, requests: Mapping[str, _FamilyRequest]) -> int:
         """Refuse a statement over the session's request cap before it touches anything
-        (an unconfigured family fails here too)."""
+        (an unconfigured family fails here too); return the requests it will need."""
+        total = 0
         for request in requests.values():
             function = request.sites[0].function
-            await self._check_cap(self._engine(function), request.wanted, request.batch, function)
+            total += await self._check_cap(
+                self._engine(function), request.wanted, request.batch, function
+            )
+        return total
 
     def _engine(self, function: MLFunction) -> InferenceEngine:
         try:
@@ -382,14 +417,16 @@ class MLStatement:
         wanted: Sequence[Hashable],
         batch: int | None,
         function: MLFunction,
-    ) -> None:
+    ) -> int:
+        """The requests ``wanted`` needs (estimated when there is a cap, or a client
+        statement whose progress is counted; else 0)."""
         cap = self._settings.max_backend_calls
-        if cap <= 0:
-            return
+        if cap <= 0 and self.activity is None:
+            return 0
         missing, requests = await engine.estimate(
             wanted, namespace=self._namespace(function.family), batch_size=batch
         )
-        if requests > cap:
+        if 0 < cap < requests:
             raise MLStatementError(
                 f"{function.name}() would need about {requests} backend requests for {missing} "
                 f"new inputs, over the limit of {cap} per statement "
@@ -397,6 +434,7 @@ class MLStatement:
                 1226,
                 "42000",
             )
+        return requests
 
     async def _run_engine(
         self,
@@ -407,16 +445,20 @@ class MLStatement:
         function: MLFunction,
         on_answers: AnswersCallback | None = None,
     ) -> dict[Hashable, object]:
+        inference = engine.infer(
+            wanted,
+            namespace=self._namespace(family),
+            batch_size=batch,
+            timeout=self._timeout(function),
+            on_answers=on_answers,
+            counters=self.requester.counters,
+            check=answer_check(function, self.memory),
+        )
         try:
-            results = await engine.infer(
-                wanted,
-                namespace=self._namespace(family),
-                batch_size=batch,
-                timeout=self._timeout(function),
-                on_answers=on_answers,
-                counters=self.requester.counters,
-                check=answer_check(function, self.memory),
-            )
+            if self.activity is None:
+                results = await inference
+            else:
+                results = await self.activity.infer(inference)
         except MLBackendError as exc:
             if not self._settings.null_on_error:
                 raise MLStatementError(f"{function.name}() failed: {exc}") from exc
@@ -468,8 +510,7 @@ class MLStatement:
             if inline is None:
                 table = tables.get(site.index)
                 if table is None:  # few answers, but too many key bytes to inline
-                    table = tables[site.index] = LookupTable(site, statements)
-                    table.create()
+                    table = tables[site.index] = self._new_table(site, statements)
                 await table.complete(site_answers)
                 inline = lookup_sql(site)
             replacements[site.index] = inline

@@ -20,6 +20,10 @@ SETTINGS_QUERY = (
     "SELECT @mlproxy_on_error, @mlproxy_max_backend_calls, @aurora_ml_inference_timeout, "
     "ROW_COUNT(), FOUND_ROWS(), DATABASE(), @@SESSION.sql_mode, @@SESSION.character_set_client"
 )
+#: MariaDB's seconds between progress reports (0: none), which ML statements follow too.
+MARIADB_SETTINGS = ", @@SESSION.progress_report_time"
+#: MariaDB's default progress_report_time, for a server without the variable.
+DEFAULT_PROGRESS_SECONDS = 5.0
 
 # Aurora's session variable is a system variable the backend does not have: the simple
 # form `SET [SESSION] aurora_ml_inference_timeout = N` is kept as a user variable.
@@ -47,12 +51,15 @@ class StatementSettings:
     syntax: SqlSyntax = field(default_factory=SqlSyntax)
     #: The session's character_set_client; None: one the proxy cannot read.
     charset: ClientCharset | None = UTF8
+    #: Seconds between progress reports to a client that asked for them (0: none).
+    progress_seconds: float = DEFAULT_PROGRESS_SECONDS
 
 
 async def read_settings(backend: BackendConnection, max_backend_calls: int) -> StatementSettings:
     """The session's settings and state; also sets the backend connection's charset."""
-    row, *_ = await fetch_rows(backend, SETTINGS_QUERY)
-    on_error, max_calls, timeout, row_count, found_rows, database, sql_mode, charset = row
+    mariadb = "mariadb" in backend.greeting.server_version.lower()
+    row, *_ = await fetch_rows(backend, SETTINGS_QUERY + (MARIADB_SETTINGS if mariadb else ""))
+    on_error, max_calls, timeout, row_count, found_rows, database, sql_mode, charset = row[:8]
     settings = StatementSettings(
         max_backend_calls=max_backend_calls,
         database=database.decode("utf-8", "surrogateescape") if database is not None else None,
@@ -70,6 +77,8 @@ async def read_settings(backend: BackendConnection, max_backend_calls: int) -> S
         settings.max_backend_calls = _number(max_calls, "@mlproxy_max_backend_calls")
     if timeout is not None:
         settings.inference_timeout = _number(timeout, "aurora_ml_inference_timeout") / 1000 or None
+    if mariadb and row[8] is not None:
+        settings.progress_seconds = float(int(row[8]))
     return settings
 
 

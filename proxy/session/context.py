@@ -9,6 +9,7 @@ from mysql_mimic.types import Capabilities
 
 from proxy.auth.client_auth import AuthSettings
 from proxy.auth.login_gate import LoginGate
+from proxy.ml.activity import CLIENT_PROGRESS
 from proxy.ml.path import MLRuntime
 from proxy.ml.registry import FunctionRegistry
 from proxy.ops.metrics import Metrics
@@ -67,10 +68,15 @@ class ProxyContext:
 
     @property
     def advertised_capabilities(self) -> int:
-        """What the proxy offers clients: what it can relay and the backend supports."""
+        """What the proxy offers clients: what it can relay and the backend supports;
+        with a MariaDB backend, progress reports (CLIENT_PROGRESS_OBSOLETE: the proxy's
+        own, during ML statements; the backend's never reach clients, since the proxy
+        does not ask for them, proxy.ml.activity)."""
         caps = (RELAYABLE_CAPABILITIES & self.backend_greeting.capabilities) | _PROXY_SIDE
         if self.auth.tls is not None:
             caps |= Capabilities.CLIENT_SSL
+        if "mariadb" in self.backend_greeting.server_version.lower():
+            caps |= CLIENT_PROGRESS
         return int(caps)
 
     def new_connection_id(self) -> int:

@@ -14,26 +14,32 @@ from proxy.auth.client_auth import ClientIdentity
 from proxy.errors import BackendError, UnknownThread
 from proxy.logs import ContextLog
 from proxy.session.kill import KillStatement, is_proxy_id
+from proxy.session.live import LiveSession
 from proxy.transport.relay import Relay
 from proxy.transport.stream import Message
 from proxy.upstream.backend import BackendConnection
 from proxy.wire.packets import frame
-from proxy.wire.scanner import ResponseScanner, Shape
 
 if TYPE_CHECKING:
     from proxy.session.context import ProxyContext
+from proxy.session.peers import session_of_thread
+from proxy.transport.stream import PacketStream
+from proxy.wire.packets import OK_HEADER, ok_status
+
+if TYPE_CHECKING:
+    pass
 
 
 class KillHandlers:
     """Session methods that kill backend threads, the session's own or another's."""
 
     ctx: ProxyContext
+    client: PacketStream
     id: int
     backend: BackendConnection | None
     identity: ClientIdentity | None
     _relay: Relay | None
     log: ContextLog
-    _forward: Callable[[Message, Shape | None], Awaitable[ResponseScanner | None]]
     _open_backend: Callable[[ClientIdentity, bytes | None], Awaitable[BackendConnection]]
 
     async def kill_backend_query(self) -> None:
@@ -52,24 +58,48 @@ class KillHandlers:
             self.log.warning("connection %d: could not kill backend query: %s", self.id, exc)
 
     async def _on_kill(self, message: Message, kill: KillStatement) -> None:
-        """Translate a proxy connection id to the backend thread id, then run the KILL
-        on this session's own backend connection, so the backend checks privileges."""
-        if not is_proxy_id(kill.thread_id):
-            await self._forward(message, Shape.RESULT)
-            return
-        thread_id = await self._backend_thread_of(kill.thread_id)
-        if thread_id is None:
-            raise UnknownThread(f"Unknown thread id: {kill.thread_id}")
-        assert self._relay is not None
-        await self._relay.send_command(frame(b"\x03" + kill.for_backend(thread_id), 0))
-        scanner = await self._relay.relay(Shape.RESULT)
-        if scanner.error or kill.query_only:
-            return
-        target = self.ctx.sessions.get(kill.thread_id)
-        if target is not None and kill.thread_id != self.id:  # not this session itself
-            target.close_client()
-        elif target is None and self.ctx.peers is not None:
-            await self.ctx.peers.close_client(kill.thread_id)
+        """Run the KILL on this session's own backend connection, so the backend checks
+        privileges: a proxy connection id translated to its backend thread id, a backend
+        thread id (from SHOW PROCESSLIST) as it is. When the backend says OK, the proxy
+        session behind that thread stops its ML statement too (the backend thread may be
+        idle while the proxy waits for the model), or ends for KILL CONNECTION, all
+        before the issuer hears OK: no model request of the statement starts after."""
+        if is_proxy_id(kill.thread_id):
+            thread_id = await self._backend_thread_of(kill.thread_id)
+            if thread_id is None:
+                raise UnknownThread(f"Unknown thread id: {kill.thread_id}")
+            command = frame(b"\x03" + kill.for_backend(thread_id), 0)
+        else:
+            command = message.raw
+        assert self._relay is not None and self.backend is not None
+        await self._relay.send_command(command)
+        reply = await self.backend.read()
+        if reply.payload[:1] == bytes((OK_HEADER,)):
+            self.backend.status = ok_status(reply.payload)
+            await self._stop_target(kill)
+        self._relay.response_started = True
+        self.client.write_raw(reply.raw)
+        await self.client.drain()
+
+    async def _stop_target(self, kill: KillStatement) -> None:
+        """The proxy's side of a KILL the backend accepted: the session behind the
+        thread, in this process or (with --workers) another's."""
+        target = self._session_of(kill.thread_id)
+        if target is not None and target.id == self.id:
+            return  # its own KILL: the backend answered it (1927 for CONNECTION)
+        if target is not None:
+            if kill.query_only:
+                target.kill_query()
+            else:
+                target.close_client()
+        elif self.ctx.peers is not None:
+            await self.ctx.peers.killed(kill.thread_id, kill.query_only)
+
+    def _session_of(self, thread_id: int) -> LiveSession | None:
+        """This process's session with that proxy id, or with that backend thread."""
+        if is_proxy_id(thread_id):
+            return self.ctx.sessions.get(thread_id)
+        return session_of_thread(self.ctx.sessions, thread_id)
 
     async def _backend_thread_of(self, proxy_id: int) -> int | None:
         """The backend thread behind a proxy connection id: this process's session, or

@@ -7,26 +7,35 @@ connections and commands.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ml_backends.counters import MLCounters
 from proxy.auth.client_auth import ClientIdentity
-from proxy.errors import MLStatementError
+from proxy.errors import Interrupted, MLStatementError
 from proxy.logs import ContextLog
+from proxy.ml.activity import CLIENT_PROGRESS, ProgressReports, RunningML
 from proxy.ml.explain import mark_batched, split_explain
 from proxy.ml.path import MLStatement, Requester, check_target_name, read_statement_settings
 from proxy.ml.registry import definitions
-from proxy.ml.settings import StatementSettings, set_timeout_statement
+from proxy.ml.settings import DEFAULT_PROGRESS_SECONDS, StatementSettings, set_timeout_statement
 from proxy.transport.relay import Relay
 from proxy.transport.stream import Message, PacketStream
 from proxy.upstream.backend import BackendConnection
-from proxy.upstream.internal import decode_text_row, fetch_rows, read_response, send_command
-from proxy.wire.packets import ERR_HEADER, frame, frame_all, lenenc_str
+from proxy.upstream.internal import (
+    decode_text_row,
+    encode_text_row,
+    fetch_rows,
+    read_response,
+    send_command,
+)
+from proxy.wire.packets import ERR_HEADER, frame, frame_all
 from proxy.wire.scanner import Shape
+from proxy.wire.seq_shift import SequenceShift
 from rewriter.ddl import AliasFunction, looks_like_ml_ddl, parse_ml_ddl
 from rewriter.detect import CallDetector
 from rewriter.errors import PlanError
@@ -67,6 +76,12 @@ class MLHandlers:
     id: int
     identity: ClientIdentity | None
     ml_counters: MLCounters
+    #: The ML statement the session runs now (KILL and SHOW PROCESSLIST look here).
+    running_ml: RunningML | None
+    #: What ends the session's statement when it starts (shutdown, KILL CONNECTION).
+    interruption: Interrupted | None
+    #: Packets of the current response the proxy sent ahead of it (progress reports).
+    sent_ahead: int
 
     async def _ml_statement(self, message: Message, sql: bytes) -> bool:
         """Handle ``sql`` if it is the ML side's; False when it is a plain statement."""
@@ -77,7 +92,7 @@ class MLHandlers:
         planned = await self._ml_plan(sql)
         if planned is None:
             return False
-        await self._run_ml(*planned)
+        await self._run_ml(message, *planned)
         return True
 
     async def _ddl_or_setting(self, sql: bytes) -> bool:
@@ -130,15 +145,18 @@ class MLHandlers:
         aliases = await registry.visible(self.backend, settings.database, text)
         return {**self.ctx.ml.functions, **aliases}
 
-    async def _run_ml(self, plan: MLPlan, settings: StatementSettings | None) -> None:
+    async def _run_ml(
+        self, message: Message, plan: MLPlan, settings: StatementSettings | None
+    ) -> None:
         assert self.backend is not None
         started, before = time.perf_counter(), replace(self.ml_counters)
         requester = Requester(self.identity.user if self.identity else b"", self.ml_counters)
-        rewritten = await MLStatement(
-            self.ctx.ml, self.backend, plan, settings, requester
-        ).prepare()
-        self.log.debug("connection %d: ML statement rewritten to %s", self.id, rewritten)
-        ok = await self._run_relayed(self.backend.encode(rewritten))
+        with self._running(plan.sql, "Query", settings, message) as running:
+            rewritten = await MLStatement(
+                self.ctx.ml, self.backend, plan, settings, requester, running
+            ).prepare()
+            self.log.debug("connection %d: ML statement rewritten to %s", self.id, rewritten)
+            ok = await self._run_relayed(self.backend.encode(rewritten), running.shift())
         self._log_ml_summary(before, started, ok)
 
     def _log_ml_summary(self, before: MLCounters, started: float, ok: bool) -> None:
@@ -162,12 +180,32 @@ class MLHandlers:
             extra={"ml": summary},
         )
 
-    async def _run_relayed(self, sql: bytes) -> bool:
-        """Run a statement of the proxy's making; the client gets the backend's response.
-        True when it succeeded."""
+    @contextlib.contextmanager
+    def _running(
+        self, info: str, command: str, settings: StatementSettings | None, message: Message
+    ) -> Iterator[RunningML]:
+        """The session's running ML statement (proxy.ml.activity), from its plan to the
+        end of its result; progress reports if the client asked for them."""
+        running = RunningML(info, command, self.ml_counters)
+        seconds = DEFAULT_PROGRESS_SECONDS if settings is None else settings.progress_seconds
+        capabilities = self.identity.capabilities if self.identity is not None else 0
+        if capabilities & CLIENT_PROGRESS and seconds > 0:
+            running.reports = ProgressReports(self.client, message.next_seq, seconds)
+        if self.interruption is not None:  # shutdown or KILL CONNECTION came first
+            running.interrupt(self.interruption)
+        self.running_ml = running
+        try:
+            yield running
+        finally:
+            self.running_ml = None
+            self.sent_ahead = running.reports.sent if running.reports is not None else 0
+
+    async def _run_relayed(self, sql: bytes, shift: SequenceShift | None = None) -> bool:
+        """Run a statement of the proxy's making; the client gets the backend's response
+        (renumbered by ``shift`` after progress reports). True when it succeeded."""
         assert self.backend is not None and self._relay is not None
         await self._relay.send_command(frame(b"\x03" + sql, 0))
-        scanner = await self._relay.relay(Shape.RESULT)
+        scanner = await self._relay.relay(Shape.RESULT, shift=shift)
         if scanner.status:
             self.backend.status = scanner.status
         return not scanner.error
@@ -254,7 +292,7 @@ class MLHandlers:
         if len(found) != 1:
             return response
         fixed = (*row[:2], show_create_text(found[0]).encode("utf-8"), *row[3:])
-        return [*response[: columns + 2], _encode_text_row(fixed), response[-1]]
+        return [*response[: columns + 2], encode_text_row(fixed), response[-1]]
 
 
 def _plan(text: str, functions: Mapping[str, MLFunction], syntax: SqlSyntax) -> MLPlan | None:
@@ -285,7 +323,3 @@ def _unquote(name: bytes | None) -> str | None:
         return None
     text = name.decode("utf-8", "surrogateescape")
     return text[1:-1].replace("``", "`") if text.startswith("`") else text
-
-
-def _encode_text_row(values: tuple[bytes | None, ...]) -> bytes:
-    return b"".join(b"\xfb" if v is None else lenenc_str(v) for v in values)

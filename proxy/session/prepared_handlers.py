@@ -10,13 +10,16 @@ apart so the session module stays about connections and commands.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 from ml_backends.counters import MLCounters
 from proxy.auth.client_auth import ClientIdentity
 from proxy.errors import ClientProtocolError, CommandTooLarge, MLStatementError
+from proxy.ml.activity import RunningML
 from proxy.ml.path import MLStatement, Requester
 from proxy.ml.prepared import DEFAULT_CHARSET, PreparedML, charset_name, statement_id
+from proxy.ml.settings import StatementSettings
 from proxy.session.kill import PARAMETER, KillStatement, parse_kill
 from proxy.session.ml_handlers import Planned
 from proxy.transport.relay import Relay
@@ -41,12 +44,15 @@ class PreparedHandlers:
     ml_counters: MLCounters
     _relay: Relay | None
     _ml_prepared: dict[int, PreparedML]
-    _prepared_kills: dict[int, bool]  # statement id -> KILL QUERY (not CONNECTION)
+    _prepared_kills: dict[int, KillStatement]  # statement id -> its KILL
     _forward: Callable[[Message, Shape | None], Awaitable[ResponseScanner | None]]
     _detach: Callable[[Message], bool]
     _ml_plan: Callable[[bytes], Awaitable[Planned | None]]
     _on_kill: Callable[[Message, KillStatement], Awaitable[None]]
     _backend_thread_of: Callable[[int], Awaitable[int | None]]
+    _running: Callable[
+        [str, str, StatementSettings | None, Message], AbstractContextManager[RunningML]
+    ]
 
     async def _on_prepare(self, message: Message) -> None:
         kill = parse_kill(message.payload[1:])
@@ -73,23 +79,27 @@ class PreparedHandlers:
 
     async def _prepare_kill(self, message: Message, kill: KillStatement) -> None:
         """A prepared KILL: a literal proxy id is translated now; ``KILL ?`` is prepared as
-        it is and its parameter translated at each execution."""
+        it is and its parameter translated at each execution. Each execution is a KILL
+        of the proxy's (proxy.session.kill_handlers), which also stops an ML statement."""
         thread_id = await self._backend_thread_of(kill.thread_id)
         if thread_id is not None:
             rewritten = b"\x16" + kill.for_backend(thread_id)
             message = Message(rewritten, frame(rewritten, 0), 0, 0)
         scanner = await self._forward(message, Shape.PREPARE)
-        if kill.thread_id == PARAMETER and scanner is not None and not scanner.error:
-            self._prepared_kills[scanner.statement_id] = kill.query_only
+        if scanner is not None and not scanner.error:
+            self._prepared_kills[scanner.statement_id] = kill
 
-    async def _execute_kill(self, message: Message, query_only: bool) -> None:
+    async def _execute_kill(self, message: Message, kill: KillStatement) -> None:
         assert self.identity is not None
+        if kill.thread_id != PARAMETER:
+            await self._on_kill(message, kill)
+            return
         try:
             request = parse_execute(message.payload, 1, [], {}, DEFAULT_CHARSET)
             thread_id = int(request.literals[0])
         except ValueError as exc:  # MalformedParameters, WrongParameter, not an integer
             raise ClientProtocolError("malformed COM_STMT_EXECUTE of a prepared KILL") from exc
-        await self._on_kill(message, KillStatement(thread_id, query_only))
+        await self._on_kill(message, KillStatement(thread_id, kill.query_only))
 
     def _plain_execute(self, payload: bytes) -> bool:
         """An execution of a statement the backend alone runs (no KILL, no ML call), whose
@@ -136,10 +146,13 @@ class PreparedHandlers:
         if planned is None:
             raise MLStatementError("the prepared statement no longer calls an ML function", 1235)
         requester = Requester(self.identity.user, self.ml_counters)
-        rewritten = await MLStatement(self.ctx.ml, self.backend, *planned, requester).prepare()
-        internal = await prepare_statement(self.backend, rewritten)
-        await self._relay.send_command(frame(execute_command(internal), 0))
-        await self._relay.relay(Shape.RESULT)
+        plan, settings = planned
+        with self._running(prepared.sql, "Execute", settings, message) as running:
+            statement = MLStatement(self.ctx.ml, self.backend, plan, settings, requester, running)
+            rewritten = await statement.prepare()
+            internal = await prepare_statement(self.backend, rewritten)
+            await self._relay.send_command(frame(execute_command(internal), 0))
+            await self._relay.relay(Shape.RESULT, shift=running.shift())
         await close_statement(self.backend, internal)
 
     async def _on_long_data(self, message: Message) -> None:

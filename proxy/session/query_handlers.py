@@ -12,15 +12,19 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from ml_backends.counters import MLCounters
+from proxy.ml.processlist import parse_show_processlist, rewrite_processlist
 from proxy.ml.status import ShowStatus, is_flush_status, like_matches, merge_rows, parse_show_status
 from proxy.ml.status_access import ProcessPrivilege
 from proxy.session.kill import KillStatement, parse_kill
 from proxy.session.ml_handlers import DDL_HEADS
+from proxy.session.peers import ml_snapshots
 from proxy.transport.relay import Relay
 from proxy.transport.stream import Message, PacketStream
 from proxy.upstream.backend import BackendConnection
 from proxy.upstream.internal import read_response
+from proxy.wire.packets import frame_all
 from proxy.wire.scanner import ResponseScanner, Shape
+from rewriter.lexer import UnreadableStatement
 
 if TYPE_CHECKING:
     from proxy.session.context import ProxyContext
@@ -77,8 +81,8 @@ class QueryHandlers:
             await self._forward(message, Shape.RESULT)
 
     async def _on_own_statement(self, message: Message, sql: bytes) -> bool:
-        """KILL, SHOW STATUS or FLUSH STATUS, which the proxy answers or completes;
-        False for any other statement."""
+        """KILL, SHOW STATUS, SHOW PROCESSLIST or FLUSH STATUS, which the proxy answers
+        or completes; False for any other statement."""
         kill = parse_kill(sql)
         if kill is not None:
             await self._on_kill(message, kill)
@@ -86,6 +90,10 @@ class QueryHandlers:
         show = parse_show_status(sql)
         if show is not None:
             await self._show_status(message, show)
+            return True
+        full = parse_show_processlist(sql)
+        if full is not None:
+            await self._show_processlist(message, full)
             return True
         if is_flush_status(sql):
             scanner = await self._forward(message, Shape.RESULT)
@@ -109,3 +117,32 @@ class QueryHandlers:
         extra = [row for row in rows if like_matches(show.pattern, row[0])]
         self.client.write_raw(merge_rows(response, extra))
         await self.client.drain()
+
+    async def _on_process_info(self, message: Message) -> None:
+        """COM_PROCESS_INFO, the protocol's own SHOW PROCESSLIST (deprecated, still sent
+        by old tools): answered the same way."""
+        await self._show_processlist(message, full=False)
+
+    async def _show_processlist(self, message: Message, full: bool) -> None:
+        """The backend's process list, the rows of threads whose session runs an ML
+        statement rewritten (proxy.ml.processlist); relayed as it is when there are none."""
+        running = {s.thread_id: s for s in ml_snapshots(self.ctx.sessions)}
+        if self.ctx.peers is not None:
+            running.update((s.thread_id, s) for s in await self.ctx.peers.ml_statements())
+        if not running:
+            await self._forward(message, Shape.RESULT)
+            return
+        assert self.backend is not None and self._relay is not None
+        await self._relay.send_command(message.raw)
+        response = await read_response(self.backend)
+        rewritten = rewrite_processlist(response, running, full, self._reader_text)
+        self.client.write_raw(frame_all(rewritten))
+        await self.client.drain()
+
+    def _reader_text(self, text: str) -> bytes:
+        """Text in this session's character set (what it cannot hold as UTF-8)."""
+        assert self.backend is not None
+        try:
+            return self.backend.encode(text)
+        except UnreadableStatement:
+            return text.encode("utf-8", "replace")

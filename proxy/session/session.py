@@ -27,16 +27,22 @@ from proxy.errors import (
     BackendLost,
     BackendProtocolError,
     ClientProtocolError,
+    ConnectionKilled,
     EndSession,
+    Interrupted,
     PacketsOutOfOrder,
     PacketTooLarge,
     ProxyError,
+    QueryInterrupted,
+    ServerShutdown,
     error_payload,
 )
 from proxy.logs import ContextLog
+from proxy.ml.activity import RunningML
 from proxy.ml.prepared import PreparedML
 from proxy.ml.status_access import ProcessPrivilege
 from proxy.session.context import ProxyContext
+from proxy.session.kill import KillStatement
 from proxy.session.kill_handlers import KillHandlers
 from proxy.session.large_commands import LargeCommandHandlers
 from proxy.session.login_handlers import LoginHandlers
@@ -95,9 +101,12 @@ class Session(
         #: This session's Aurora_ml_* counters (SHOW [SESSION] STATUS).
         self.ml_counters = MLCounters()
         self.process_privilege = ProcessPrivilege()
-        self._prepared_kills: dict[int, bool] = {}  # statement id -> KILL QUERY (not CONNECTION)
+        self._prepared_kills: dict[int, KillStatement] = {}  # statement id -> its KILL
         self._command_limit = ctx.ml_max_statement_bytes + 1
         self.log = ContextLog(log, {"connection_id": connection_id})
+        self.running_ml: RunningML | None = None
+        self.interruption: Interrupted | None = None
+        self.sent_ahead = 0
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -108,6 +117,7 @@ class Session(
         try:
             if await self._log_in():
                 self.client.offer_packets(self._command_in_callback)
+                self.client.on_eof = self._client_closed
                 await self._serve_commands()
         except (OSError, asyncio.IncompleteReadError, ClientGone):
             self.log.debug("connection %d: client went away", self.id)
@@ -120,10 +130,34 @@ class Session(
             await self._close()
 
     def stop(self) -> None:
-        """Shut down: an idle session closes now, a busy one after its current command."""
+        """Shut down: an idle session closes now, a busy one after its current command;
+        an ML statement stops waiting for the model at once (1053, as the server's own
+        statements at shutdown)."""
         self.stopping = True
+        self._interrupt(ServerShutdown())
         if not self.busy and self.task is not None:
             self.task.cancel()
+
+    def kill_query(self) -> None:
+        """KILL QUERY reached this session's backend thread: an ML statement waiting
+        for the model stops too (the backend stops the statement it runs, if any)."""
+        if self.running_ml is not None:
+            self.running_ml.interrupt(QueryInterrupted())
+
+    def _interrupt(self, error: Interrupted) -> None:
+        """Stop the ML statement running now, or the next one (the session is ending)."""
+        self.interruption = error
+        if self.running_ml is not None:
+            self.running_ml.interrupt(error)
+
+    def _client_closed(self) -> None:
+        """The client's socket ended. During an ML statement it left mid-statement: the
+        statement stops at once (the watchdog would notice within a second); unread
+        commands first are still served, and a connection the proxy closed itself (KILL
+        CONNECTION) is no news. Other commands find out as before: by their own read of
+        the client (COM_CHANGE_USER, LOAD DATA LOCAL) or from the watchdog."""
+        if self.running_ml is not None and not self.stopping and self.client.at_eof():
+            self.client_vanished()
 
     def client_vanished(self) -> None:
         """The client closed its socket while its statement runs: stop waiting for the
@@ -135,6 +169,7 @@ class Session(
     def close_client(self) -> None:
         """Drop the client connection (its backend thread was killed)."""
         self.stopping = True
+        self._interrupt(ConnectionKilled())
         self.client.close()
         if not self.busy and self.task is not None:
             # Idle, it waits for the client's next command; a TLS close waits for the
@@ -273,6 +308,7 @@ class Session(
 
     async def _dispatch(self, message: Message, handler: _Handler | None = None) -> None:
         command = message.payload[0] if message.payload else -1
+        self.sent_ahead = 0
         if handler is None:
             handler = _HANDLERS.get(command)
         if self._relay is not None:
@@ -299,7 +335,7 @@ class Session(
             await self._refuse_malformed(exc, message)
         except ProxyError as exc:
             with contextlib.suppress(OSError, RuntimeError):  # a client gone: the read says so
-                await self.client.send(error_payload(exc, self.id), message.next_seq)
+                await self.client.send(error_payload(exc, self.id), self._reply_seq(message))
         except EndSession:
             raise
         except (OSError, RuntimeError, asyncio.IncompleteReadError) as exc:
@@ -354,7 +390,11 @@ class Session(
         if self._relay is not None and self._relay.response_started:
             return
         with contextlib.suppress(OSError, RuntimeError):
-            await self.client.send(error_payload(exc, self.id), message.next_seq)
+            await self.client.send(error_payload(exc, self.id), self._reply_seq(message))
+
+    def _reply_seq(self, message: Message) -> int:
+        """The sequence id of a reply to ``message``: after the progress reports sent."""
+        return (message.next_seq + self.sent_ahead) & 0xFF
 
     async def _after_client_gone(self) -> None:
         """Stop the statement the vanished client was running (closing a socket does not)."""
@@ -402,6 +442,7 @@ _HANDLERS: dict[int, _Handler] = {
     Commands.COM_QUIT: Session._on_quit,
     Commands.COM_CHANGE_USER: Session._on_change_user,
     Commands.COM_PROCESS_KILL: Session._on_process_kill,
+    Commands.COM_PROCESS_INFO: Session._on_process_info,
     Commands.COM_STMT_EXECUTE: Session._on_execute,
     Commands.COM_STMT_SEND_LONG_DATA: Session._on_long_data,
     Commands.COM_STMT_CLOSE: Session._on_statement_close,
@@ -414,7 +455,6 @@ _RELAYED: dict[int, Shape | None] = {
     Commands.COM_FIELD_LIST: Shape.FIELDS,
     Commands.COM_REFRESH: Shape.SINGLE,
     Commands.COM_STATISTICS: Shape.SINGLE,
-    Commands.COM_PROCESS_INFO: Shape.RESULT,
     Commands.COM_DEBUG: Shape.SINGLE,
     Commands.COM_PING: Shape.SINGLE,
     Commands.COM_SET_OPTION: Shape.SINGLE,

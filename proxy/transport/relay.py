@@ -25,6 +25,7 @@ from collections.abc import Callable
 from proxy.errors import BackendLost, BackendProtocolError
 from proxy.transport.stream import PacketStream
 from proxy.wire.scanner import ResponseScanner, Shape, whole_result
+from proxy.wire.seq_shift import SequenceShift
 
 
 class ClientGone(Exception):
@@ -112,9 +113,12 @@ class Relay:
         except (OSError, RuntimeError) as exc:
             raise BackendLost("lost the connection to the backend MySQL server") from exc
 
-    async def relay(self, shape: Shape, command: bytes | None = None) -> ResponseScanner:
+    async def relay(
+        self, shape: Shape, command: bytes | None = None, shift: SequenceShift | None = None
+    ) -> ResponseScanner:
         """Send ``command`` (if given), then copy the response to the client until the
-        scanner says it is complete.
+        scanner says it is complete; ``shift`` renumbers it after packets the proxy sent
+        first (progress reports, proxy.wire.seq_shift).
 
         This runs for every relayed command, so the writes are inline (the command's
         too: one coroutine less than ``send_command`` first) and wait for a drain only
@@ -139,6 +143,8 @@ class Relay:
             if 0 <= end < len(chunk):
                 raise BackendProtocolError("the backend sent bytes after the end of a response")
             self.response_started = True
+            if shift is not None:
+                chunk = shift.apply(chunk)
             try:
                 client.write_raw(chunk)
                 if client.must_drain():

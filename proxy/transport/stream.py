@@ -96,6 +96,9 @@ class PacketStream(asyncio.Protocol):
         self._sink: Callable[[bytes], bool] | None = None  # see divert
         self._express: Callable[[bytes], bool] | None = None  # see offer_packets
         self._interrupted = False
+        #: Called when the peer closes its side (a session notices a client that left
+        #: mid-statement at once rather than at its watchdog's next round).
+        self.on_eof: Callable[[], None] | None = None
 
     # -- the protocol: what the loop calls --------------------------------------------
 
@@ -146,6 +149,7 @@ class PacketStream(asyncio.Protocol):
         self._eof = True
         self._offer_end()
         self._wake_reader()
+        self._tell_eof()
         # Keep a plain socket open for the writes still to come; TLS cannot half-close.
         return not self._over_tls
 
@@ -158,6 +162,12 @@ class PacketStream(asyncio.Protocol):
         self._wake_drainers()
         if not self._closed.done():
             self._closed.set_result(None)
+        self._tell_eof()
+
+    def _tell_eof(self) -> None:
+        on_eof, self.on_eof = self.on_eof, None
+        if on_eof is not None:
+            on_eof()
 
     def pause_writing(self) -> None:
         self._write_paused = True

@@ -8,7 +8,14 @@ from collections.abc import Callable
 from ml_backends.slices import CHECK_EVERY, LoopSlices
 from proxy.errors import BackendLost, BackendRejected
 from proxy.upstream.backend import BackendConnection
-from proxy.wire.packets import EOF_HEADER, ERR_HEADER, OK_HEADER, parse_err, read_lenenc_int
+from proxy.wire.packets import (
+    EOF_HEADER,
+    ERR_HEADER,
+    OK_HEADER,
+    lenenc_str,
+    parse_err,
+    read_lenenc_int,
+)
 
 Row = tuple[bytes | None, ...]
 
@@ -30,6 +37,11 @@ def decode_text_row(payload: bytes, columns: int) -> Row:
         values.append(payload[pos : pos + length])
         pos += length
     return tuple(values)
+
+
+def encode_text_row(values: Row) -> bytes:
+    """A text-protocol row (the inverse of decode_text_row)."""
+    return b"".join(b"\xfb" if v is None else lenenc_str(v) for v in values)
 
 
 async def send_command(backend: BackendConnection, payload: bytes) -> None:

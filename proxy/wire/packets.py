@@ -159,3 +159,49 @@ def eof_status(payload: bytes | bytearray | memoryview, pos: int = 0) -> int:
 def is_eof(payload: bytes | bytearray | memoryview, length: int) -> bool:
     """EOF packets start with 0xFE and are shorter than 9 bytes (a row can start with 0xFE)."""
     return length < 9 and length > 0 and payload[0] == EOF_HEADER
+
+
+# -- MariaDB progress reports -------------------------------------------------------------
+
+#: An ERR packet with this code is a progress report, for a client that asked for them
+#: (CLIENT_PROGRESS_OBSOLETE, bit 29; MariaDB's "Progress reporting" page).
+PROGRESS_CODE = 0xFFFF
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One progress report: stage ``stage`` of ``max_stage`` (from 1), ``percent`` of it done."""
+
+    stage: int
+    max_stage: int
+    percent: float
+    state: str
+
+
+def make_progress(progress: Progress) -> bytes:
+    """A progress report packet payload, as MariaDB's net_send_progress_packet writes it:
+    0xFF, the code 0xFFFF, the number of strings (1), stage, max stage, the stage's
+    progress in thousandths of a percent (3 bytes), the state as a length-encoded string.
+
+    >>> make_progress(Progress(1, 2, 45.5, "x")).hex()
+    'ffffff010102bcb1000178'
+    """
+    thousandths = max(0, min(100_000, round(progress.percent * 1000)))
+    return (
+        b"\xff"
+        + PROGRESS_CODE.to_bytes(2, "little")
+        + bytes((1, progress.stage & 0xFF, progress.max_stage & 0xFF))
+        + thousandths.to_bytes(3, "little")
+        + lenenc_str(progress.state.encode("utf-8"))
+    )
+
+
+def parse_progress(payload: bytes) -> Progress | None:
+    """A progress report's contents (as the client library reads them); None for any
+    other packet."""
+    if len(payload) < 9 or payload[0] != ERR_HEADER or payload[1:3] != b"\xff\xff":
+        return None
+    stage, max_stage = payload[4], payload[5]
+    thousandths = int.from_bytes(payload[6:9], "little")
+    state, _ = read_lenenc_str(payload, 9)
+    return Progress(stage, max_stage, thousandths / 1000, state.decode("utf-8", "replace"))

@@ -27,7 +27,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import APP, TEST_DB, Account, RunningProxy, admin_connect
+from tests.conftest import APP, TEST_DB, Account, RunningProxy, admin_connect, start_proxy
+from tests.support import slow_models, switchable_backend
 from tests.support.backend import BackendInfo
 
 CLIENT = shutil.which("mariadb") or shutil.which("mysql")
@@ -464,3 +465,102 @@ def test_interactive_ctrl_c_kills_the_query_and_the_session_goes_on(
     wait_for(lambda: sleeping_queries(backend, marker) == 0, 5, "the query to end")
     # The same backend session before and after: only the query was killed.
     assert re.findall(r"id=(\d+)", before)[-1] == re.findall(r"id=(\d+)", after)[-1]
+
+
+# -- an ML statement on a pseudo-terminal: Ctrl-C and progress reports --------------------
+
+ML_TEXTS = "cli_ml_texts"
+ML_ROWS = 500  # 20 batches of 25 distinct texts
+ML_STATEMENT = (
+    f"SELECT aws_comprehend_detect_sentiment(txt, 'en') AS s, COUNT(*) AS n FROM {ML_TEXTS}"
+    " GROUP BY s ORDER BY s"
+)
+
+
+@pytest.fixture(scope="module")
+def slow_ml_proxy(backend: BackendInfo) -> Iterator[RunningProxy]:
+    """A proxy whose model takes slow_models.SECONDS_PER_BATCH per batch, one at a time."""
+    with admin_connect(backend, database=TEST_DB) as admin, admin.cursor() as cur:
+        cur.execute(f"DROP TABLE IF EXISTS {ML_TEXTS}")
+        cur.execute(f"CREATE TABLE {ML_TEXTS} (id INT PRIMARY KEY, txt VARCHAR(100))")
+        cur.executemany(
+            f"INSERT INTO {ML_TEXTS} VALUES (%s, %s)",
+            [(i, f"cli text {i}") for i in range(ML_ROWS)],
+        )
+    proxy = start_proxy(
+        backend,
+        comprehend_backend="python:tests.support.slow_models:sentiment_async",
+        ml_max_in_flight=1,
+        ml_cache_entries=0,
+    )
+    yield proxy
+    proxy.stop()
+    with admin_connect(backend, database=TEST_DB) as admin, admin.cursor() as cur:
+        cur.execute(f"DROP TABLE IF EXISTS {ML_TEXTS}")
+
+
+def ml_counts() -> dict[str, int]:
+    """The oracle: the statement's groups, from the model's own answers."""
+    counts: dict[str, int] = {}
+    for i in range(ML_ROWS):
+        label = switchable_backend.answer(f"cli text {i}")[0]
+        counts[label] = counts.get(label, 0) + 1
+    return counts
+
+
+def printed_counts(output: str) -> dict[str, int]:
+    return {label: int(n) for label, n in re.findall(r"\|\s*([A-Z]+)\s*\|\s*(\d+)\s*\|", output)}
+
+
+@pytest.mark.skipif(SETSID is None, reason="needs util-linux setsid for a controlling terminal")
+def test_interactive_ctrl_c_stops_an_ml_statement_and_the_session_goes_on(
+    cli_env: dict[str, str], slow_ml_proxy: RunningProxy
+) -> None:
+    """^C while the model answers (20 batches, 0.3 s each): the client's KILL QUERY ends
+    the statement at once (1317), no model request starts after, the next ML statement
+    runs on the same backend session."""
+    slow_models.reset(0.3)
+    with terminal(cli_env, slow_ml_proxy.port, TEST_DB) as cli:
+        before = cli.run("SELECT CONCAT('id=', CONNECTION_ID()) AS i;")
+        cli.type(f"{ML_STATEMENT};\n".encode())
+        wait_for(lambda: slow_models.started() >= 2, 15, "the model to answer")
+        pressed = time.monotonic()
+        cli.type(b"\x03")
+        interrupted = cli.read_until(PROMPT_PATTERN, timeout=20)
+        elapsed = time.monotonic() - pressed
+        requests = slow_models.started()
+        time.sleep(1)  # three batches' time: any request still to start would have
+        requests_after = slow_models.started() - requests
+        slow_models.reset(0)
+        after = cli.run(f"{ML_STATEMENT};")
+        same = cli.run("SELECT CONCAT('id=', CONNECTION_ID()) AS i;")
+    print(f"Ctrl-C -> prompt in {elapsed * 1000:.0f} ms, {requests_after} requests after")
+    assert "Ctrl-C -- query killed." in interrupted
+    assert "ERROR 1317 (70100)" in interrupted
+    assert elapsed < 1.0, f"{elapsed:.2f} s from ^C to the prompt"
+    assert requests < ML_ROWS // 25 and requests_after == 0
+    assert printed_counts(after) == ml_counts()
+    assert re.findall(r"id=(\d+)", before)[-1] == re.findall(r"id=(\d+)", same)[-1]
+
+
+@pytest.mark.skipif(SETSID is None, reason="needs util-linux setsid for a controlling terminal")
+def test_interactive_client_prints_progress_reports_during_inference(
+    cli_env: dict[str, str], slow_ml_proxy: RunningProxy, backend: BackendInfo
+) -> None:
+    """The mariadb client's --progress-reports (on by default when interactive), as for
+    ALTER TABLE: "Stage: 1 of 1 'Batched machine learning' ... of stage done"."""
+    with admin_connect(backend) as admin:
+        if "mariadb" not in admin.get_server_info().lower():
+            pytest.skip("progress reports are MariaDB's")
+    slow_models.reset(0.2)  # 4 s
+    with terminal(cli_env, slow_ml_proxy.port, "--progress-reports", TEST_DB) as cli:
+        cli.run("SET SESSION progress_report_time = 1;")
+        output = cli.run(f"{ML_STATEMENT};")
+    stages = re.findall(
+        r"Stage: 1 of 1 'Batched machine learning'\s+([\d.]+)% of stage done", output
+    )
+    print("progress reports seen by the CLI:", stages)
+    assert len(stages) >= 2, output
+    percents = [float(p) for p in stages]
+    assert percents == sorted(percents) and 0 < percents[-1] < 100
+    assert printed_counts(output) == ml_counts()

@@ -13,6 +13,7 @@ import contextlib
 import os
 import re
 import signal
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeAlias
@@ -21,7 +22,7 @@ import pymysql
 import pytest
 
 from proxy.session.kill import worker_of
-from tests.conftest import wait_until
+from tests.conftest import TEST_DB, admin_connect, wait_until
 from tests.integration.test_lifecycle import (
     EXIT_BACKEND,
     ProxyProcess,
@@ -46,7 +47,13 @@ CR_SERVER_LOST = 2013
 
 @pytest.fixture
 def workers(backend: BackendInfo) -> Iterator[ProxyProcess]:
-    args = ["--listen", "127.0.0.1:0", "--backend", backend_url(backend)]
+    with serving_workers(backend) as process:
+        yield process
+
+
+@contextlib.contextmanager
+def serving_workers(backend: BackendInfo, *settings: str) -> Iterator[ProxyProcess]:
+    args = ["--listen", "127.0.0.1:0", "--backend", backend_url(backend), *settings]
     process = ProxyProcess([*args, "--workers", str(WORKERS), "--shutdown-timeout", "5"])
     try:
         yield process.wait_ready()
@@ -157,6 +164,55 @@ def test_kill_connection_of_another_workers_connection(
     killer, victim = by_worker[0], by_worker[1]
     assert _outcome(killer, f"KILL CONNECTION {victim.thread_id()}")[0] == "ok"
     assert wait_until(lambda: _outcome(victim, "SELECT 1")[0] == "error", 5)
+
+
+ML_TEXTS = "workers_ml_texts"
+ML_STATEMENT = f"SELECT aws_comprehend_detect_sentiment(txt, 'en') FROM {ML_TEXTS}"
+
+
+@pytest.fixture
+def ml_workers(backend: BackendInfo) -> Iterator[ProxyProcess]:
+    """Workers whose model is slow (tests.support.slow_models: 0.3 s per batch, one in flight):
+    the statement above takes 20 batches, about 6 s, unless stopped."""
+    with admin_connect(backend, database=TEST_DB) as admin, admin.cursor() as cur:
+        cur.execute(f"DROP TABLE IF EXISTS {ML_TEXTS}")
+        cur.execute(f"CREATE TABLE {ML_TEXTS} (id INT PRIMARY KEY, txt VARCHAR(100))")
+        cur.execute(f"INSERT INTO {ML_TEXTS} SELECT seq, CONCAT('text ', seq) FROM seq_1_to_500")
+    settings = ["--comprehend-backend", "python:tests.support.slow_models:sentiment_async"]
+    settings += ["--ml-max-in-flight", "1", "--ml-cache-entries", "0"]
+    try:
+        with serving_workers(backend, *settings) as process:
+            yield process
+    finally:
+        with admin_connect(backend, database=TEST_DB) as admin, admin.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {ML_TEXTS}")
+
+
+def listed(watcher: Connection, thread_id: int) -> tuple[str, str] | None:
+    """(State, Info) of a backend thread in the watcher's SHOW FULL PROCESSLIST."""
+    for row in run_statement(watcher, "SHOW FULL PROCESSLIST"):
+        if row[0] == thread_id:
+            return row[6], row[7]
+    return None
+
+
+@pytest.mark.parametrize("named_by", ["proxy id", "backend thread id"])
+def test_an_ml_statement_of_another_worker_is_listed_and_stopped_by_kill_query(
+    ml_workers: ProxyProcess, opened: list[Connection], named_by: str
+) -> None:
+    by_worker = one_per_worker(ml_workers, opened)
+    watcher, victim = by_worker[0], by_worker[1]
+    thread_id = backend_thread(victim)
+    target = victim.thread_id() if named_by == "proxy id" else thread_id
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(_outcome, victim, ML_STATEMENT)
+        busy = ("Batched machine learning", ML_STATEMENT)
+        assert wait_until(lambda: listed(watcher, thread_id) == busy, 10)
+        sent = time.monotonic()
+        assert _outcome(watcher, f"KILL QUERY {target}")[0] == "ok"
+        assert future.result(timeout=5) == ("error", ER_QUERY_INTERRUPTED)
+        assert time.monotonic() - sent < 1.0
+    assert _outcome(victim, "SELECT 1") == ("ok", ((1,),))
 
 
 def test_kill_of_an_unknown_id_in_another_workers_slice_is_1094(
