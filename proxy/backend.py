@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from mysql_mimic.types import Capabilities
 
 from proxy import scramble
+from proxy.capabilities import CLIENT_DEPRECATE_EOF, RELAYABLE_MARIADB
 from proxy.errors import (
     BackendLost,
     BackendProtocolError,
@@ -34,15 +35,17 @@ from proxy.handshake import (
     parse_greeting,
 )
 from proxy.packets import ERR_HEADER, OK_HEADER, ok_status, parse_err
+from proxy.result_shape import ResultShape
 from proxy.stream import Message, PacketStream, open_connection, open_unix_connection
 from rewriter.charsets import UTF8, ClientCharset
 
 log = logging.getLogger(__name__)
 
 # Capabilities a client may carry through to the backend: those whose effect on the
-# byte stream the relay understands (see proxy.scanner), or which only change server-side
-# behaviour (FOUND_ROWS, IGNORE_SPACE, INTERACTIVE, LOCAL_FILES, MULTI_STATEMENTS...).
-RELAYABLE_CAPABILITIES = (
+# byte stream the relay understands (see proxy.scanner, proxy.capabilities), or which only
+# change server-side behaviour (FOUND_ROWS, IGNORE_SPACE, INTERACTIVE, LOCAL_FILES,
+# MULTI_STATEMENTS...). MariaDB's extended ones are bits 32 and up.
+RELAYABLE_CAPABILITIES = int(
     Capabilities.CLIENT_LONG_PASSWORD
     | Capabilities.CLIENT_FOUND_ROWS
     | Capabilities.CLIENT_LONG_FLAG
@@ -62,7 +65,7 @@ RELAYABLE_CAPABILITIES = (
     | Capabilities.CLIENT_CONNECT_ATTRS
     | Capabilities.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA
     | Capabilities.CLIENT_SESSION_TRACK
-)
+) | (CLIENT_DEPRECATE_EOF | RELAYABLE_MARIADB)
 
 _REQUIRED = (
     Capabilities.CLIENT_PROTOCOL_41
@@ -207,10 +210,15 @@ class GreetedBackend:
 class BackendConnection:
     """One logged-in connection to the backend."""
 
-    def __init__(self, stream: PacketStream, greeting: Greeting, status: int) -> None:
+    def __init__(
+        self, stream: PacketStream, greeting: Greeting, status: int, capabilities: int = 0
+    ) -> None:
         self.stream = stream
         self.greeting = greeting
         self.status = status
+        #: What this connection negotiated (64-bit: MariaDB's extended bits above 31):
+        #: the shape of every response on it (proxy.result_shape).
+        self.capabilities = capabilities
         #: The session's character_set_client as last read (proxy.ml_settings): the
         #: proxy's own statements that carry the client's text are encoded in it.
         self.charset: ClientCharset = UTF8
@@ -218,6 +226,11 @@ class BackendConnection:
     def encode(self, sql: str) -> bytes:
         """A statement of the proxy's in the session's character set."""
         return self.charset.encode(sql)
+
+    @property
+    def shape(self) -> ResultShape:
+        """How results look on this connection (its DEPRECATE_EOF, CACHE_METADATA)."""
+        return ResultShape.of(self.capabilities)
 
     @property
     def thread_id(self) -> int:
@@ -298,21 +311,25 @@ class _Authenticator:
         )
         await self.stream.send(make_handshake_response(response), seq)
         status = await self._exchange()
-        return BackendConnection(self.stream, greeting, status)
+        return BackendConnection(self.stream, greeting, status, caps)
 
     def _capabilities(self, greeting: Greeting) -> int:
-        caps = (self.login.capabilities & RELAYABLE_CAPABILITIES) | _REQUIRED
-        caps &= greeting.capabilities | Capabilities.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA
-        caps &= ~Capabilities.CLIENT_CONNECT_WITH_DB
+        """The client's relayable capabilities the backend has, and what the login
+        needs; plain ints throughout (MariaDB's bits are above an IntFlag's 32)."""
+        lenenc = int(Capabilities.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA)
+        with_db = int(Capabilities.CLIENT_CONNECT_WITH_DB)
+        caps = (self.login.capabilities & RELAYABLE_CAPABILITIES) | int(_REQUIRED)
+        caps &= greeting.capabilities | lenenc
+        caps &= ~with_db
         if self.login.database:
-            caps |= Capabilities.CLIENT_CONNECT_WITH_DB
-        if not greeting.capabilities & Capabilities.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA:
-            caps &= ~Capabilities.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA
+            caps |= with_db
+        if not greeting.capabilities & lenenc:
+            caps &= ~lenenc
         if self.tls is not None:
             if not greeting.capabilities & Capabilities.CLIENT_SSL:
                 raise BackendUnavailable(f"the backend at {self.address} does not offer TLS")
-            caps |= Capabilities.CLIENT_SSL
-        return int(caps)
+            caps |= int(Capabilities.CLIENT_SSL)
+        return caps
 
     async def _start_tls(self, caps: int, seq: int) -> int:
         assert self.tls is not None

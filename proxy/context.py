@@ -28,7 +28,6 @@ _PROXY_SIDE = (
     | Capabilities.CLIENT_PLUGIN_AUTH
     | Capabilities.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA
     | Capabilities.CLIENT_CONNECT_WITH_DB
-    | Capabilities.CLIENT_LONG_PASSWORD
     | Capabilities.CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS
 )
 
@@ -67,11 +66,13 @@ class ProxyContext:
 
     @property
     def advertised_capabilities(self) -> int:
-        """What the proxy offers clients: what it can relay and the backend supports."""
-        caps = (RELAYABLE_CAPABILITIES & self.backend_greeting.capabilities) | _PROXY_SIDE
+        """What the proxy offers clients: what it can relay and the backend supports.
+        CLIENT_MYSQL (CLIENT_LONG_PASSWORD) only when the backend sets it: a MariaDB
+        backend's clients then see a MariaDB server, and its extended capabilities."""
+        caps = (RELAYABLE_CAPABILITIES & self.backend_greeting.capabilities) | int(_PROXY_SIDE)
         if self.auth.tls is not None:
-            caps |= Capabilities.CLIENT_SSL
-        return int(caps)
+            caps |= int(Capabilities.CLIENT_SSL)
+        return caps
 
     def new_connection_id(self) -> int:
         return self.ids.next()

@@ -7,7 +7,8 @@ from __future__ import annotations
 import re
 
 from proxy.internal import decode_text_row
-from proxy.packets import EOF_HEADER, ERR_HEADER, lenenc_str, read_lenenc_str
+from proxy.packets import lenenc_str, read_lenenc_str
+from proxy.result_shape import ResultShape, TextResult, split_result
 
 _EXPLAIN = re.compile(
     rb"^(\s*(?:EXPLAIN|DESCRIBE|DESC)\s+(?:(?:EXTENDED|PARTITIONS)\s+|FORMAT\s*=\s*\w+\s+)?)",
@@ -43,23 +44,21 @@ def column_names(definitions: list[bytes]) -> list[bytes]:
     return names
 
 
-def mark_batched(response: list[bytes]) -> list[bytes]:
+def mark_batched(response: list[bytes], shape: ResultShape) -> list[bytes]:
     """The response with Extra set on the lookup rows; other shapes pass unchanged."""
-    if response[0][0] == ERR_HEADER or len(response) < 3:
+    result = split_result(response, shape)
+    if result is None or len(result.head) < 1 + result.column_count:
         return response
-    count = response[0][0]
-    names = [name.lower() for name in column_names(response[1 : 1 + count])]
+    count = result.column_count
+    names = [name.lower() for name in column_names(result.head[1 : 1 + count])]
     if b"table" not in names or b"extra" not in names:
         return response  # FORMAT=JSON and other shapes
     table, extra = names.index(b"table"), names.index(b"extra")
-    out = response[: count + 2]
-    for payload in response[count + 2 :]:
-        if (payload[0] == EOF_HEADER and len(payload) < 9) or payload[0] == ERR_HEADER:
-            out.append(payload)
-            continue
+    rows = []
+    for payload in result.rows:
         row = list(decode_text_row(payload, count))
         if row[table] == LOOKUP_ALIAS:
             before = row[extra]
             row[extra] = before + b"; " + BATCHED if before else BATCHED
-        out.append(b"".join(b"\xfb" if v is None else lenenc_str(v) for v in row))
-    return out
+        rows.append(b"".join(b"\xfb" if v is None else lenenc_str(v) for v in row))
+    return TextResult(result.head, rows, result.end).payloads()

@@ -15,10 +15,13 @@ from typing import TYPE_CHECKING
 
 from ml_backends.counters import MLCounters
 from proxy.backend import BackendConnection, Login
+from proxy.capabilities import SHAPING
+from proxy.capabilities import names as capability_names
 from proxy.client_auth import ClientAuthenticator, ClientIdentity
 from proxy.client_greeting import client_greeting, statements_to_keep_word
 from proxy.errors import (
     BackendRejected,
+    CapabilitiesChanged,
     ClientProtocolError,
     EndSession,
     ProxyError,
@@ -102,7 +105,9 @@ class LoginHandlers:
         await ctx.registry.ensure_loaded()  # the first login may bring the poller's account
         await ctx.registry.learn(identity.user, self.backend)  # what this account sees
         self.identity = identity
-        self._relay = Relay(self.client, self.backend.stream, self._settled)
+        self._relay = Relay(
+            self.client, self.backend.stream, self._settled, self.backend.capabilities
+        )
         await self.client.send(make_ok(self.backend.status), seq)
         self.log.info(
             "connection %d opened: user %s, tls %s, backend thread %d",
@@ -149,12 +154,22 @@ class LoginHandlers:
     async def _open_backend(
         self, identity: ClientIdentity, database: bytes | None
     ) -> BackendConnection:
-        return await BackendConnection.open(
+        """Log in to the backend as the client; its response shapes must be the client's
+        (proxy.capabilities.SHAPING), since its bytes are relayed as they are."""
+        backend = await BackendConnection.open(
             self.ctx.backend_address,
             self._login(identity, database),
             tls=self.ctx.backend_tls,
             timeout=self.ctx.timeouts.connect,
         )
+        agreed, asked = backend.capabilities & SHAPING, identity.capabilities & SHAPING
+        if agreed != asked:
+            await backend.close()
+            raise CapabilitiesChanged(
+                f"the backend no longer offers what this connection negotiated"
+                f" ({capability_names(asked & ~agreed)}); reconnect"
+            )
+        return backend
 
     def _login(self, identity: ClientIdentity, database: bytes | None) -> Login:
         return Login(
@@ -189,7 +204,7 @@ class LoginHandlers:
         old, self.backend, self.identity = self.backend, backend, identity
         self.ml_counters.reset()  # a new session as far as status goes, as on the server
         self.process_privilege.forget()
-        self._relay = Relay(self.client, backend.stream, self._settled)
+        self._relay = Relay(self.client, backend.stream, self._settled, backend.capabilities)
         if old is not None:
             await old.close()
         await self.client.send(make_ok(backend.status), seq)

@@ -23,6 +23,7 @@ from proxy.ml_path import MLStatement, Requester, check_target_name, read_statem
 from proxy.ml_settings import StatementSettings, set_timeout_statement
 from proxy.packets import ERR_HEADER, frame, frame_all, lenenc_str
 from proxy.relay import Relay
+from proxy.result_shape import TextResult, split_result
 from proxy.scanner import Shape
 from proxy.stream import Message, PacketStream
 from rewriter.ddl import AliasFunction, looks_like_ml_ddl, parse_ml_ddl
@@ -161,7 +162,7 @@ class MLHandlers:
         statement = MLStatement(self.ctx.ml, self.backend, *planned)
         rewritten = await statement.prepare_explain()
         await send_command(self.backend, b"\x03" + parts[0] + self.backend.encode(rewritten))
-        response = mark_batched(await read_response(self.backend))
+        response = mark_batched(await read_response(self.backend), self.backend.shape)
         self.client.write_raw(frame_all(response))
         await self.client.drain()
         return True
@@ -212,9 +213,10 @@ class MLHandlers:
         self, response: list[bytes], schema: str | None, name: str
     ) -> list[bytes]:
         assert self.backend is not None
-        columns = response[0][0]
-        rows = response[columns + 2 : -1]
-        row = decode_text_row(rows[0], columns) if len(rows) == 1 else ()
+        result = split_result(response, self.backend.shape)
+        if result is None or len(result.rows) != 1:
+            return response
+        row = decode_text_row(result.rows[0], result.column_count)
         if len(row) < 3 or row[2] is None or MARKER.encode() not in row[2]:
             return response
         if schema is None:
@@ -224,7 +226,7 @@ class MLHandlers:
         if len(found) != 1:
             return response
         fixed = (*row[:2], show_create_text(found[0]).encode("utf-8"), *row[3:])
-        return [*response[: columns + 2], _encode_text_row(fixed), response[-1]]
+        return TextResult(result.head, [_encode_text_row(fixed)], result.end).payloads()
 
 
 def _plan(text: str, functions: Mapping[str, MLFunction], syntax: SqlSyntax) -> MLPlan | None:

@@ -19,6 +19,7 @@ from proxy.client_auth import ClientIdentity
 from proxy.errors import ClientProtocolError, CommandTooLarge, MLStatementError
 from proxy.internal import close_statement, execute_command, prepare_statement
 from proxy.kill import PARAMETER, KillStatement, parse_kill
+from proxy.metadata_relay import MetadataRestorer
 from proxy.ml_path import MLStatement, Requester
 from proxy.ml_prepared import DEFAULT_CHARSET, PreparedML, charset_name, statement_id
 from proxy.ml_session import Planned
@@ -134,9 +135,13 @@ class PreparedHandlers:
         requester = Requester(self.identity.user, self.ml_counters)
         rewritten = await MLStatement(self.ctx.ml, self.backend, *planned, requester).prepare()
         internal = await prepare_statement(self.backend, rewritten)
-        await self._relay.send_command(frame(execute_command(internal), 0))
-        await self._relay.relay(Shape.RESULT)
-        await close_statement(self.backend, internal)
+        await self._relay.send_command(frame(execute_command(internal.statement_id), 0))
+        # A client caching metadata holds the twin's: it gets the rewrite's every time.
+        rewrite = None
+        if self.backend.shape.cache_metadata:
+            rewrite = MetadataRestorer(internal.columns).feed
+        await self._relay.relay(Shape.RESULT, rewrite=rewrite)
+        await close_statement(self.backend, internal.statement_id)
 
     async def _on_long_data(self, message: Message) -> None:
         prepared = self._ml_prepared.get(statement_id(message.payload))

@@ -101,5 +101,5 @@ class QueryHandlers:
         response = await read_response(self.backend)
         rows = counters.as_status_rows() if counters is not None else []
         extra = [row for row in rows if like_matches(show.pattern, row[0])]
-        self.client.write_raw(merge_rows(response, extra))
+        self.client.write_raw(merge_rows(response, extra, self.backend.shape))
         await self.client.drain()

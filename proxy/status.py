@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from proxy.packets import EOF_HEADER, ERR_HEADER, frame_all, lenenc_str
+from proxy.packets import frame_all, lenenc_str
+from proxy.result_shape import ResultShape, TextResult, split_result
 
 _SHOW_STATUS = re.compile(
     rb"^\s*SHOW\s+(?:(GLOBAL|SESSION|LOCAL)\s+)?STATUS"
@@ -79,22 +80,15 @@ def like_matches(pattern: str | None, name: str) -> bool:
     return re.fullmatch("".join(regex), name, re.IGNORECASE | re.DOTALL) is not None
 
 
-def merge_rows(response: list[bytes], extra: list[tuple[str, str]]) -> bytes:
+def merge_rows(response: list[bytes], extra: list[tuple[str, str]], shape: ResultShape) -> bytes:
     """The backend's SHOW STATUS response (payloads) with ``extra`` rows added in
     name order, framed again from sequence id 1."""
-    if not extra or response[0][0] == ERR_HEADER:
-        payloads = response
-    else:
-        columns = response[0][0]  # two columns; a count under 251 is one byte
-        head = response[: columns + 2]
-        rows = [p for p in response[columns + 2 :] if not _is_eof(p)]
-        added = [lenenc_str(name.encode()) + lenenc_str(value.encode()) for name, value in extra]
-        payloads = [*head, *sorted(rows + added, key=_row_name), response[-1]]
-    return frame_all(payloads)
-
-
-def _is_eof(payload: bytes) -> bool:
-    return payload[0] == EOF_HEADER and len(payload) < 9
+    result = split_result(response, shape) if extra else None
+    if result is None:
+        return frame_all(response)
+    added = [lenenc_str(name.encode()) + lenenc_str(value.encode()) for name, value in extra]
+    rows = sorted(result.rows + added, key=_row_name)
+    return frame_all(TextResult(result.head, rows, result.end).payloads())
 
 
 def _row_name(payload: bytes) -> bytes:
