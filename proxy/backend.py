@@ -24,6 +24,7 @@ from proxy.errors import (
     BackendRejected,
     BackendTLSError,
     BackendUnavailable,
+    UnsupportedAuthMethod,
 )
 from proxy.handshake import (
     AUTH_MORE_DATA,
@@ -34,6 +35,7 @@ from proxy.handshake import (
     parse_auth_switch,
     parse_greeting,
 )
+from proxy.old_password import OLD, old_scramble
 from proxy.packets import ERR_HEADER, OK_HEADER, ok_status, parse_err
 from proxy.result_shape import ResultShape
 from proxy.stream import Message, PacketStream, open_connection, open_unix_connection
@@ -358,8 +360,15 @@ class _Authenticator:
                     "the backend asks for mysql_clear_password; enable TLS to the backend"
                 )
             return password + b"\x00"
-        raise BackendUnavailable(
-            f"the backend account uses auth plugin {self.plugin!r}, which mlproxy does not support"
+        if self.plugin == OLD:
+            return old_scramble(password, self.nonce)
+        # unix_socket (it would log in as the proxy's own OS user: never answered), GSSAPI,
+        # PAM's dialog, ed25519...: the error a server gives a client lacking the plugin.
+        raise UnsupportedAuthMethod(
+            f"The account {self.login.user.decode('utf-8', 'replace')!r} authenticates with"
+            f" {self.plugin!r}, which mlproxy cannot use to log in to the backend"
+            " (it supports mysql_native_password, caching_sha2_password, mysql_old_password,"
+            " and mysql_clear_password over TLS)"
         )
 
     async def _exchange(self) -> int:
@@ -371,7 +380,11 @@ class _Authenticator:
                 return ok_status(reply.payload)
             if head == bytes((ERR_HEADER,)):
                 raise BackendRejected(parse_err(reply.payload))
-            if head == bytes((AUTH_SWITCH,)):
+            if reply.payload == bytes((AUTH_SWITCH,)):
+                # The "old switch": the pre-4.1 scramble of the greeting's nonce.
+                self.plugin = OLD
+                await self.stream.send(self._answer(), reply.next_seq)
+            elif head == bytes((AUTH_SWITCH,)):
                 self.plugin, self.nonce = parse_auth_switch(reply.payload)
                 await self.stream.send(self._answer(), reply.next_seq)
             elif head == bytes((AUTH_MORE_DATA,)) and self.plugin == scramble.CACHING_SHA2:

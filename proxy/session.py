@@ -95,6 +95,7 @@ class Session(
         self.ml_counters = MLCounters()
         self.process_privilege = ProcessPrivilege()
         self._prepared_kills: dict[int, bool] = {}  # statement id -> KILL QUERY (not CONNECTION)
+        self._failed_changes = 0
         self._command_limit = ctx.ml_max_statement_bytes + 1
         self.log = logging.LoggerAdapter(log, {"connection_id": connection_id})
 
