@@ -89,6 +89,8 @@ class AuthSettings:
     require_tls: bool = False
     users: Mapping[bytes, bytes] = field(default_factory=dict)
     passwords: PasswordCache = field(default_factory=PasswordCache)
+    #: The PEM of the certificate clients see over TLS (proxy.ssl_status).
+    certificate: bytes = b""
 
 
 @dataclass(frozen=True)

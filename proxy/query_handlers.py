@@ -18,6 +18,7 @@ from proxy.kill import KillStatement, parse_kill
 from proxy.ml_session import DDL_HEADS
 from proxy.relay import Relay
 from proxy.scanner import ResponseScanner, Shape
+from proxy.ssl_status import connection_status
 from proxy.status import ShowStatus, is_flush_status, like_matches, merge_rows, parse_show_status
 from proxy.status_access import ProcessPrivilege
 from proxy.stream import Message, PacketStream
@@ -101,5 +102,7 @@ class QueryHandlers:
         response = await read_response(self.backend)
         rows = counters.as_status_rows() if counters is not None else []
         extra = [row for row in rows if like_matches(show.pattern, row[0])]
-        self.client.write_raw(merge_rows(response, extra, self.backend.shape))
+        # The Ssl_* rows of a connection describe the client's, not the proxy's.
+        ssl_rows = connection_status(self.client.tls_object, self.ctx.auth.certificate)
+        self.client.write_raw(merge_rows(response, extra, self.backend.shape, ssl_rows))
         await self.client.drain()

@@ -11,6 +11,7 @@ WHERE clause is passed through without them.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from proxy.packets import frame_all, lenenc_str
@@ -80,15 +81,37 @@ def like_matches(pattern: str | None, name: str) -> bool:
     return re.fullmatch("".join(regex), name, re.IGNORECASE | re.DOTALL) is not None
 
 
-def merge_rows(response: list[bytes], extra: list[tuple[str, str]], shape: ResultShape) -> bytes:
+def merge_rows(
+    response: list[bytes],
+    extra: list[tuple[str, str]],
+    shape: ResultShape,
+    replaced: Mapping[str, str] | None = None,
+) -> bytes:
     """The backend's SHOW STATUS response (payloads) with ``extra`` rows added in
-    name order, framed again from sequence id 1."""
-    result = split_result(response, shape) if extra else None
+    name order and the values of ``replaced``'s rows (by name, any case) replaced,
+    framed again from sequence id 1."""
+    result = split_result(response, shape) if extra or replaced else None
     if result is None:
         return frame_all(response)
-    added = [lenenc_str(name.encode()) + lenenc_str(value.encode()) for name, value in extra]
-    rows = sorted(result.rows + added, key=_row_name)
+    rows = result.rows
+    if replaced:
+        values = {name.lower(): value for name, value in replaced.items()}
+        rows = [_with_value(row, values) for row in rows]
+    added = [_status_row(name, value) for name, value in extra]
+    rows = sorted(rows + added, key=_row_name)
     return frame_all(TextResult(result.head, rows, result.end).payloads())
+
+
+def _status_row(name: str, value: str) -> bytes:
+    return lenenc_str(name.encode()) + lenenc_str(value.encode())
+
+
+def _with_value(row: bytes, values: Mapping[str, str]) -> bytes:
+    """A (Variable_name, Value) row, its value replaced when its name is in ``values``."""
+    length = row[0]  # status variable names are shorter than 251 bytes
+    name = row[1 : 1 + length]
+    value = values.get(name.decode("ascii", "replace").lower())
+    return row if value is None else lenenc_str(name) + lenenc_str(value.encode())
 
 
 def _row_name(payload: bytes) -> bytes:
