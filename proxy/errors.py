@@ -193,6 +193,23 @@ class BackendProtocolError(BackendError):
     sqlstate = "HY000"
 
 
+class UnsupportedAuthMethod(BackendError):
+    """The backend asks for an authentication method the proxy cannot answer for the
+    client (unix_socket, GSSAPI, PAM's dialog...): the error a server gives a client
+    without that method's plugin."""
+
+    code = 1251  # ER_NOT_SUPPORTED_AUTH_MODE
+    sqlstate = "08004"
+
+
+class CapabilitiesChanged(BackendError):
+    """The backend's login agreed on another result shape than the client's (a backend
+    replaced by one without a capability since the client's greeting)."""
+
+    code = 1105
+    sqlstate = "08S01"
+
+
 class BackendRejected(BackendError):
     """The backend sent an ERR packet; the client gets its code, SQLSTATE and text."""
 

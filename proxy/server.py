@@ -115,11 +115,11 @@ class ProxyServer:
         account = service_login(*_url_account(url)) if url.user else None
         greeting = await probe(url.address, config.connect_timeout, account, backend_tls)
         rsa_key = generate_rsa_key()
-        tls = None
+        tls, certificate = None, b""
         if config.tls:
             try:
                 host = config.listen_address[0]
-                tls = server_context(config.tls_cert, config.tls_key, rsa_key, host)
+                tls, certificate = server_context(config.tls_cert, config.tls_key, rsa_key, host)
             except (OSError, ValueError) as exc:
                 raise ConfigError(f"cannot load the TLS certificate: {exc}") from exc
         users = read_users_file(config.users_file) if config.users_file else {}
@@ -136,7 +136,11 @@ class ProxyServer:
                 config.max_connections,
             ),
             auth=AuthSettings(
-                rsa_key=rsa_key, tls=tls, require_tls=config.require_tls, users=users
+                rsa_key=rsa_key,
+                tls=tls,
+                require_tls=config.require_tls,
+                users=users,
+                certificate=certificate,
             ),
             backend_tls=backend_tls,
             timeouts=Timeouts(

@@ -25,7 +25,12 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives.asymmetric import rsa
 from mysql_mimic.types import Capabilities
 
-from proxy.errors import AuthenticationFailed, ClientProtocolError, ProxyError
+from proxy.errors import (
+    AuthenticationFailed,
+    ClientProtocolError,
+    ProxyError,
+    UnsupportedAuthMethod,
+)
 from proxy.transport.stream import Message, PacketStream
 from proxy.wire import scramble
 from proxy.wire.handshake import (
@@ -84,6 +89,8 @@ class AuthSettings:
     require_tls: bool = False
     users: Mapping[bytes, bytes] = field(default_factory=dict)
     passwords: PasswordCache = field(default_factory=PasswordCache)
+    #: The PEM of the certificate clients see over TLS (proxy.session.ssl_status).
+    certificate: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -131,9 +138,10 @@ class ClientAuthenticator:
                 "Connections using insecure transport are prohibited by this mlproxy (TLS required)"
             )
         plugin = response.auth_plugin
-        if not response.capabilities & Capabilities.CLIENT_PLUGIN_AUTH:
+        switches = bool(response.capabilities & Capabilities.CLIENT_PLUGIN_AUTH)
+        if not switches:
             plugin = scramble.NATIVE
-        password = await self._password(response.username, plugin, response.auth_response)
+        password = await self._password(response.username, plugin, response.auth_response, switches)
         identity = ClientIdentity(
             user=response.username,
             password=password,
@@ -175,14 +183,21 @@ class ClientAuthenticator:
         except (ValueError, IndexError) as exc:
             raise ClientProtocolError("malformed handshake response") from exc
 
-    async def change_user(self, request: ChangeUser, seq: int) -> tuple[bytes, int]:
+    async def change_user(
+        self, request: ChangeUser, seq: int, capabilities: int
+    ) -> tuple[bytes, int]:
         """COM_CHANGE_USER: the same exchange, with the greeting's nonce; return (password, seq)."""
         self.seq = seq
         plugin = request.auth_plugin or scramble.NATIVE
-        password = await self._password(request.username, plugin, request.auth_response)
+        switches = bool(capabilities & Capabilities.CLIENT_PLUGIN_AUTH)
+        password = await self._password(request.username, plugin, request.auth_response, switches)
         return password, self.seq
 
-    async def _password(self, username: bytes, plugin: str, answer: bytes) -> bytes:
+    async def _password(
+        self, username: bytes, plugin: str, answer: bytes, switches: bool = True
+    ) -> bytes:
+        """The client's password, by the exchange its plugin allows; ``switches``:
+        whether the client can be asked for another plugin (CLIENT_PLUGIN_AUTH)."""
         known = self.settings.users.get(username)
         if known is not None:
             return await self._check_known(plugin, answer, known)
@@ -191,6 +206,12 @@ class ClientAuthenticator:
         if plugin != scramble.CACHING_SHA2:
             if plugin == scramble.NATIVE and not answer:
                 return b""
+            if not switches:  # a pre-5.5 client: the server's answer is the same
+                raise UnsupportedAuthMethod(
+                    "Client does not support authentication protocol requested by server;"
+                    " mlproxy needs caching_sha2_password or mysql_clear_password (or a"
+                    " users file entry) for this account"
+                )
             await self._send(make_auth_switch(scramble.CACHING_SHA2, self.nonce))
             answer = (await self._read()).payload
         if not answer:

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from proxy.upstream.internal import decode_text_row
-from proxy.wire.packets import EOF_HEADER, ERR_HEADER, lenenc_str, read_lenenc_str
+from proxy.wire.packets import lenenc_str, read_lenenc_str
+from proxy.wire.result_shape import ResultShape, TextResult, split_result
 
 _FORMAT = rb"FORMAT\s*=\s*\w+\s+"
 _EXPLAIN = re.compile(
@@ -83,28 +84,22 @@ def column_names(definitions: list[bytes]) -> list[bytes]:
     return names
 
 
-def mark_batched(response: list[bytes]) -> list[bytes]:
+def mark_batched(response: list[bytes], shape: ResultShape) -> list[bytes]:
     """The response with the ML marks of its form (module docstring); an error and
-    shapes the proxy does not know pass unchanged."""
-    if response[0][0] == ERR_HEADER or len(response) < 3:
+    shapes the proxy does not know pass unchanged. ``shape``: how results look on the
+    connection (proxy.wire.result_shape)."""
+    result = split_result(response, shape)
+    if result is None or len(result.head) < 1 + result.column_count:
         return response
-    count = response[0][0]
-    names = [name.lower() for name in column_names(response[1 : 1 + count])]
+    count = result.column_count
+    names = [name.lower() for name in column_names(result.head[1 : 1 + count])]
     if b"table" in names and b"extra" in names:
-        return _mark_table(response, count, names.index(b"table"), names.index(b"extra"))
-    if count == 1:
-        return _mark_document(response)
-    return response
-
-
-def _rows(response: list[bytes], count: int) -> list[int]:
-    """Positions of the data rows."""
-    return [
-        i
-        for i in range(count + 2, len(response))
-        if not (response[i][0] == EOF_HEADER and len(response[i]) < 9)
-        and response[i][0] != ERR_HEADER
-    ]
+        rows = _mark_table(result.rows, count, names.index(b"table"), names.index(b"extra"))
+    elif count == 1:
+        rows = _mark_document(result.rows)
+    else:
+        return response
+    return TextResult(result.head, rows, result.end).payloads()
 
 
 def _encode_row(row: list[bytes | None]) -> bytes:
@@ -115,39 +110,35 @@ def _with_mark(extra: bytes | None) -> bytes:
     return extra + b"; " + BATCHED if extra else BATCHED
 
 
-def _mark_table(response: list[bytes], count: int, table: int, extra: int) -> list[bytes]:
-    out = list(response)
-    rows = _rows(response, count)
+def _mark_table(rows: list[bytes], count: int, table: int, extra: int) -> list[bytes]:
+    out = list(rows)
     marked = False
-    for i in rows:
-        row = list(decode_text_row(response[i], count))
+    for i, payload in enumerate(rows):
+        row = list(decode_text_row(payload, count))
         if row[table] == LOOKUP_ALIAS:
             row[table], row[extra] = SHOWN_AS, _with_mark(row[extra])
             out[i], marked = _encode_row(row), True
     if not marked and rows:  # the answers are in the statement's text
-        row = list(decode_text_row(response[rows[0]], count))
+        row = list(decode_text_row(rows[0], count))
         row[extra] = _with_mark(row[extra])
-        out[rows[0]] = _encode_row(row)
+        out[0] = _encode_row(row)
     return out
 
 
-def _mark_document(response: list[bytes]) -> list[bytes]:
+def _mark_document(rows: list[bytes]) -> list[bytes]:
     """FORMAT=JSON (a JSON document) or FORMAT=TREE (text) in one column."""
-    rows = _rows(response, 1)
     if not rows:
-        return response
-    out = list(response)
-    (text,) = decode_text_row(response[rows[0]], 1)
+        return rows
+    (text,) = decode_text_row(rows[0], 1)
     if text is None:
-        return response
+        return rows
     try:
         document = json.loads(text)
     except ValueError:
         marked = b"-> " + BATCHED + b"\n" + text.replace(LOOKUP_ALIAS, SHOWN_AS)
     else:
         marked = json.dumps(_mark_json(document), indent=2).encode()
-    out[rows[0]] = lenenc_str(marked)
-    return out
+    return [lenenc_str(marked), *rows[1:]]
 
 
 def _mark_json(document: Any) -> Any:

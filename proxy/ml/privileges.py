@@ -38,4 +38,4 @@ async def check_privileges(backend: BackendConnection, plan: MLPlan) -> None:
             raise
         log.debug("privilege check of an ML statement inconclusive: %s", exc)
         return
-    await close_statement(backend, statement)
+    await close_statement(backend, statement.statement_id)

@@ -11,9 +11,11 @@ WHERE clause is passed through without them.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from proxy.wire.packets import EOF_HEADER, ERR_HEADER, frame_all, lenenc_str
+from proxy.wire.packets import frame_all, lenenc_str
+from proxy.wire.result_shape import ResultShape, TextResult, split_result
 
 _SHOW_STATUS = re.compile(
     rb"^\s*SHOW\s+(?:(GLOBAL|SESSION|LOCAL)\s+)?STATUS"
@@ -79,22 +81,37 @@ def like_matches(pattern: str | None, name: str) -> bool:
     return re.fullmatch("".join(regex), name, re.IGNORECASE | re.DOTALL) is not None
 
 
-def merge_rows(response: list[bytes], extra: list[tuple[str, str]]) -> bytes:
+def merge_rows(
+    response: list[bytes],
+    extra: list[tuple[str, str]],
+    shape: ResultShape,
+    replaced: Mapping[str, str] | None = None,
+) -> bytes:
     """The backend's SHOW STATUS response (payloads) with ``extra`` rows added in
-    name order, framed again from sequence id 1."""
-    if not extra or response[0][0] == ERR_HEADER:
-        payloads = response
-    else:
-        columns = response[0][0]  # two columns; a count under 251 is one byte
-        head = response[: columns + 2]
-        rows = [p for p in response[columns + 2 :] if not _is_eof(p)]
-        added = [lenenc_str(name.encode()) + lenenc_str(value.encode()) for name, value in extra]
-        payloads = [*head, *sorted(rows + added, key=_row_name), response[-1]]
-    return frame_all(payloads)
+    name order and the values of ``replaced``'s rows (by name, any case) replaced,
+    framed again from sequence id 1."""
+    result = split_result(response, shape) if extra or replaced else None
+    if result is None:
+        return frame_all(response)
+    rows = result.rows
+    if replaced:
+        values = {name.lower(): value for name, value in replaced.items()}
+        rows = [_with_value(row, values) for row in rows]
+    added = [_status_row(name, value) for name, value in extra]
+    rows = sorted(rows + added, key=_row_name)
+    return frame_all(TextResult(result.head, rows, result.end).payloads())
 
 
-def _is_eof(payload: bytes) -> bool:
-    return payload[0] == EOF_HEADER and len(payload) < 9
+def _status_row(name: str, value: str) -> bytes:
+    return lenenc_str(name.encode()) + lenenc_str(value.encode())
+
+
+def _with_value(row: bytes, values: Mapping[str, str]) -> bytes:
+    """A (Variable_name, Value) row, its value replaced when its name is in ``values``."""
+    length = row[0]  # status variable names are shorter than 251 bytes
+    name = row[1 : 1 + length]
+    value = values.get(name.decode("ascii", "replace").lower())
+    return row if value is None else lenenc_str(name) + lenenc_str(value.encode())
 
 
 def _row_name(payload: bytes) -> bytes:

@@ -3,15 +3,18 @@
 The process-wide counters move with every session's statements, so reading them tells
 one account something about the others' (issue 10, item 8): as for the server's own
 views of other sessions (SHOW PROCESSLIST), they need PROCESS. The proxy asks the
-backend on the client's own connection (information_schema.USER_PRIVILEGES lists the
-current account's global privileges, and every account's for an administrator, hence
-the GRANTEE filter; PROCESS held only through a role is not seen, so such an account is
-refused), and remembers the answer for the session for CHECK_INTERVAL seconds (a REVOKE
-takes effect within that time).
+backend on the client's own connection with SHOW GRANTS (the current account's grants,
+and its active role's where the server lists them: a global PROCESS or ALL PRIVILEGES),
+and remembers the answer for the session for CHECK_INTERVAL seconds (a REVOKE takes
+effect within that time). SHOW GRANTS rather than a SELECT on information_schema: the
+probe runs on the client's own session, and a SELECT would count in the server's
+Com_select, which a client may be watching around its own statements (MariaDB's
+change_user test does, around a COM_CHANGE_USER).
 """
 
 from __future__ import annotations
 
+import re
 import time
 
 from proxy.upstream.backend import BackendConnection
@@ -20,17 +23,28 @@ from proxy.upstream.internal import fetch_rows
 #: Seconds a session's answer is reused.
 CHECK_INTERVAL = 10.0
 
-_CURRENT = "CURRENT_USER()"
-#: 'user'@'host' as USER_PRIVILEGES spells the grantee (the host follows the last '@').
-_GRANTEE = (
-    f"CONCAT('''', LEFT({_CURRENT}, CHAR_LENGTH({_CURRENT}) - "
-    f"CHAR_LENGTH(SUBSTRING_INDEX({_CURRENT}, '@', -1)) - 1), '''@''', "
-    f"SUBSTRING_INDEX({_CURRENT}, '@', -1), '''')"
-)
-PROCESS_PROBE = (
-    "SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES "
-    f"WHERE PRIVILEGE_TYPE = 'PROCESS' AND GRANTEE = {_GRANTEE}"
-)
+PROCESS_PROBE = "SHOW GRANTS"
+_GLOBAL_GRANT = re.compile(r"^GRANT (.+?) ON \*\.\* TO ", re.DOTALL)
+
+
+def grants_process(grants: list[str]) -> bool:
+    """Whether SHOW GRANTS lines give a global PROCESS.
+
+    >>> grants_process(["GRANT SELECT, PROCESS ON *.* TO `u`@`%`"])
+    True
+    >>> grants_process(["GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost` WITH GRANT OPTION"])
+    True
+    >>> grants_process(["GRANT USAGE ON *.* TO `u`@`%`", "GRANT PROCESS ON `db`.* TO `u`@`%`"])
+    False
+    """
+    for line in grants:
+        match = _GLOBAL_GRANT.match(line)
+        if match is None:
+            continue
+        privileges = {p.strip().upper() for p in match.group(1).split(",")}
+        if "PROCESS" in privileges or "ALL PRIVILEGES" in privileges:
+            return True
+    return False
 
 
 class ProcessPrivilege:
@@ -47,7 +61,8 @@ class ProcessPrivilege:
     async def granted(self, backend: BackendConnection) -> bool:
         now = time.monotonic()
         if self._checked_at is None or now - self._checked_at >= CHECK_INTERVAL:
-            ((count,),) = await fetch_rows(backend, PROCESS_PROBE)
-            self._granted = bool(count and int(count))
+            rows = await fetch_rows(backend, PROCESS_PROBE)
+            lines = [row[0].decode("utf-8", "replace") for row in rows if row and row[0]]
+            self._granted = grants_process(lines)
             self._checked_at = now
         return self._granted

@@ -27,7 +27,6 @@ _PROXY_SIDE = (
     | Capabilities.CLIENT_PLUGIN_AUTH
     | Capabilities.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA
     | Capabilities.CLIENT_CONNECT_WITH_DB
-    | Capabilities.CLIENT_LONG_PASSWORD
     | Capabilities.CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS
 )
 
@@ -68,16 +67,18 @@ class ProxyContext:
 
     @property
     def advertised_capabilities(self) -> int:
-        """What the proxy offers clients: what it can relay and the backend supports;
-        with a MariaDB backend, progress reports (CLIENT_PROGRESS_OBSOLETE: the proxy's
+        """What the proxy offers clients: what it can relay and the backend supports.
+        CLIENT_MYSQL (CLIENT_LONG_PASSWORD) only when the backend sets it: a MariaDB
+        backend's clients then see a MariaDB server, and its extended capabilities. With
+        a MariaDB backend, progress reports too (CLIENT_PROGRESS_OBSOLETE: the proxy's
         own, during ML statements; the backend's never reach clients, since the proxy
         does not ask for them, proxy.ml.activity)."""
-        caps = (RELAYABLE_CAPABILITIES & self.backend_greeting.capabilities) | _PROXY_SIDE
+        caps = (RELAYABLE_CAPABILITIES & self.backend_greeting.capabilities) | int(_PROXY_SIDE)
         if self.auth.tls is not None:
-            caps |= Capabilities.CLIENT_SSL
+            caps |= int(Capabilities.CLIENT_SSL)
         if "mariadb" in self.backend_greeting.server_version.lower():
-            caps |= CLIENT_PROGRESS
-        return int(caps)
+            caps |= int(CLIENT_PROGRESS)
+        return caps
 
     def new_connection_id(self) -> int:
         return self.ids.next()

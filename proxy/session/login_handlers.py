@@ -12,25 +12,32 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from mysql_mimic.types import Commands
+
 from ml_backends.counters import MLCounters
 from proxy.auth.client_auth import ClientAuthenticator, ClientIdentity
 from proxy.auth.login_gate import PendingLogin
 from proxy.errors import (
     BackendRejected,
+    CapabilitiesChanged,
     ClientProtocolError,
-    EndSession,
     ProxyError,
     client_input,
     error_payload,
 )
 from proxy.logs import ContextLog
+from proxy.ml.prepared import PreparedML
 from proxy.ml.status_access import ProcessPrivilege
+from proxy.session.kill import KillStatement
 from proxy.transport.relay import Relay
 from proxy.transport.stream import Message, PacketStream
 from proxy.upstream.backend import BackendConnection, Login
+from proxy.upstream.internal import send_command
+from proxy.wire.capabilities import SHAPING
+from proxy.wire.capabilities import names as capability_names
 from proxy.wire.greeting import client_greeting, statements_to_keep_word
 from proxy.wire.handshake import ChangeUser, Greeting, make_greeting, parse_change_user
-from proxy.wire.packets import make_ok
+from proxy.wire.packets import ERR_HEADER, make_ok, ok_status, parse_err
 
 if TYPE_CHECKING:
     from proxy.session.context import ProxyContext
@@ -54,6 +61,10 @@ class LoginHandlers:
     _counted: bool
     ml_counters: MLCounters
     process_privilege: ProcessPrivilege
+    _ml_prepared: dict[int, PreparedML]
+    _prepared_kills: dict[int, KillStatement]
+    #: COM_CHANGE_USER this connection made that failed (MAX_FAILED_CHANGES).
+    _failed_changes: int
 
     async def _log_in(self) -> bool:
         """Greet the client from the latest backend greeting, authenticate it, and only
@@ -103,7 +114,9 @@ class LoginHandlers:
         await ctx.registry.learn(identity.user, self.backend)  # what this account sees
         self.identity = identity
         self.log.add_context(user=identity.user.decode("utf-8", "replace"))
-        self._relay = Relay(self.client, self.backend.stream, self._settled)
+        self._relay = Relay(
+            self.client, self.backend.stream, self._settled, self.backend.capabilities
+        )
         await self.client.send(make_ok(self.backend.status), seq)
         self.log.info(
             "connection %d opened: user %s, tls %s, backend thread %d",
@@ -152,12 +165,22 @@ class LoginHandlers:
     async def _open_backend(
         self, identity: ClientIdentity, database: bytes | None
     ) -> BackendConnection:
-        return await BackendConnection.open(
+        """Log in to the backend as the client; its response shapes must be the client's
+        (proxy.wire.capabilities.SHAPING), since its bytes are relayed as they are."""
+        backend = await BackendConnection.open(
             self.ctx.backend_address,
             self._login(identity, database),
             tls=self.ctx.backend_tls,
             timeout=self.ctx.timeouts.connect,
         )
+        agreed, asked = backend.capabilities & SHAPING, identity.capabilities & SHAPING
+        if agreed != asked:
+            await backend.close()
+            raise CapabilitiesChanged(
+                f"the backend no longer offers what this connection negotiated"
+                f" ({capability_names(asked & ~agreed)}); reconnect"
+            )
+        return backend
 
     def _login(self, identity: ClientIdentity, database: bytes | None) -> Login:
         return Login(
@@ -172,31 +195,75 @@ class LoginHandlers:
 
     async def _on_change_user(self, message: Message) -> None:
         """Authenticate the new user and give the session a fresh backend connection as
-        that user; a failed change closes the connection (no statement may run as a
-        user the client did not ask for)."""
+        that user. A change that fails (a wrong password, an account the backend refuses
+        or locks, an authentication method the proxy cannot answer) is answered with its
+        error and leaves the session the old user's, reset, as a MariaDB server leaves
+        it; after three failed changes COM_CHANGE_USER is an unknown command (1047), the
+        server's guard against guessing passwords this way (MDEV-3915). A change whose
+        packets are malformed ends the connection."""
         assert self.identity is not None
+        if self._failed_changes >= MAX_FAILED_CHANGES:
+            raise ChangeUserRefused("Unknown command")
         try:
             with client_input("COM_CHANGE_USER"):
                 request = parse_change_user(message.payload, self.identity.capabilities)
         except ClientProtocolError as exc:
-            exc.fatal = True  # a failed change of user ends the session, however it fails
+            exc.fatal = True  # the exchange that follows would be out of step
             raise
         auth = self._authenticator()
         try:
-            password, seq = await auth.change_user(request, message.next_seq)
+            password, seq = await auth.change_user(
+                request, message.next_seq, self.identity.capabilities
+            )
             identity = _changed_identity(self.identity, request, password)
             backend = await self._open_backend(identity, request.database or None)
+        except ClientProtocolError as exc:
+            exc.fatal = True
+            raise
         except ProxyError as exc:
+            self._failed_changes += 1
+            self.log.info("connection %d: change of user refused: %s", self.id, exc)
+            await self._reset_session()
             await self.client.send(error_payload(exc, self.id), auth.seq)
-            raise EndSession from None
+            return
         old, self.backend, self.identity = self.backend, backend, identity
         self.log.add_context(user=identity.user.decode("utf-8", "replace"))
-        self.ml_counters.reset()  # a new session as far as status goes, as on the server
-        self.process_privilege.forget()
-        self._relay = Relay(self.client, backend.stream, self._settled)
+        self._forget_session_state()
+        self._relay = Relay(self.client, backend.stream, self._settled, backend.capabilities)
         if old is not None:
             await old.close()
         await self.client.send(make_ok(backend.status), seq)
+
+    async def _reset_session(self) -> None:
+        """After a failed change of user: the session as a server leaves it, its own
+        user's but reset (a change of user resets the session before it authenticates:
+        transaction rolled back, temporary tables, variables and prepared statements
+        gone), which COM_RESET_CONNECTION does on its backend connection."""
+        assert self.backend is not None
+        await send_command(self.backend, bytes((Commands.COM_RESET_CONNECTION,)))
+        reply = (await self.backend.read()).payload
+        if reply[:1] == bytes((ERR_HEADER,)):
+            raise BackendRejected(parse_err(reply))
+        self.backend.status = ok_status(reply)
+        self._forget_session_state()
+
+    def _forget_session_state(self) -> None:
+        """What the proxy keeps of a backend session: gone with it (a change of user)."""
+        self.ml_counters.reset()  # a new session as far as status goes, as on the server
+        self.process_privilege.forget()
+        self._ml_prepared.clear()
+        self._prepared_kills.clear()
+
+
+class ChangeUserRefused(ProxyError):
+    """COM_CHANGE_USER after three failed ones on the connection (MariaDB's MDEV-3915)."""
+
+    code = 1047  # ER_UNKNOWN_COM_ERROR
+    sqlstate = "08S01"
+
+
+#: Failed COM_CHANGE_USER a connection may make, as on a MariaDB server.
+MAX_FAILED_CHANGES = 3
 
 
 def _changed_identity(old: ClientIdentity, request: ChangeUser, password: bytes) -> ClientIdentity:

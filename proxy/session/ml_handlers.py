@@ -34,6 +34,7 @@ from proxy.upstream.internal import (
     send_command,
 )
 from proxy.wire.packets import ERR_HEADER, frame, frame_all
+from proxy.wire.result_shape import TextResult, split_result
 from proxy.wire.scanner import Shape
 from proxy.wire.seq_shift import SequenceShift
 from rewriter.ddl import AliasFunction, looks_like_ml_ddl, parse_ml_ddl
@@ -229,7 +230,7 @@ class MLHandlers:
             statement = MLStatement(self.ctx.ml, self.backend, *planned)
             rewritten = await statement.prepare_explain()
         await send_command(self.backend, b"\x03" + explain.prefix + self.backend.encode(rewritten))
-        response = mark_batched(await read_response(self.backend))
+        response = mark_batched(await read_response(self.backend), self.backend.shape)
         self.client.write_raw(frame_all(response))
         await self.client.drain()
         return True
@@ -280,9 +281,10 @@ class MLHandlers:
         self, response: list[bytes], schema: str | None, name: str
     ) -> list[bytes]:
         assert self.backend is not None
-        columns = response[0][0]
-        rows = response[columns + 2 : -1]
-        row = decode_text_row(rows[0], columns) if len(rows) == 1 else ()
+        result = split_result(response, self.backend.shape)
+        if result is None or len(result.rows) != 1:
+            return response
+        row = decode_text_row(result.rows[0], result.column_count)
         if len(row) < 3 or row[2] is None or MARKER.encode() not in row[2]:
             return response
         if schema is None:
@@ -292,7 +294,7 @@ class MLHandlers:
         if len(found) != 1:
             return response
         fixed = (*row[:2], show_create_text(found[0]).encode("utf-8"), *row[3:])
-        return [*response[: columns + 2], encode_text_row(fixed), response[-1]]
+        return TextResult(result.head, [encode_text_row(fixed)], result.end).payloads()
 
 
 def _plan(text: str, functions: Mapping[str, MLFunction], syntax: SqlSyntax) -> MLPlan | None:

@@ -22,6 +22,7 @@ from proxy.ml.prepared import DEFAULT_CHARSET, PreparedML, charset_name, stateme
 from proxy.ml.settings import StatementSettings
 from proxy.session.kill import PARAMETER, KillStatement, parse_kill
 from proxy.session.ml_handlers import Planned
+from proxy.transport.metadata_relay import MetadataRestorer
 from proxy.transport.relay import Relay
 from proxy.transport.stream import Message
 from proxy.upstream.backend import BackendConnection
@@ -151,9 +152,13 @@ class PreparedHandlers:
             statement = MLStatement(self.ctx.ml, self.backend, plan, settings, requester, running)
             rewritten = await statement.prepare()
             internal = await prepare_statement(self.backend, rewritten)
-            await self._relay.send_command(frame(execute_command(internal), 0))
-            await self._relay.relay(Shape.RESULT, shift=running.shift())
-        await close_statement(self.backend, internal)
+            await self._relay.send_command(frame(execute_command(internal.statement_id), 0))
+            # A client caching metadata holds the twin's: it gets the rewrite's every time.
+            rewrite = None
+            if self.backend.shape.cache_metadata:
+                rewrite = MetadataRestorer(internal.columns).feed
+            await self._relay.relay(Shape.RESULT, rewrite=rewrite, shift=running.shift())
+        await close_statement(self.backend, internal.statement_id)
 
     async def _on_long_data(self, message: Message) -> None:
         prepared = self._ml_prepared.get(statement_id(message.payload))

@@ -18,6 +18,7 @@ from proxy.ml.status_access import ProcessPrivilege
 from proxy.session.kill import KillStatement, parse_kill
 from proxy.session.ml_handlers import DDL_HEADS
 from proxy.session.peers import ml_snapshots
+from proxy.session.ssl_status import connection_status
 from proxy.transport.relay import Relay
 from proxy.transport.stream import Message, PacketStream
 from proxy.upstream.backend import BackendConnection
@@ -115,7 +116,9 @@ class QueryHandlers:
         response = await read_response(self.backend)
         rows = counters.as_status_rows() if counters is not None else []
         extra = [row for row in rows if like_matches(show.pattern, row[0])]
-        self.client.write_raw(merge_rows(response, extra))
+        # The Ssl_* rows of a connection describe the client's, not the proxy's.
+        ssl_rows = connection_status(self.client.tls_object, self.ctx.auth.certificate)
+        self.client.write_raw(merge_rows(response, extra, self.backend.shape, ssl_rows))
         await self.client.drain()
 
     async def _on_process_info(self, message: Message) -> None:

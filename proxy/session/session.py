@@ -102,6 +102,7 @@ class Session(
         self.ml_counters = MLCounters()
         self.process_privilege = ProcessPrivilege()
         self._prepared_kills: dict[int, KillStatement] = {}  # statement id -> its KILL
+        self._failed_changes = 0
         self._command_limit = ctx.ml_max_statement_bytes + 1
         self.log = ContextLog(log, {"connection_id": connection_id})
         self.running_ml: RunningML | None = None

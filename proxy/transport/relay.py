@@ -24,6 +24,7 @@ from collections.abc import Callable
 
 from proxy.errors import BackendLost, BackendProtocolError
 from proxy.transport.stream import PacketStream
+from proxy.wire.capabilities import CLIENT_DEPRECATE_EOF, MARIADB_CLIENT_CACHE_METADATA
 from proxy.wire.scanner import ResponseScanner, Shape, whole_result
 from proxy.wire.seq_shift import SequenceShift
 
@@ -40,9 +41,14 @@ class Relay:
         client: PacketStream,
         backend: PacketStream,
         on_settled: Callable[[int], None],
+        capabilities: int = 0,
     ) -> None:
         self.client = client
         self.backend = backend
+        #: The backend connection's capabilities (the shape of its responses).
+        self.capabilities = capabilities
+        self._ok_end = bool(capabilities & CLIENT_DEPRECATE_EOF)
+        self._cache_metadata = bool(capabilities & MARIADB_CLIENT_CACHE_METADATA)
         #: Whether any byte of the current response has reached the client: after that,
         #: an error can no longer be reported in-band, only by closing the connection.
         self.response_started = False
@@ -77,7 +83,7 @@ class Relay:
         the client at once (True); anything else stays in the backend stream for the
         task, which is interrupted to take it (False)."""
         try:
-            whole = whole_result(data) if data else None
+            whole = whole_result(data, self._ok_end, self._cache_metadata) if data else None
             if whole is not None and whole[0] == len(data):
                 self.client.write_raw(data)
                 self.response_started = True
@@ -114,11 +120,17 @@ class Relay:
             raise BackendLost("lost the connection to the backend MySQL server") from exc
 
     async def relay(
-        self, shape: Shape, command: bytes | None = None, shift: SequenceShift | None = None
+        self,
+        shape: Shape,
+        command: bytes | None = None,
+        rewrite: Callable[[bytes | bytearray], bytes | bytearray] | None = None,
+        shift: SequenceShift | None = None,
     ) -> ResponseScanner:
         """Send ``command`` (if given), then copy the response to the client until the
-        scanner says it is complete; ``shift`` renumbers it after packets the proxy sent
-        first (progress reports, proxy.wire.seq_shift).
+        scanner says it is complete. ``rewrite``: what the client gets of each chunk in
+        its place (the scanner reads the backend's bytes; proxy.transport.metadata_relay);
+        ``shift`` renumbers it after packets the proxy sent first (progress reports,
+        proxy.wire.seq_shift).
 
         This runs for every relayed command, so the writes are inline (the command's
         too: one coroutine less than ``send_command`` first) and wait for a drain only
@@ -126,7 +138,7 @@ class Relay:
         """
         if command is not None and self._write_command(command):
             await self._drain_backend()
-        scanner = ResponseScanner(shape)
+        scanner = ResponseScanner(shape, self.capabilities)
         client = self.client
         read_chunk = self.backend.read_chunk
         while True:
@@ -146,7 +158,7 @@ class Relay:
             if shift is not None:
                 chunk = shift.apply(chunk)
             try:
-                client.write_raw(chunk)
+                client.write_raw(chunk if rewrite is None else rewrite(chunk))
                 if client.must_drain():
                     await client.drain()
             except (OSError, RuntimeError) as exc:

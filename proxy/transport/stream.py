@@ -507,6 +507,12 @@ class PacketStream(asyncio.Protocol):
     def is_tls(self) -> bool:
         return self._transport.get_extra_info("ssl_object") is not None
 
+    @property
+    def tls_object(self) -> ssl.SSLObject | ssl.SSLSocket | None:
+        """The connection's TLS state (None in the clear): its cipher, version..."""
+        tls = self._transport.get_extra_info("ssl_object")
+        return tls if isinstance(tls, (ssl.SSLObject, ssl.SSLSocket)) else None
+
     # -- closing ----------------------------------------------------------------------
 
     def is_closing(self) -> bool:

@@ -76,21 +76,23 @@ def server_context(
     key_file: str | None,
     key: rsa.RSAPrivateKey,
     listen_host: str = "127.0.0.1",
-) -> ssl.SSLContext:
-    """The context clients' TLS connections terminate in."""
+) -> tuple[ssl.SSLContext, bytes]:
+    """The context clients' TLS connections terminate in, and the PEM of its certificate
+    chain (what Ssl_server_not_before/after describe, proxy.session.ssl_status)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     if cert_file:
         context.load_cert_chain(cert_file, key_file)
-        return context
+        return context, Path(cert_file).read_bytes()
     # ssl only loads certificates from files: write the generated pair to a private temp dir.
+    ips, names = certificate_names(listen_host)
+    certificate = self_signed_certificate(key, ip_addresses=ips, dns_names=names)
     with tempfile.TemporaryDirectory(prefix="mlproxy-tls-") as tmp:
         cert_path, key_path = Path(tmp, "cert.pem"), Path(tmp, "key.pem")
-        ips, names = certificate_names(listen_host)
-        cert_path.write_bytes(self_signed_certificate(key, ip_addresses=ips, dns_names=names))
+        cert_path.write_bytes(certificate)
         key_path.write_bytes(private_key_pem(key))
         context.load_cert_chain(str(cert_path), str(key_path))
-    return context
+    return context, certificate
 
 
 def backend_context(ca_file: str | None, verify: bool) -> ssl.SSLContext:

@@ -16,15 +16,18 @@ from dataclasses import dataclass
 
 from mysql_mimic.types import Capabilities
 
+from proxy.auth.old_password import OLD, old_scramble
 from proxy.errors import (
     BackendLost,
     BackendProtocolError,
     BackendRejected,
     BackendTLSError,
     BackendUnavailable,
+    UnsupportedAuthMethod,
 )
 from proxy.transport.stream import Message, PacketStream, open_connection, open_unix_connection
 from proxy.wire import scramble
+from proxy.wire.capabilities import CLIENT_DEPRECATE_EOF, RELAYABLE_MARIADB
 from proxy.wire.handshake import (
     AUTH_MORE_DATA,
     AUTH_SWITCH,
@@ -35,14 +38,16 @@ from proxy.wire.handshake import (
     parse_greeting,
 )
 from proxy.wire.packets import ERR_HEADER, OK_HEADER, ok_status, parse_err
+from proxy.wire.result_shape import ResultShape
 from rewriter.charsets import UTF8, ClientCharset
 
 log = logging.getLogger(__name__)
 
 # Capabilities a client may carry through to the backend: those whose effect on the
-# byte stream the relay understands (see proxy.wire.scanner), or which only change server-side
-# behaviour (FOUND_ROWS, IGNORE_SPACE, INTERACTIVE, LOCAL_FILES, MULTI_STATEMENTS...).
-RELAYABLE_CAPABILITIES = (
+# byte stream the relay understands (see proxy.wire.scanner, proxy.wire.capabilities), or which only
+# change server-side behaviour (FOUND_ROWS, IGNORE_SPACE, INTERACTIVE, LOCAL_FILES,
+# MULTI_STATEMENTS...). MariaDB's extended ones are bits 32 and up.
+RELAYABLE_CAPABILITIES = int(
     Capabilities.CLIENT_LONG_PASSWORD
     | Capabilities.CLIENT_FOUND_ROWS
     | Capabilities.CLIENT_LONG_FLAG
@@ -62,7 +67,7 @@ RELAYABLE_CAPABILITIES = (
     | Capabilities.CLIENT_CONNECT_ATTRS
     | Capabilities.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA
     | Capabilities.CLIENT_SESSION_TRACK
-)
+) | (CLIENT_DEPRECATE_EOF | RELAYABLE_MARIADB)
 
 _REQUIRED = (
     Capabilities.CLIENT_PROTOCOL_41
@@ -207,10 +212,15 @@ class GreetedBackend:
 class BackendConnection:
     """One logged-in connection to the backend."""
 
-    def __init__(self, stream: PacketStream, greeting: Greeting, status: int) -> None:
+    def __init__(
+        self, stream: PacketStream, greeting: Greeting, status: int, capabilities: int = 0
+    ) -> None:
         self.stream = stream
         self.greeting = greeting
         self.status = status
+        #: What this connection negotiated (64-bit: MariaDB's extended bits above 31):
+        #: the shape of every response on it (proxy.wire.result_shape).
+        self.capabilities = capabilities
         #: The session's character_set_client as last read (proxy.ml.settings): the
         #: proxy's own statements that carry the client's text are encoded in it.
         self.charset: ClientCharset = UTF8
@@ -218,6 +228,11 @@ class BackendConnection:
     def encode(self, sql: str) -> bytes:
         """A statement of the proxy's in the session's character set."""
         return self.charset.encode(sql)
+
+    @property
+    def shape(self) -> ResultShape:
+        """How results look on this connection (its DEPRECATE_EOF, CACHE_METADATA)."""
+        return ResultShape.of(self.capabilities)
 
     @property
     def thread_id(self) -> int:
@@ -298,21 +313,25 @@ class _Authenticator:
         )
         await self.stream.send(make_handshake_response(response), seq)
         status = await self._exchange()
-        return BackendConnection(self.stream, greeting, status)
+        return BackendConnection(self.stream, greeting, status, caps)
 
     def _capabilities(self, greeting: Greeting) -> int:
-        caps = (self.login.capabilities & RELAYABLE_CAPABILITIES) | _REQUIRED
-        caps &= greeting.capabilities | Capabilities.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA
-        caps &= ~Capabilities.CLIENT_CONNECT_WITH_DB
+        """The client's relayable capabilities the backend has, and what the login
+        needs; plain ints throughout (MariaDB's bits are above an IntFlag's 32)."""
+        lenenc = int(Capabilities.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA)
+        with_db = int(Capabilities.CLIENT_CONNECT_WITH_DB)
+        caps = (self.login.capabilities & RELAYABLE_CAPABILITIES) | int(_REQUIRED)
+        caps &= greeting.capabilities | lenenc
+        caps &= ~with_db
         if self.login.database:
-            caps |= Capabilities.CLIENT_CONNECT_WITH_DB
-        if not greeting.capabilities & Capabilities.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA:
-            caps &= ~Capabilities.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA
+            caps |= with_db
+        if not greeting.capabilities & lenenc:
+            caps &= ~lenenc
         if self.tls is not None:
             if not greeting.capabilities & Capabilities.CLIENT_SSL:
                 raise BackendUnavailable(f"the backend at {self.address} does not offer TLS")
-            caps |= Capabilities.CLIENT_SSL
-        return int(caps)
+            caps |= int(Capabilities.CLIENT_SSL)
+        return caps
 
     async def _start_tls(self, caps: int, seq: int) -> int:
         assert self.tls is not None
@@ -341,8 +360,15 @@ class _Authenticator:
                     "the backend asks for mysql_clear_password; enable TLS to the backend"
                 )
             return password + b"\x00"
-        raise BackendUnavailable(
-            f"the backend account uses auth plugin {self.plugin!r}, which mlproxy does not support"
+        if self.plugin == OLD:
+            return old_scramble(password, self.nonce)
+        # unix_socket (it would log in as the proxy's own OS user: never answered), GSSAPI,
+        # PAM's dialog, ed25519...: the error a server gives a client lacking the plugin.
+        raise UnsupportedAuthMethod(
+            f"The account {self.login.user.decode('utf-8', 'replace')!r} authenticates with"
+            f" {self.plugin!r}, which mlproxy cannot use to log in to the backend"
+            " (it supports mysql_native_password, caching_sha2_password, mysql_old_password,"
+            " and mysql_clear_password over TLS)"
         )
 
     async def _exchange(self) -> int:
@@ -354,7 +380,11 @@ class _Authenticator:
                 return ok_status(reply.payload)
             if head == bytes((ERR_HEADER,)):
                 raise BackendRejected(parse_err(reply.payload))
-            if head == bytes((AUTH_SWITCH,)):
+            if reply.payload == bytes((AUTH_SWITCH,)):
+                # The "old switch": the pre-4.1 scramble of the greeting's nonce.
+                self.plugin = OLD
+                await self.stream.send(self._answer(), reply.next_seq)
+            elif head == bytes((AUTH_SWITCH,)):
                 self.plugin, self.nonce = parse_auth_switch(reply.payload)
                 await self.stream.send(self._answer(), reply.next_seq)
             elif head == bytes((AUTH_MORE_DATA,)) and self.plugin == scramble.CACHING_SHA2:

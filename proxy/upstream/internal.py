@@ -4,6 +4,7 @@ queries and temporary tables), with their text-protocol results decoded."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from ml_backends.slices import CHECK_EVERY, LoopSlices
 from proxy.errors import BackendLost, BackendRejected
@@ -77,18 +78,20 @@ async def read_rows(
     if first[0] == OK_HEADER:
         return []
     columns, _ = read_lenenc_int(first, 0)
-    for _ in range(columns + 1):  # the definitions, then their EOF
+    shape = backend.shape
+    for _ in range(shape.head_size(first) - 1):  # the definitions, then their EOF
         await backend.read()
     rows: list[Row] = []
     payload_now = backend.stream.payload_now
     slices = LoopSlices()
+    end_limit = shape.end_limit
     while True:
         payload = payload_now()
         if payload is None:
             payload = (await backend.read()).payload
         if payload[0] == ERR_HEADER:
             raise BackendRejected(parse_err(payload))
-        if payload[0] == EOF_HEADER and len(payload) < 9:
+        if payload[0] == EOF_HEADER and len(payload) < end_limit:
             return rows
         if charge is not None:
             try:
@@ -106,44 +109,58 @@ async def _skip_rows(backend: BackendConnection) -> None:
     """Read the rest of a result set (to its final EOF or ERR), keeping nothing."""
     slices = LoopSlices()
     payload_now = backend.stream.payload_now
+    is_last = backend.shape.is_last
     while True:
         payload = payload_now()
         if payload is None:
             payload = (await backend.read()).payload
-        if payload[0] == ERR_HEADER or (payload[0] == EOF_HEADER and len(payload) < 9):
+        if is_last(payload):
             return
         await slices.pause()
 
 
 async def read_response(backend: BackendConnection) -> list[bytes]:
     """Every payload of one text-protocol response: [ERR], [OK], or the column count,
-    definitions, EOF, rows and the final EOF (or an ERR in place of it)."""
+    definitions, EOF (without DEPRECATE_EOF), rows and the packet that ends them (EOF,
+    OK-as-EOF, or an ERR in place of it): proxy.wire.result_shape.split_result parts it."""
     first = (await backend.read()).payload
     if first[0] in (ERR_HEADER, OK_HEADER):
         return [first]
-    columns, _ = read_lenenc_int(first, 0)
+    shape = backend.shape
     payloads = [first]
-    for _ in range(columns + 1):
+    for _ in range(shape.head_size(first) - 1):
         payloads.append((await backend.read()).payload)
     while True:
         payload = (await backend.read()).payload
         payloads.append(payload)
-        if payload[0] == ERR_HEADER or (payload[0] == EOF_HEADER and len(payload) < 9):
+        if shape.is_last(payload):
             return payloads
 
 
-async def prepare_statement(backend: BackendConnection, sql: str) -> int:
-    """COM_STMT_PREPARE a statement for the proxy's own use; return its id."""
+async def prepare_statement(backend: BackendConnection, sql: str) -> PreparedInternally:
+    """COM_STMT_PREPARE a statement for the proxy's own use: its id, and its column
+    definitions (what a client caching metadata must be given, proxy.transport.metadata_relay)."""
     await send_command(backend, b"\x16" + backend.encode(sql))
     first = (await backend.read()).payload
     if first[0] == ERR_HEADER:
         raise BackendRejected(parse_err(first))
     columns = int.from_bytes(first[5:7], "little")
     params = int.from_bytes(first[7:9], "little")
-    for count in (params, columns):
-        for _ in range(count + 1 if count else 0):  # definitions, then their EOF
-            await backend.read()
-    return int.from_bytes(first[1:5], "little")
+    shape = backend.shape
+    payloads = []
+    for _ in range(shape.definitions_of_prepare(params, columns)):
+        payloads.append((await backend.read()).payload)
+    # The column definitions are the last group: before its EOF, if there is one.
+    last = len(payloads) - (0 if shape.deprecate_eof or not columns else 1)
+    return PreparedInternally(int.from_bytes(first[1:5], "little"), payloads[last - columns : last])
+
+
+@dataclass(frozen=True)
+class PreparedInternally:
+    """A statement the proxy prepared: its id, and its result's column definitions."""
+
+    statement_id: int
+    columns: list[bytes]
 
 
 def execute_command(statement_id: int) -> bytes:

@@ -2,9 +2,9 @@
 
 Implements page_protocol_connection_phase_packets_protocol_handshake_v10,
 ..._protocol_handshake_response and ..._protocol_auth_switch_request of the MySQL
-protocol documentation. MariaDB's extended capabilities (the last four reserved bytes of
-both packets) are read but never used: mlproxy presents itself as a MySQL server
-(CLIENT_LONG_PASSWORD set, which MariaDB clients read as "not MariaDB-extended").
+protocol documentation, with MariaDB's extended capabilities (the last four reserved
+bytes of both packets, where CLIENT_MYSQL is not set): capabilities are 64-bit ints,
+MariaDB's bits above bit 31 (proxy.wire.capabilities).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from mysql_mimic.types import Capabilities
 
+from proxy.wire.capabilities import CLIENT_MYSQL, extended, with_extended
 from proxy.wire.packets import lenenc_str, read_lenenc_str, read_null_str
 
 AUTH_MORE_DATA = 0x01
@@ -67,7 +68,8 @@ def make_greeting(greeting: Greeting) -> bytes:
             greeting.status.to_bytes(2, "little"),
             ((caps >> 16) & 0xFFFF).to_bytes(2, "little"),
             bytes((len(nonce) + 1,)),
-            bytes(10),
+            bytes(6),
+            (0 if caps & CLIENT_MYSQL else extended(caps)).to_bytes(4, "little"),
             nonce[8:] + b"\x00",
             greeting.auth_plugin.encode("ascii") + b"\x00",
         )
@@ -87,6 +89,7 @@ def parse_greeting(payload: bytes) -> Greeting:
     status = int.from_bytes(payload[pos + 3 : pos + 5], "little")
     caps |= int.from_bytes(payload[pos + 5 : pos + 7], "little") << 16
     nonce_len = payload[pos + 7]
+    caps = with_extended(caps, int.from_bytes(payload[pos + 14 : pos + 18], "little"))
     pos += 18
     if caps & Capabilities.CLIENT_SECURE_CONNECTION:
         part2_len = max(13, nonce_len - 8)
@@ -110,7 +113,9 @@ def parse_handshake_response(payload: bytes) -> HandshakeResponse:
     """Decode a HandshakeResponse41 or SSLRequest; raise ValueError on malformed input."""
     if len(payload) < _FIXED_RESPONSE_LEN:
         raise ValueError("handshake response too short")
-    caps = int.from_bytes(payload[0:4], "little")
+    caps = with_extended(
+        int.from_bytes(payload[0:4], "little"), int.from_bytes(payload[28:32], "little")
+    )
     if not caps & Capabilities.CLIENT_PROTOCOL_41:
         raise ValueError("client does not speak protocol 4.1")
     response = HandshakeResponse(
@@ -155,10 +160,11 @@ def make_handshake_response(response: HandshakeResponse) -> bytes:
     caps = response.capabilities
     fixed = b"".join(
         (
-            caps.to_bytes(4, "little"),
+            (caps & 0xFFFFFFFF).to_bytes(4, "little"),
             response.max_packet_size.to_bytes(4, "little"),
             bytes((response.collation & 0xFF,)),
-            bytes(23),
+            bytes(19),
+            (0 if caps & CLIENT_MYSQL else extended(caps)).to_bytes(4, "little"),
         )
     )
     if response.is_ssl_request:

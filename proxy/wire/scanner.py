@@ -10,8 +10,10 @@ COM_STMT_FETCH, see Shape.CURSOR), and COM_STMT_PREPARE_OK's counts.
 Packets of 16 MiB and more are followed as continuations without inspection.
 
 Response shapes (page_protocol_com_query_response, page_protocol_com_stmt_prepare_response,
-page_protocol_com_field_list_response) assume CLIENT_DEPRECATE_EOF is not negotiated: the
-proxy never offers it, so both sides use EOF packets.
+page_protocol_com_field_list_response) follow the connection's capabilities
+(proxy.wire.result_shape): with CLIENT_DEPRECATE_EOF no EOF follows definitions and rows end
+with an OK packet headed 0xFE; with MARIADB_CLIENT_CACHE_METADATA a byte after the column
+count says whether the definitions follow.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import enum
 
 from mysql_mimic.types import ServerStatus
 
+from proxy.wire.capabilities import CLIENT_DEPRECATE_EOF, MARIADB_CLIENT_CACHE_METADATA
 from proxy.wire.packets import (
     EOF_HEADER,
     ERR_HEADER,
@@ -89,6 +92,12 @@ _INITIAL_STATE = {
 # payload when it is shorter): the first byte of a row (ERR or EOF?), an EOF's status,
 # COM_STMT_PREPARE_OK's counts, an OK packet's status.
 _PREFIX_NEEDED = (0, _OK_PREFIX, 0, 5, 5, 9, 5, _OK_PREFIX, _OK_PREFIX, _OK_PREFIX)
+#: The same with CLIENT_DEPRECATE_EOF: rows and field lists end with an OK packet.
+_PREFIX_NEEDED_OK_END = (0, _OK_PREFIX, 0, 5, _OK_PREFIX, 9, _OK_PREFIX, *(_OK_PREFIX,) * 3)
+
+#: A 0xFE packet shorter than this ends rows: an EOF, or with DEPRECATE_EOF an OK.
+_EOF_LIMIT = 9
+_OK_END_LIMIT = MAX_PAYLOAD
 
 
 class ResponseScanner:
@@ -96,10 +105,14 @@ class ResponseScanner:
 
     # One scanner per relayed command: slots make building and reading it cheaper.
     __slots__ = (
+        "_cache_metadata",
         "_carry",
         "_continued",
         "_defs_left",
         "_end_after_skip",
+        "_end_limit",
+        "_ok_end",
+        "_prefix_needed",
         "_shape",
         "_skip",
         "_state",
@@ -110,8 +123,13 @@ class ResponseScanner:
         "status",
     )
 
-    def __init__(self, shape: Shape) -> None:
+    def __init__(self, shape: Shape, capabilities: int = 0) -> None:
+        """``capabilities``: the connection's (those of proxy.wire.result_shape count)."""
         self.status = 0
+        self._ok_end = bool(capabilities & CLIENT_DEPRECATE_EOF)
+        self._cache_metadata = bool(capabilities & MARIADB_CLIENT_CACHE_METADATA)
+        self._end_limit = _OK_END_LIMIT if self._ok_end else _EOF_LIMIT
+        self._prefix_needed = _PREFIX_NEEDED_OK_END if self._ok_end else _PREFIX_NEEDED
         self._state = _INITIAL_STATE[shape]
         self._shape = shape
         self._defs_left = 0
@@ -141,7 +159,7 @@ class ResponseScanner:
         """Consume a chunk; return where in it the response (or phase) ends, or -1."""
         if self._whole:
             self._whole = False
-            whole = whole_result(data)
+            whole = whole_result(data, self._ok_end, self._cache_metadata)
             if whole is not None:
                 end, self.status, self.error = whole
                 self._state = _DONE
@@ -181,8 +199,8 @@ class ResponseScanner:
             elif self._state == _DEFS:  # a definition decides nothing: only count it
                 self._defs_left -= 1
                 if not self._defs_left:
-                    self._state = _DEFS_EOF
-            elif size - pos - 4 < min(length, _PREFIX_NEEDED[self._state]):
+                    self._definitions_done()
+            elif size - pos - 4 < min(length, self._prefix_needed[self._state]):
                 self._carry = bytes(buf[pos:])
                 return -1
             else:
@@ -199,11 +217,12 @@ class ResponseScanner:
     def _skip_rows(self, buf: bytes | bytearray | memoryview, pos: int, size: int) -> int:
         """The hot loop of a large result: hop from row header to row header, leaving to
         the general path any packet that may end the result (0xFF, or 0xFE shorter than
-        9 bytes), a 16 MiB packet, and a header or first byte cut by the chunk's end."""
+        the end limit), a 16 MiB packet, and a header or first byte cut by the chunk's end."""
+        end_limit = self._end_limit
         while pos + 4 < size:
             length = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16
             first = buf[pos + 4]
-            if first == ERR_HEADER or (first == EOF_HEADER and length < 9):
+            if first == ERR_HEADER or (first == EOF_HEADER and length < end_limit):
                 return pos
             if not length or length == MAX_PAYLOAD:
                 return pos
@@ -237,8 +256,8 @@ class ResponseScanner:
         if first == ERR_HEADER:
             self.error = True
             self._finish(_DONE)
-        elif first == EOF_HEADER and length < 9:
-            self.status = eof_status(buf, at)
+        elif first == EOF_HEADER and length < self._end_limit:
+            self.status = ok_status(buf, at) if self._ok_end else eof_status(buf, at)
             self._end_of_result()
 
     def _end_of_result(self) -> None:
@@ -247,6 +266,20 @@ class ResponseScanner:
             self._end_after_skip = False
         else:
             self._finish(_DONE)
+
+    def _definitions_done(self) -> None:
+        """The last definition of a group has passed (or none followed the column count)."""
+        if not self._ok_end:
+            self._state = _DEFS_EOF
+        elif self._then_columns:  # COM_STMT_PREPARE: the columns after the parameters
+            self._defs_left, self._then_columns = self._then_columns, 0
+            self._state = _DEFS
+        elif self._shape is Shape.PREPARE:
+            self._finish(_DONE)
+        else:
+            # A cursor's result ends here with an OK (SERVER_STATUS_CURSOR_EXISTS) in
+            # place of rows: the rows' rule ends it as any result.
+            self._state = _ROWS
 
     def _on_defs_eof(self, buf: bytes | bytearray | memoryview, at: int) -> None:
         self.status = eof_status(buf, at)
@@ -275,9 +308,12 @@ class ResponseScanner:
         elif first == LOCAL_INFILE_HEADER:
             self._finish(_LOCAL_INFILE)
         else:
-            count, _ = read_lenenc_int(buf, at)
-            self._defs_left = count
-            self._state = _DEFS
+            count, pos = read_lenenc_int(buf, at)
+            if self._cache_metadata and pos < at + length and not buf[pos]:
+                self._definitions_done()  # the client has them: the byte after the count is 0
+            else:
+                self._defs_left = count
+                self._state = _DEFS
 
     def _on_prepare_ok(self, buf: bytes | bytearray | memoryview, at: int, length: int) -> None:
         if length == 0 or buf[at] == ERR_HEADER:
@@ -297,17 +333,20 @@ class ResponseScanner:
             self._finish(_DONE)
 
 
-def whole_result(buf: bytes | bytearray | memoryview) -> tuple[int, int, bool] | None:
+def whole_result(
+    buf: bytes | bytearray | memoryview, ok_end: bool = False, cache_metadata: bool = False
+) -> tuple[int, int, bool] | None:
     """The usual response in one pass: an OK, an ERR, or one result set (text or binary
     rows), whole in the first chunk. Returns (end, status flags, whether it is an ERR),
     or None for anything else: more results, a cursor, LOCAL INFILE, a response cut by
     the chunk's end, packets of 16 MiB; the state machine then scans the chunk as usual.
+    ``ok_end``: CLIENT_DEPRECATE_EOF; ``cache_metadata``: MARIADB_CLIENT_CACHE_METADATA.
 
     Why a second reading of the same protocol: a point select's five packets cost the
     state machine 2.1 us, this loop a third of that (README, Benchmarks). It decides
     exactly as ``_scan`` does: an EOF is 0xFE in a packet shorter than 9 bytes (column
     definitions start with the catalog's length, rows can start with 0xFE only when
-    longer), an ERR 0xFF.
+    longer; with ``ok_end``, an OK headed 0xFE shorter than 0xFFFFFF), an ERR 0xFF.
 
     >>> ok = bytes([7, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0])
     >>> whole_result(ok)
@@ -330,12 +369,35 @@ def whole_result(buf: bytes | bytearray | memoryview) -> tuple[int, int, bool] |
         return None if status & _MORE_RESULTS else (end, status, False)
     if first >= LOCAL_INFILE_HEADER:  # LOCAL INFILE, or a column count of 251 or more
         return None
+    definitions = 0 if cache_metadata and length > 1 and not buf[5] else first
     pos = end
-    for _ in range(first):  # the column definitions
+    for _ in range(definitions):
         if pos + 4 > size:
             return None
         pos += 4 + (buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16)
+    if ok_end:
+        return _rows_to_ok(buf, pos, size)
     return _rows_to_end(buf, pos, size, after_definitions=True)
+
+
+def _rows_to_ok(
+    buf: bytes | bytearray | memoryview, pos: int, size: int
+) -> tuple[int, int, bool] | None:
+    """whole_result's rest with CLIENT_DEPRECATE_EOF: rows to the OK headed 0xFE (or
+    an ERR) that ends them."""
+    while pos + 4 < size:
+        length = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16
+        first = buf[pos + 4]
+        end = pos + 4 + length
+        if end > size or not length or length == MAX_PAYLOAD:
+            return None
+        if first == ERR_HEADER:
+            return end, 0, True
+        if first == EOF_HEADER:
+            status = ok_status(buf[pos + 4 : pos + 4 + min(length, _OK_PREFIX)])
+            return None if status & _MORE_RESULTS else (end, status, False)
+        pos = end
+    return None
 
 
 def _rows_to_end(

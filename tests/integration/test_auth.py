@@ -861,10 +861,10 @@ def test_change_user_moves_the_session_to_a_new_backend_thread(
     assert new_thread != old_thread
 
 
-def test_failed_change_user_reports_1045_and_closes_the_connection(proxy: RunningProxy) -> None:
-    """Choice documented here: after a refused COM_CHANGE_USER the proxy closes the
-    connection. (MariaDB itself keeps the connection as the previous user; the proxy
-    does not, so no statement ever runs as an account the client did not ask for.)"""
+def test_failed_change_user_reports_1045_and_keeps_the_old_user(proxy: RunningProxy) -> None:
+    """A refused COM_CHANGE_USER gets the backend's 1045, and the session stays the
+    previous account's, as on the server (never the account the client failed to log
+    in as); a ping after it is answered."""
     with RawClient(proxy.port) as client:
         client.start_tls()
         assert client.login_sha2_over_tls(APP).is_ok
@@ -884,23 +884,54 @@ def test_failed_change_user_reports_1045_and_closes_the_connection(proxy: Runnin
             + b"\x00"
         )
         assert client.finish_sha2(wrong).error == (ER_ACCESS_DENIED, "28000")
-        assert client.closed_by_peer()
+        assert not client.closed_by_peer(within=0.5)
 
 
-def test_connector_sees_a_failed_change_user_as_1045_and_a_dead_connection(
-    proxy: RunningProxy,
-) -> None:
-    conn = connector(proxy.port, ssl_verify_cert=False)
+def failed_change_user_outcome(port: int) -> dict[str, Any]:
+    """As APP: set session state, fail to change to OTHER three times and a fourth, then
+    report what the session is."""
+    conn = connector(port, ssl_verify_cert=False)
     try:
-        with pytest.raises(mysql.connector.Error) as caught:
-            conn.cmd_change_user(OTHER.user, "not-" + OTHER.password, TEST_DB)
-        assert (caught.value.errno, caught.value.sqlstate) == (ER_ACCESS_DENIED, "28000")
-        with pytest.raises(mysql.connector.Error):
-            cur = conn.cursor()
-            cur.execute("SELECT CURRENT_USER()")
+        cur = conn.cursor()
+        cur.execute("SET @marker = 42")
+        cur.execute("CREATE TEMPORARY TABLE failed_change_tmp (a INT)")
+        cur.close()
+        errors = []
+        for _ in range(4):
+            try:
+                conn.cmd_change_user(OTHER.user, "not-" + OTHER.password, TEST_DB)
+            except mysql.connector.Error as exc:
+                errors.append((exc.errno, exc.sqlstate))
+        cur = conn.cursor()
+        cur.execute("SELECT CURRENT_USER(), @marker, DATABASE()")
+        current, marker, database = cur.fetchone()
+        try:
+            cur.execute("SELECT * FROM failed_change_tmp")
             cur.fetchall()
+            temp_table_error = None
+        except mysql.connector.Error as exc:
+            temp_table_error = exc.errno
+        cur.close()
+        return {
+            "errors": errors,
+            "current_user": current,
+            "marker": marker,
+            "database": database,
+            "temp_table_error": temp_table_error,
+        }
     finally:
         conn.close()
+
+
+def test_failed_change_user_behaves_as_directly(proxy: RunningProxy, backend: BackendInfo) -> None:
+    """Three refused changes (1045), then COM_CHANGE_USER is refused as an unknown
+    command (1047, MariaDB's MDEV-3915); the session is the old account's, reset as a
+    change of user resets it (its variables and temporary tables gone)."""
+    through = failed_change_user_outcome(proxy.port)
+    assert through == failed_change_user_outcome(backend.port)
+    assert through["errors"] == [(ER_ACCESS_DENIED, "28000")] * 3 + [(1047, "08S01")]
+    assert through["current_user"] == "app@%"
+    assert through["marker"] is None
 
 
 # -- malformed input before authentication -----------------------------------------------------

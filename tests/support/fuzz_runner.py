@@ -129,7 +129,9 @@ class Runner:
 
     def _finish_change_user(self, rng: random.Random, wire: Wire, outcome: Outcome) -> None:
         """COM_CHANGE_USER asked for more (an auth switch, full authentication): leave,
-        or answer junk, until it ends (a refused change ends the session)."""
+        or answer junk, until it ends. A refused change leaves the session its old
+        user's, reset (as on the server): a ping must still be answered, then the next
+        case starts on a new connection (its prepared statements are gone)."""
         for seq in (2, 4, 6, 8):  # the client's turns: the proxy's replies take the odd ids
             last = outcome.payloads[-1] if outcome.payloads else b""
             if outcome.closed or outcome.silent or last[:1] not in (b"\x01", b"\xfe"):
@@ -142,7 +144,10 @@ class Runner:
                 wire.send(rng.randbytes(rng.choice((0, 1, 256))), seq)
             wire.read_response(Shape.SINGLE, outcome)
         if outcome.payloads and outcome.payloads[-1][:1] == b"\xff" and not outcome.closed:
-            wire.closes(outcome)
+            wire.send(b"\x0e", 0)
+            wire.read_response(Shape.SINGLE, outcome)
+            if not outcome.closed and not outcome.silent:
+                wire.close()  # judged as it is; the next case logs in again
 
     def _finish_login(self, rng: random.Random, wire: Wire, outcome: Outcome) -> None:
         """A login that asked for more: leave, answer junk, or ask for the RSA key."""

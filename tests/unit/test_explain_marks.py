@@ -8,6 +8,7 @@ import pytest
 from proxy.ml.explain import BATCHED, mark_batched, split_explain
 from proxy.upstream.internal import decode_text_row
 from proxy.wire.packets import lenenc_str
+from proxy.wire.result_shape import ResultShape
 
 EOF_PACKET = b"\xfe\x00\x00\x02\x00"
 
@@ -22,7 +23,7 @@ def one_column(name: bytes, value: bytes) -> list[bytes]:
 
 def test_a_tree_plan_gets_a_first_line_and_the_lookup_its_name() -> None:
     tree = b"-> Nested loop inner join\n    -> Table scan on _mlr\n    -> Table scan on t"
-    (value,) = decode_text_row(mark_batched(one_column(b"EXPLAIN", tree))[3], 1)
+    (value,) = decode_text_row(mark_batched(one_column(b"EXPLAIN", tree), ResultShape())[3], 1)
     assert value is not None
     assert value.splitlines()[0] == b"-> " + BATCHED
     assert b"_mlr" not in value and b"Table scan on <batched ml answers>" in value
@@ -30,9 +31,9 @@ def test_a_tree_plan_gets_a_first_line_and_the_lookup_its_name() -> None:
 
 def test_an_error_and_unknown_shapes_pass_unchanged() -> None:
     error = [b"\xff\x28\x04#42000no"]
-    assert mark_batched(error) == error
+    assert mark_batched(error, ResultShape()) == error
     two = [b"\x02", column(b"a"), column(b"b"), EOF_PACKET, lenenc_str(b"1") * 2, EOF_PACKET]
-    assert mark_batched(two) == two
+    assert mark_batched(two, ResultShape()) == two
 
 
 @pytest.mark.parametrize(
