@@ -20,6 +20,7 @@ from proxy.explain import mark_batched, split_explain
 from proxy.function_registry import definitions
 from proxy.internal import decode_text_row, fetch_rows, read_response, send_command
 from proxy.ml_path import MLStatement, Requester, check_target_name, read_statement_settings
+from proxy.ml_path import plan_ml_statement as _plan
 from proxy.ml_settings import StatementSettings, set_timeout_statement
 from proxy.packets import ERR_HEADER, frame, frame_all, lenenc_str
 from proxy.relay import Relay
@@ -29,8 +30,8 @@ from rewriter.ddl import AliasFunction, looks_like_ml_ddl, parse_ml_ddl
 from rewriter.detect import CallDetector
 from rewriter.errors import PlanError
 from rewriter.functions import MLFunction
-from rewriter.lexer import SqlSyntax, UnreadableStatement
-from rewriter.plan import MLPlan, plan_statement
+from rewriter.lexer import UnreadableStatement
+from rewriter.plan import MLPlan
 from rewriter.registry import (
     MARKER,
     definitions_query,
@@ -225,18 +226,6 @@ class MLHandlers:
             return response
         fixed = (*row[:2], show_create_text(found[0]).encode("utf-8"), *row[3:])
         return [*response[: columns + 2], _encode_text_row(fixed), response[-1]]
-
-
-def _plan(text: str, functions: Mapping[str, MLFunction], syntax: SqlSyntax) -> MLPlan | None:
-    try:
-        return plan_statement(text, functions, syntax)
-    except RecursionError:
-        # sqlglot recurses per nesting level (about 40 parentheses exhaust the stack):
-        # too deep to parse is treated like unparsable, not as a reason to drop the client.
-        return None
-    except PlanError as exc:
-        state = "42000" if exc.code in (1582, 1235, 1064) else "HY000"
-        raise MLStatementError(str(exc), exc.code, state) from exc
 
 
 #: How alias DDL, SHOW CREATE FUNCTION and the timeout setting start (lower case).
