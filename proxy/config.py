@@ -109,7 +109,10 @@ class Config:
     )
     ml_max_in_flight: int = _setting(8, "backend requests in flight at once, per backend", "N")
     ml_rate_limit: float = _setting(
-        0.0, "backend requests per second, per backend, all sessions (0: unlimited)", "N"
+        0.0,
+        "the most backend requests per second per service, all sessions: a ceiling over "
+        "the rate the proxy finds by itself (0: none)",
+        "N",
     )
     ml_max_attempts: int = _setting(
         4,
