@@ -14,8 +14,10 @@ path's capacity, and botocore's adaptive retry mode an API's quota:
 - While requests succeed the rate grows back along CUBIC's curve,
   ``rate(t) = C (t - K)^3 + w_max`` with ``K = cbrt(w_max (1 - BETA) / C)``: quickly at
   first, flat near ``w_max`` (where the service last pushed back), then probing beyond
-  it. Its clock runs only while the backend has work: an idle proxy does not come back
-  from lunch believing the service grew.
+  it, up to twice the most requests ever sent in one second (as botocore caps its rate
+  at twice the rate it measures): a rate the proxy never used is no knowledge, and a cut
+  from it would take many round trips. The curve's clock runs only while the backend has
+  work: an idle proxy does not come back from lunch believing the service grew.
 - Requests are paced evenly at the rate (one every 1/rate seconds, no bursts), which is
   what a token-bucket quota takes best.
 
@@ -80,6 +82,8 @@ class AdaptiveRate:
         self._cut_at = -math.inf
         self._next_at = -math.inf
         self._sent: deque[float] = deque()
+        #: The most requests sent within one second so far.
+        self._peak = 0
         self._pending = 0
         self._idle_since: float | None = None
         #: Cuts so far (for logs and tests).
@@ -94,7 +98,8 @@ class AdaptiveRate:
         now = self.clock() if now is None else now
         if self._idle_since is not None:
             now = self._idle_since  # the curve stands still while nothing is asked
-        grown = max(FLOOR, C * (now - self._epoch - self._k) ** 3 + self.w_max)
+        grown = C * (now - self._epoch - self._k) ** 3 + self.w_max
+        grown = max(FLOOR, min(grown, max(2 * self._peak, self.w_max)))
         return grown if self.ceiling is None else min(grown, self.ceiling)
 
     def sent_last_second(self, now: float) -> int:
@@ -121,6 +126,7 @@ class AdaptiveRate:
         if rate is not None:
             self._next_at = max(self._next_at, now) + 1 / rate
         self._sent.append(now)
+        self._peak = max(self._peak, self.sent_last_second(now))
         return Ticket(now)
 
     def throttled(self, ticket: Ticket, now: float) -> bool:

@@ -186,3 +186,12 @@ def test_a_slow_service_is_never_throttled_and_never_paced() -> None:
     seconds, rate = simulate(service, 400, rtt=0.05)
     assert service.throttled == 0 and rate.rate() is None
     assert seconds == pytest.approx(400 / 8 * 0.05)
+
+
+def test_the_rate_grows_no_further_than_twice_what_was_ever_sent_in_a_second() -> None:
+    """A rate never used is no knowledge: growing without bound would make the next
+    throttle's cuts take many round trips to come down."""
+    rate, _ = limiter()
+    tickets = [send(rate, i * 0.1) for i in range(10)]  # 10 in a second, at most
+    rate.throttled(tickets[-1], 0.95)
+    assert rate.rate(1000.0) == pytest.approx(20.0)
