@@ -1,7 +1,9 @@
 """Every benchmark of the performance issue in one run, each printing its own table with
 ratios: pass-through against direct MySQL and a bare relay (bench.passthrough), batched
-inference against its latency bound (bench.ml_batching), and the local model through SQL
-against the model alone, with the latency it costs other clients (bench.ml_local).
+inference against its latency bound (bench.ml_batching), the local model through SQL
+against the model alone, with the latency it costs other clients (bench.ml_local), and
+statements against a service with a quota against the time the quota allows
+(bench.ml_quota).
 
 Each starts the backend, proxy and fakes it needs. Run from the repository root:
 ``python -m bench [--repeat R]`` (``./dev bench``); each module also runs alone, with
@@ -13,12 +15,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 
-from bench import ml_batching, ml_local, passthrough
+from bench import ml_batching, ml_local, ml_quota, passthrough
 
 PARTS: tuple[tuple[str, Callable[[Sequence[str]], int]], ...] = (
     ("pass-through: direct, bare relay, proxy", passthrough.main),
     ("ML batching against its latency bound", ml_batching.main),
     ("ML on the local model against the model alone", ml_local.main),
+    ("ML against a service's quota, the rate found by the proxy", ml_quota.main),
 )
 
 

@@ -29,6 +29,10 @@ class Backend(abc.ABC):
     max_batch_size: int = 25
     #: Names this backend in logs, errors and cache keys.
     name: str = "backend"
+    #: Whether its requests cost money or a quota (a service, a remote model, anything
+    #: an operator's callable may call): the request cap (ml_max_backend_calls) counts
+    #: only these. The offline local model's are free.
+    metered: bool = True
 
     @abc.abstractmethod
     async def infer(self, batch: Sequence[Hashable]) -> list[Outcome]:

@@ -1,8 +1,10 @@
-"""Aurora's ML status counters (SHOW STATUS LIKE 'Aurora_ml%').
+"""Aurora's ML status counters (SHOW STATUS LIKE 'Aurora_ml%'), and the proxy's own.
 
 The proxy keeps one set for the process (SHOW GLOBAL STATUS) and one per session (SHOW
 [SESSION] STATUS); an engine adds each count to both through a Tally, so one session's
-counters move only with its own statements."""
+counters move only with its own statements. Aurora's seven are named as Aurora names them
+(``Aurora_ml_*``); counters Aurora does not have are the proxy's (``Mlproxy_ml_*``), so
+nothing looks like an Aurora variable that Aurora lacks."""
 
 from __future__ import annotations
 
@@ -20,6 +22,10 @@ class MLCounters:
     cache_hit_cnt: int = 0  # calls answered from the cache or by de-duplication
     retry_request_cnt: int = 0  # requests retried
     single_request_cnt: int = 0  # calls evaluated one by one (not batched)
+    throttled_cnt: int = 0  # requests the service refused for their rate (and retried)
+
+    #: The counters Aurora does not have, shown as Mlproxy_ml_*.
+    OWN = frozenset({"throttled_cnt"})
 
     def reset(self) -> None:
         for f in fields(self):
@@ -27,7 +33,13 @@ class MLCounters:
 
     def as_status_rows(self) -> list[tuple[str, str]]:
         """(Variable_name, Value) rows, as SHOW STATUS prints them."""
-        return [(f"Aurora_ml_{f.name}", str(getattr(self, f.name))) for f in fields(self)]
+        return [
+            (
+                f"{'Mlproxy' if f.name in self.OWN else 'Aurora'}_ml_{f.name}",
+                str(getattr(self, f.name)),
+            )
+            for f in fields(self)
+        ]
 
 
 class Tally:

@@ -2,9 +2,16 @@
 
 For each ``infer`` call: count the logical calls, answer repeats and cached inputs without
 a request, cut the rest into batches (the smaller of the caller's batch size and the
-backend's limit), send them with bounded concurrency under a rate limit shared by every
-session using this backend, retry throttling/5xx/timeouts with exponential backoff and
-full jitter, and return one outcome per input in input order.
+backend's limit), send them with bounded concurrency, paced by the backend's adaptive rate
+(ml_backends.control.adaptive_rate: shared by every session, cut when the service throttles,
+grown back while it answers), and return one outcome per input in input order.
+
+Retries: a throttled request is sent again when the pacing lets it, for as long as the
+statement's time budget (ml_backends.control.budget) lasts, however many times: the service is
+only asking the proxy to slow down, and the pacing does. Other retryable failures (5xx,
+timeouts, unreachable) get ``max_attempts`` attempts with exponential backoff and full
+jitter. When the budget runs out, requests in flight are abandoned and the call fails
+with BudgetExhausted.
 """
 
 from __future__ import annotations
@@ -15,14 +22,14 @@ import random
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
-from asyncio_throttle.throttler import Throttler
-
 from ml_backends.base import Backend, ItemError, Outcome
 from ml_backends.cache import ResultCache
+from ml_backends.control.adaptive_rate import AdaptiveRate, paced
+from ml_backends.control.budget import TimeBudget
+from ml_backends.control.stop import raise_if_stopped
 from ml_backends.counters import MLCounters, Tally
-from ml_backends.errors import InferenceFailed, RetryableError
+from ml_backends.errors import BudgetExhausted, InferenceFailed, RetryableError, Throttled
 from ml_backends.slices import CHECK_EVERY, LoopSlices
-from ml_backends.stop import raise_if_stopped
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +47,10 @@ class BatchPolicy:
 
     max_batch_size: int = 25
     max_in_flight: int = 8
-    #: Requests per second across all sessions; None: unlimited.
+    #: The most requests per second across all sessions (the adaptive rate's ceiling);
+    #: None: only what the service allows.
     rate_limit: float | None = None
+    #: Attempts for failures other than throttling (throttling: see ``infer``'s budget).
     max_attempts: int = 4
     base_backoff: float = 0.05
     max_backoff: float = 2.0
@@ -66,14 +75,17 @@ class InferenceEngine:
         cache: ResultCache | None = None,
         counters: MLCounters | None = None,
         rng: random.Random | None = None,
+        rate: AdaptiveRate | None = None,
     ) -> None:
         self.backend = backend
         self.policy = policy or BatchPolicy()
         self.cache = cache if cache is not None else ResultCache(max_entries=0)
         self.counters = counters if counters is not None else MLCounters()
         self._in_flight = asyncio.Semaphore(self.policy.max_in_flight)
-        rate = self.policy.rate_limit
-        self._throttler = Throttler(rate_limit=max(1, round(rate))) if rate else None
+        #: The service's pacing; engines calling the same service share one.
+        self.rate = (
+            rate if rate is not None else AdaptiveRate(self.policy.rate_limit, name=backend.name)
+        )
         self._rng = rng or random.Random()
 
     async def infer(
@@ -86,14 +98,17 @@ class InferenceEngine:
         on_answers: AnswersCallback | None = None,
         counters: MLCounters | None = None,
         check: AnswerCheck | None = None,
+        budget: TimeBudget | None = None,
     ) -> list[Outcome]:
         """One outcome per input, in order. ``namespace`` identifies the function (and its
         definition) in the cache; ``timeout`` overrides the policy's seconds per request;
         ``on_answers`` gets each request's inputs and outcomes as soon as they arrive;
         ``counters`` (a session's) count the call too, beside the engine's own; ``check``
         sees every backend answer first (cached answers passed it already, as long as one
-        namespace always has the same check).
-        Raises InferenceFailed when a request fails for good."""
+        namespace always has the same check); ``budget`` bounds the whole call (None: no
+        bound, throttled requests are retried until answered).
+        Raises InferenceFailed when a request fails for good, BudgetExhausted when the
+        budget runs out first."""
         tally = Tally(self.counters, counters)
         tally.add("logical_request_cnt", len(inputs))
         plan = await self._plan(inputs, namespace, tally)
@@ -103,8 +118,10 @@ class InferenceEngine:
         # arrive together are checked and handed on a slice at a time, not all at once.
         slices = LoopSlices()
 
+        throttles = _Throttles()
+
         async def answer(batch: list[Hashable]) -> list[Outcome]:
-            outcomes = await self._request(batch, timeout, tally)
+            outcomes = await self._request(batch, timeout, tally, throttles)
             if check is not None:
                 outcomes = [
                     o if isinstance(o, ItemError) else check(o) async for o in slices.each(outcomes)
@@ -117,10 +134,14 @@ class InferenceEngine:
             return outcomes
 
         try:
-            async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(answer(batch)) for batch in batches]
+            async with asyncio.timeout(None if budget is None else budget.remaining()):
+                async with asyncio.TaskGroup() as group:
+                    tasks = [group.create_task(answer(batch)) for batch in batches]
         except BaseExceptionGroup as failures:  # the first failure cancelled the others
             raise _first_leaf(failures) from None
+        except TimeoutError:
+            assert budget is not None
+            raise self._spent(budget, throttles) from None
         for batch, task in zip(batches, tasks, strict=True):
             for key, outcome in zip(batch, task.result(), strict=True):
                 plan.answers[key] = outcome
@@ -165,13 +186,19 @@ class InferenceEngine:
         return plan
 
     async def _request(
-        self, batch: list[Hashable], timeout: float | None, tally: Tally
+        self, batch: list[Hashable], timeout: float | None, tally: Tally, throttles: _Throttles
     ) -> list[Outcome]:
-        """Send one batch, retrying what is worth retrying."""
+        """Send one batch, retrying what is worth retrying: throttling until the budget
+        (``infer``) ends it, other failures up to max_attempts."""
         policy = self.policy
-        for attempt in range(1, policy.max_attempts + 1):
+        attempt = 1
+        while True:
             try:
                 return await self._send(batch, timeout or policy.request_timeout, tally)
+            except Throttled as exc:
+                throttles.add(exc)
+                tally.add("throttled_cnt")
+                tally.add("retry_request_cnt")
             except RetryableError as exc:
                 if attempt == policy.max_attempts:
                     raise InferenceFailed(
@@ -180,13 +207,19 @@ class InferenceEngine:
                 tally.add("retry_request_cnt")
                 delay = self._backoff(attempt)
                 log.info("%s: %s; retry %d in %.2fs", self.backend.name, exc, attempt, delay)
+                attempt += 1
                 await asyncio.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _spent(self, budget: TimeBudget, throttles: _Throttles) -> BudgetExhausted:
+        """The error for a call whose budget ran out."""
+        why = f"{self.backend.name}: no answer within the statement's time budget"
+        why += f" of {budget.seconds:g}s ({budget.source})"
+        if throttles.count:
+            why += f"; {throttles.count} requests throttled, the last: {throttles.last}"
+        return BudgetExhausted(why, budget)
 
     async def _send(self, batch: list[Hashable], timeout: float, tally: Tally) -> list[Outcome]:
-        async with self._in_flight:
-            if self._throttler is not None:
-                await self._throttler.acquire()
+        async with self._in_flight, paced(self.rate):
             raise_if_stopped()  # the caller was stopped (KILL) while this one waited
             tally.add("actual_request_cnt")
             if len(batch) == 1:
@@ -207,6 +240,18 @@ class InferenceEngine:
         """Exponential backoff with full jitter (AWS architecture blog's recommendation)."""
         ceiling = min(self.policy.max_backoff, self.policy.base_backoff * 2 ** (attempt - 1))
         return self._rng.uniform(0, ceiling)
+
+
+@dataclass
+class _Throttles:
+    """The throttled answers one ``infer`` call received (for its failure message)."""
+
+    count: int = 0
+    last: Throttled | None = None
+
+    def add(self, exc: Throttled) -> None:
+        self.count += 1
+        self.last = exc
 
 
 def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -6,11 +6,17 @@
     ├── RetryableError        worth another attempt: throttling, 5xx, timeouts
     │   └── Throttled
     └── InferenceFailed       a request failed for good (after retries, or not retryable)
+        └── BudgetExhausted   the statement's time budget ran out before every answer came
 
 The proxy maps these to MySQL errors in one place (proxy.errors).
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ml_backends.control.budget import TimeBudget
 
 
 class MLBackendError(Exception):
@@ -36,3 +42,12 @@ class Throttled(RetryableError):
 
 class InferenceFailed(MLBackendError):
     """A request failed for good; the message says why, for the SQL user."""
+
+
+class BudgetExhausted(InferenceFailed):
+    """The statement's time budget (ml_backends.control.budget) ran out while requests were still
+    waiting, throttled or unanswered; ``budget`` says which setting it was."""
+
+    def __init__(self, message: str, budget: TimeBudget) -> None:
+        super().__init__(message)
+        self.budget = budget

@@ -56,6 +56,7 @@ class LocalSentimentBackend(SlicedBackend):
 
     name = "local"
     max_batch_size = MAX_DOCUMENTS
+    metered = False  # offline: a 50,000-row statement costs CPU, not money
 
     def __init__(self) -> None:
         self._analyzer = _analyzer()

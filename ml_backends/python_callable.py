@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
+import os
+import sys
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
@@ -17,6 +19,15 @@ from ml_backends.base import Backend, Outcome
 from ml_backends.errors import BackendNotFound, InferenceFailed, MLBackendError
 
 PREFIX = "python:"
+
+
+def add_import_dir(directory: str) -> None:
+    """Put ``directory`` (made absolute: a later chdir changes nothing) first on
+    sys.path, so ``python:`` targets are found there as ``python -m`` finds modules in
+    the working directory (uvicorn's ``--app-dir`` does the same)."""
+    path = os.path.abspath(directory)
+    if path not in sys.path:
+        sys.path.insert(0, path)
 
 
 def load_callable(spec: str) -> Callable[..., Any]:

@@ -98,6 +98,12 @@ class Config:
     workers: int = _setting(
         1, "processes sharing the listening port (SO_REUSEPORT), for hosts with more cores", "N"
     )
+    app_dir: str = _setting(
+        ".",
+        "directory python: targets are imported from, put first on sys.path as python -m "
+        "puts the working directory (default: the working directory)",
+        "DIR",
+    )
     comprehend_backend: str = _setting(
         "local",
         "what answers aws_comprehend_*: local (offline VADER), aws, or python:module:function",
@@ -109,12 +115,24 @@ class Config:
     )
     ml_max_in_flight: int = _setting(8, "backend requests in flight at once, per backend", "N")
     ml_rate_limit: float = _setting(
-        0.0, "backend requests per second, per backend, all sessions (0: unlimited)", "N"
+        0.0,
+        "the most backend requests per second per service, all sessions: a ceiling over "
+        "the rate the proxy finds by itself (0: none)",
+        "N",
     )
     ml_max_attempts: int = _setting(
-        4, "attempts per backend request (throttling, 5xx, timeouts are retried)", "N"
+        4,
+        "attempts per backend request for 5xx answers, timeouts and unreachable services "
+        "(throttled requests are retried within ml_statement_timeout instead)",
+        "N",
     )
     ml_request_timeout: float = _setting(60.0, "seconds one backend request may take", "SECONDS")
+    ml_statement_timeout: float = _setting(
+        300.0,
+        "seconds an ML statement's inference may take, throttled retries included; the "
+        "session's max_statement_time / max_execution_time when smaller (0: no limit)",
+        "SECONDS",
+    )
     ml_cache_entries: int = _setting(
         100_000, "answers kept in the shared result cache (0: no cache)", "N"
     )
@@ -341,6 +359,8 @@ def _validate(config: Config) -> None:
         raise ConfigError("registry_refresh must be a positive number of seconds")
     if not config.ml_request_timeout > 0:
         raise ConfigError("ml_request_timeout must be a positive number of seconds")
+    if not config.ml_statement_timeout >= 0:
+        raise ConfigError("ml_statement_timeout must be zero or a positive number of seconds")
     if config.ml_rate_limit < 0 or config.ml_cache_entries < 0 or config.ml_max_backend_calls < 0:
         raise ConfigError(
             "ml_rate_limit, ml_cache_entries and ml_max_backend_calls cannot be negative"

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ml_backends.base import Outcome, ThreadedBackend
 from ml_backends.bounded_read import DEFAULT_MAX_ANSWER_BYTES, read_answer, read_detail
-from ml_backends.errors import BackendNotFound, InferenceFailed, RetryableError
+from ml_backends.errors import BackendNotFound, InferenceFailed, RetryableError, Throttled
 from ml_backends.sagemaker_csv import CONTENT_TYPE, decode_answers, encode_rows, split_by_size
 
 DEFAULT_MAX_BATCH_SIZE = 10_000
@@ -75,10 +75,13 @@ class SageMakerHTTPBackend(ThreadedBackend):
 
 
 def _http_error(exc: urllib.error.HTTPError) -> Exception:
-    """Throttling and server errors are worth retrying; other refusals are final, and
-    the endpoint's own explanation goes with them."""
+    """Throttling (429: the engine slows down for it) and server errors are worth
+    retrying; other refusals are final, and the endpoint's own explanation goes with
+    them."""
     detail = read_detail(exc)[:300]
     message = f"HTTP {exc.code}" + (f": {detail}" if detail else "")
-    if exc.code == 429 or exc.code >= 500:
+    if exc.code == 429:
+        return Throttled(message)
+    if exc.code >= 500:
         return RetryableError(message)
     return InferenceFailed(f"the endpoint refused the request: {message}")

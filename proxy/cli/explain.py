@@ -3,19 +3,24 @@
 It logs in to the backend named by --backend (with that URL's user and password), runs
 only the read-only key queries, and prints the rewritten statement, each call site, and
 the backend requests the statement would need now (the cache of a fresh process is empty).
+
+A statement the proxy would refuse gets the error a client would get, from the same code
+(a wrong argument count 1582, an unsupported language 1210, an unusable target, the
+backend's own 1054 or 1146...): the CLI prints it as one line and exits 1. A statement
+over the request cap is explained, with a line saying the proxy would refuse it (1226).
 """
 
 from __future__ import annotations
 
 from proxy.cli.functions import open_backend
 from proxy.config import Config, parse_backend_url
-from proxy.ml.path import MLStatement, lookup_sql
+from proxy.ml.path import MLStatement, engine_of, lookup_sql, plan_ml_statement
 from proxy.ml.registry import visible_aliases
 from proxy.ml.runtime import build_runtime
 from proxy.ml.settings import read_settings
 from rewriter.calls import register_function_names
 from rewriter.lexer import UnreadableStatement
-from rewriter.plan import CallSite, MLPlan, plan_statement
+from rewriter.plan import CallSite, MLPlan
 
 
 async def explain(config: Config, sql: str) -> str:
@@ -28,7 +33,7 @@ async def explain(config: Config, sql: str) -> str:
         register_function_names(f.name for f in functions.values())
         settings = await read_settings(backend, config.ml_max_backend_calls)
         try:
-            plan = plan_statement(sql, functions, settings.syntax)  # the server's sql_mode
+            plan = plan_ml_statement(sql, functions, settings.syntax)  # the server's sql_mode
         except UnreadableStatement as exc:
             return f"The proxy cannot read {exc}: the statement goes to the backend unchanged.\n"
         if plan is None:
@@ -43,14 +48,18 @@ async def explain(config: Config, sql: str) -> str:
     lines += [_describe(site) for site in plan.calls]
     lines += ["", "Estimated backend requests:"]
     for family, inputs in wanted.items():
-        engine = runtime.engine_for(by_family[family])
-        assert engine is not None
+        engine = engine_of(runtime, by_family[family])
         batch = min((s.batch_size for s in plan.calls if s.batch_size), default=None)
         missing, requests = await engine.estimate(inputs, namespace=family, batch_size=batch)
         lines.append(
             f"  {family}: {requests} request(s) for {missing} distinct input(s) "
             f"({len(inputs)} asked), backend {engine.backend.name!r}"
         )
+        cap = settings.max_backend_calls
+        if engine.backend.metered and 0 < cap < requests:
+            lines.append(
+                f"  over ml_max_backend_calls ({cap}): the proxy would refuse the statement (1226)"
+            )
     return "\n".join(lines) + "\n"
 
 

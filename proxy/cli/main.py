@@ -15,7 +15,7 @@ from proxy.cli.functions import SETTINGS as FUNCTION_SETTINGS
 from proxy.cli.functions import add_commands as add_function_commands
 from proxy.cli.functions import run_functions
 from proxy.config import ENV_PREFIX, load_config, settings
-from proxy.errors import BackendError, ConfigError
+from proxy.errors import BackendError, BackendRejected, ConfigError, MLStatementError
 from proxy.logs import configure_logging
 from proxy.server import run_server
 from proxy.transport import event_loop
@@ -29,6 +29,7 @@ EXIT_BACKEND = 1
 #: requests (the serve-only settings would be accepted and ignored, and clutter --help).
 EXPLAIN_SETTINGS = (
     *FUNCTION_SETTINGS,
+    "app_dir",
     "comprehend_backend",
     "aws_region",
     "aws_endpoint_url",
@@ -119,12 +120,18 @@ def _serve(args: dict[str, Any]) -> int:
 
 
 def _explain(args: dict[str, Any]) -> int:
+    """Print how a statement would run; a statement the proxy would refuse gets the
+    client's error as one line (``ERROR code (state): message``) and exit code 1."""
     from proxy.cli.explain import explain  # imported lazily: serve does not need it
 
     sql = args.pop("sql")
     config = load_config(args, config_file=args.get("config"))
-    configure_logging("warning")
-    print(asyncio.run(explain(config, sql)), end="")
+    configure_logging("error")  # the serve log's warnings would repeat the error line
+    try:
+        print(asyncio.run(explain(config, sql)), end="")
+    except (MLStatementError, BackendRejected) as exc:
+        print(f"mlproxy explain: ERROR {exc.code} ({exc.sqlstate}): {exc}", file=sys.stderr)
+        return EXIT_BACKEND
     return 0
 
 

@@ -6,7 +6,7 @@ thread is idle: a KILL QUERY sent to that thread stops nothing, and the process 
 shows it as Sleep. So each session keeps its running ML statement here:
 
 - ``interrupt`` (KILL QUERY or CONNECTION of the session, shutdown) cancels the wait for
-  answers at once: no request starts after it (ml_backends.stop), backoff waits end,
+  answers at once: no request starts after it (ml_backends.control.stop), backoff waits end,
   requests in flight are abandoned; the statement fails with the interruption's error
   (1317 for KILL QUERY) after dropping its lookup tables (proxy.ml.path). A statement
   interrupted while the backend runs one of its own steps (a key query, the rewritten
@@ -30,8 +30,8 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ml_backends.control.stop import start_stoppable
 from ml_backends.counters import MLCounters
-from ml_backends.stop import start_stoppable
 from proxy.errors import Interrupted
 from proxy.transport.stream import PacketStream
 from proxy.wire.packets import Progress, make_progress

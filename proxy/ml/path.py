@@ -16,13 +16,16 @@ the client's ROW_COUNT(), warnings and FOUND_ROWS() stay those of its own statem
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ml_backends.base import ItemError
+from ml_backends.control.adaptive_rate import RateLimits
+from ml_backends.control.budget import TimeBudget, tightest
 from ml_backends.counters import MLCounters
 from ml_backends.engine import AnswersCallback, InferenceEngine
-from ml_backends.errors import InvalidTargetName, MLBackendError
+from ml_backends.errors import BudgetExhausted, InvalidTargetName, MLBackendError
 from ml_backends.slices import LoopSlices
 from ml_backends.targets import check_alias_name
 from proxy.errors import BackendRejected, Interrupted, MLStatementError
@@ -42,8 +45,10 @@ from proxy.ml.tables import LookupTable, PipelinedStatements, needs_table, rows_
 from proxy.upstream.backend import BackendConnection
 from proxy.upstream.internal import Row, fetch_rows
 from rewriter.ddl import AliasFunction
+from rewriter.errors import PlanError
 from rewriter.functions import MLFunction
-from rewriter.plan import CallSite, MLPlan, render
+from rewriter.lexer import SqlSyntax
+from rewriter.plan import CallSite, MLPlan, plan_statement, render
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +58,9 @@ __all__ = [
     "MLStatementError",
     "Requester",
     "check_target_name",
+    "engine_of",
     "lookup_sql",
+    "plan_ml_statement",
     "read_statement_settings",
 ]
 
@@ -80,6 +87,10 @@ class MLRuntime:
     statement_memory: int = DEFAULT_STATEMENT_MEMORY
     #: What all ML statements of the process hold together (ml_memory).
     memory: ProcessMemory = field(default_factory=ProcessMemory)
+    #: Each service's adaptive send rate (SHOW GLOBAL STATUS shows them).
+    rates: RateLimits = field(default_factory=RateLimits)
+    #: Seconds one statement's inference may take (ml_statement_timeout; 0: no limit).
+    statement_timeout: float = 0.0
 
     def engine_for(self, function: MLFunction) -> InferenceEngine | None:
         """The engine answering ``function``: the built-ins' by family; an alias's built
@@ -114,6 +125,40 @@ def check_target_name(definition: AliasFunction, routes: Mapping[str, str]) -> N
         check_alias_name(definition.kind, definition.target_name, routes)
     except InvalidTargetName as exc:
         raise MLStatementError(str(exc), 1210) from None
+
+
+def plan_ml_statement(
+    text: str, functions: Mapping[str, MLFunction], syntax: SqlSyntax
+) -> MLPlan | None:
+    """The statement's ML plan (None: it calls no ML function, or is too deep to parse,
+    and goes to the backend as it is); a call the proxy refuses raises MLStatementError
+    with the code and SQLSTATE a client gets (and ``mlproxy explain`` prints)."""
+    try:
+        return plan_statement(text, functions, syntax)
+    except RecursionError:
+        # sqlglot recurses per nesting level (about 40 parentheses exhaust the stack):
+        # too deep to parse is treated like unparsable, not as a reason to drop the client.
+        return None
+    except PlanError as exc:
+        state = "42000" if exc.code in (1582, 1235, 1064) else "HY000"
+        raise MLStatementError(str(exc), exc.code, state) from exc
+
+
+def engine_of(runtime: MLRuntime, function: MLFunction) -> InferenceEngine:
+    """The engine answering ``function``, or the MLStatementError a client gets when
+    there is none (its target unusable: 1210 or 1105, logged; no backend: 1235)."""
+    try:
+        engine = runtime.engine_for(function)
+    except InvalidTargetName as exc:
+        raise MLStatementError(f"{function.name}(): {exc}", 1210) from exc
+    except MLBackendError as exc:
+        _log_failure(function, _target_of(function), exc)
+        raise MLStatementError(f"{function.name}(): {exc}", 1105) from exc
+    if engine is None:
+        raise MLStatementError(
+            f"no backend is configured for {function.family} functions", 1235, "42000"
+        )
+    return engine
 
 
 def engine_key(definition: AliasFunction) -> Hashable:
@@ -184,6 +229,8 @@ class MLStatement:
         self.settings = settings
         #: What the statement holds; prepare() takes its share of the process's.
         self.memory = StatementMemory(runtime.statement_memory)
+        #: Where the statement's time budget starts.
+        self.started = time.monotonic()
 
     async def prepare(self) -> str:
         """Do everything but the statement itself; return the rewritten statement.
@@ -389,7 +436,9 @@ class MLStatement:
 
     async def _check_caps(self, requests: Mapping[str, _FamilyRequest]) -> int:
         """Refuse a statement over the session's request cap before it touches anything
-        (an unconfigured family fails here too); return the requests it will need."""
+        (an unconfigured family fails here too); return the requests it will need. The
+        cap counts requests that cost money: a backend that is not metered (the offline
+        local model) is not capped."""
         total = 0
         for request in requests.values():
             function = request.sites[0].function
@@ -399,17 +448,7 @@ class MLStatement:
         return total
 
     def _engine(self, function: MLFunction) -> InferenceEngine:
-        try:
-            engine = self.runtime.engine_for(function)
-        except InvalidTargetName as exc:
-            raise MLStatementError(f"{function.name}(): {exc}", 1210) from exc
-        except MLBackendError as exc:
-            raise MLStatementError(f"{function.name}(): {exc}", 1105) from exc
-        if engine is None:
-            raise MLStatementError(
-                f"no backend is configured for {function.family} functions", 1235, "42000"
-            )
-        return engine
+        return engine_of(self.runtime, function)
 
     async def _check_cap(
         self,
@@ -420,7 +459,7 @@ class MLStatement:
     ) -> int:
         """The requests ``wanted`` needs (estimated when there is a cap, or a client
         statement whose progress is counted; else 0)."""
-        cap = self._settings.max_backend_calls
+        cap = self._settings.max_backend_calls if engine.backend.metered else 0
         if cap <= 0 and self.activity is None:
             return 0
         missing, requests = await engine.estimate(
@@ -453,14 +492,19 @@ class MLStatement:
             on_answers=on_answers,
             counters=self.requester.counters,
             check=answer_check(function, self.memory),
+            budget=self._budget(),
         )
         try:
             if self.activity is None:
                 results = await inference
             else:
                 results = await self.activity.infer(inference)
+        except BudgetExhausted as exc:  # a statement's limit: no NULLs for it
+            _log_failure(function, engine.backend.name, exc)
+            raise _budget_error(function, exc) from exc
         except MLBackendError as exc:
             if not self._settings.null_on_error:
+                _log_failure(function, engine.backend.name, exc)
                 raise MLStatementError(f"{function.name}() failed: {exc}") from exc
             log.warning(
                 "%s failed, answering NULL (@mlproxy_on_error = 'null'): %s", function.name, exc
@@ -473,6 +517,7 @@ class MLStatement:
                 if isinstance(failed, RefusedAnswer)
                 else (1105, "HY000")
             )
+            _log_failure(function, engine.backend.name, failed.message, "for an input")
             raise MLStatementError(
                 f"{function.name}() failed for an input: {failed.message}", code, sqlstate
             )
@@ -480,6 +525,21 @@ class MLStatement:
             key: None if isinstance(r, ItemError) else r
             async for key, r in LoopSlices().each(zip(wanted, results, strict=True))
         }
+
+    def _budget(self) -> TimeBudget | None:
+        """The statement's time budget: ml_statement_timeout, or the session's own
+        max_statement_time / max_execution_time when that is smaller, counted from when
+        the statement began."""
+        seconds = self.runtime.statement_timeout
+        settings = self._settings
+        return tightest(
+            TimeBudget(seconds, "ml_statement_timeout", self.started) if seconds > 0 else None,
+            None
+            if settings.session_timeout is None
+            else TimeBudget(
+                settings.session_timeout, settings.session_timeout_variable, self.started
+            ),
+        )
 
     def _timeout(self, function: MLFunction) -> float | None:
         """A Bedrock alias's TIMEOUT_MS wins (its engine has it); else the session's
@@ -515,6 +575,46 @@ class MLStatement:
                 inline = lookup_sql(site)
             replacements[site.index] = inline
         return replacements
+
+
+#: The server's own errors for its statement timeouts: (code, SQLSTATE, message).
+_SERVER_TIMEOUTS = {
+    "max_statement_time": (
+        1969,
+        "70100",
+        "Query execution was interrupted (max_statement_time exceeded)",
+    ),
+    "max_execution_time": (
+        3024,
+        "HY000",
+        "Query execution was interrupted, maximum statement execution time exceeded",
+    ),
+}
+
+
+def _budget_error(function: MLFunction, exc: BudgetExhausted) -> MLStatementError:
+    """The session's own timeout answers as the server answers it; ml_statement_timeout
+    as an inference failure naming the function and the setting."""
+    known = _SERVER_TIMEOUTS.get(exc.budget.source)
+    if known is None:
+        return MLStatementError(f"{function.name}() failed: {exc}")
+    code, sqlstate, message = known
+    return MLStatementError(message, code, sqlstate)
+
+
+def _target_of(function: MLFunction) -> str:
+    """What a function calls, for the log: an alias's endpoint name or model id."""
+    definition = function.definition
+    return definition.target_name if isinstance(definition, AliasFunction) else function.family
+
+
+def _log_failure(function: MLFunction, target: str, cause: object, where: str = "") -> None:
+    """Every backend failure that reaches a client is in the log too, for the operator:
+    one line with the function, what it called and why (no traceback: the cause is
+    known)."""
+    log.warning(
+        "%s() failed%s (backend %s): %s", function.name, f" {where}" if where else "", target, cause
+    )
 
 
 @dataclass

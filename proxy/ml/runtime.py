@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 
 from ml_backends.cache import ResultCache
+from ml_backends.control.adaptive_rate import RateLimits
 from ml_backends.counters import MLCounters
 from ml_backends.engine import BatchPolicy, InferenceEngine
 from ml_backends.errors import MLBackendError
+from ml_backends.python_callable import PREFIX, add_import_dir
 from ml_backends.registry import alias_backend, sentiment_backend
 from ml_backends.targets import resolve_alias_target
 from proxy.config import Config, endpoint_routes
@@ -19,6 +21,9 @@ from rewriter.ddl import AliasFunction
 from rewriter.functions import BUILTINS, SENTIMENT
 
 log = logging.getLogger(__name__)
+
+#: The Comprehend functions' service, in the rate limits and their status rows.
+COMPREHEND_SERVICE = "comprehend"
 
 
 def _backend_options(config: Config) -> dict[str, object]:
@@ -34,12 +39,17 @@ def _backend_options(config: Config) -> dict[str, object]:
 
 
 def build_runtime(config: Config, metrics: Metrics | None = None) -> MLRuntime:
-    """Engines for every function family, sharing one cache and one set of counters;
-    with ``metrics``, every backend request is recorded there."""
+    """Engines for every function family, sharing one cache, one set of counters, and one
+    adaptive rate per service; with ``metrics``, every backend request is recorded there."""
+    if _names_python_targets(config):
+        add_import_dir(config.app_dir)
     try:
         backend = sentiment_backend(config.comprehend_backend, **_backend_options(config))
     except MLBackendError as exc:
-        raise ConfigError(str(exc)) from exc
+        hint = ""
+        if config.comprehend_backend.startswith(PREFIX):
+            hint = f" (python: targets are imported from app_dir, {config.app_dir!r}, first)"
+        raise ConfigError(f"{exc}{hint}") from exc
     if metrics is not None:
         backend = MeteredBackend(backend, metrics)
     policy = BatchPolicy(
@@ -53,28 +63,45 @@ def build_runtime(config: Config, metrics: Metrics | None = None) -> MLRuntime:
         config.ml_cache_entries, config.ml_cache_ttl, max_bytes=config.ml_cache_memory
     )
     counters = MLCounters()
-    engine = InferenceEngine(backend, policy, cache, counters)
+    rates = RateLimits(config.ml_rate_limit or None)
+    engine = InferenceEngine(
+        backend, policy, cache, counters, rate=rates.for_service(COMPREHEND_SERVICE)
+    )
     log.info("comprehend functions answered by the %r backend", backend.name)
     return MLRuntime(
         functions=dict(BUILTINS),
         engines={SENTIMENT: engine},
         counters=counters,
         max_backend_calls=config.ml_max_backend_calls,
-        alias_engines=alias_engine_factory(config, cache, counters, metrics),
+        alias_engines=alias_engine_factory(config, cache, counters, rates, metrics),
         routes=endpoint_routes(config),
         statement_memory=config.ml_statement_memory,
         memory=ProcessMemory(config.ml_memory, config.ml_memory_wait),
+        rates=rates,
+        statement_timeout=config.ml_statement_timeout,
     )
 
 
+def _names_python_targets(config: Config) -> bool:
+    """Whether any target of the configuration is a ``python:`` callable."""
+    targets = [config.comprehend_backend, *endpoint_routes(config).values()]
+    return any(target.startswith(PREFIX) for target in targets)
+
+
 def alias_engine_factory(
-    config: Config, cache: ResultCache, counters: MLCounters, metrics: Metrics | None = None
+    config: Config,
+    cache: ResultCache,
+    counters: MLCounters,
+    rates: RateLimits | None = None,
+    metrics: Metrics | None = None,
 ) -> AliasEngineFactory:
     """Builds an alias's engine on its first call: its endpoint name or model id goes
     through the endpoint map (``--endpoint NAME=TARGET``), unmapped names are AWS's and
     must be valid AWS names (InvalidTargetName otherwise: checked again here, at call
-    time, for definitions stored before the check or written around the proxy)."""
+    time, for definitions stored before the check or written around the proxy). Every
+    engine of one endpoint name or model id shares that service's adaptive rate."""
     routes = endpoint_routes(config)
+    rates = rates if rates is not None else RateLimits(config.ml_rate_limit or None)
 
     def build(definition: AliasFunction) -> InferenceEngine:
         name = definition.target_name
@@ -104,6 +131,6 @@ def alias_engine_factory(
             request_timeout=timeout or config.ml_request_timeout,
         )
         log.info("%s answered by %r", name, backend.name)
-        return InferenceEngine(backend, policy, cache, counters)
+        return InferenceEngine(backend, policy, cache, counters, rate=rates.for_service(name))
 
     return build

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from proxy.upstream.backend import BackendConnection
 from proxy.upstream.internal import fetch_rows
 from rewriter.charsets import UTF8, ClientCharset, client_charset
-from rewriter.lexer import SqlSyntax, UnreadableStatement
+from rewriter.lexer import SqlSyntax, UnreadableStatement, version_number
 
 SETTINGS_QUERY = (
     "SELECT @mlproxy_on_error, @mlproxy_max_backend_calls, @aurora_ml_inference_timeout, "
@@ -24,6 +24,12 @@ SETTINGS_QUERY = (
 MARIADB_SETTINGS = ", @@SESSION.progress_report_time"
 #: MariaDB's default progress_report_time, for a server without the variable.
 DEFAULT_PROGRESS_SECONDS = 5.0
+
+#: The session's statement timeout, per server: (variable, seconds per unit).
+MARIADB_TIMEOUT = ("max_statement_time", 1.0)
+MYSQL_TIMEOUT = ("max_execution_time", 0.001)
+#: The first MySQL with max_execution_time (5.7.8).
+MYSQL_TIMEOUT_SINCE = 50708
 
 # Aurora's session variable is a system variable the backend does not have: the simple
 # form `SET [SESSION] aurora_ml_inference_timeout = N` is kept as a user variable.
@@ -53,12 +59,32 @@ class StatementSettings:
     charset: ClientCharset | None = UTF8
     #: Seconds between progress reports to a client that asked for them (0: none).
     progress_seconds: float = DEFAULT_PROGRESS_SECONDS
+    #: The session's own statement timeout in seconds (None: none), and its variable.
+    session_timeout: float | None = None
+    session_timeout_variable: str = ""
+
+
+def timeout_variable(server_version: str) -> tuple[str, float] | None:
+    """The server's session statement timeout (variable, seconds per unit), if it has one.
+
+    >>> timeout_variable("10.11.9-MariaDB"), timeout_variable("8.0.36")
+    (('max_statement_time', 1.0), ('max_execution_time', 0.001))
+    >>> timeout_variable("5.6.51") is None
+    True
+    """
+    if "mariadb" in server_version.lower():
+        return MARIADB_TIMEOUT
+    version = version_number(server_version)
+    return MYSQL_TIMEOUT if version is not None and version >= MYSQL_TIMEOUT_SINCE else None
 
 
 async def read_settings(backend: BackendConnection, max_backend_calls: int) -> StatementSettings:
     """The session's settings and state; also sets the backend connection's charset."""
     mariadb = "mariadb" in backend.greeting.server_version.lower()
-    row, *_ = await fetch_rows(backend, SETTINGS_QUERY + (MARIADB_SETTINGS if mariadb else ""))
+    timeout_of = timeout_variable(backend.greeting.server_version)
+    query = SETTINGS_QUERY + (MARIADB_SETTINGS if mariadb else "")
+    query += f", @@SESSION.{timeout_of[0]}" if timeout_of else ""
+    row, *_ = await fetch_rows(backend, query)
     on_error, max_calls, timeout, row_count, found_rows, database, sql_mode, charset = row[:8]
     settings = StatementSettings(
         max_backend_calls=max_backend_calls,
@@ -77,8 +103,15 @@ async def read_settings(backend: BackendConnection, max_backend_calls: int) -> S
         settings.max_backend_calls = _number(max_calls, "@mlproxy_max_backend_calls")
     if timeout is not None:
         settings.inference_timeout = _number(timeout, "aurora_ml_inference_timeout") / 1000 or None
-    if mariadb and row[8] is not None:
-        settings.progress_seconds = float(int(row[8]))
+    extra = iter(row[8:])  # progress_report_time (MariaDB), then the statement timeout
+    progress = next(extra, None) if mariadb else None
+    if progress is not None:
+        settings.progress_seconds = float(int(progress))
+    timeout = next(extra, None) if timeout_of is not None else None
+    if timeout_of is not None and timeout is not None:
+        variable, unit = timeout_of
+        settings.session_timeout = float(timeout) * unit or None
+        settings.session_timeout_variable = variable
     return settings
 
 

@@ -1,11 +1,12 @@
 """SHOW STATUS with the Aurora_ml_* counters, and FLUSH STATUS resetting them.
 
-The backend answers SHOW STATUS itself; the proxy adds its seven counter rows (filtered
-by the same LIKE pattern) in sorted position and renumbers the packets. SHOW [SESSION |
-LOCAL] STATUS shows the session's own counters; SHOW GLOBAL STATUS the proxy's, to
-accounts with the PROCESS privilege only (proxy.ml.status_access): without it the rows are
-left out, as the server leaves out what an account may not see. A SHOW STATUS with a
-WHERE clause is passed through without them.
+The backend answers SHOW STATUS itself; the proxy adds its counter rows (Aurora's seven
+and its own Mlproxy_ml_throttled_cnt; with GLOBAL, each service's Mlproxy_ml_send_rate_*
+too), filtered by the same LIKE pattern, in sorted position, and renumbers the packets.
+SHOW [SESSION | LOCAL] STATUS shows the session's own counters; SHOW GLOBAL STATUS the
+proxy's, to accounts with the PROCESS privilege only (proxy.ml.status_access): without it
+the rows are left out, as the server leaves out what an account may not see. A SHOW
+STATUS with a WHERE clause is passed through without them.
 """
 
 from __future__ import annotations

@@ -117,6 +117,7 @@ class MeteredBackend(Backend):
         self.metrics = metrics
         self.name = inner.name
         self.max_batch_size = inner.max_batch_size
+        self.metered = inner.metered
 
     def __getattr__(self, name: str) -> object:
         return getattr(self.inner, name)  # what a backend adds to the interface

@@ -21,6 +21,7 @@ from proxy.logs import ContextLog
 from proxy.ml.activity import CLIENT_PROGRESS, ProgressReports, RunningML
 from proxy.ml.explain import mark_batched, split_explain
 from proxy.ml.path import MLStatement, Requester, check_target_name, read_statement_settings
+from proxy.ml.path import plan_ml_statement as _plan
 from proxy.ml.registry import definitions
 from proxy.ml.settings import DEFAULT_PROGRESS_SECONDS, StatementSettings, set_timeout_statement
 from proxy.transport.relay import Relay
@@ -41,8 +42,8 @@ from rewriter.ddl import AliasFunction, looks_like_ml_ddl, parse_ml_ddl
 from rewriter.detect import CallDetector
 from rewriter.errors import PlanError
 from rewriter.functions import MLFunction
-from rewriter.lexer import SqlSyntax, UnreadableStatement
-from rewriter.plan import MLPlan, plan_statement
+from rewriter.lexer import UnreadableStatement
+from rewriter.plan import MLPlan
 from rewriter.registry import (
     MARKER,
     definitions_query,
@@ -295,18 +296,6 @@ class MLHandlers:
             return response
         fixed = (*row[:2], show_create_text(found[0]).encode("utf-8"), *row[3:])
         return TextResult(result.head, [encode_text_row(fixed)], result.end).payloads()
-
-
-def _plan(text: str, functions: Mapping[str, MLFunction], syntax: SqlSyntax) -> MLPlan | None:
-    try:
-        return plan_statement(text, functions, syntax)
-    except RecursionError:
-        # sqlglot recurses per nesting level (about 40 parentheses exhaust the stack):
-        # too deep to parse is treated like unparsable, not as a reason to drop the client.
-        return None
-    except PlanError as exc:
-        state = "42000" if exc.code in (1582, 1235, 1064) else "HY000"
-        raise MLStatementError(str(exc), exc.code, state) from exc
 
 
 #: How alias DDL, SHOW CREATE FUNCTION and the timeout setting start (lower case).

@@ -105,8 +105,9 @@ class QueryHandlers:
         return False
 
     async def _show_status(self, message: Message, show: ShowStatus) -> None:
-        """The backend's status rows plus the Aurora_ml_* counters: the session's own, or
-        with GLOBAL the proxy's to an account with PROCESS (none to any other)."""
+        """The backend's status rows plus the Aurora_ml_* and Mlproxy_ml_* counters: the
+        session's own, or with GLOBAL the proxy's and each service's current send rate to
+        an account with PROCESS (none to any other)."""
         assert self.backend is not None and self._relay is not None
         counters: MLCounters | None = self.ml_counters
         if show.is_global:
@@ -115,6 +116,8 @@ class QueryHandlers:
         await self._relay.send_command(message.raw)
         response = await read_response(self.backend)
         rows = counters.as_status_rows() if counters is not None else []
+        if show.is_global and counters is not None:  # the services' send rates: the proxy's
+            rows += self.ctx.ml.rates.status_rows()
         extra = [row for row in rows if like_matches(show.pattern, row[0])]
         # The Ssl_* rows of a connection describe the client's, not the proxy's.
         ssl_rows = connection_status(self.client.tls_object, self.ctx.auth.certificate)

@@ -16,8 +16,9 @@ import pytest
 
 from ml_backends.aws.comprehend import ComprehendBackend, translate_error
 from ml_backends.base import ItemError, Outcome
+from ml_backends.control.budget import TimeBudget
 from ml_backends.engine import BatchPolicy, InferenceEngine
-from ml_backends.errors import InferenceFailed, RetryableError, Throttled
+from ml_backends.errors import BudgetExhausted, InferenceFailed, RetryableError, Throttled
 from ml_backends.sentiment import Sentiment, SentimentInput, truncate_utf8
 from tests.conftest import TEST_DB, admin_connect, start_proxy
 from tests.support.backend import BackendInfo
@@ -201,10 +202,10 @@ def test_throttling_30_percent_changes_nothing_but_the_retry_count(
     inputs = texts(200)
     clean, _ = run_engine(aws, inputs)
     fake.reset(throttle_rate=0.3)
-    throttled, engine = run_engine(aws, inputs, max_attempts=10, **FAST)
+    throttled, engine = run_engine(aws, inputs, max_attempts=1)  # throttling has no count
     assert throttled == clean == expected(inputs)
     retries = engine.counters.retry_request_cnt
-    assert retries == fake.count("ThrottlingException") > 0
+    assert retries == engine.counters.throttled_cnt == fake.count("ThrottlingException") > 0
     # botocore's own retries are off: every request the fake saw, the engine sent.
     assert fake.count() == engine.counters.actual_request_cnt == 8 + retries
 
@@ -219,11 +220,25 @@ def test_5xx_answers_are_retried(fake: FakeComprehend, aws: ComprehendBackend) -
     assert fake.count() == 3
 
 
-def test_retries_run_out_into_a_clear_failure(fake: FakeComprehend, aws: ComprehendBackend) -> None:
-    fake.reset(throttle_rate=1.0)
-    with pytest.raises(InferenceFailed, match=r"gave up after 3 attempts .*ThrottlingException"):
+def test_retries_of_5xx_run_out_into_a_clear_failure(
+    fake: FakeComprehend, aws: ComprehendBackend
+) -> None:
+    fake.reset(script=[500, 503, 500])
+    with pytest.raises(InferenceFailed, match=r"gave up after 3 attempts .*InternalServer"):
         run_engine(aws, texts(3), max_attempts=3, **FAST)
     assert fake.count() == 3
+
+
+def test_throttling_is_retried_until_the_budget_is_spent(
+    fake: FakeComprehend, aws: ComprehendBackend
+) -> None:
+    fake.reset(throttle_rate=1.0)
+    engine = InferenceEngine(aws, BatchPolicy(max_attempts=1))
+    budget = TimeBudget(2.0, "ml_statement_timeout")
+    with pytest.raises(BudgetExhausted, match=r"budget of 2s .*ThrottlingException"):
+        asyncio.run(engine.infer(texts(3), namespace="sentiment", budget=budget))
+    assert fake.count() >= 2  # more than max_attempts: throttling is not counted
+    assert engine.counters.throttled_cnt == fake.count()
 
 
 def test_latency_beyond_the_request_timeout_is_retried_then_fails(
@@ -392,7 +407,11 @@ def test_sql_through_the_proxy_fails_clearly_when_comprehend_throttles(
     _create_table(backend, "comprehend_e2e_fail", ["good", "bad"])
     fake.reset(throttle_rate=1.0)
     proxy = start_proxy(
-        backend, comprehend_backend="aws", aws_endpoint_url=fake.url, aws_region="us-east-1"
+        backend,
+        comprehend_backend="aws",
+        aws_endpoint_url=fake.url,
+        aws_region="us-east-1",
+        ml_statement_timeout=1,
     )
     sql = "SELECT aws_comprehend_detect_sentiment(txt, 'en') FROM comprehend_e2e_fail ORDER BY id"
     try:
@@ -402,7 +421,8 @@ def test_sql_through_the_proxy_fails_clearly_when_comprehend_throttles(
             errno, message = caught.value.args
             assert errno == 1105
             assert "aws_comprehend_detect_sentiment" in message
-            assert "gave up after 4 attempts" in message and "Throttl" in message
+            assert "time budget of 1s (ml_statement_timeout)" in message
+            assert "requests throttled" in message and "ThrottlingException" in message
             cur.execute("SELECT 1")
             assert cur.fetchall() == ((1,),)
             fake.reset()

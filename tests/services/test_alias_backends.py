@@ -24,10 +24,17 @@ from ml_backends.aws.bedrock import BedrockBackend
 from ml_backends.aws.runtime import ServiceError
 from ml_backends.aws.sagemaker import SageMakerBackend
 from ml_backends.base import Backend, Outcome
+from ml_backends.control.budget import TimeBudget
 from ml_backends.endpoints.openai_chat import OpenAIChatBackend
 from ml_backends.endpoints.sagemaker_http import SageMakerHTTPBackend
 from ml_backends.engine import BatchPolicy, InferenceEngine
-from ml_backends.errors import BackendNotFound, InferenceFailed, RetryableError, Throttled
+from ml_backends.errors import (
+    BackendNotFound,
+    BudgetExhausted,
+    InferenceFailed,
+    RetryableError,
+    Throttled,
+)
 from ml_backends.python_callable import PythonCallableBackend
 from ml_backends.registry import alias_backend
 from tests.support.fake_aws_ml import (
@@ -290,10 +297,21 @@ def test_the_bare_400_quirk_and_5xx_are_retried(fake: FakeAWSML, make: Callable[
 
 
 def test_retries_run_out_into_a_clear_failure(fake: FakeAWSML, make: Callable[..., Any]) -> None:
-    fake.reset(throttle_rate=1.0, throttle_style="400-null")
-    with pytest.raises(InferenceFailed, match=r"gave up after 3 attempts .*'echo' throttled"):
+    fake.reset(script=[500, 503, 500], throttle_count=0)
+    with pytest.raises(InferenceFailed, match=r"gave up after 3 attempts .*'echo'"):
         run(make(SageMakerBackend, "echo"), [("a",)], max_attempts=3, **FAST)
     assert fake.count() == 3
+
+
+def test_throttling_is_retried_until_the_budget_is_spent(
+    fake: FakeAWSML, make: Callable[..., Any]
+) -> None:
+    fake.reset(throttle_rate=1.0, throttle_style="400-null")
+    engine = InferenceEngine(make(SageMakerBackend, "echo"), BatchPolicy(max_attempts=1))
+    budget = TimeBudget(2.0, "ml_statement_timeout")
+    with pytest.raises(BudgetExhausted, match=r"budget of 2s .*'echo' throttled"):
+        asyncio.run(engine.infer([("a",)], namespace="f", budget=budget))
+    assert fake.count() >= 2  # more than max_attempts: throttling is not counted
 
 
 def test_a_missing_endpoint_and_a_failing_model_are_final(

@@ -20,7 +20,7 @@ from examples.churn import model, server
 from examples.churn.schema import FEATURE_NAMES
 from ml_backends.endpoints.sagemaker_http import SageMakerHTTPBackend, invocations_url
 from ml_backends.engine import BatchPolicy, InferenceEngine
-from ml_backends.errors import BackendNotFound, InferenceFailed, RetryableError
+from ml_backends.errors import BackendNotFound, InferenceFailed, RetryableError, Throttled
 from ml_backends.sagemaker_csv import decode_answers, encode_rows, split_by_size
 
 
@@ -136,9 +136,11 @@ def test_a_wrong_row_count_is_an_error(echo: str) -> None:
 def test_refusals_are_final_and_throttling_or_5xx_retryable(echo: str) -> None:
     with pytest.raises(InferenceFailed, match="HTTP 400: model says no"):
         SageMakerHTTPBackend(f"{echo}/fail400").infer_blocking([("a",)])
-    for path in ("fail503", "fail429"):
-        with pytest.raises(RetryableError):
-            SageMakerHTTPBackend(f"{echo}/{path}").infer_blocking([("a",)])
+    with pytest.raises(RetryableError) as unavailable:
+        SageMakerHTTPBackend(f"{echo}/fail503").infer_blocking([("a",)])
+    assert not isinstance(unavailable.value, Throttled)
+    with pytest.raises(Throttled, match="HTTP 429"):  # the engine slows down for it
+        SageMakerHTTPBackend(f"{echo}/fail429").infer_blocking([("a",)])
 
 
 def test_an_unreachable_endpoint_is_retryable() -> None:

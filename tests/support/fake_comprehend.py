@@ -11,7 +11,10 @@ Answers come from a tiny deterministic model (``model``): keywords choose the la
 hash of (language, text) chooses the scores. Every request is recorded for assertions.
 Faults can be injected: latency, a fraction of requests throttled, a scripted sequence of
 throttles and 5xx answers, and per-document ErrorList entries for texts containing
-``error_marker``.
+``error_marker``. A quota makes it throttle as AWS does: a token bucket of ``quota``
+requests per second holding at most ``burst`` (default: ``quota``) tokens, one taken by
+each request it serves; a request that finds the bucket empty is answered
+ThrottlingException and takes nothing.
 
 Use it as a context manager (``with FakeComprehend() as fake: ... fake.url``), or run it
 as ``python -m tests.support.fake_comprehend --latency 0.05``, which prints its URL.
@@ -118,12 +121,36 @@ class ServiceError(Exception):
 
 @dataclass
 class Faults:
-    """What to get wrong, applied in this order: script, throttle_rate, latency."""
+    """What to get wrong, applied in this order: quota, script, throttle_rate, latency."""
 
     latency: float = 0.0
     throttle_rate: float = 0.0
     script: list[str | int] = field(default_factory=list)
     error_marker: str = "<<item-error>>"
+    #: Requests per second the token bucket serves (0: no quota), and its capacity.
+    quota: float = 0.0
+    burst: float | None = None
+
+
+class TokenBucket:
+    """``rate`` tokens per second, at most ``capacity``, starting full (not thread-safe:
+    the fake takes its lock around it)."""
+
+    def __init__(self, rate: float, capacity: float) -> None:
+        self.rate = rate
+        self.capacity = capacity
+        self.tokens = capacity
+        self.updated = time.monotonic()
+
+    def take(self) -> bool:
+        """Take a token if there is one."""
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
 
 
 class FakeComprehend(LocalService):
@@ -143,6 +170,7 @@ class FakeComprehend(LocalService):
         self._lock = threading.Lock()
         self._seed = seed
         self._rng = random.Random(seed)
+        self._bucket = _bucket(self.faults)
 
     # -- lifecycle (LocalService) ----------------------------------------------------------
 
@@ -161,6 +189,7 @@ class FakeComprehend(LocalService):
             self.requests.clear()
             self.faults = Faults(**faults)
             self._rng = random.Random(self._seed)
+            self._bucket = _bucket(self.faults)
 
     def answered(self) -> list[Recorded]:
         """The requests answered with results (status 200)."""
@@ -211,6 +240,8 @@ class FakeComprehend(LocalService):
     def _inject_faults(self) -> None:
         with self._lock:
             faults = self.faults
+            if self._bucket is not None and not self._bucket.take():
+                raise ServiceError(400, "ThrottlingException", "Rate exceeded")
             step: str | int = faults.script.pop(0) if faults.script else OK
             if step == OK and faults.throttle_rate > 0:
                 step = THROTTLE if self._rng.random() < faults.throttle_rate else OK
@@ -241,6 +272,12 @@ class FakeComprehend(LocalService):
                 {"Index": index, "Sentiment": verdict.label, "SentimentScore": verdict.scores}
             )
         return {"ResultList": results, "ErrorList": errors}
+
+
+def _bucket(faults: Faults) -> TokenBucket | None:
+    if faults.quota <= 0:
+        return None
+    return TokenBucket(faults.quota, faults.quota if faults.burst is None else faults.burst)
 
 
 def _decode(body: bytes) -> dict[str, Any]:
@@ -341,8 +378,12 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added per request")
     parser.add_argument("--throttle-rate", type=float, default=0.0, help="fraction throttled")
+    parser.add_argument("--quota", type=float, default=0.0, help="requests/s (0: none)")
+    parser.add_argument("--burst", type=float, default=None, help="bucket size (default: quota)")
     args = parser.parse_args(list(argv) if argv is not None else None)
-    with FakeComprehend(latency=args.latency, throttle_rate=args.throttle_rate) as fake:
+    with FakeComprehend(
+        latency=args.latency, throttle_rate=args.throttle_rate, quota=args.quota, burst=args.burst
+    ) as fake:
         print(fake.url, flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             sys.stdin.read()

@@ -1,4 +1,5 @@
-"""A python: backend whose behaviour a test switches: answer, fail, or throttle.
+"""A python: backend whose behaviour a test switches: answer, fail, be unavailable, or
+throttle.
 
 Answers are deterministic (label from the text's length, confidence 0.5 + length/1000)
 and every batch is recorded, so tests can count backend calls.
@@ -6,11 +7,12 @@ and every batch is recorded, so tests can count backend calls.
 
 from __future__ import annotations
 
-from ml_backends.errors import Throttled
+from ml_backends.errors import RetryableError, Throttled
 
 LABELS = ("POSITIVE", "NEGATIVE", "NEUTRAL", "MIXED")
 
-#: "ok", "fail" (an exception in the model) or "throttle" (always throttled).
+#: "ok", "fail" (an exception in the model), "unavailable" (a retryable failure, as a 503)
+#: or "throttle" (always throttled).
 mode = "ok"
 #: With mode "ok": this many batches are answered, then every later one fails.
 fail_after: int | None = None
@@ -37,4 +39,6 @@ def sentiment(inputs: list[tuple[str, str]]) -> list[tuple[str, float]]:
         raise RuntimeError("model crashed")
     if mode == "throttle":
         raise Throttled("slow down")
+    if mode == "unavailable":
+        raise RetryableError("HTTP 503: service unavailable")
     return [answer(text) for text, _ in inputs]

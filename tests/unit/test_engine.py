@@ -12,9 +12,10 @@ import pytest
 
 from ml_backends.base import Backend, ItemError, Outcome
 from ml_backends.cache import ResultCache
+from ml_backends.control.budget import TimeBudget
 from ml_backends.counters import MLCounters
 from ml_backends.engine import BatchPolicy, InferenceEngine
-from ml_backends.errors import InferenceFailed, RetryableError, Throttled
+from ml_backends.errors import BudgetExhausted, InferenceFailed, RetryableError, Throttled
 
 
 class ScriptedBackend(Backend):
@@ -137,15 +138,53 @@ def test_throttling_is_retried_and_counted_and_results_are_unchanged() -> None:
     inputs = [(i,) for i in range(5)]
     assert run(engine, inputs) == expected(inputs)
     assert engine.counters.retry_request_cnt == 2
+    assert engine.counters.throttled_cnt == 1
     assert engine.counters.actual_request_cnt == 3
     assert engine.counters.actual_response_cnt == 1
 
 
-def test_retries_run_out_into_a_clear_failure() -> None:
-    backend = ScriptedBackend(failures=[Throttled("slow down")] * 3)
+def test_retries_of_other_failures_run_out_into_a_clear_failure() -> None:
+    backend = ScriptedBackend(failures=[RetryableError("HTTP 503")] * 3)
     engine = InferenceEngine(backend, BatchPolicy(max_attempts=3, base_backoff=0.001))
-    with pytest.raises(InferenceFailed, match="gave up after 3 attempts"):
+    with pytest.raises(InferenceFailed, match=r"gave up after 3 attempts \(HTTP 503\)"):
         run(engine, [("a",)])
+
+
+def test_throttled_requests_are_retried_past_max_attempts_and_slow_the_engine_down() -> None:
+    backend = ScriptedBackend(failures=[Throttled("slow down")] * 3)
+    engine = InferenceEngine(backend, BatchPolicy(max_attempts=2))
+    assert run(engine, [("a",)]) == expected([("a",)])
+    assert engine.counters.throttled_cnt == 3
+    assert engine.counters.actual_request_cnt == 4
+    assert engine.rate.cuts == 3 and engine.rate.rate() is not None
+
+
+def test_a_spent_budget_ends_the_call_with_the_throttling_that_spent_it() -> None:
+    backend = ScriptedBackend(failures=[Throttled("Rate exceeded")] * 1000)
+    engine = InferenceEngine(backend)
+    budget = TimeBudget(1.0, "ml_statement_timeout")
+    with pytest.raises(BudgetExhausted) as caught:
+        run(engine, [("a",), ("b",)], batch_size=1, budget=budget)
+    message = str(caught.value)
+    assert "time budget of 1s (ml_statement_timeout)" in message
+    assert "requests throttled, the last: Rate exceeded" in message
+    assert caught.value.budget is budget
+    assert budget.remaining() > -5  # ended at the budget, not long after
+    assert backend.batches == []
+
+
+def test_a_budget_bounds_the_waits_of_other_retries_too() -> None:
+    backend = ScriptedBackend(failures=[RetryableError("HTTP 503")] * 3)
+    engine = InferenceEngine(backend, BatchPolicy(base_backoff=10, max_backoff=10))
+    with pytest.raises(BudgetExhausted, match=r"budget of 0\.5s \(max_statement_time\)"):
+        run(engine, [("a",)], budget=TimeBudget(0.5, "max_statement_time"))
+
+
+def test_cached_answers_need_no_budget() -> None:
+    engine = InferenceEngine(ScriptedBackend(), cache=ResultCache(max_entries=10))
+    run(engine, [("a",)])
+    spent = TimeBudget(1.0, "ml_statement_timeout", start=0.0)
+    assert run(engine, [("a",)], budget=spent) == expected([("a",)])
 
 
 def test_a_request_that_times_out_is_retried() -> None:
@@ -187,7 +226,9 @@ def test_counters_reset_and_list_as_status_rows() -> None:
     counters = MLCounters(logical_request_cnt=3, cache_hit_cnt=1)
     rows = dict(counters.as_status_rows())
     assert rows["Aurora_ml_logical_request_cnt"] == "3"
-    assert len(rows) == 7
+    assert rows["Mlproxy_ml_throttled_cnt"] == "0"
+    assert len([name for name in rows if name.startswith("Aurora_ml_")]) == 7  # Aurora's seven
+    assert len(rows) == 8
     counters.reset()
     assert all(value == "0" for value in dict(counters.as_status_rows()).values())
 
