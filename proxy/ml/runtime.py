@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from ml_backends.cache import ResultCache
+from ml_backends.cache import AnswerCache, ResultCache
 from ml_backends.counters import MLCounters
 from ml_backends.engine import BatchPolicy, InferenceEngine
 from ml_backends.errors import MLBackendError
 from ml_backends.registry import alias_backend, sentiment_backend
 from ml_backends.targets import resolve_alias_target
-from proxy.config import Config, endpoint_routes
+from proxy.config import Config, endpoint_routes, parse_backend_url
 from proxy.errors import ConfigError
 from proxy.ml.memory import ProcessMemory
 from proxy.ml.path import AliasEngineFactory, MLRuntime
+from proxy.replicas.link import RedisLink
+from proxy.replicas.shared_cache import SharedCache
 from rewriter.ddl import AliasFunction
 from rewriter.functions import BUILTINS, SENTIMENT
 
@@ -32,8 +35,27 @@ def _backend_options(config: Config) -> dict[str, object]:
     }
 
 
-def build_runtime(config: Config) -> MLRuntime:
-    """Engines for every function family, sharing one cache and one set of counters."""
+#: The cache of an engine, given what the engine's answers depend on besides the
+#: namespace and the input (the model it calls).
+CacheFor = Callable[[str], AnswerCache]
+
+
+def cache_factory(config: Config, shared: RedisLink | None) -> CacheFor:
+    """Every engine's cache: one in-process ResultCache, and with ``--ml-cache`` a Redis
+    layer behind it whose keys also name the backend server this proxy fronts (proxies
+    in front of different servers never share answers, whatever their accounts' names)."""
+    local = ResultCache(
+        config.ml_cache_entries, config.ml_cache_ttl, max_bytes=config.ml_cache_memory
+    )
+    if shared is None:
+        return lambda model: local
+    server = str(parse_backend_url(config.backend).address) if config.backend else ""
+    return lambda model: SharedCache(local, shared, f"{server}|{model}", config.ml_cache_ttl)
+
+
+def build_runtime(config: Config, shared: RedisLink | None = None) -> MLRuntime:
+    """Engines for every function family, sharing one cache and one set of counters
+    (``shared``: the Redis of --ml-cache, the cache's second layer)."""
     try:
         backend = sentiment_backend(config.comprehend_backend, **_backend_options(config))
     except MLBackendError as exc:
@@ -45,18 +67,17 @@ def build_runtime(config: Config) -> MLRuntime:
         max_attempts=config.ml_max_attempts,
         request_timeout=config.ml_request_timeout,
     )
-    cache = ResultCache(
-        config.ml_cache_entries, config.ml_cache_ttl, max_bytes=config.ml_cache_memory
-    )
+    cache_for = cache_factory(config, shared)
     counters = MLCounters()
-    engine = InferenceEngine(backend, policy, cache, counters)
+    model = f"comprehend:{config.comprehend_backend}|{config.aws_region}|{config.aws_endpoint_url}"
+    engine = InferenceEngine(backend, policy, cache_for(model), counters)
     log.info("comprehend functions answered by the %r backend", backend.name)
     return MLRuntime(
         functions=dict(BUILTINS),
         engines={SENTIMENT: engine},
         counters=counters,
         max_backend_calls=config.ml_max_backend_calls,
-        alias_engines=alias_engine_factory(config, cache, counters),
+        alias_engines=alias_engine_factory(config, cache_for, counters),
         routes=endpoint_routes(config),
         statement_memory=config.ml_statement_memory,
         memory=ProcessMemory(config.ml_memory, config.ml_memory_wait),
@@ -64,7 +85,7 @@ def build_runtime(config: Config) -> MLRuntime:
 
 
 def alias_engine_factory(
-    config: Config, cache: ResultCache, counters: MLCounters
+    config: Config, cache_for: CacheFor, counters: MLCounters
 ) -> AliasEngineFactory:
     """Builds an alias's engine on its first call: its endpoint name or model id goes
     through the endpoint map (``--endpoint NAME=TARGET``), unmapped names are AWS's and
@@ -98,6 +119,7 @@ def alias_engine_factory(
             request_timeout=timeout or config.ml_request_timeout,
         )
         log.info("%s answered by %r", name, backend.name)
-        return InferenceEngine(backend, policy, cache, counters)
+        model = f"{definition.kind}:{resolved.form}:{resolved.target}"
+        return InferenceEngine(backend, policy, cache_for(model), counters)
 
     return build

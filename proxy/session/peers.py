@@ -21,6 +21,7 @@ import functools
 import logging
 import os
 from dataclasses import dataclass
+from typing import Protocol
 
 from proxy.session.kill import worker_of
 from proxy.session.live import LiveSession
@@ -41,6 +42,19 @@ class WorkerSlot:
 
     def socket_path(self, index: int) -> str:
         return os.path.join(self.directory, f"worker-{index}.sock")
+
+
+class SiblingProxies(Protocol):
+    """Whom a KILL of a connection this process does not own asks: the other workers
+    (``Peers``), or the other replicas (proxy.replicas.kill_bridge.ReplicaPeers)."""
+
+    async def backend_thread(self, proxy_id: int) -> int | None:
+        """The backend thread of another process's connection, or None (no such one)."""
+        ...
+
+    async def close_client(self, proxy_id: int) -> None:
+        """Have the owner drop that client (after a KILL CONNECTION)."""
+        ...
 
 
 class Peers:
