@@ -20,7 +20,7 @@ from typing import Any, TypeAlias
 import pymysql
 import pytest
 
-from proxy.replicas.ids import BLOCK_SIZE, block_key, block_of
+from proxy.replicas.ids import BLOCK_SIZE, BLOCKS, block_key, block_of
 from proxy.replicas.kill_bridge import ReplicaPeers
 from proxy.session.kill import PROXY_ID_BASE
 from tests.conftest import (
@@ -336,13 +336,14 @@ def test_connection_ids_never_collide_across_replicas(
     try:
         ids = [conn.thread_id() for conn in opened]
         assert len(set(ids)) == len(ids)
-        first_blocks = {block_of(i) for i in ids[:5]}
-        second_blocks = {block_of(i) for i in ids[5:]}
+        first_blocks = {block_of(i) or 0 for i in ids[:5]}
+        second_blocks = {block_of(i) or 0 for i in ids[5:]}
+        assert None not in map(block_of, ids)
         assert not first_blocks & second_blocks
         with redis_session.client() as client:
             owners = {client.get(block_key(b)) for b in first_blocks | second_blocks}
         assert len(owners) == 2 and None not in owners
-        free = next(b for b in range(3072) if b not in first_blocks | second_blocks)
+        free = next(b for b in range(BLOCKS) if b not in first_blocks | second_blocks)
         unknown = PROXY_ID_BASE + free * BLOCK_SIZE + 1
         assert outcome(opened[5], f"KILL QUERY {unknown}") == ("error", ER_NO_SUCH_THREAD)
     finally:
