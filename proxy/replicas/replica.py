@@ -13,12 +13,16 @@ for a KILL's answer never holds up cache lookups, and the reverse.
 
 from __future__ import annotations
 
+import logging
+
 from proxy.config import Config, replica_registry_url
 from proxy.replicas.ids import LeasedIds
 from proxy.replicas.kill_bridge import ReplicaPeers
 from proxy.replicas.link import RedisLink
 from proxy.session.live import LiveSession
 from proxy.session.peers import PEER_TIMEOUT
+
+log = logging.getLogger(__name__)
 
 
 class Replica:
@@ -48,9 +52,17 @@ class Replica:
             self.peers = ReplicaPeers(self.registry_link, self.ids, sessions)
 
     async def start(self) -> None:
+        if self.cache_link is not None:
+            log.info("ML answers shared through Redis %s", self.cache_link.server)
         if self.ids is not None and self.peers is not None:
             await self.ids.start()
             await self.peers.start()
+            log.info(
+                "replica %s: connection ids from block %d, KILLs across replicas through Redis %s",
+                self.ids.member,
+                self.ids.block,
+                self.ids.link.server,
+            )
 
     async def close(self) -> None:
         if self.peers is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +35,7 @@ from tests.conftest import (
     unique,
     wait_until,
 )
+from tests.integration.test_lifecycle import ProxyProcess, backend_url
 from tests.support.backend import BackendInfo
 from tests.support.redis_server import PASSWORD, RedisServer, start_redis
 from tests.support.replica_models import ASKED
@@ -349,3 +351,40 @@ def test_connection_ids_never_collide_across_replicas(
     finally:
         for conn in opened:
             conn.close()
+
+
+def test_workers_of_a_replica_lease_their_own_blocks_and_kill_across_each_other(
+    backend: BackendInfo, redis_session: RedisServer
+) -> None:
+    """``--workers 2`` with a registry: each worker is a member of its own (ids from
+    leased blocks, not the static slices), and a KILL crosses workers through Redis."""
+    if redis_session.process is None:
+        redis_session.start()
+    args = ["--listen", "127.0.0.1:0", "--backend", backend_url(backend), "--workers", "2"]
+    process = ProxyProcess([*args, "--ml-cache", redis_session.url, "--shutdown-timeout", "5"])
+    opened: list[Connection] = []
+    try:
+        process.wait_ready()
+        by_block: dict[int | None, Connection] = {}
+        for _ in range(100):
+            opened.append(process.connect())
+            by_block.setdefault(block_of(opened[-1].thread_id()), opened[-1])
+            if len(by_block) == 2:
+                break
+        assert len(by_block) == 2 and None not in by_block, "one worker took every connection"
+        victim, killer = by_block.values()
+        thread_id = backend_thread(victim)
+        with ThreadPoolExecutor(1) as pool:
+            sleeping = pool.submit(outcome, victim, "SELECT SLEEP(30)")
+            assert wait_until(lambda: running(backend, thread_id))
+            assert outcome(killer, f"KILL QUERY {victim.thread_id()}") == ("ok", [])
+            assert sleeping.result(timeout=10) == ("error", ER_QUERY_INTERRUPTED)
+    finally:
+        for connection in opened:
+            with contextlib.suppress(pymysql.MySQLError):
+                connection.close()
+        process.signal(signal.SIGTERM)
+        with contextlib.suppress(Exception):
+            process.wait_exit(20)
+        process.stop()
+    assert PASSWORD not in "\n".join(process.lines)
