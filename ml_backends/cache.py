@@ -6,6 +6,10 @@ definition version) and the arguments. Only successful answers are cached.
 Entries are counted in bytes (the key's inputs and the answer, roughly as Python holds
 them), so a few huge answers cannot take the memory many small ones would share; an
 entry larger than an eighth of the byte bound is not kept at all.
+
+The engine sees a cache through ``AnswerCache``: batch lookups and stores, so a layer
+behind this one (proxy.replicas.shared_cache: a Redis shared by replicas) costs one round
+trip per statement, not one per input.
 """
 
 from __future__ import annotations
@@ -13,11 +17,39 @@ from __future__ import annotations
 import sys
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
-from typing import Any
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, Protocol
+
+from ml_backends.slices import LoopSlices
 
 #: The default byte bound (64 MiB).
 DEFAULT_MAX_BYTES = 64 << 20
+
+
+#: What an answer from outside the process passes before it is used (the engine's
+#: AnswerCheck): the value to use, or an ItemError for one that is not an answer.
+Check = Callable[[Any], Any]
+
+
+class AnswerCache(Protocol):
+    """What the engine asks of its cache. Keys are ``(namespace, input)`` as for
+    ``ResultCache``; lookups and stores come a statement's distinct inputs at a time."""
+
+    async def lookup(
+        self, namespace: Hashable, keys: Sequence[Hashable], check: Check | None = None
+    ) -> dict[Hashable, Any]:
+        """The answers held for the distinct ``keys``, by input (absent: not held).
+        Answers from outside the process pass ``check`` first (one it refuses is not
+        held); without a check they are counted but not kept (estimates)."""
+        ...
+
+    async def store(self, namespace: Hashable, answers: Sequence[tuple[Hashable, Any]]) -> None:
+        """Keep new answers (never raises: a cache that fails only costs requests)."""
+        ...
+
+    def clear(self) -> None:
+        """Forget this process's answers."""
+        ...
 
 
 def approximate_size(value: object) -> int:
@@ -77,6 +109,22 @@ class ResultCache:
     def clear(self) -> None:
         self._entries.clear()
         self.bytes = 0
+
+    async def lookup(
+        self, namespace: Hashable, keys: Sequence[Hashable], check: Check | None = None
+    ) -> dict[Hashable, Any]:
+        """AnswerCache.lookup: this process's answers only (they passed a check when they
+        came in), yielding to the event loop through long passes."""
+        found = {}
+        async for key in LoopSlices().each(keys):
+            hit, value = self.get((namespace, key))
+            if hit:
+                found[key] = value
+        return found
+
+    async def store(self, namespace: Hashable, answers: Sequence[tuple[Hashable, Any]]) -> None:
+        async for key, value in LoopSlices().each(answers):
+            self.put((namespace, key), value)
 
     def _drop(self, key: Hashable) -> None:
         entry = self._entries.pop(key, None)

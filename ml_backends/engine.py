@@ -23,7 +23,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
 from ml_backends.base import Backend, ItemError, Outcome
-from ml_backends.cache import ResultCache
+from ml_backends.cache import AnswerCache, ResultCache
 from ml_backends.control.adaptive_rate import AdaptiveRate, paced
 from ml_backends.control.budget import TimeBudget
 from ml_backends.control.stop import raise_if_stopped
@@ -72,14 +72,14 @@ class InferenceEngine:
         self,
         backend: Backend,
         policy: BatchPolicy | None = None,
-        cache: ResultCache | None = None,
+        cache: AnswerCache | None = None,
         counters: MLCounters | None = None,
         rng: random.Random | None = None,
         rate: AdaptiveRate | None = None,
     ) -> None:
         self.backend = backend
         self.policy = policy or BatchPolicy()
-        self.cache = cache if cache is not None else ResultCache(max_entries=0)
+        self.cache: AnswerCache = cache if cache is not None else ResultCache(max_entries=0)
         self.counters = counters if counters is not None else MLCounters()
         self._in_flight = asyncio.Semaphore(self.policy.max_in_flight)
         #: The service's pacing; engines calling the same service share one.
@@ -111,7 +111,7 @@ class InferenceEngine:
         budget runs out first."""
         tally = Tally(self.counters, counters)
         tally.add("logical_request_cnt", len(inputs))
-        plan = await self._plan(inputs, namespace, tally)
+        plan = await self._plan(inputs, namespace, tally, check)
         batches = await self._batches(plan.missing, self._batch_size(batch_size))
 
         # One clock for every batch of this call: answers of many big batches that
@@ -142,12 +142,14 @@ class InferenceEngine:
         except TimeoutError:
             assert budget is not None
             raise self._spent(budget, throttles) from None
+        answered = []
         for batch, task in zip(batches, tasks, strict=True):
             for key, outcome in zip(batch, task.result(), strict=True):
                 plan.answers[key] = outcome
                 if not isinstance(outcome, ItemError):
-                    self.cache.put((namespace, key), outcome)
+                    answered.append((key, outcome))
             await slices.pause()
+        await self.cache.store(namespace, answered)
         tally.add("logical_response_cnt", len(inputs))
         return [plan.answers[key] async for key in slices.each(inputs)]
 
@@ -155,11 +157,9 @@ class InferenceEngine:
         self, inputs: Sequence[Hashable], *, namespace: Hashable, batch_size: int | None = None
     ) -> tuple[int, int]:
         """(distinct inputs the cache cannot answer, requests they would take)."""
-        missing = [
-            key
-            async for key in LoopSlices().each(dict.fromkeys(inputs))
-            if not self.cache.get((namespace, key))[0]
-        ]
+        distinct = list(dict.fromkeys(inputs))
+        found = await self.cache.lookup(namespace, distinct)
+        missing = [key async for key in LoopSlices().each(distinct) if key not in found]
         return len(missing), len(await self._batches(missing, self._batch_size(batch_size)))
 
     async def _batches(self, missing: list[Hashable], size: int) -> list[list[Hashable]]:
@@ -174,14 +174,17 @@ class InferenceEngine:
     def _batch_size(self, requested: int | None) -> int:
         return min(requested or self.policy.max_batch_size, self.backend.max_batch_size)
 
-    async def _plan(self, inputs: Sequence[Hashable], namespace: Hashable, tally: Tally) -> _Plan:
+    async def _plan(
+        self,
+        inputs: Sequence[Hashable],
+        namespace: Hashable,
+        tally: Tally,
+        check: AnswerCheck | None,
+    ) -> _Plan:
         plan = _Plan()
-        async for key in LoopSlices().each(dict.fromkeys(inputs)):
-            found, value = self.cache.get((namespace, key))
-            if found:
-                plan.answers[key] = value
-            else:
-                plan.missing.append(key)
+        distinct = list(dict.fromkeys(inputs))
+        plan.answers = await self.cache.lookup(namespace, distinct, check)
+        plan.missing = [key async for key in LoopSlices().each(distinct) if key not in plan.answers]
         tally.add("cache_hit_cnt", len(inputs) - len(plan.missing))
         return plan
 

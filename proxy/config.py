@@ -140,6 +140,19 @@ class Config:
     ml_cache_memory: int = _setting(
         64 << 20, "bytes of answers the shared result cache holds (0: no cache)", "BYTES"
     )
+    ml_cache: str | None = _setting(
+        None,
+        "a Redis or Valkey that replicas share answers through: redis://[:PASSWORD@]HOST:PORT/DB "
+        "(rediss:// for TLS); answers are looked up in the process first, then there "
+        "(default: in-process only)",
+        "URL",
+    )
+    replica_registry: str | None = _setting(
+        None,
+        "the Redis through which replicas hand out connection ids and pass on KILLs of each "
+        "other's connections: a redis:// or rediss:// URL, or off (default: ml_cache's Redis)",
+        "URL",
+    )
     endpoint: tuple[str, ...] = _setting(
         (),
         "route an alias's endpoint name or model id to a target: NAME=TARGET, repeatable; "
@@ -377,6 +390,7 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"{name} must be at least 1 byte")
     if config.ml_cache_memory < 0 or not config.ml_memory_wait >= 0:
         raise ConfigError("ml_cache_memory and ml_memory_wait cannot be negative")
+    _validate_redis_urls(config)
     if bool(config.tls_cert) != bool(config.tls_key):
         raise ConfigError("tls_cert and tls_key go together")
     if config.require_tls and not config.tls:
@@ -387,6 +401,52 @@ def _validate(config: Config) -> None:
         )
     resolve_loop(config.loop)  # raises ConfigError for an unknown name or a missing uvloop
     _validate_workers(config.workers)
+
+
+#: The URL schemes of a Redis or Valkey server (plain, TLS, a Unix socket).
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def redacted_url(url: str) -> str:
+    """A Redis URL without its password (or user), for logs and errors.
+
+    >>> redacted_url("rediss://:s3cret@cache.internal:6380/2")
+    'rediss://cache.internal:6380/2'
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def _validate_redis_urls(config: Config) -> None:
+    for name in ("ml_cache", "replica_registry"):
+        value = getattr(config, name)
+        if value is None or (name == "replica_registry" and value == "off"):
+            continue
+        parts = urlsplit(value)
+        try:
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError:
+            raise ConfigError(f"{name} has a bad port: {redacted_url(value)}") from None
+        if parts.scheme not in REDIS_SCHEMES or not (parts.hostname or parts.path):
+            raise ConfigError(
+                f"{name} must be a redis://HOST:PORT/DB, rediss://... or unix://PATH URL"
+                + (", or off" if name == "replica_registry" else "")
+                + " (the value is not repeated here: it may hold a password)"
+            )
+
+
+def replica_registry_url(config: Config) -> str | None:
+    """The Redis of the replica registry: its own setting, else ml_cache's (None: off)."""
+    if config.replica_registry == "off":
+        return None
+    return config.replica_registry or config.ml_cache
 
 
 def _validate_workers(workers: int) -> None:

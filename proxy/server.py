@@ -24,8 +24,10 @@ from proxy.errors import ConfigError, TooManyConnections, error_payload
 from proxy.ml.registry import FunctionRegistry
 from proxy.ml.runtime import build_runtime
 from proxy.ops.parts import OpsParts
+from proxy.replicas.replica import Replica
 from proxy.session.context import ProxyContext, Timeouts
 from proxy.session.kill import ConnectionIds
+from proxy.session.live import LiveSession
 from proxy.session.peers import Peers, WorkerSlot
 from proxy.session.session import Session
 from proxy.transport.event_loop import running_loop_name
@@ -59,6 +61,8 @@ class ProxyServer:
         self._registry_poller: asyncio.Task[None] | None = None
         #: /metrics, /healthz, /readyz (--metrics-listen); a worker's are its supervisor's.
         self.ops = OpsParts.for_process(config, worker is not None)
+        #: What this process shares with other replicas through Redis (--ml-cache...).
+        self.replica: Replica | None = None
 
     @property
     def port(self) -> int:
@@ -87,6 +91,8 @@ class ProxyServer:
             self.ctx = await self._build_context()
         except BaseException:
             self._server.close()
+            if self.replica is not None:
+                await self.replica.close()
             raise
         await self._server.start_serving()
         self.ops.serving(self.ctx.ml.counters, self.ctx.backend_address)
@@ -123,7 +129,10 @@ class ProxyServer:
             except (OSError, ValueError) as exc:
                 raise ConfigError(f"cannot load the TLS certificate: {exc}") from exc
         users = read_users_file(config.users_file) if config.users_file else {}
-        ml = build_runtime(config, self.ops.metrics)
+        sessions: dict[int, LiveSession] = {}
+        self.replica = Replica(config, sessions)
+        await self.replica.start()
+        ml = build_runtime(config, metrics=self.ops.metrics, shared=self.replica.cache_link)
         detector = CallDetector(ml.functions)
         register_function_names(detector.names)
         return ProxyContext(
@@ -149,11 +158,16 @@ class ProxyServer:
             detector=detector,
             ml_max_statement_bytes=config.ml_max_statement_bytes,
             metrics=self.ops.metrics,
+            sessions=sessions,
             **self._worker_parts(),
         )
 
     def _worker_parts(self) -> dict[str, Any]:
-        """With --workers: this worker's slice of connection ids, and its siblings."""
+        """With a replica registry: ids leased from it, and the other replicas (workers
+        included) reached through it. Else with --workers: this worker's slice of
+        connection ids, and its siblings."""
+        if self.replica is not None and self.replica.ids is not None:
+            return {"ids": self.replica.ids, "peers": self.replica.peers}
         if self.worker is None:
             return {}
         return {
@@ -229,6 +243,8 @@ class ProxyServer:
         if self._server is not None:
             await asyncio.wait_for(self._server.wait_closed(), timeout=5)
         await self.ops.close()
+        if self.replica is not None:
+            await self.replica.close()
         log.info("mlproxy stopped")
 
     async def _cut_running_statements(self, pending: set[asyncio.Task[None]]) -> None:

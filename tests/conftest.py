@@ -32,6 +32,7 @@ from proxy.config import Config, load_config
 from proxy.server import ProxyServer
 from proxy.transport import event_loop
 from tests.support.backend import BackendInfo, provide_backend
+from tests.support.redis_server import RedisServer, start_redis
 
 TEST_DB = "mlproxy_test"
 
@@ -256,3 +257,24 @@ def private_database(backend: BackendInfo, name: str) -> Iterator[str]:
         with admin_connect(backend) as admin, admin.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS {name}")
             cur.execute(f"REVOKE ALL ON {name}.* FROM '{APP.user}'@'%'")
+
+
+@pytest.fixture(scope="session")
+def redis_session() -> Iterator[RedisServer]:
+    """One redis-server for the session (tests/support/redis_server.py); its data is
+    flushed before each test by ``redis_server``."""
+    server, directory = start_redis()
+    try:
+        yield server
+    finally:
+        server.stop()
+        directory.cleanup()
+
+
+@pytest.fixture
+def redis_server(redis_session: RedisServer) -> RedisServer:
+    """The session's redis-server, running and empty."""
+    if redis_session.process is None:
+        redis_session.start()  # a test stopped it
+    redis_session.flush()
+    return redis_session

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from ml_backends.cache import ResultCache
+from ml_backends.cache import AnswerCache, ResultCache
 from ml_backends.control.adaptive_rate import RateLimits
 from ml_backends.counters import MLCounters
 from ml_backends.engine import BatchPolicy, InferenceEngine
@@ -12,11 +13,13 @@ from ml_backends.errors import MLBackendError
 from ml_backends.python_callable import PREFIX, add_import_dir
 from ml_backends.registry import alias_backend, sentiment_backend
 from ml_backends.targets import resolve_alias_target
-from proxy.config import Config, endpoint_routes
+from proxy.config import Config, endpoint_routes, parse_backend_url
 from proxy.errors import ConfigError
 from proxy.ml.memory import ProcessMemory
 from proxy.ml.path import AliasEngineFactory, MLRuntime
 from proxy.ops.metrics import MeteredBackend, Metrics
+from proxy.replicas.link import RedisLink
+from proxy.replicas.shared_cache import SharedCache
 from rewriter.ddl import AliasFunction
 from rewriter.functions import BUILTINS, SENTIMENT
 
@@ -38,9 +41,30 @@ def _backend_options(config: Config) -> dict[str, object]:
     }
 
 
-def build_runtime(config: Config, metrics: Metrics | None = None) -> MLRuntime:
+#: The cache of an engine, given what the engine's answers depend on besides the
+#: namespace and the input (the model it calls).
+CacheFor = Callable[[str], AnswerCache]
+
+
+def cache_factory(config: Config, shared: RedisLink | None) -> CacheFor:
+    """Every engine's cache: one in-process ResultCache, and with ``--ml-cache`` a Redis
+    layer behind it whose keys also name the backend server this proxy fronts (proxies
+    in front of different servers never share answers, whatever their accounts' names)."""
+    local = ResultCache(
+        config.ml_cache_entries, config.ml_cache_ttl, max_bytes=config.ml_cache_memory
+    )
+    if shared is None:
+        return lambda model: local
+    server = str(parse_backend_url(config.backend).address) if config.backend else ""
+    return lambda model: SharedCache(local, shared, f"{server}|{model}", config.ml_cache_ttl)
+
+
+def build_runtime(
+    config: Config, *, metrics: Metrics | None = None, shared: RedisLink | None = None
+) -> MLRuntime:
     """Engines for every function family, sharing one cache, one set of counters, and one
-    adaptive rate per service; with ``metrics``, every backend request is recorded there."""
+    adaptive rate per service; with ``metrics``, every backend request is recorded there;
+    ``shared``: the Redis of --ml-cache, the cache's second layer."""
     if _names_python_targets(config):
         add_import_dir(config.app_dir)
     try:
@@ -59,13 +83,12 @@ def build_runtime(config: Config, metrics: Metrics | None = None) -> MLRuntime:
         max_attempts=config.ml_max_attempts,
         request_timeout=config.ml_request_timeout,
     )
-    cache = ResultCache(
-        config.ml_cache_entries, config.ml_cache_ttl, max_bytes=config.ml_cache_memory
-    )
+    cache_for = cache_factory(config, shared)
     counters = MLCounters()
     rates = RateLimits(config.ml_rate_limit or None)
+    model = f"comprehend:{config.comprehend_backend}|{config.aws_region}|{config.aws_endpoint_url}"
     engine = InferenceEngine(
-        backend, policy, cache, counters, rate=rates.for_service(COMPREHEND_SERVICE)
+        backend, policy, cache_for(model), counters, rate=rates.for_service(COMPREHEND_SERVICE)
     )
     log.info("comprehend functions answered by the %r backend", backend.name)
     return MLRuntime(
@@ -73,7 +96,7 @@ def build_runtime(config: Config, metrics: Metrics | None = None) -> MLRuntime:
         engines={SENTIMENT: engine},
         counters=counters,
         max_backend_calls=config.ml_max_backend_calls,
-        alias_engines=alias_engine_factory(config, cache, counters, rates, metrics),
+        alias_engines=alias_engine_factory(config, cache_for, counters, rates, metrics),
         routes=endpoint_routes(config),
         statement_memory=config.ml_statement_memory,
         memory=ProcessMemory(config.ml_memory, config.ml_memory_wait),
@@ -90,7 +113,7 @@ def _names_python_targets(config: Config) -> bool:
 
 def alias_engine_factory(
     config: Config,
-    cache: ResultCache,
+    cache_for: CacheFor,
     counters: MLCounters,
     rates: RateLimits | None = None,
     metrics: Metrics | None = None,
@@ -131,6 +154,9 @@ def alias_engine_factory(
             request_timeout=timeout or config.ml_request_timeout,
         )
         log.info("%s answered by %r", name, backend.name)
-        return InferenceEngine(backend, policy, cache, counters, rate=rates.for_service(name))
+        model = f"{definition.kind}:{resolved.form}:{resolved.target}"
+        return InferenceEngine(
+            backend, policy, cache_for(model), counters, rate=rates.for_service(name)
+        )
 
     return build

@@ -15,7 +15,7 @@ from proxy.ml.registry import FunctionRegistry
 from proxy.ops.metrics import Metrics
 from proxy.session.kill import ConnectionIds
 from proxy.session.live import LiveSession
-from proxy.session.peers import Peers
+from proxy.session.peers import SiblingProxies
 from proxy.upstream.backend import RELAYABLE_CAPABILITIES, BackendAddress
 from proxy.wire.handshake import Greeting
 from rewriter.detect import CallDetector
@@ -60,8 +60,8 @@ class ProxyContext:
     sessions: dict[int, LiveSession] = field(default_factory=dict)
     #: This process's connection ids (a slice of the range with --workers).
     ids: ConnectionIds = field(default_factory=ConnectionIds)
-    #: The other worker processes, for KILL of their connections (None: one process).
-    peers: Peers | None = None
+    #: The other worker processes or replicas, for KILL of their connections (None: alone).
+    peers: SiblingProxies | None = None
     #: What /metrics reports (None: --metrics-listen is off).
     metrics: Metrics | None = None
 

@@ -32,6 +32,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from proxy.ml.activity import MLSnapshot
 from proxy.session.kill import is_proxy_id, worker_of
@@ -57,6 +58,24 @@ class WorkerSlot:
 
     def socket_path(self, index: int) -> str:
         return os.path.join(self.directory, f"worker-{index}.sock")
+
+
+class SiblingProxies(Protocol):
+    """Whom a KILL of a connection this process does not own asks: the other workers
+    (``Peers``), or the other replicas (proxy.replicas.kill_bridge.ReplicaPeers)."""
+
+    async def backend_thread(self, proxy_id: int) -> int | None:
+        """The backend thread of another process's connection, or None (no such one)."""
+        ...
+
+    async def killed(self, thread_id: int, query_only: bool) -> None:
+        """A KILL the backend accepted names a connection this process does not serve:
+        its owner stops that connection's ML statement (or drops its client)."""
+        ...
+
+    async def ml_statements(self) -> list[MLSnapshot]:
+        """The ML statements the others run now (SHOW PROCESSLIST)."""
+        ...
 
 
 class Peers:

@@ -128,8 +128,7 @@ def test_item_errors_come_back_in_place_and_are_not_cached() -> None:
     outcomes = run(engine, [("ok",), ("",)])
     assert outcomes[0] == expected([("ok",)])[0]
     assert isinstance(outcomes[1], ItemError)
-    found, _ = engine.cache.get(("f", ("",)))
-    assert not found
+    assert asyncio.run(engine.cache.lookup("f", [("",), ("ok",)])) == {("ok",): outcomes[0]}
 
 
 def test_throttling_is_retried_and_counted_and_results_are_unchanged() -> None:
