@@ -18,6 +18,7 @@ from typing import Any
 
 from proxy import __version__
 from proxy.auth.client_auth import AuthSettings
+from proxy.auth.lent_identity import warn_at_start
 from proxy.auth.login_gate import LoginGate
 from proxy.config import BackendURL, Config, parse_backend_url, read_users_file
 from proxy.errors import ConfigError, TooManyConnections, error_payload
@@ -95,6 +96,7 @@ class ProxyServer:
                 await self.replica.close()
             raise
         await self._server.start_serving()
+        warn_at_start(self.ctx.backend_address)
         self.ops.serving(self.ctx.ml.counters, self.ctx.backend_address)
         self._watchdog = asyncio.create_task(self._watch_clients(), name="mlproxy-client-watchdog")
         self._registry_poller = asyncio.create_task(

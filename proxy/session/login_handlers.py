@@ -16,6 +16,7 @@ from mysql_mimic.types import Commands
 
 from ml_backends.counters import MLCounters
 from proxy.auth.client_auth import ClientAuthenticator, ClientIdentity
+from proxy.auth.lent_identity import refuse_lent_identity
 from proxy.auth.login_gate import PendingLogin
 from proxy.errors import (
     BackendRejected,
@@ -166,7 +167,10 @@ class LoginHandlers:
         self, identity: ClientIdentity, database: bytes | None
     ) -> BackendConnection:
         """Log in to the backend as the client; its response shapes must be the client's
-        (proxy.wire.capabilities.SHAPING), since its bytes are relayed as they are."""
+        (proxy.wire.capabilities.SHAPING), since its bytes are relayed as they are.
+        Never as the account the backend would accept on the proxy's own OS identity
+        (proxy.auth.lent_identity)."""
+        refuse_lent_identity(identity.user, self.ctx.backend_address)
         backend = await BackendConnection.open(
             self.ctx.backend_address,
             self._login(identity, database),
