@@ -18,10 +18,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pymysql
 import pytest
 
 from proxy.replicas.kill_bridge import ReplicaPeers
-from tests.conftest import RunningProxy, start_proxy
+from tests.conftest import APP, RunningProxy, start_proxy
 from tests.integration.test_cli_client import CLIENT, interrupt_batch_sleep
 from tests.support.backend import BackendInfo
 from tests.support.redis_server import RedisServer, free_port
@@ -46,12 +47,18 @@ def configured(port: int, first: RunningProxy, second: RunningProxy) -> str:
     text = EXAMPLE.read_text(encoding="utf-8")
     for example, ours in [
         ("bind :6033", f"bind 127.0.0.1:{port}"),
-        ("10.0.0.11:6033", f"127.0.0.1:{first.port}"),
-        ("10.0.0.12:6033", f"127.0.0.1:{second.port}"),
+        ("10.0.0.11:6033 check port 9104", f"127.0.0.1:{first.port} check port {ops(first)}"),
+        ("10.0.0.12:6033 check port 9104", f"127.0.0.1:{second.port} check port {ops(second)}"),
     ]:
         assert text.count(example) == 1, f"the example no longer has {example!r}"
         text = text.replace(example, ours)
     return text
+
+
+def ops(proxy: RunningProxy) -> int:
+    """The replica's /readyz port (--metrics-listen)."""
+    assert proxy.server is not None and proxy.server.ops.endpoint is not None
+    return proxy.server.ops.endpoint.port
 
 
 def accepts(port: int) -> bool:
@@ -70,8 +77,8 @@ def balanced(
     binary = haproxy_binary()
     if redis_session.process is None:
         redis_session.start()
-    first = start_proxy(backend, ml_cache=redis_session.url)
-    second = start_proxy(backend, ml_cache=redis_session.url)
+    first = start_proxy(backend, ml_cache=redis_session.url, metrics_listen="127.0.0.1:0")
+    second = start_proxy(backend, ml_cache=redis_session.url, metrics_listen="127.0.0.1:0")
     port = free_port()
     config = tmp_path / "haproxy.cfg"
     config.write_text(configured(port, first, second), encoding="utf-8")
@@ -121,5 +128,33 @@ def test_ctrl_c_in_the_mariadb_cli_through_haproxy_kills_the_query_on_the_other_
     assert "Ctrl-C -- query killed." in interrupted.stdout, interrupted
     assert "ERROR 1317 (70100)" in interrupted.stderr
     assert elapsed < 10, "the client waited for the query instead of killing it"
-    # The KILL went to the replica that does not hold the session, which asked the owner.
-    assert answered(first) + answered(second) == before + 1
+    # The KILL went to the replica that does not hold the session, which asked the owner
+    # twice: for the backend thread, then (the backend having killed the query) to stop
+    # the session's ML statement if it runs one.
+    assert answered(first) + answered(second) == before + 2
+
+
+def test_haproxy_takes_a_replica_out_when_its_readyz_says_no(
+    balanced: tuple[int, RunningProxy, RunningProxy], tmp_path: Path
+) -> None:
+    """The example's health check is each replica's /readyz: a replica starting its
+    shutdown (503) is marked down, and new clients all reach the other one."""
+    port, first, second = balanced
+    assert first.server is not None and first.server.ops.readiness is not None
+    first.server.ops.readiness.stopping = True  # what SIGTERM does first
+    log = tmp_path / "haproxy.log"
+    deadline = time.monotonic() + 15
+    while "mlproxy-1 is DOWN" not in log.read_text(errors="replace"):
+        assert time.monotonic() < deadline, log.read_text(errors="replace")
+        time.sleep(0.2)
+    clients = [
+        pymysql.connect(host="127.0.0.1", port=port, user=APP.user, password=APP.password)
+        for _ in range(4)
+    ]
+    try:
+        assert second.server is not None and second.server.ctx is not None
+        assert first.server.ctx is not None
+        assert (len(first.server.ctx.sessions), len(second.server.ctx.sessions)) == (0, 4)
+    finally:
+        for client in clients:
+            client.close()
