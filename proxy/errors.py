@@ -1,4 +1,6 @@
-"""The proxy's exceptions, and the one place that turns them into MySQL ERR packets.
+"""The proxy's exceptions, its error codes (``ErrorCode``, each code's SQLSTATE in one
+table), and the one place that turns exceptions into MySQL ERR packets (``error_payload``,
+used at the session boundary).
 
     ProxyError
     ├── ConfigError              bad settings (the CLI exits with code 2)
@@ -33,15 +35,86 @@ from __future__ import annotations
 import contextlib
 import struct
 from collections.abc import Iterator
+from enum import IntEnum
 
 from proxy.wire.packets import ServerError, make_err
 
 
-class ProxyError(Exception):
-    """Root of every error the proxy raises on purpose."""
+class ErrorCode(IntEnum):
+    """Every MySQL error code the proxy answers with itself: the server's (ER_*) for
+    what a server would refuse the same way, a client library's (CR_*) for what a client
+    reports when it loses its server. ``SQLSTATE`` gives each its state."""
 
-    code = 1105
-    sqlstate = "HY000"
+    CON_COUNT_ERROR = 1040
+    OUT_OF_RESOURCES = 1041
+    ACCESS_DENIED_ERROR = 1045
+    UNKNOWN_COM_ERROR = 1047
+    SERVER_SHUTDOWN = 1053
+    PARSE_ERROR = 1064
+    NO_SUCH_THREAD = 1094
+    UNKNOWN_ERROR = 1105
+    NET_PACKET_TOO_LARGE = 1153
+    NET_PACKETS_OUT_OF_ORDER = 1156
+    WRONG_ARGUMENTS = 1210
+    USER_LIMIT_REACHED = 1226
+    NOT_SUPPORTED_YET = 1235
+    NOT_SUPPORTED_AUTH_MODE = 1251
+    QUERY_INTERRUPTED = 1317
+    DATA_TOO_LONG = 1406
+    WRONG_PARAMCOUNT_TO_NATIVE_FCT = 1582
+    DATA_OUT_OF_RANGE = 1690
+    MALFORMED_PACKET = 1835
+    CONNECTION_KILLED = 1927
+    STATEMENT_TIMEOUT = 1969  # MariaDB's max_statement_time
+    QUERY_TIMEOUT = 3024  # MySQL's max_execution_time
+    SECURE_TRANSPORT_REQUIRED = 3159
+    CR_CONN_HOST_ERROR = 2003
+    CR_SERVER_LOST = 2013
+    CR_SSL_CONNECTION_ERROR = 2026
+    CR_MALFORMED_PACKET = 2027
+
+
+#: Each code's SQLSTATE, as the server sends it (codes not listed: HY000).
+SQLSTATE: dict[int, str] = {
+    ErrorCode.CON_COUNT_ERROR: "08004",
+    ErrorCode.ACCESS_DENIED_ERROR: "28000",
+    ErrorCode.UNKNOWN_COM_ERROR: "08S01",
+    ErrorCode.SERVER_SHUTDOWN: "08S01",
+    ErrorCode.PARSE_ERROR: "42000",
+    ErrorCode.NET_PACKET_TOO_LARGE: "08S01",
+    ErrorCode.NET_PACKETS_OUT_OF_ORDER: "08S01",
+    ErrorCode.USER_LIMIT_REACHED: "42000",
+    ErrorCode.NOT_SUPPORTED_YET: "42000",
+    ErrorCode.NOT_SUPPORTED_AUTH_MODE: "08004",
+    ErrorCode.QUERY_INTERRUPTED: "70100",
+    ErrorCode.DATA_TOO_LONG: "22001",
+    ErrorCode.WRONG_PARAMCOUNT_TO_NATIVE_FCT: "42000",
+    ErrorCode.DATA_OUT_OF_RANGE: "22003",
+    ErrorCode.CONNECTION_KILLED: "70100",
+    ErrorCode.STATEMENT_TIMEOUT: "70100",
+}
+
+
+def sqlstate_of(code: int) -> str:
+    """The SQLSTATE of ``code``.
+
+    >>> sqlstate_of(ErrorCode.QUERY_INTERRUPTED), sqlstate_of(1105)
+    ('70100', 'HY000')
+    """
+    return SQLSTATE.get(code, "HY000")
+
+
+class ProxyError(Exception):
+    """Root of every error the proxy raises on purpose. A class sets its ``code``; its
+    ``sqlstate`` is the code's (``SQLSTATE``) unless the class says otherwise."""
+
+    code: int = ErrorCode.UNKNOWN_ERROR
+    sqlstate = "HY000"  # the code's
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        if "sqlstate" not in cls.__dict__:
+            cls.sqlstate = sqlstate_of(cls.code)
 
     def client_message(self) -> str:
         """The text a client may see: never internal details, only what the error says."""
@@ -60,8 +133,7 @@ class ClientProtocolError(ProxyError):
     """A client's bytes are not the protocol. The command is refused and the session
     goes on, as the server does for a malformed command (its SQLSTATE too: HY000)."""
 
-    code = 1835  # ER_MALFORMED_PACKET
-    sqlstate = "HY000"
+    code: int = ErrorCode.MALFORMED_PACKET
     #: Whether the session must end after the ERR (the stream cannot be trusted).
     fatal = False
 
@@ -70,20 +142,17 @@ class PacketsOutOfOrder(ClientProtocolError):
     """A command whose first packet's sequence id is not 0: the server answers this and
     closes the connection, and the proxy does the same."""
 
-    code = 1156  # ER_NET_PACKETS_OUT_OF_ORDER
-    sqlstate = "08S01"
+    code: int = ErrorCode.NET_PACKETS_OUT_OF_ORDER
     fatal = True
 
 
 class PacketTooLarge(ClientProtocolError):
-    code = 1153  # ER_NET_PACKET_TOO_LARGE
-    sqlstate = "08S01"
+    code: int = ErrorCode.NET_PACKET_TOO_LARGE
     fatal = True
 
 
 class WrongArguments(ProxyError):
-    code = 1210  # ER_WRONG_ARGUMENTS
-    sqlstate = "HY000"
+    code: int = ErrorCode.WRONG_ARGUMENTS
 
 
 #: What a parser of client bytes raises on input that does not follow the protocol.
@@ -106,33 +175,31 @@ class CommandTooLarge(ProxyError):
     parameters) is over ``ml_max_statement_bytes``; it was read and dropped, the session
     goes on. The code and SQLSTATE are the server's for a packet over max_allowed_packet."""
 
-    code = 1153  # ER_NET_PACKET_TOO_LARGE
-    sqlstate = "08S01"
+    code: int = ErrorCode.NET_PACKET_TOO_LARGE
 
 
 class AuthenticationFailed(ProxyError):
-    code = 1045  # ER_ACCESS_DENIED_ERROR
-    sqlstate = "28000"
+    code: int = ErrorCode.ACCESS_DENIED_ERROR
 
 
 class TooManyConnections(ProxyError):
-    code = 1040  # ER_CON_COUNT_ERROR
-    sqlstate = "08004"
+    code: int = ErrorCode.CON_COUNT_ERROR
 
 
 class UnknownThread(ProxyError):
-    code = 1094  # ER_NO_SUCH_THREAD
-    sqlstate = "HY000"
+    code: int = ErrorCode.NO_SUCH_THREAD
 
 
 class MLStatementError(ProxyError):
     """An ML statement cannot run; the code says why (1582 argument count, 1210 bad
     argument, 1226 over the cap, 1105 inference failed, 1235 not supported)."""
 
-    def __init__(self, message: str, code: int = 1105, sqlstate: str = "HY000") -> None:
+    def __init__(
+        self, message: str, code: int = ErrorCode.UNKNOWN_ERROR, sqlstate: str | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
-        self.sqlstate = sqlstate
+        self.sqlstate = sqlstate or sqlstate_of(code)
 
 
 class Interrupted(ProxyError):
@@ -144,16 +211,14 @@ class Interrupted(ProxyError):
 
 
 class QueryInterrupted(Interrupted):
-    code = 1317  # ER_QUERY_INTERRUPTED
-    sqlstate = "70100"
+    code: int = ErrorCode.QUERY_INTERRUPTED
 
     def __init__(self) -> None:
         super().__init__("Query execution was interrupted")
 
 
 class ConnectionKilled(Interrupted):
-    code = 1927  # ER_CONNECTION_KILLED
-    sqlstate = "70100"
+    code: int = ErrorCode.CONNECTION_KILLED
     ends_session = True
 
     def __init__(self) -> None:
@@ -161,8 +226,7 @@ class ConnectionKilled(Interrupted):
 
 
 class ServerShutdown(Interrupted):
-    code = 1053  # ER_SERVER_SHUTDOWN
-    sqlstate = "08S01"
+    code: int = ErrorCode.SERVER_SHUTDOWN
     ends_session = True
 
     def __init__(self) -> None:
@@ -174,23 +238,19 @@ class BackendError(ProxyError):
 
 
 class BackendUnavailable(BackendError):
-    code = 2003  # CR_CONN_HOST_ERROR: what a client reports when it cannot connect
-    sqlstate = "HY000"
+    code: int = ErrorCode.CR_CONN_HOST_ERROR  # what a client reports when it cannot connect
 
 
 class BackendLost(BackendError):
-    code = 2013  # CR_SERVER_LOST
-    sqlstate = "HY000"
+    code: int = ErrorCode.CR_SERVER_LOST
 
 
 class BackendTLSError(BackendError):
-    code = 2026  # CR_SSL_CONNECTION_ERROR
-    sqlstate = "HY000"
+    code: int = ErrorCode.CR_SSL_CONNECTION_ERROR
 
 
 class BackendProtocolError(BackendError):
-    code = 2027  # CR_MALFORMED_PACKET
-    sqlstate = "HY000"
+    code: int = ErrorCode.CR_MALFORMED_PACKET
 
 
 class UnsupportedAuthMethod(BackendError):
@@ -198,15 +258,14 @@ class UnsupportedAuthMethod(BackendError):
     client (unix_socket, GSSAPI, PAM's dialog...): the error a server gives a client
     without that method's plugin."""
 
-    code = 1251  # ER_NOT_SUPPORTED_AUTH_MODE
-    sqlstate = "08004"
+    code: int = ErrorCode.NOT_SUPPORTED_AUTH_MODE
 
 
 class CapabilitiesChanged(BackendError):
     """The backend's login agreed on another result shape than the client's (a backend
     replaced by one without a capability since the client's greeting)."""
 
-    code = 1105
+    code: int = ErrorCode.UNKNOWN_ERROR
     sqlstate = "08S01"
 
 
@@ -220,7 +279,7 @@ class BackendRejected(BackendError):
         self.sqlstate = error.sqlstate
 
 
-INTERNAL_ERROR_CODE = 1105  # ER_UNKNOWN_ERROR
+INTERNAL_ERROR_CODE = ErrorCode.UNKNOWN_ERROR
 
 
 def error_payload(exc: BaseException, connection_id: int) -> bytes:

@@ -28,6 +28,7 @@ from mysql_mimic.types import Capabilities
 from proxy.errors import (
     AuthenticationFailed,
     ClientProtocolError,
+    ErrorCode,
     ProxyError,
     UnsupportedAuthMethod,
 )
@@ -43,8 +44,7 @@ from proxy.wire.handshake import (
 
 
 class InsecureTransport(ProxyError):
-    code = 3159  # ER_SECURE_TRANSPORT_REQUIRED
-    sqlstate = "HY000"
+    code = ErrorCode.SECURE_TRANSPORT_REQUIRED
 
 
 class PasswordCache:

@@ -30,6 +30,7 @@ from decimal import Decimal
 
 from ml_backends.base import ItemError, Outcome
 from ml_backends.sentiment import LABELS, Sentiment
+from proxy.errors import ErrorCode, sqlstate_of
 from proxy.ml.memory import StatementMemory
 from rewriter.aliases import SqlType
 from rewriter.functions import MLFunction
@@ -61,18 +62,18 @@ Check = Callable[[Outcome], Outcome]
 class InvalidAnswer(ValueError):
     """An answer the function's type cannot hold (the message says why, not what)."""
 
-    def __init__(self, message: str, code: int = 1105, sqlstate: str = "HY000") -> None:
+    def __init__(self, message: str, code: int = ErrorCode.UNKNOWN_ERROR) -> None:
         super().__init__(message)
         self.code = code
-        self.sqlstate = sqlstate
+        self.sqlstate = sqlstate_of(code)
 
 
 @dataclass(frozen=True)
 class RefusedAnswer(ItemError):
     """The ItemError of an answer the check refused, with the error the statement gets."""
 
-    code: int = 1105
-    sqlstate: str = "HY000"
+    code: int = ErrorCode.UNKNOWN_ERROR
+    sqlstate: str = sqlstate_of(ErrorCode.UNKNOWN_ERROR)
 
 
 def answer_check(function: MLFunction, memory: StatementMemory | None = None) -> Check:
@@ -131,7 +132,9 @@ def _alias_answer(function: MLFunction) -> Callable[[object], str | None]:
 def _number_text(value: int | float | Decimal, sql_type: SqlType) -> str:
     if isinstance(value, float | Decimal) and not _finite(value):
         # What MySQL says of a stored function returning it: 1690 DOUBLE value out of range.
-        raise InvalidAnswer(f"the model answered {value}, which no SQL type holds", 1690, "22003")
+        raise InvalidAnswer(
+            f"the model answered {value}, which no SQL type holds", ErrorCode.DATA_OUT_OF_RANGE
+        )
     bits = _INTEGER_BITS.get(sql_type.base)
     if bits is not None and isinstance(value, int):
         low, high = (

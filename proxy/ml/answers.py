@@ -15,7 +15,7 @@ import math
 from collections.abc import Hashable
 
 from ml_backends.sentiment import Sentiment, SentimentInput, normalize_language
-from proxy.errors import MLStatementError
+from proxy.errors import ErrorCode, MLStatementError
 from proxy.upstream.internal import Row
 from rewriter.aliases import answer_text, input_values
 from rewriter.functions import MLFunction
@@ -56,7 +56,7 @@ def _sentiment_input(function: MLFunction, row: Row) -> SentimentInput | None:
         raise MLStatementError(
             f"Incorrect arguments to {function.name}: unsupported language "
             f"'{language.decode('utf-8', 'replace')}'",
-            1210,
+            ErrorCode.WRONG_ARGUMENTS,
         )
     return SentimentInput(text.decode("utf-8", "replace"), code)
 
@@ -72,8 +72,7 @@ def literal(function: MLFunction, answer: object) -> str:
         if isinstance(answer, float) and not math.isfinite(answer):
             raise MLStatementError(
                 f"{function.name}() got {answer!r} from its model: not a value MySQL can hold",
-                1690,
-                "22003",
+                ErrorCode.DATA_OUT_OF_RANGE,
             )
         return string_literal(answer_text(answer))
     if isinstance(answer, Sentiment | tuple | list):

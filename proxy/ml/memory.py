@@ -19,9 +19,9 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-from proxy.errors import MLStatementError
+from proxy.errors import ErrorCode, MLStatementError
 
-ER_OUT_OF_RESOURCES = 1041
+ER_OUT_OF_RESOURCES = ErrorCode.OUT_OF_RESOURCES
 
 #: The settings' defaults: 64 MiB per statement (about 65,000 distinct inputs of 100
 #: bytes), 512 MiB for the process (eight such statements at once).

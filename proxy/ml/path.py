@@ -28,7 +28,7 @@ from ml_backends.engine import AnswersCallback, InferenceEngine
 from ml_backends.errors import BudgetExhausted, InvalidTargetName, MLBackendError
 from ml_backends.slices import LoopSlices
 from ml_backends.targets import check_alias_name
-from proxy.errors import BackendRejected, Interrupted, MLStatementError
+from proxy.errors import BackendRejected, ErrorCode, Interrupted, MLStatementError, sqlstate_of
 from proxy.ml.activity import RunningML
 from proxy.ml.answer_check import RefusedAnswer, answer_check
 from proxy.ml.answers import (
@@ -124,7 +124,7 @@ def check_target_name(definition: AliasFunction, routes: Mapping[str, str]) -> N
     try:
         check_alias_name(definition.kind, definition.target_name, routes)
     except InvalidTargetName as exc:
-        raise MLStatementError(str(exc), 1210) from None
+        raise MLStatementError(str(exc), ErrorCode.WRONG_ARGUMENTS) from None
 
 
 def plan_ml_statement(
@@ -140,8 +140,7 @@ def plan_ml_statement(
         # too deep to parse is treated like unparsable, not as a reason to drop the client.
         return None
     except PlanError as exc:
-        state = "42000" if exc.code in (1582, 1235, 1064) else "HY000"
-        raise MLStatementError(str(exc), exc.code, state) from exc
+        raise MLStatementError(str(exc), exc.code) from exc
 
 
 def engine_of(runtime: MLRuntime, function: MLFunction) -> InferenceEngine:
@@ -150,13 +149,14 @@ def engine_of(runtime: MLRuntime, function: MLFunction) -> InferenceEngine:
     try:
         engine = runtime.engine_for(function)
     except InvalidTargetName as exc:
-        raise MLStatementError(f"{function.name}(): {exc}", 1210) from exc
+        raise MLStatementError(f"{function.name}(): {exc}", ErrorCode.WRONG_ARGUMENTS) from exc
     except MLBackendError as exc:
         _log_failure(function, _target_of(function), exc)
-        raise MLStatementError(f"{function.name}(): {exc}", 1105) from exc
+        raise MLStatementError(f"{function.name}(): {exc}", ErrorCode.UNKNOWN_ERROR) from exc
     if engine is None:
         raise MLStatementError(
-            f"no backend is configured for {function.family} functions", 1235, "42000"
+            f"no backend is configured for {function.family} functions",
+            ErrorCode.NOT_SUPPORTED_YET,
         )
     return engine
 
@@ -180,7 +180,7 @@ async def read_statement_settings(
     try:
         return await read_settings(backend, runtime.max_backend_calls)
     except SettingsError as exc:
-        raise MLStatementError(str(exc), 1210) from None
+        raise MLStatementError(str(exc), ErrorCode.WRONG_ARGUMENTS) from None
 
 
 @dataclass
@@ -470,8 +470,7 @@ class MLStatement:
                 f"{function.name}() would need about {requests} backend requests for {missing} "
                 f"new inputs, over the limit of {cap} per statement "
                 "(SET @mlproxy_max_backend_calls = N to change it for this session)",
-                1226,
-                "42000",
+                ErrorCode.USER_LIMIT_REACHED,
             )
         return requests
 
@@ -515,7 +514,7 @@ class MLStatement:
             code, sqlstate = (
                 (failed.code, failed.sqlstate)
                 if isinstance(failed, RefusedAnswer)
-                else (1105, "HY000")
+                else (ErrorCode.UNKNOWN_ERROR, sqlstate_of(ErrorCode.UNKNOWN_ERROR))
             )
             _log_failure(function, engine.backend.name, failed.message, "for an input")
             raise MLStatementError(
@@ -580,13 +579,13 @@ class MLStatement:
 #: The server's own errors for its statement timeouts: (code, SQLSTATE, message).
 _SERVER_TIMEOUTS = {
     "max_statement_time": (
-        1969,
-        "70100",
+        ErrorCode.STATEMENT_TIMEOUT,
+        sqlstate_of(ErrorCode.STATEMENT_TIMEOUT),
         "Query execution was interrupted (max_statement_time exceeded)",
     ),
     "max_execution_time": (
-        3024,
-        "HY000",
+        ErrorCode.QUERY_TIMEOUT,
+        sqlstate_of(ErrorCode.QUERY_TIMEOUT),
         "Query execution was interrupted, maximum statement execution time exceeded",
     ),
 }

@@ -22,6 +22,7 @@ from proxy.errors import (
     BackendRejected,
     CapabilitiesChanged,
     ClientProtocolError,
+    ErrorCode,
     ProxyError,
     client_input,
     error_payload,
@@ -106,7 +107,7 @@ class LoginHandlers:
             self.backend = await self._open_backend(identity, identity.database)
             await self._keep_the_greetings_word(self.backend, told)
         except ProxyError as exc:
-            if isinstance(exc, BackendRejected) and exc.code == 1045:
+            if isinstance(exc, BackendRejected) and exc.code == ErrorCode.ACCESS_DENIED_ERROR:
                 ctx.auth.passwords.forget(identity.user)
             await self._refuse(exc, seq)
             return False
@@ -262,8 +263,7 @@ class LoginHandlers:
 class ChangeUserRefused(ProxyError):
     """COM_CHANGE_USER after three failed ones on the connection (MariaDB's MDEV-3915)."""
 
-    code = 1047  # ER_UNKNOWN_COM_ERROR
-    sqlstate = "08S01"
+    code = ErrorCode.UNKNOWN_COM_ERROR
 
 
 #: Failed COM_CHANGE_USER a connection may make, as on a MariaDB server.

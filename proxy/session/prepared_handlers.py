@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from ml_backends.counters import MLCounters
 from proxy.auth.client_auth import ClientIdentity
-from proxy.errors import ClientProtocolError, CommandTooLarge, MLStatementError
+from proxy.errors import ClientProtocolError, CommandTooLarge, ErrorCode, MLStatementError
 from proxy.ml.activity import RunningML
 from proxy.ml.path import MLStatement, Requester
 from proxy.ml.prepared import DEFAULT_CHARSET, PreparedML, charset_name, statement_id
@@ -145,7 +145,10 @@ class PreparedHandlers:
             )
         planned = await self._ml_plan(bound)
         if planned is None:
-            raise MLStatementError("the prepared statement no longer calls an ML function", 1235)
+            raise MLStatementError(
+                "the prepared statement no longer calls an ML function",
+                ErrorCode.NOT_SUPPORTED_YET,
+            )
         requester = Requester(self.identity.user, self.ml_counters)
         plan, settings = planned
         with self._running(prepared.sql, "Execute", settings, message) as running:

@@ -29,6 +29,7 @@ from proxy.errors import (
     ClientProtocolError,
     ConnectionKilled,
     EndSession,
+    ErrorCode,
     Interrupted,
     PacketsOutOfOrder,
     PacketTooLarge,
@@ -421,8 +422,7 @@ class Session(
 
 
 class _UnknownCommand(ProxyError):
-    code = 1047  # ER_UNKNOWN_COM_ERROR
-    sqlstate = "08S01"
+    code = ErrorCode.UNKNOWN_COM_ERROR
 
     def __init__(self, name: str) -> None:
         super().__init__(f"Unknown command {name}: mlproxy does not relay it")
