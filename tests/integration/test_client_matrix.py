@@ -1,18 +1,19 @@
 """The client matrix (issue 11): the same steps with client libraries of eight ecosystems,
 directly against MariaDB (the oracle) and through the proxy, compared step by step.
 
-Each client's script (tests/integration/clients/, whose README lists the steps) runs twice
+Each client's script (tests/integration/clients/, whose README lists the steps) runs
 against a MariaDB of this module's own, started by the suite's launcher with TLS (a
-certificate for 127.0.0.1 that clients verify, also the proxy's): once directly, in a
+certificate for 127.0.0.1 that clients verify, also the proxies'): once directly, in a
 database where the two ML functions are stored functions answering the local model's
-answers (computed here in Python), once through an in-process proxy in a database without
-them. A step passes when the proxy's line equals the direct one. A step that also fails
-directly is listed in ``FAILS_DIRECTLY`` with the reason and reported as an xfail (an
-entry that starts passing directly fails, so the list stays true).
+answers (computed here in Python), then through each of two in-process proxies
+(``MODES``) in a database without them. A step passes when the proxy's line equals the
+direct one. A step that also fails directly is listed in ``FAILS_DIRECTLY`` with the
+reason and reported as an xfail; one that fails through one proxy alone by a documented
+limit, in ``PROXY_LIMITS`` (an entry that starts passing fails, so both lists stay true).
 
-Each client logs in with an account created for this run, and the proxy is new, so the
-client's first login through it takes the full authentication path (checked: the proxy
-holds no password for the account before the run).
+Each client logs in with an account created for this run, and the proxies are new, so
+the client's first login through each is checked from scratch, never by the password
+cache's fast path (checked: the proxy holds no password for the account before the run).
 
 A client whose toolchain is missing is skipped with what to install, except in CI
 (``CI=true``), where ``./dev test`` installs every toolchain and a missing one is an error.
