@@ -13,6 +13,7 @@ import contextlib
 import logging
 import signal
 import socket
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,7 @@ from proxy import __version__
 from proxy.auth.client_auth import AuthSettings
 from proxy.auth.lent_identity import warn_at_start
 from proxy.auth.login_gate import LoginGate
+from proxy.auth.native_accounts import NativeAccounts
 from proxy.config import BackendURL, Config, parse_backend_url, read_users_file
 from proxy.errors import ConfigError, TooManyConnections, error_payload
 from proxy.ml.registry import FunctionRegistry
@@ -35,7 +37,7 @@ from proxy.transport.event_loop import running_loop_name
 from proxy.transport.heap import settle_after_startup
 from proxy.transport.stream import PacketStream, start_server
 from proxy.transport.tls import backend_context, generate_rsa_key, server_context
-from proxy.upstream.backend import BackendConnection, probe, service_login
+from proxy.upstream.backend import BackendConnection, Login, probe, service_login
 from rewriter.calls import register_function_names
 from rewriter.detect import CallDetector
 
@@ -152,6 +154,7 @@ class ProxyServer:
                 require_tls=config.require_tls,
                 users=users,
                 certificate=certificate,
+                accounts=self._native_accounts(account, url, backend_tls),
             ),
             backend_tls=backend_tls,
             timeouts=Timeouts(
@@ -163,6 +166,19 @@ class ProxyServer:
             sessions=sessions,
             **self._worker_parts(),
         )
+
+    def _native_accounts(
+        self, account: Login | None, url: BackendURL, tls: ssl.SSLContext | None
+    ) -> NativeAccounts | None:
+        """Account hashes, read with the backend URL's account (proxy.auth.native_accounts)."""
+        if account is None:
+            return None
+        timeout = self.config.connect_timeout
+
+        async def connect() -> BackendConnection:
+            return await BackendConnection.open(url.address, account, tls=tls, timeout=timeout)
+
+        return NativeAccounts(connect)
 
     def _worker_parts(self) -> dict[str, Any]:
         """With a replica registry: ids leased from it, and the other replicas (workers
@@ -228,6 +244,8 @@ class ProxyServer:
             await asyncio.wait([self._registry_poller], timeout=5)
         if self._watchdog is not None:
             self._watchdog.cancel()
+        if self.ctx is not None and self.ctx.auth.accounts is not None:
+            await self.ctx.auth.accounts.close()
         if self._server is not None:
             self._server.close()  # stop accepting; wait_closed comes last (3.12 waits for clients)
         assert self.ctx is not None

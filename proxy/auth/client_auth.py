@@ -7,7 +7,10 @@ client's password to log in to the backend as that client. It gets it through:
   or RSA-encrypted with the proxy's key when there is no TLS (the client asks for the key);
 - mysql_clear_password, over TLS only;
 - an optional users file, for clients limited to mysql_native_password: the proxy checks
-  their scramble against the file's password and logs in with that password.
+  their scramble against the file's password and logs in with that password;
+- before those, when the backend URL's account may read the account hashes, a
+  mysql_native_password account's own plugin, as a server does it: the client's answer
+  gives SHA1(password), which logs in to the backend (proxy.auth.native_accounts).
 
 The proxy does not decide whether a password is right; the backend login does, and its
 ERR packet (1045) is what the client receives.
@@ -25,6 +28,7 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives.asymmetric import rsa
 from mysql_mimic.types import Capabilities
 
+from proxy.auth.native_accounts import NativeAccounts, recover_stage1
 from proxy.errors import (
     AuthenticationFailed,
     ClientProtocolError,
@@ -91,6 +95,8 @@ class AuthSettings:
     passwords: PasswordCache = field(default_factory=PasswordCache)
     #: The PEM of the certificate clients see over TLS (proxy.session.ssl_status).
     certificate: bytes = b""
+    #: Account hashes read with the backend URL's account (None: no such account).
+    accounts: NativeAccounts | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,9 @@ class ClientIdentity:
     max_packet_size: int
     connect_attrs: bytes
     tls: bool
+    #: SHA1(password) when the client logged in as a mysql_native_password account checked
+    #: against its stored hash; ``password`` is then empty (the proxy never saw it).
+    native_stage1: bytes | None = None
 
 
 #: The printable ASCII characters 0x21..0x7E a nonce is made of.
@@ -141,10 +150,13 @@ class ClientAuthenticator:
         switches = bool(response.capabilities & Capabilities.CLIENT_PLUGIN_AUTH)
         if not switches:
             plugin = scramble.NATIVE
-        password = await self._password(response.username, plugin, response.auth_response, switches)
+        password, stage1 = await self._credentials(
+            response.username, plugin, response.auth_response, switches
+        )
         identity = ClientIdentity(
             user=response.username,
             password=password,
+            native_stage1=stage1,
             database=response.database or None,
             capabilities=response.capabilities & self.advertised,
             collation=response.collation,
@@ -185,13 +197,50 @@ class ClientAuthenticator:
 
     async def change_user(
         self, request: ChangeUser, seq: int, capabilities: int
-    ) -> tuple[bytes, int]:
-        """COM_CHANGE_USER: the same exchange, with the greeting's nonce; return (password, seq)."""
+    ) -> tuple[bytes, bytes | None, int]:
+        """COM_CHANGE_USER: the same exchange, with the greeting's nonce; return
+        (password, SHA1(password) or None, seq)."""
         self.seq = seq
         plugin = request.auth_plugin or scramble.NATIVE
         switches = bool(capabilities & Capabilities.CLIENT_PLUGIN_AUTH)
-        password = await self._password(request.username, plugin, request.auth_response, switches)
-        return password, self.seq
+        password, stage1 = await self._credentials(
+            request.username, plugin, request.auth_response, switches
+        )
+        return password, stage1, self.seq
+
+    async def _credentials(
+        self, username: bytes, plugin: str, answer: bytes, switches: bool = True
+    ) -> tuple[bytes, bytes | None]:
+        """(password, None), or (b"", SHA1(password)) for a mysql_native_password account
+        whose hash the proxy could read (users-file accounts keep the file's password);
+        ``switches``: whether the client can be asked for another plugin."""
+        accounts = self.settings.accounts
+        if accounts is not None and username not in self.settings.users:
+            stage2 = await accounts.stage2(username)
+            if stage2 is not None and (switches or plugin == scramble.NATIVE):
+                return await self._native_account(accounts, username, plugin, answer, stage2)
+        return await self._password(username, plugin, answer, switches), None
+
+    async def _native_account(
+        self, accounts: NativeAccounts, username: bytes, plugin: str, answer: bytes, stage2: bytes
+    ) -> tuple[bytes, bytes | None]:
+        """Switch the client to mysql_native_password (unless it answered so) and recover
+        SHA1(password) from its answer. An answer the hash does not match is checked once
+        more against a fresh read (the password may have changed); still unmatched, the
+        backend login refuses it with the backend's own error, as directly."""
+        if plugin != scramble.NATIVE:
+            await self._send(make_auth_switch(scramble.NATIVE, self.nonce))
+            answer = (await self._read()).payload
+        if not stage2:  # an account without a password: only an empty answer is right
+            return b"", os.urandom(20) if answer else None
+        if not answer:
+            return b"", None  # no password given: the backend refuses it
+        stage1 = recover_stage1(answer, self.nonce, stage2)
+        if stage1 is None:
+            fresh = await accounts.stage2(username, fresh=True)
+            stage1 = recover_stage1(answer, self.nonce, fresh) if fresh else None
+        # Unmatched: a stage1 no password has, so the backend refuses it.
+        return b"", stage1 if stage1 is not None else os.urandom(20)
 
     async def _password(
         self, username: bytes, plugin: str, answer: bytes, switches: bool = True

@@ -109,9 +109,12 @@ class LoginHandlers:
         except ProxyError as exc:
             if isinstance(exc, BackendRejected) and exc.code == ErrorCode.ACCESS_DENIED_ERROR:
                 ctx.auth.passwords.forget(identity.user)
+            if identity.native_stage1 is not None and ctx.auth.accounts is not None:
+                ctx.auth.accounts.forget(identity.user)  # read the account again next time
             await self._refuse(exc, seq)
             return False
-        ctx.auth.passwords.remember(identity.user, identity.password)
+        if identity.native_stage1 is None:  # the proxy never saw this client's password
+            ctx.auth.passwords.remember(identity.user, identity.password)
         await ctx.registry.ensure_loaded()  # the first login may bring the poller's account
         await ctx.registry.learn(identity.user, self.backend)  # what this account sees
         self.identity = identity
@@ -196,6 +199,7 @@ class LoginHandlers:
             collation=identity.collation,
             max_packet_size=identity.max_packet_size,
             connect_attrs=identity.connect_attrs,
+            native_stage1=identity.native_stage1,
         )
 
     async def _on_change_user(self, message: Message) -> None:
@@ -217,10 +221,10 @@ class LoginHandlers:
             raise
         auth = self._authenticator()
         try:
-            password, seq = await auth.change_user(
+            password, stage1, seq = await auth.change_user(
                 request, message.next_seq, self.identity.capabilities
             )
-            identity = _changed_identity(self.identity, request, password)
+            identity = _changed_identity(self.identity, request, password, stage1)
             backend = await self._open_backend(identity, request.database or None)
         except ClientProtocolError as exc:
             exc.fatal = True
@@ -270,11 +274,14 @@ class ChangeUserRefused(ProxyError):
 MAX_FAILED_CHANGES = 3
 
 
-def _changed_identity(old: ClientIdentity, request: ChangeUser, password: bytes) -> ClientIdentity:
+def _changed_identity(
+    old: ClientIdentity, request: ChangeUser, password: bytes, stage1: bytes | None
+) -> ClientIdentity:
     return replace(
         old,
         user=request.username,
         password=password,
+        native_stage1=stage1,
         database=request.database or None,
         collation=request.collation if request.collation is not None else old.collation,
         connect_attrs=request.connect_attrs or old.connect_attrs,

@@ -100,6 +100,9 @@ class Login:
     collation: int
     max_packet_size: int = 1 << 30
     connect_attrs: bytes = b""
+    #: SHA1(password) in place of the password, for a mysql_native_password account whose
+    #: client the proxy checked against the stored hash (proxy.auth.native_accounts).
+    native_stage1: bytes | None = None
 
 
 #: What the proxy's own connections (the registry poller, the CLI) negotiate.
@@ -343,13 +346,21 @@ class _Authenticator:
         return seq
 
     def _first_answer(self) -> bytes:
-        if self.plugin not in (scramble.NATIVE, scramble.CACHING_SHA2, scramble.CLEAR):
+        unsupported = self.plugin not in (scramble.NATIVE, scramble.CACHING_SHA2, scramble.CLEAR)
+        if unsupported or self.login.native_stage1 is not None:
             # Answer as native; a server that wants another plugin says so with a switch.
             self.plugin = scramble.NATIVE
         return self._answer()
 
     def _answer(self) -> bytes:
         password = self.login.password
+        stage1 = self.login.native_stage1
+        if stage1 is not None:
+            if self.plugin != scramble.NATIVE:  # the account changed since it was read
+                raise BackendUnavailable(
+                    f"the backend account now uses auth plugin {self.plugin!r}: log in again"
+                )
+            return scramble.native_scramble_from_stage1(stage1, self.nonce)
         if self.plugin == scramble.NATIVE:
             return scramble.native_scramble(password, self.nonce)
         if self.plugin == scramble.CACHING_SHA2:

@@ -36,6 +36,13 @@ def native_scramble(password: bytes, nonce: bytes) -> bytes:
     return _xor(stage1, hashlib.sha1(nonce[:20] + stage2).digest())
 
 
+def native_scramble_from_stage1(stage1: bytes, nonce: bytes) -> bytes:
+    """The same answer from SHA1(password) alone: how the proxy logs in to the backend
+    for a client whose password it never saw (proxy.auth.native_accounts)."""
+    stage2 = hashlib.sha1(stage1).digest()
+    return _xor(stage1, hashlib.sha1(nonce[:20] + stage2).digest())
+
+
 def native_matches(password: bytes, nonce: bytes, answer: bytes) -> bool:
     """Whether a client's mysql_native_password answer proves knowledge of ``password``."""
     return hmac.compare_digest(native_scramble(password, nonce), answer)
