@@ -137,20 +137,36 @@ def test_metrics_move_with_the_work(ops_proxy: tuple[RunningProxy, str]) -> None
     assert value(after, "mlproxy_aurora_ml_logical_request_cnt_total") == 2
 
 
-def test_throttled_requests_are_counted(ops_proxy: tuple[RunningProxy, str]) -> None:
-    proxy, base = ops_proxy
+def test_throttled_requests_are_counted(backend: BackendInfo) -> None:
+    """A service that always throttles: retried until the statement's time budget
+    (ml_statement_timeout) runs out, every attempt counted as throttled."""
+    switchable_backend.reset()
     switchable_backend.mode = "throttle"
-    with proxy.connect() as conn, conn.cursor() as cur:
-        cur.execute("SET @mlproxy_on_error = 'null'")
-        cur.execute(SENTIMENT, ("always throttled",))
-        assert cur.fetchone() == (None,)
-    samples = scrape(base)
-    backend = "python:tests.support.switchable_backend:sentiment"
-    throttled = value(samples, "mlproxy_ml_throttled_total", backend=backend)
-    assert throttled == value(
-        samples, "mlproxy_ml_backend_requests_total", backend=backend, outcome="throttled"
+    proxy = start_proxy(
+        backend,
+        metrics_listen="127.0.0.1:0",
+        comprehend_backend=switchable_backend.SETTING,
+        ml_statement_timeout=1,
     )
-    assert throttled >= 2  # every attempt, retries included
+    try:
+        assert proxy.server is not None and proxy.server.ops.endpoint is not None
+        base = f"http://127.0.0.1:{proxy.server.ops.endpoint.port}"
+        with (
+            proxy.connect() as conn,
+            conn.cursor() as cur,
+            pytest.raises(pymysql.err.OperationalError),
+        ):
+            cur.execute(SENTIMENT, ("always throttled",))
+        samples = scrape(base)
+    finally:
+        proxy.stop()
+        switchable_backend.reset()
+    backend_name = "python:tests.support.switchable_backend:sentiment"
+    throttled = value(samples, "mlproxy_ml_throttled_total", backend=backend_name)
+    assert throttled == value(
+        samples, "mlproxy_ml_backend_requests_total", backend=backend_name, outcome="throttled"
+    )
+    assert throttled >= 1
 
 
 def test_health_and_readiness_follow_the_backend(backend: BackendInfo) -> None:

@@ -22,6 +22,7 @@ import random
 import struct
 from dataclasses import dataclass, field
 
+from proxy.session.prepared_handlers import asks_for_cursor
 from proxy.wire import scramble
 from proxy.wire.scanner import Shape
 from tests.support.fuzz_wire import (
@@ -258,6 +259,8 @@ def shaped_case(family: str, payload: bytes, rng: random.Random, seq: int = 0) -
     """A command framed, with the response shape the proxy gives it."""
     command = payload[0] if payload else -1
     case = Case(family, frame(payload, seq), shape=RESPONSE_SHAPES.get(command, Shape.SINGLE))
+    if command == 0x17 and asks_for_cursor(payload):  # mutated flags may open a cursor
+        case.shape = Shape.CURSOR
     if command == 0x01:  # COM_QUIT
         case.shape, case.ping, case.may_close = None, False, True
     elif command == 0x11:  # COM_CHANGE_USER: its exchange may continue; no ping behind
