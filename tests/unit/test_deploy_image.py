@@ -25,6 +25,7 @@ from tests.support.manifests import (
     OTHER_VARIABLES,
     ROOT,
     port_of,
+    project_version,
     setting_variables,
     variables_named,
 )
@@ -220,3 +221,17 @@ def test_settings_awaited_from_another_branch_do_not_exist_yet() -> None:
 def test_variables_are_found_in_any_text() -> None:
     text = "MLPROXY_BACKEND: x\n  ${MLPROXY_LISTEN} mlproxy_lower XMLPROXY_NO"
     assert variables_named(text) == {"MLPROXY_BACKEND", "MLPROXY_LISTEN"}
+
+
+def test_every_deploy_file_the_readme_names_exists() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"\bdeploy/[\w./-]*\w", readme))
+    assert {"deploy/Dockerfile", "deploy/compose.yaml", "deploy/kubernetes"} <= named
+    assert not [path for path in named if not (ROOT / path).exists()]
+
+
+def test_every_image_tag_is_the_project_version() -> None:
+    texts = [(ROOT / "README.md").read_text(encoding="utf-8")]
+    texts += [p.read_text(encoding="utf-8") for p in DEPLOY.rglob("*") if p.is_file()]
+    tags = {tag for text in texts for tag in re.findall(r"\bmlproxy:(\d+\.\d+\.\d+)\b", text)}
+    assert tags == {project_version()}
