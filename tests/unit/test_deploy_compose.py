@@ -86,6 +86,8 @@ def test_the_churn_endpoint_goes_to_the_example_model_server() -> None:
     assert command[:3] == ["python", "-m", "examples.churn.server"]
     port = command[command.index("--port") + 1]
     assert target == f"http://churn-model:{port}"
+    # The Python the image and the install test run (examples/ needs nothing else).
+    assert model["image"] == df.parse_dockerfile(df.DOCKERFILE.read_text())[-1].image
     source, where = host_path(model["volumes"][0])
     assert source == ROOT / "examples" and where == f"{model['working_dir']}/examples"
 

@@ -112,7 +112,10 @@ def test_the_image_python_is_the_one_ci_tests_the_install_with() -> None:
     """The install test runs this interpreter's version; the image must run the same."""
     match = re.fullmatch(r"python:(\d+)\.(\d+)-slim-\w+", runtime().image)
     assert match is not None
-    assert (int(match[1]), int(match[2])) == sys.version_info[:2]
+    assert (int(match[1]), int(match[2])) == sys.version_info[:2], (
+        "the install test runs this Python, the image another: change the Dockerfile's "
+        "PYTHON_IMAGE (and compose's churn-model image) with the Python CI runs"
+    )
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     assert project["requires-python"] == ">=3.11" and int(match[2]) >= 11
 
