@@ -45,11 +45,20 @@ def load_documents(path: Path) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc]
 
 
+#: The manifest kept out of the kustomization: its placeholders must never be applied over
+#: the real secrets.
+SECRETS_TEMPLATE = "secret.yaml"
+
+
+def manifest_files() -> list[Path]:
+    return sorted(p for p in KUBERNETES.glob("*.yaml") if p.name != "kustomization.yaml")
+
+
 def kubernetes_objects() -> dict[tuple[str, str], dict[str, Any]]:
-    """(kind, name) -> object, from every manifest the kustomization lists."""
+    """(kind, name) -> object, from every manifest."""
     objects = {}
-    for name in kustomization()["resources"]:
-        for doc in load_documents(KUBERNETES / name):
+    for path in manifest_files():
+        for doc in load_documents(path):
             objects[(doc["kind"], doc["metadata"]["name"])] = doc
     return objects
 

@@ -13,10 +13,13 @@ from proxy.ops.endpoint import HEALTH_PATH, READY_PATH
 from tests.support import dockerfile as df
 from tests.support.manifests import (
     KUBERNETES,
+    SECRETS_TEMPLATE,
     config_from_toml,
     configmap_toml,
     kubernetes_objects,
     kustomization,
+    load_documents,
+    manifest_files,
     mlproxy_container,
     project_version,
     quantity,
@@ -47,9 +50,11 @@ def ports() -> dict[str, int]:
     return {p["name"]: p["containerPort"] for p in mlproxy_container()["ports"]}
 
 
-def test_the_kustomization_lists_every_manifest() -> None:
-    files = {p.name for p in KUBERNETES.glob("*.yaml")} - {"kustomization.yaml"}
-    assert set(kustomization()["resources"]) == files
+def test_the_kustomization_lists_every_manifest_but_the_secrets_template() -> None:
+    files = {p.name for p in manifest_files()}
+    assert set(kustomization()["resources"]) == files - {SECRETS_TEMPLATE}
+    kinds = {doc["kind"] for doc in load_documents(KUBERNETES / SECRETS_TEMPLATE)}
+    assert kinds == {"Secret"}
 
 
 def test_the_objects_a_production_install_needs() -> None:
