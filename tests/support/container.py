@@ -4,8 +4,9 @@ The conditions the image's promises depend on (deploy/Dockerfile, deploy/kuberne
 
 - the process is PID 1 of its own PID namespace, where the kernel drops every signal the
   process installed no handler for: a SIGTERM is only seen if the process catches it;
-- the filesystem is read-only but for a fresh tmpfs at ``TMPDIR`` (Kubernetes'
+- the filesystem is read-only but for a fresh tmpfs at /tmp (Kubernetes'
   ``readOnlyRootFilesystem`` with an emptyDir at /tmp): a write anywhere else fails.
+  The host's /tmp is hidden, so what the command reads must live elsewhere.
 
 util-linux's ``unshare`` makes both (new PID and mount namespaces; the remounts are private
 to the new mount namespace). It needs root, as CI has; ``available()`` says whether it
@@ -25,19 +26,19 @@ from pathlib import Path
 from typing import Any
 
 #: Inside the namespaces, before the command: everything read-only (the root, and the
-#: mount holding $READ_ONLY_PROBE if that is another), a tmpfs at $TMPDIR, then proof that
-#: the probe folder cannot be written, then exec: the command becomes PID 1.
+#: mount holding $READ_ONLY_PROBE if that is another), proof that the probe folder cannot
+#: be written, a tmpfs at /tmp, then exec: the command becomes PID 1.
 _ENTER = r"""
 set -eu
 for target in / "$(findmnt -n -o TARGET -T "$READ_ONLY_PROBE")"; do
     mount -o remount,bind,ro "$target"
 done
-mount -t tmpfs -o size=64m,mode=1777 tmpfs "$TMPDIR"
 if touch "$READ_ONLY_PROBE/.container-write-probe" 2>/dev/null; then
     echo "container: $READ_ONLY_PROBE is still writable" >&2
     exit 97
 fi
 unset READ_ONLY_PROBE
+mount -t tmpfs -o size=64m,mode=1777 tmpfs /tmp
 exec "$@"
 """
 
@@ -61,11 +62,11 @@ def available() -> bool:
 class Container:
     """A command running as PID 1 on a read-only filesystem (module docstring)."""
 
-    def __init__(
-        self, argv: list[str], env: dict[str, str], writable: Path, read_only: Path, **popen: Any
-    ) -> None:
-        writable.mkdir(parents=True, exist_ok=True)
-        env = {**env, "TMPDIR": str(writable), "READ_ONLY_PROBE": str(read_only)}
+    def __init__(self, argv: list[str], env: dict[str, str], read_only: Path, **popen: Any) -> None:
+        """``read_only``: a folder outside /tmp the command reads (its install), proved
+        unwritable before the command starts."""
+        assert not read_only.resolve().is_relative_to("/tmp"), "/tmp is hidden inside"
+        env = {**env, "READ_ONLY_PROBE": str(read_only)}
         self.process = subprocess.Popen(
             [*UNSHARE, "sh", "-c", _ENTER, "container", *argv],
             env=env,
