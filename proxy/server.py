@@ -312,13 +312,17 @@ async def _refuse_before_greeting(stream: PacketStream, error: TooManyConnection
 
 
 async def run_server(config: Config, on_ready: Callable[[ProxyServer], None] | None = None) -> None:
-    """Start, serve until SIGTERM/SIGINT, then shut down gracefully."""
+    """Start, serve until SIGTERM/SIGINT, then shut down gracefully.
+
+    The handlers come first: as PID 1 of a container (deploy/Dockerfile) a signal the
+    process has no handler for is dropped, so a SIGTERM arriving while the backend is
+    probed would be lost; caught, it stops the proxy as soon as start() returns."""
     server = ProxyServer(config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, server.request_stop)
     await server.start()
     settle_after_startup()
     if on_ready is not None:
         on_ready(server)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, server.request_stop)
     await server.serve()

@@ -92,11 +92,14 @@ class Supervisor:
         wakeup_r.setblocking(False)
         wakeup_w.setblocking(False)
         try:
+            # First: as PID 1 of a container a signal without a handler is dropped, and the
+            # workers' start (their backend probes) may take connect_timeout; one caught
+            # meanwhile stops the group as soon as it has started.
+            self._install_signals(wakeup_w)
             self._reserve_port()
             self.ops.prepare()
             self._start_all()
             self.ops.serving()
-            self._install_signals(wakeup_w)
             self._supervise(wakeup_r)
             return 0
         finally:

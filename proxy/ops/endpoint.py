@@ -30,6 +30,12 @@ READY_CACHE_SECONDS = 1.0
 #: Seconds the backend gets to accept a TCP connection before the proxy is not ready.
 BACKEND_CHECK_TIMEOUT = 1.0
 
+#: The endpoint's paths (deploy/: the image's HEALTHCHECK, the Kubernetes probes, the
+#: Prometheus scrape and the HAProxy check name them).
+METRICS_PATH = "/metrics"
+HEALTH_PATH = "/healthz"
+READY_PATH = "/readyz"
+
 
 class Readiness:
     """Ready: serving, not stopping, and the backend accepts TCP connections."""
@@ -118,11 +124,11 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         endpoint = self.server.endpoint
         path = self.path.split("?", 1)[0]
-        if path == "/metrics":
+        if path == METRICS_PATH:
             self._reply(200, CONTENT_TYPE_LATEST, endpoint.exposition())
-        elif path == "/healthz":
+        elif path == HEALTH_PATH:
             self._reply(200, "text/plain; charset=utf-8", b"ok\n")
-        elif path == "/readyz":
+        elif path == READY_PATH:
             reason = endpoint.readiness.why_not()
             status, body = (200, "ready") if reason is None else (503, reason)
             self._reply(status, "text/plain; charset=utf-8", f"{body}\n".encode())

@@ -1,7 +1,7 @@
 """The operations parts of one proxy process, built from the settings: its metrics, and
 (when it is the only process) the endpoint that serves them with its readiness; a
 ``--workers`` worker copies its ML counters into its metrics every second instead, and
-its supervisor serves the endpoint (proxy.ops.supervisor)."""
+its supervisor serves the endpoint (proxy.ops.group)."""
 
 from __future__ import annotations
 
