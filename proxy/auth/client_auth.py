@@ -231,6 +231,8 @@ class ClientAuthenticator:
         if plugin != scramble.NATIVE:
             await self._send(make_auth_switch(scramble.NATIVE, self.nonce))
             answer = (await self._read()).payload
+        if bool(stage2) != bool(answer):  # a password given or set since the hash was read?
+            stage2 = await accounts.stage2(username, fresh=True) or b""
         if not stage2:  # an account without a password: only an empty answer is right
             return b"", os.urandom(20) if answer else None
         if not answer:

@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 
 from proxy.errors import BackendError
 from proxy.upstream.backend import BackendConnection
-from proxy.upstream.internal import fetch_rows
+from proxy.upstream.internal import fetch_rows, read_response, send_command
 from proxy.wire import scramble
 
 log = logging.getLogger(__name__)
@@ -81,9 +81,11 @@ def recover_stage1(answer: bytes, nonce: bytes, stage2: bytes) -> bytes | None:
     return stage1 if hmac.compare_digest(hashlib.sha1(stage1).digest(), stage2) else None
 
 
-def account_query(user: bytes) -> str:
-    """Every host row of ``user`` (the name as a hex literal: no quoting to get wrong)."""
-    return f"SELECT plugin, authentication_string FROM mysql.user WHERE User = X'{user.hex()}'"
+def account_query(user: bytes, mariadb: bool = False) -> str:
+    """Every host row of ``user`` (the name as a hex literal: no quoting to get wrong);
+    on MariaDB with the old ``Password`` column too, which must agree (below)."""
+    columns = "plugin, authentication_string" + (", Password" if mariadb else "")
+    return f"SELECT {columns} FROM mysql.user WHERE User = X'{user.hex()}'"
 
 
 def native_stage2(rows: list[tuple[bytes | None, ...]]) -> bytes | None:
@@ -91,8 +93,13 @@ def native_stage2(rows: list[tuple[bytes | None, ...]]) -> bytes | None:
     another plugin, or rows that differ: which one the backend picks depends on the
     client's host, so the proxy does not guess)."""
     hashes = set()
-    for plugin, stored in rows:
+    for plugin, stored, *old in rows:
         if plugin != scramble.NATIVE.encode():
+            return None
+        if old and old[0] and old[0] != stored:
+            # A catalog edited by hand (mysql.user made a plain table, as old tools and
+            # MariaDB's own tests do): which column the server trusts is its own affair,
+            # so the proxy does not guess (MariaDB's main.set_password, MDEV-16238).
             return None
         hashes.add(parse_native_hash(stored or b""))
     if len(hashes) != 1:
@@ -137,7 +144,13 @@ class NativeAccounts:
             try:
                 if self._conn is None:
                     self._conn = await self._connect()
-                return await fetch_rows(self._conn, account_query(user))
+                    # Each read its own transaction, whatever the server's defaults: with
+                    # autocommit off (a global a DBA may set) the reads would keep the
+                    # first one's snapshot and never see a changed password.
+                    await send_command(self._conn, b"\x03SET SESSION autocommit = 1")
+                    await read_response(self._conn)
+                mariadb = "mariadb" in self._conn.greeting.server_version.lower()
+                return await fetch_rows(self._conn, account_query(user, mariadb))
             except BackendError as exc:
                 log.info(
                     "cannot read account hashes with the backend URL's account (%s): "

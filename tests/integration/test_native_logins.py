@@ -172,6 +172,23 @@ def test_a_changed_password_is_read_again(
         assert current_user(conn) == f"{account.user}@%"
 
 
+def test_a_password_set_on_an_account_that_had_none_is_read_again(
+    reading_proxy: RunningProxy, backend: BackendInfo, accounts: Callable[..., Account]
+) -> None:
+    """The hash known is "no password" (read moments ago); the client now answers with
+    one: the proxy reads the hash again before refusing (MariaDB's main.set_password)."""
+    account = accounts("")
+    plaintext_pymysql(reading_proxy.port, account).close()  # "no password" is now known
+    with admin_connect(backend) as admin, admin.cursor() as cur:
+        cur.execute(f"ALTER USER '{account.user}'@'%' IDENTIFIED BY 'now-one'")
+    with plaintext_pymysql(reading_proxy.port, Account(account.user, "now-one")) as conn:
+        assert current_user(conn) == f"{account.user}@%"
+    with admin_connect(backend) as admin, admin.cursor() as cur:
+        cur.execute(f"ALTER USER '{account.user}'@'%' IDENTIFIED BY ''")
+    with plaintext_pymysql(reading_proxy.port, account) as conn:  # and back to none
+        assert current_user(conn) == f"{account.user}@%"
+
+
 def test_an_account_without_a_password(
     reading_proxy: RunningProxy, backend: BackendInfo, accounts: Callable[..., Account]
 ) -> None:
