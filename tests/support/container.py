@@ -67,6 +67,9 @@ class Container:
         unwritable before the command starts."""
         assert not read_only.resolve().is_relative_to("/tmp"), "/tmp is hidden inside"
         env = {**env, "READ_ONLY_PROBE": str(read_only)}
+        # The image's working directory (its runtime stage sets none): a checkout under
+        # /tmp would vanish under the tmpfs, and --workers' spawned children chdir to it.
+        popen.setdefault("cwd", "/")
         self.process = subprocess.Popen(
             [*UNSHARE, "sh", "-c", _ENTER, "container", *argv],
             env=env,
