@@ -21,10 +21,11 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.mysql import MySQL
 from sqlglot.errors import SqlglotError
 
+from rewriter.dialect import MYSQL, dialect_of
 from rewriter.errors import PlanError
 from rewriter.functions import MLFunction
 from rewriter.lexer import SqlSyntax, read_statement
@@ -150,7 +151,8 @@ def plan_statement(
     read = read_statement(sql, syntax or SqlSyntax())
     parsable = _parsable(read.canonical)
     try:
-        statements = [s for s in sqlglot.parse(parsable, read="mysql") if s is not None]
+        dialect = dialect_of(syntax or SqlSyntax())
+        statements = [s for s in dialect.parse(parsable) if s is not None]
     except SqlglotError:
         return None
     nodes = [
@@ -173,7 +175,7 @@ def plan_statement(
     spans = call_spans(parsable, frozenset(f.name for f in functions.values()))
     plan = MLPlan(sql, state_calls=_state_calls(parsable, spans.values()))
     for node in sorted(nodes, key=lambda n: n.meta.get("start", 0)):
-        site = _call_site(len(plan.calls), node, spans, functions, sql, parsable)
+        site = _call_site(len(plan.calls), node, spans, functions, sql, parsable, dialect)
         site.key_query = site.key_query and read.restore(site.key_query)
         site.flat_key_query = site.flat_key_query and read.restore(site.flat_key_query)
         plan.calls.append(site)
@@ -208,6 +210,7 @@ def _call_site(
     functions: Mapping[str, MLFunction],
     sql: str,
     parsable: str,
+    dialect: MySQL,
 ) -> CallSite:
     """``sql`` is the client's text, ``parsable`` its canonical twin (same offsets)."""
     function = lookup(node, functions)
@@ -237,8 +240,8 @@ def _call_site(
         aliases=item_aliases(node, span, parsable, sql),
     )
     if not site.constant:
-        site.key_query = key_query(node, inputs, functions)
-        site.flat_key_query = flat_key_query(node, inputs, functions)
+        site.key_query = key_query(node, inputs, functions, dialect)
+        site.flat_key_query = flat_key_query(node, inputs, functions, dialect)
     return site
 
 
@@ -284,7 +287,12 @@ def _scope(node: exp.Expr) -> exp.Expr:
     return parent
 
 
-def key_query(node: exp.Anonymous, inputs: list[str], functions: Mapping[str, MLFunction]) -> str:
+def key_query(
+    node: exp.Anonymous,
+    inputs: list[str],
+    functions: Mapping[str, MLFunction],
+    dialect: MySQL = MYSQL,
+) -> str:
     """SELECT DISTINCT of the inputs' keys over the call's scope (see the module docstring).
     ML calls the query still contains (in a derived table or CTE it reads) stand as
     placeholders, filled in once those calls are answered (see ``render``)."""
@@ -296,11 +304,14 @@ def key_query(node: exp.Anonymous, inputs: list[str], functions: Mapping[str, ML
     else:
         query = _dml_scope(scope, functions)
     _attach_ctes(query, scope)
-    return _with_placeholders(query, functions, inputs)
+    return _with_placeholders(query, functions, inputs, dialect)
 
 
 def _with_placeholders(
-    query: exp.Select, functions: Mapping[str, MLFunction], inputs: list[str]
+    query: exp.Select,
+    functions: Mapping[str, MLFunction],
+    inputs: list[str],
+    dialect: MySQL = MYSQL,
 ) -> str:
     for call in list(query.find_all(exp.Anonymous)):
         if lookup(call, functions) is not None:
@@ -309,7 +320,7 @@ def _with_placeholders(
             assert whole is not None
             whole.replace(exp.column(placeholder(call.meta.get("start", -1))))
     keys = ", ".join(input_key(text) for text in inputs)
-    return query.sql(dialect="mysql").replace(_MARKER, keys, 1)
+    return query.sql(dialect=dialect).replace(_MARKER, keys, 1)
 
 
 def placeholder(offset: int) -> str:
@@ -340,7 +351,10 @@ def _union_scope(union: exp.SetOperation) -> exp.Select:
 
 
 def flat_key_query(
-    node: exp.Anonymous, inputs: list[str], functions: Mapping[str, MLFunction]
+    node: exp.Anonymous,
+    inputs: list[str],
+    functions: Mapping[str, MLFunction],
+    dialect: MySQL = MYSQL,
 ) -> str | None:
     """The key query over the chain of scopes from the outermost statement down to the
     call's (each one's rows and ML-free conditions, cross-joined outermost first): the
@@ -362,7 +376,7 @@ def flat_key_query(
         query.set("where", exp.Where(this=exp.and_(*conditions)))
     _strip_ml_from_joins(query, functions)
     _attach_ctes(query, chain[0])
-    return _with_placeholders(query, functions, inputs)
+    return _with_placeholders(query, functions, inputs, dialect)
 
 
 def _scope_chain(node: exp.Expr) -> list[exp.Expr]:

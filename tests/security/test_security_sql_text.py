@@ -260,6 +260,25 @@ def test_ansi_quoted_identifiers(pair: list[pymysql.Connection[Any]]) -> None:
     assert x_of(proxied) is None
 
 
+@pytest.mark.parametrize("mode", ["PIPES_AS_CONCAT", "ANSI", ""])
+def test_double_pipes_as_the_session_reads_them(
+    pair: list[pymysql.Connection[Any]], mode: str
+) -> None:
+    """Under PIPES_AS_CONCAT (and ANSI) ``||`` concatenates: the key query must select
+    the rows the statement does (it once read ``||`` as OR, and the calls got NULL);
+    without the mode it is OR, as the server reads it."""
+    proxied, direct = pair
+    set_session(pair, mode, "utf8mb4")
+    switchable_backend.reset()
+    where = "body || 'x' = CONCAT(body, 'x') AND id < 3"
+    got = run(
+        proxied, f"SELECT id, {S}(body, 'en') FROM sec_texts WHERE {where} ORDER BY 1".encode()
+    )
+    expected = run(direct, f"SELECT id, body FROM sec_texts WHERE {where} ORDER BY 1".encode())
+    assert expected[0] == "rows" and bool(expected[1]) == (mode != "")
+    assert got == ("rows", [(i, switchable_backend.answer(b)[0]) for i, b in expected[1]])
+
+
 @pytest.mark.parametrize("mode", ["", "NO_BACKSLASH_ESCAPES"])
 def test_prepared_placeholders_as_the_server_counts_them(
     ml_proxy: RunningProxy, pair: list[pymysql.Connection[Any]], mode: str
