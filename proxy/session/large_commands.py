@@ -61,7 +61,7 @@ class LargeCommandHandlers:
     id: int
     log: ContextLog
     backend: BackendConnection | None
-    _relay: Relay | None
+    relay: Relay | None
     _ml_prepared: dict[int, PreparedML]
     _plain_execute: Callable[[bytes], bool]
     #: The largest command payload read whole: an ML statement and its command byte.
@@ -91,8 +91,8 @@ class LargeCommandHandlers:
         await self._pass_to_backend(message)
         shape = _STREAMED[command]
         if shape is not None:
-            assert self._relay is not None
-            scanner = await self._relay.relay(shape)
+            assert self.relay is not None
+            scanner = await self.relay.relay(shape)
             if scanner.status and self.backend is not None:
                 self.backend.status = scanner.status
 
@@ -122,7 +122,7 @@ class LargeCommandHandlers:
         server does after a packet over its max_allowed_packet (it answers 1153 and
         closes), the rest is dropped and the client gets that answer after its command,
         as when the command had reached the backend whole; then the session ends."""
-        relay = self._relay
+        relay = self.relay
         assert relay is not None
         lost: list[BackendLost] = []
 

@@ -73,7 +73,7 @@ class MLHandlers:
     ctx: ProxyContext
     client: PacketStream
     backend: BackendConnection | None
-    _relay: Relay | None
+    relay: Relay | None
     log: ContextLog
     id: int
     identity: ClientIdentity | None
@@ -205,9 +205,9 @@ class MLHandlers:
     async def _run_relayed(self, sql: bytes, shift: SequenceShift | None = None) -> bool:
         """Run a statement of the proxy's making; the client gets the backend's response
         (renumbered by ``shift`` after progress reports). True when it succeeded."""
-        assert self.backend is not None and self._relay is not None
-        await self._relay.send_command(frame(b"\x03" + sql, 0))
-        scanner = await self._relay.relay(Shape.RESULT, shift=shift)
+        assert self.backend is not None and self.relay is not None
+        await self.relay.send_command(frame(b"\x03" + sql, 0))
+        scanner = await self.relay.relay(Shape.RESULT, shift=shift)
         if scanner.status:
             self.backend.status = scanner.status
         return not scanner.error
@@ -243,7 +243,7 @@ class MLHandlers:
         connection, so the backend checks privileges and answers (OK, 1304 exists, 1044
         denied, 1046 no database) exactly as for any CREATE FUNCTION. DROP FUNCTION and
         ordinary CREATE FUNCTION statements go to the backend unchanged."""
-        assert self.backend is not None and self._relay is not None
+        assert self.backend is not None and self.relay is not None
         settings = await read_statement_settings(self.backend, self.ctx.ml)
         escapes = settings.syntax.backslash_escapes
         try:
@@ -270,8 +270,8 @@ class MLHandlers:
     async def _show_create_function(self, sql: bytes, schema: str | None, name: str) -> None:
         """The backend's own SHOW CREATE FUNCTION (privileges, errors, sql_mode and
         collations are its own), with an alias's stub text replaced by its Aurora DDL."""
-        assert self.backend is not None and self._relay is not None
-        await self._relay.send_command(frame(b"\x03" + sql, 0))
+        assert self.backend is not None and self.relay is not None
+        await self.relay.send_command(frame(b"\x03" + sql, 0))
         response = await read_response(self.backend)
         if response[0][0] != ERR_HEADER and len(response) > 1:
             response = await self._with_alias_text(response, schema, name)

@@ -43,7 +43,7 @@ class PreparedHandlers:
     backend: BackendConnection | None
     identity: ClientIdentity | None
     ml_counters: MLCounters
-    _relay: Relay | None
+    relay: Relay | None
     _ml_prepared: dict[int, PreparedML]
     _prepared_kills: dict[int, KillStatement]  # statement id -> its KILL
     _forward: Callable[[Message, Shape | None], Awaitable[ResponseScanner | None]]
@@ -65,10 +65,10 @@ class PreparedHandlers:
             await self._forward(message, Shape.PREPARE)
             return
         plan, settings = planned
-        assert self._relay is not None and self.backend is not None and settings is not None
+        assert self.relay is not None and self.backend is not None and settings is not None
         twin = self.backend.encode(plan.metadata_twin())
-        await self._relay.send_command(frame(b"\x16" + twin, 0))
-        scanner = await self._relay.relay(Shape.PREPARE)
+        await self.relay.send_command(frame(b"\x16" + twin, 0))
+        scanner = await self.relay.relay(Shape.PREPARE)
         if not scanner.error:
             self._ml_prepared[scanner.statement_id] = PreparedML(
                 plan.sql,
@@ -81,7 +81,7 @@ class PreparedHandlers:
     async def _prepare_kill(self, message: Message, kill: KillStatement) -> None:
         """A prepared KILL: a literal proxy id is translated now; ``KILL ?`` is prepared as
         it is and its parameter translated at each execution. Each execution is a KILL
-        of the proxy's (proxy.session.kill_handlers), which also stops an ML statement."""
+        of the proxy's (proxy.session.kills), which also stops an ML statement."""
         thread_id = await self._backend_thread_of(kill.thread_id)
         if thread_id is not None:
             rewritten = b"\x16" + kill.for_backend(thread_id)
@@ -135,7 +135,7 @@ class PreparedHandlers:
     async def _execute_ml(self, message: Message, prepared: PreparedML) -> None:
         """A prepared statement with ML calls: bound, planned and run as a statement of
         the proxy's own, whose result the client gets."""
-        assert self.backend is not None and self._relay is not None and self.identity
+        assert self.backend is not None and self.relay is not None and self.identity
         literals = prepared.bind(message.payload, charset_name(self.identity.collation))
         bound = prepared.charset.encode(bind_placeholders(prepared.sql, literals, prepared.syntax))
         if len(bound) > self.ctx.ml_max_statement_bytes:  # the text statement's limit
@@ -155,12 +155,12 @@ class PreparedHandlers:
             statement = MLStatement(self.ctx.ml, self.backend, plan, settings, requester, running)
             rewritten = await statement.prepare()
             internal = await prepare_statement(self.backend, rewritten)
-            await self._relay.send_command(frame(execute_command(internal.statement_id), 0))
+            await self.relay.send_command(frame(execute_command(internal.statement_id), 0))
             # A client caching metadata holds the twin's: it gets the rewrite's every time.
             rewrite = None
             if self.backend.shape.cache_metadata:
                 rewrite = MetadataRestorer(internal.columns).feed
-            await self._relay.relay(Shape.RESULT, rewrite=rewrite, shift=running.shift())
+            await self.relay.relay(Shape.RESULT, rewrite=rewrite, shift=running.shift())
         await close_statement(self.backend, internal.statement_id)
 
     async def _on_long_data(self, message: Message) -> None:

@@ -43,7 +43,7 @@ class QueryHandlers:
     ctx: ProxyContext
     client: PacketStream
     backend: BackendConnection | None
-    _relay: Relay | None
+    relay: Relay | None
     _forward: Callable[[Message, Shape | None], Awaitable[ResponseScanner | None]]
     _detach: Callable[[Message], bool]
     _on_kill: Callable[[Message, KillStatement], Awaitable[None]]
@@ -108,12 +108,12 @@ class QueryHandlers:
         """The backend's status rows plus the Aurora_ml_* and Mlproxy_ml_* counters: the
         session's own, or with GLOBAL the proxy's and each service's current send rate to
         an account with PROCESS (none to any other)."""
-        assert self.backend is not None and self._relay is not None
+        assert self.backend is not None and self.relay is not None
         counters: MLCounters | None = self.ml_counters
         if show.is_global:
             allowed = await self.process_privilege.granted(self.backend)
             counters = self.ctx.ml.counters if allowed else None
-        await self._relay.send_command(message.raw)
+        await self.relay.send_command(message.raw)
         response = await read_response(self.backend)
         rows = counters.as_status_rows() if counters is not None else []
         if show.is_global and counters is not None:  # the services' send rates: the proxy's
@@ -138,8 +138,8 @@ class QueryHandlers:
         if not running:
             await self._forward(message, Shape.RESULT)
             return
-        assert self.backend is not None and self._relay is not None
-        await self._relay.send_command(message.raw)
+        assert self.backend is not None and self.relay is not None
+        await self.relay.send_command(message.raw)
         response = await read_response(self.backend)
         rewritten = rewrite_processlist(response, running, full, self._reader_text)
         self.client.write_raw(frame_all(rewritten))

@@ -5,10 +5,12 @@ own user. Commands whose response the proxy only relays are dispatched through o
 table (``_RELAYED``); the few the proxy must understand (COM_QUERY for KILL and ML
 calls, COM_CHANGE_USER, COM_QUIT) have their own handlers.
 
-The handlers of whole phases or families of commands are mixins in modules of their own
-(in this package): logging in and COM_CHANGE_USER (login_handlers), COM_QUERY
-(query_handlers), KILL (kill_handlers), prepared statements (prepared_handlers) and ML
-statements (ml_handlers).
+Logging in and COM_CHANGE_USER (proxy.session.login.Logins) and KILLs
+(proxy.session.kills.Kills) are collaborators that own their state and see the session
+through proxy.session.core.SessionCore. The handlers of the other families of commands are
+still mixins in modules of their own: COM_QUERY (query_handlers), prepared statements
+(prepared_handlers), ML statements (ml_handlers) and commands too large to read whole
+(large_commands).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from mysql_mimic.types import Commands
 
 from ml_backends.counters import MLCounters
-from proxy.auth.client_auth import ClientIdentity, make_nonce
+from proxy.auth.client_auth import ClientIdentity
 from proxy.auth.login_gate import PendingLogin
 from proxy.errors import (
     BackendLost,
@@ -44,9 +46,9 @@ from proxy.ml.prepared import PreparedML
 from proxy.ml.status_access import ProcessPrivilege
 from proxy.session.context import ProxyContext
 from proxy.session.kill import KillStatement
-from proxy.session.kill_handlers import KillHandlers
+from proxy.session.kills import Kills
 from proxy.session.large_commands import LargeCommandHandlers
-from proxy.session.login_handlers import LoginHandlers
+from proxy.session.login import Logins
 from proxy.session.ml_handlers import MLHandlers
 from proxy.session.prepared_handlers import PreparedHandlers
 from proxy.session.query_handlers import QueryHandlers
@@ -65,8 +67,6 @@ _COM_STMT_EXECUTE = int(Commands.COM_STMT_EXECUTE)
 # Each mixin declares the methods it uses from the others as annotations: the ones that
 # define a method come first (mypy checks a base's definition against the later ones').
 class Session(
-    LoginHandlers,
-    KillHandlers,
     MLHandlers,
     QueryHandlers,
     PreparedHandlers,
@@ -93,22 +93,20 @@ class Session(
         self._detached: Message | None = None
         self.stopping = False
         self.task: asyncio.Task[None] | None = None
-        self._nonce = make_nonce()
-        self._pending = pending
-        self._counted = False
-        self._relay: Relay | None = None
+        self.relay: Relay | None = None
         self._vanished = False
         self._ml_prepared: dict[int, PreparedML] = {}
         #: This session's Aurora_ml_* counters (SHOW [SESSION] STATUS).
         self.ml_counters = MLCounters()
         self.process_privilege = ProcessPrivilege()
         self._prepared_kills: dict[int, KillStatement] = {}  # statement id -> its KILL
-        self._failed_changes = 0
         self._command_limit = ctx.ml_max_statement_bytes + 1
         self.log = ContextLog(log, {"connection_id": connection_id})
         self.running_ml: RunningML | None = None
         self.interruption: Interrupted | None = None
         self.sent_ahead = 0
+        self.logins = Logins(self, pending)
+        self.kills = Kills(self, self.logins.open_backend)
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -117,7 +115,7 @@ class Session(
         if self.ctx.metrics is not None:
             self.ctx.metrics.client_connections.inc()
         try:
-            if await self._log_in():
+            if await self.logins.log_in():
                 self.client.offer_packets(self._command_in_callback)
                 self.client.on_eof = self._client_closed
                 await self._serve_commands()
@@ -179,11 +177,7 @@ class Session(
             self.task.cancel()
 
     async def _close(self) -> None:
-        if self._pending is not None:
-            self._pending.leave()  # a login that never ran (idempotent)
-        if self._counted:
-            self._counted = False
-            self.ctx.gate.close_session()
+        self.logins.release()
         if self.backend is not None:
             await self.backend.close()
         self.client.close()
@@ -269,13 +263,13 @@ class Session(
     def _detach(self, message: Message) -> bool:
         """Send a command whose response the backend stream relays by itself if it comes
         whole (proxy.transport.relay.Relay.detach); False when it cannot be detached."""
-        assert self._relay is not None
-        if not self._relay.detach(message.raw):
+        assert self.relay is not None
+        if not self.relay.detach(message.raw):
             return False
         self._detached = message
         return True
 
-    def _settled(self, status: int) -> None:
+    def settled(self, status: int) -> None:
         """A detached command's response has reached the client, while the task waits
         for the client's next command (it takes a response back before running another)."""
         self._detached = None
@@ -288,10 +282,10 @@ class Session(
     async def _take_over(self, message: Message) -> None:
         """Relay a detached command's response in this task (none of it has reached the
         client yet); errors are reported as for any command."""
-        assert self._relay is not None
+        assert self.relay is not None
         self._detached = None
-        self._relay.take_back()
-        scanner = await self._relay.relay(Shape.RESULT)
+        self.relay.take_back()
+        scanner = await self.relay.relay(Shape.RESULT)
         if scanner.status and self.backend is not None:
             self.backend.status = scanner.status
 
@@ -301,9 +295,9 @@ class Session(
         other (unless the session is being stopped: KILL CONNECTION has ended it)."""
         if self._detached is None:
             return
-        assert self._relay is not None
+        assert self.relay is not None
         self._detached = None
-        self._relay.take_back()  # no _settled from now on: the session is ending
+        self.relay.take_back()  # no settled() from now on: the session is ending
         if not self.stopping:
             self.log.info("connection %d: client vanished mid-statement", self.id)
             await self._after_client_gone()
@@ -313,10 +307,10 @@ class Session(
         self.sent_ahead = 0
         if handler is None:
             handler = _HANDLERS.get(command)
-        if self._relay is not None:
+        if self.relay is not None:
             # Nothing of this command's response has gone out yet (the flag is the last
             # relayed command's, and a handler may fail before it relays anything).
-            self._relay.response_started = False
+            self.relay.response_started = False
         try:
             if message.first_seq:
                 raise PacketsOutOfOrder("Got packets out of order")
@@ -389,7 +383,7 @@ class Session(
 
     async def _report_fatal(self, exc: BaseException, message: Message) -> None:
         """Report a broken backend in-band if the response has not started; then close."""
-        if self._relay is not None and self._relay.response_started:
+        if self.relay is not None and self.relay.response_started:
             return
         with contextlib.suppress(OSError, RuntimeError):
             await self.client.send(error_payload(exc, self.id), self._reply_seq(message))
@@ -402,12 +396,32 @@ class Session(
         """Stop the statement the vanished client was running (closing a socket does not)."""
         await self.kill_backend_query()
 
+    async def kill_backend_query(self) -> None:
+        """KILL QUERY this session's backend thread from a side connection."""
+        await self.kills.kill_backend_query()
+
+    def forget_backend_state(self) -> None:
+        """What the proxy keeps of a backend session: gone with it (a change of user)."""
+        self.ml_counters.reset()  # a new session as far as status goes, as on the server
+        self.process_privilege.forget()
+        self._ml_prepared.clear()
+        self._prepared_kills.clear()
+
+    async def _on_kill(self, message: Message, kill: KillStatement) -> None:
+        await self.kills.run(message, kill)
+
+    async def _on_change_user(self, message: Message) -> None:
+        await self.logins.change_user(message)
+
+    async def _on_process_kill(self, message: Message) -> None:
+        await self.kills.process_kill(message)
+
     async def _forward(self, message: Message, shape: Shape | None) -> ResponseScanner | None:
-        assert self._relay is not None
+        assert self.relay is not None
         if shape is None:
-            await self._relay.send_command(message.raw)
+            await self.relay.send_command(message.raw)
             return None
-        scanner = await self._relay.relay(shape, message.raw)
+        scanner = await self.relay.relay(shape, message.raw)
         if scanner.status and self.backend is not None:
             self.backend.status = scanner.status
         return scanner
