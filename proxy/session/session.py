@@ -6,11 +6,11 @@ table (``_RELAYED``); the few the proxy must understand (COM_QUERY for KILL and 
 calls, COM_CHANGE_USER, COM_QUIT) have their own handlers.
 
 Logging in and COM_CHANGE_USER (proxy.session.login.Logins) and KILLs
-(proxy.session.kills.Kills) are collaborators that own their state and see the session
-through proxy.session.core.SessionCore. The handlers of the other families of commands are
-still mixins in modules of their own: COM_QUERY (query_handlers), prepared statements
-(prepared_handlers), ML statements (ml_handlers) and commands too large to read whole
-(large_commands).
+(proxy.session.kills.Kills), and commands too large to read whole
+(proxy.session.large_commands.LargeCommands) are collaborators that own their state and
+see the session through proxy.session.core.SessionCore. The handlers of the other families
+of commands are still mixins in modules of their own: COM_QUERY (query_handlers), prepared
+statements (prepared_handlers) and ML statements (ml_handlers).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from proxy.ml.status_access import ProcessPrivilege
 from proxy.session.context import ProxyContext
 from proxy.session.kill import KillStatement
 from proxy.session.kills import Kills
-from proxy.session.large_commands import LargeCommandHandlers
+from proxy.session.large_commands import LargeCommands
 from proxy.session.login import Logins
 from proxy.session.ml_handlers import MLHandlers
 from proxy.session.prepared_handlers import PreparedHandlers
@@ -70,7 +70,6 @@ class Session(
     MLHandlers,
     QueryHandlers,
     PreparedHandlers,
-    LargeCommandHandlers,
 ):
     """Serves one client connection."""
 
@@ -100,13 +99,13 @@ class Session(
         self.ml_counters = MLCounters()
         self.process_privilege = ProcessPrivilege()
         self._prepared_kills: dict[int, KillStatement] = {}  # statement id -> its KILL
-        self._command_limit = ctx.ml_max_statement_bytes + 1
         self.log = ContextLog(log, {"connection_id": connection_id})
         self.running_ml: RunningML | None = None
         self.interruption: Interrupted | None = None
         self.sent_ahead = 0
         self.logins = Logins(self, pending)
         self.kills = Kills(self, self.logins.open_backend)
+        self.large_commands = LargeCommands(self, self._ml_prepared.get, self._plain_execute)
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -195,7 +194,9 @@ class Session(
         while not self.stopping:
             handler: _Handler | None = None
             try:
-                message: Message | None = await self.client.read_message(self._command_limit)
+                message: Message | None = await self.client.read_message(
+                    self.large_commands.command_limit
+                )
             except ReadInterrupted:
                 message = None
             except MessageTooLarge:  # nothing of it read yet
@@ -213,7 +214,7 @@ class Session(
             ):
                 return
             if handler is not None:
-                message = await self._large_head()
+                message = await self.large_commands.read_head()
             if message is not None and not await self._serve(message, handler):
                 return
         if self._detached is not None:  # stopping: the response first
@@ -412,6 +413,9 @@ class Session(
 
     async def _on_change_user(self, message: Message) -> None:
         await self.logins.change_user(message)
+
+    async def _on_large(self, message: Message) -> None:
+        await self.large_commands.serve(message)
 
     async def _on_process_kill(self, message: Message) -> None:
         await self.kills.process_kill(message)
