@@ -58,11 +58,11 @@ def free_port() -> int:
 class ProxyProcess:
     """`python -m proxy serve ...` in a subprocess; stderr is collected line by line."""
 
-    def __init__(self, args: list[str]) -> None:
+    def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "proxy", "serve", *args],
             cwd=REPO,
-            env=clean_env(),
+            env={**clean_env(), **(env or {})},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
