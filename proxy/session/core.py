@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+from ml_backends.counters import MLCounters
 from proxy.auth.client_auth import ClientIdentity
 from proxy.logs import ContextLog
+from proxy.ml.status_access import ProcessPrivilege
 from proxy.transport.relay import Relay
-from proxy.transport.stream import PacketStream
+from proxy.transport.stream import Message, PacketStream
 from proxy.upstream.backend import BackendConnection
+from proxy.wire.scanner import ResponseScanner, Shape
 
 if TYPE_CHECKING:
     from proxy.session.context import ProxyContext
@@ -36,6 +39,16 @@ class SessionCore(Protocol):
     identity: ClientIdentity | None
     #: Relays the backend's responses to the client, once logged in.
     relay: Relay | None
+    #: This session's Aurora_ml_* counters (SHOW [SESSION] STATUS).
+    ml_counters: MLCounters
+    #: Whether the account may see the proxy's global counters (asked of the backend once).
+    process_privilege: ProcessPrivilege
+
+    async def forward(self, message: Message, shape: Shape | None) -> ResponseScanner | None:
+        """Send a command to the backend and relay its response (``shape``; None: none)."""
+
+    def detach(self, message: Message) -> bool:
+        """Send a command whose response the backend stream relays by itself, if it can."""
 
     def settled(self, status: int) -> None:
         """A detached command's response has reached the client (Relay's callback)."""

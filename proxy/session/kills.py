@@ -55,7 +55,7 @@ class Kills:
         idle while the proxy waits for the model), or ends for KILL CONNECTION, all
         before the issuer hears OK: no model request of the statement starts after."""
         if is_proxy_id(kill.thread_id):
-            thread_id = await self._backend_thread_of(kill.thread_id)
+            thread_id = await self.backend_thread_of(kill.thread_id)
             if thread_id is None:
                 raise UnknownThread(f"Unknown thread id: {kill.thread_id}")
             command = frame(b"\x03" + kill.for_backend(thread_id), 0)
@@ -93,7 +93,7 @@ class Kills:
             return sessions.get(thread_id)
         return session_of_thread(sessions, thread_id)
 
-    async def _backend_thread_of(self, proxy_id: int) -> int | None:
+    async def backend_thread_of(self, proxy_id: int) -> int | None:
         """The backend thread behind a proxy connection id: this process's session, or
         (with --workers) the owning worker's answer; None when there is no such one."""
         if not is_proxy_id(proxy_id):

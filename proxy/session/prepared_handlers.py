@@ -21,6 +21,7 @@ from proxy.ml.path import MLStatement, Requester
 from proxy.ml.prepared import DEFAULT_CHARSET, PreparedML, charset_name, statement_id
 from proxy.ml.settings import StatementSettings
 from proxy.session.kill import PARAMETER, KillStatement, parse_kill
+from proxy.session.kills import Kills
 from proxy.session.ml_handlers import Planned
 from proxy.transport.metadata_relay import MetadataRestorer
 from proxy.transport.relay import Relay
@@ -46,11 +47,10 @@ class PreparedHandlers:
     relay: Relay | None
     _ml_prepared: dict[int, PreparedML]
     _prepared_kills: dict[int, KillStatement]  # statement id -> its KILL
-    _forward: Callable[[Message, Shape | None], Awaitable[ResponseScanner | None]]
-    _detach: Callable[[Message], bool]
+    forward: Callable[[Message, Shape | None], Awaitable[ResponseScanner | None]]
+    detach: Callable[[Message], bool]
     _ml_plan: Callable[[bytes], Awaitable[Planned | None]]
-    _on_kill: Callable[[Message, KillStatement], Awaitable[None]]
-    _backend_thread_of: Callable[[int], Awaitable[int | None]]
+    kills: Kills
     _running: Callable[
         [str, str, StatementSettings | None, Message], AbstractContextManager[RunningML]
     ]
@@ -62,7 +62,7 @@ class PreparedHandlers:
             return
         planned = await self._ml_plan(message.payload[1:])
         if planned is None:
-            await self._forward(message, Shape.PREPARE)
+            await self.forward(message, Shape.PREPARE)
             return
         plan, settings = planned
         assert self.relay is not None and self.backend is not None and settings is not None
@@ -82,25 +82,25 @@ class PreparedHandlers:
         """A prepared KILL: a literal proxy id is translated now; ``KILL ?`` is prepared as
         it is and its parameter translated at each execution. Each execution is a KILL
         of the proxy's (proxy.session.kills), which also stops an ML statement."""
-        thread_id = await self._backend_thread_of(kill.thread_id)
+        thread_id = await self.kills.backend_thread_of(kill.thread_id)
         if thread_id is not None:
             rewritten = b"\x16" + kill.for_backend(thread_id)
             message = Message(rewritten, frame(rewritten, 0), 0, 0)
-        scanner = await self._forward(message, Shape.PREPARE)
+        scanner = await self.forward(message, Shape.PREPARE)
         if scanner is not None and not scanner.error:
             self._prepared_kills[scanner.statement_id] = kill
 
     async def _execute_kill(self, message: Message, kill: KillStatement) -> None:
         assert self.identity is not None
         if kill.thread_id != PARAMETER:
-            await self._on_kill(message, kill)
+            await self.kills.run(message, kill)
             return
         try:
             request = parse_execute(message.payload, 1, [], {}, DEFAULT_CHARSET)
             thread_id = int(request.literals[0])
         except ValueError as exc:  # MalformedParameters, WrongParameter, not an integer
             raise ClientProtocolError("malformed COM_STMT_EXECUTE of a prepared KILL") from exc
-        await self._on_kill(message, KillStatement(thread_id, kill.query_only))
+        await self.kills.run(message, KillStatement(thread_id, kill.query_only))
 
     def _plain_execute(self, payload: bytes) -> bool:
         """An execution of a statement the backend alone runs (no KILL, no ML call), whose
@@ -128,9 +128,9 @@ class PreparedHandlers:
         if self.ctx.metrics is not None:
             self.ctx.metrics.plain_statements.inc()
         if asks_for_cursor(message.payload):
-            await self._forward(message, Shape.CURSOR)
-        elif not self._detach(message):
-            await self._forward(message, Shape.RESULT)
+            await self.forward(message, Shape.CURSOR)
+        elif not self.detach(message):
+            await self.forward(message, Shape.RESULT)
 
     async def _execute_ml(self, message: Message, prepared: PreparedML) -> None:
         """A prepared statement with ML calls: bound, planned and run as a statement of
@@ -166,20 +166,20 @@ class PreparedHandlers:
     async def _on_long_data(self, message: Message) -> None:
         prepared = self._ml_prepared.get(statement_id(message.payload))
         if prepared is None:
-            await self._forward(message, None)
+            await self.forward(message, None)
         else:
             prepared.add_long_data(message.payload)
 
     async def _on_statement_close(self, message: Message) -> None:
         self._ml_prepared.pop(statement_id(message.payload), None)
         self._prepared_kills.pop(statement_id(message.payload), None)
-        await self._forward(message, None)
+        await self.forward(message, None)
 
     async def _on_statement_reset(self, message: Message) -> None:
         prepared = self._ml_prepared.get(statement_id(message.payload))
         if prepared is not None:
             prepared.reset_long_data()
-        await self._forward(message, Shape.SINGLE)
+        await self.forward(message, Shape.SINGLE)
 
 
 #: COM_STMT_EXECUTE's flags byte: the cursor type bits (page_protocol_com_stmt_execute).

@@ -51,7 +51,7 @@ from proxy.session.large_commands import LargeCommands
 from proxy.session.login import Logins
 from proxy.session.ml_handlers import MLHandlers
 from proxy.session.prepared_handlers import PreparedHandlers
-from proxy.session.query_handlers import QueryHandlers
+from proxy.session.queries import Queries
 from proxy.transport.relay import ClientGone, Relay
 from proxy.transport.stream import Message, MessageTooLarge, PacketStream, ReadInterrupted
 from proxy.upstream.backend import BackendConnection
@@ -68,7 +68,6 @@ _COM_STMT_EXECUTE = int(Commands.COM_STMT_EXECUTE)
 # define a method come first (mypy checks a base's definition against the later ones').
 class Session(
     MLHandlers,
-    QueryHandlers,
     PreparedHandlers,
 ):
     """Serves one client connection."""
@@ -105,6 +104,7 @@ class Session(
         self.sent_ahead = 0
         self.logins = Logins(self, pending)
         self.kills = Kills(self, self.logins.open_backend)
+        self.queries = Queries(self, self.kills, self._ml_statement)
         self.large_commands = LargeCommands(self, self._ml_prepared.get, self._plain_execute)
 
     # -- lifecycle --------------------------------------------------------------------
@@ -251,17 +251,17 @@ class Session(
         payload = raw[4:]
         command = payload[0]
         if command == _COM_QUERY:
-            plain = self._plain(payload[1:])
+            plain = self.queries.plain(payload[1:])
         elif command == _COM_STMT_EXECUTE:
             plain = self._plain_execute(payload)
         else:
             return False
-        if not plain or not self._detach(Message(payload, raw, raw[3], raw[3])):
+        if not plain or not self.detach(Message(payload, raw, raw[3], raw[3])):
             return False
         self.busy = True
         return True
 
-    def _detach(self, message: Message) -> bool:
+    def detach(self, message: Message) -> bool:
         """Send a command whose response the backend stream relays by itself if it comes
         whole (proxy.transport.relay.Relay.detach); False when it cannot be detached."""
         assert self.relay is not None
@@ -318,7 +318,7 @@ class Session(
             if handler is not None:
                 await handler(self, message)
             elif command in _RELAYED:
-                await self._forward(message, _RELAYED[command])
+                await self.forward(message, _RELAYED[command])
             else:
                 await self._unknown_command(message)
         except ClientGone:
@@ -408,11 +408,14 @@ class Session(
         self._ml_prepared.clear()
         self._prepared_kills.clear()
 
-    async def _on_kill(self, message: Message, kill: KillStatement) -> None:
-        await self.kills.run(message, kill)
-
     async def _on_change_user(self, message: Message) -> None:
         await self.logins.change_user(message)
+
+    async def _on_query(self, message: Message) -> None:
+        await self.queries.serve(message)
+
+    async def _on_process_info(self, message: Message) -> None:
+        await self.queries.process_info(message)
 
     async def _on_large(self, message: Message) -> None:
         await self.large_commands.serve(message)
@@ -420,7 +423,7 @@ class Session(
     async def _on_process_kill(self, message: Message) -> None:
         await self.kills.process_kill(message)
 
-    async def _forward(self, message: Message, shape: Shape | None) -> ResponseScanner | None:
+    async def forward(self, message: Message, shape: Shape | None) -> ResponseScanner | None:
         assert self.relay is not None
         if shape is None:
             await self.relay.send_command(message.raw)
