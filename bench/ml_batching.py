@@ -73,7 +73,7 @@ class Row:
         return statistics.median(self.seconds) * self.scale
 
 
-class SleepBackend(Backend):
+class SleepBackend(Backend[Hashable]):
     """Answers after ``latency`` seconds, whatever the batch size."""
 
     name = "sleep"
@@ -99,7 +99,9 @@ def texts(rows: int, run: int) -> list[SentimentInput]:
     ]
 
 
-def time_engine(backend: Backend, inputs: list[SentimentInput], batch: int) -> tuple[float, int]:
+def time_engine(
+    backend: Backend[Any], inputs: list[SentimentInput], batch: int
+) -> tuple[float, int]:
     """Wall seconds and requests of one engine.infer over ``inputs``."""
     policy = BatchPolicy(max_batch_size=BATCH, max_in_flight=IN_FLIGHT)
     engine = InferenceEngine(backend, policy)
@@ -114,7 +116,12 @@ def time_engine(backend: Backend, inputs: list[SentimentInput], batch: int) -> t
 
 
 def measure_engine(
-    path: str, backend: Backend, rows: int, batch: int, args: argparse.Namespace, full_rows: int
+    path: str,
+    backend: Backend[Any],
+    rows: int,
+    batch: int,
+    args: argparse.Namespace,
+    full_rows: int,
 ) -> Row:
     time_engine(backend, texts(min(rows, 200), -1), batch)  # warm-up: threads, connections
     row = Row(path, full_rows, 0, [], bound(full_rows, batch, args.latency), full_rows / rows)

@@ -21,6 +21,7 @@ import logging
 import random
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ml_backends.base import Backend, ItemError, Outcome
 from ml_backends.cache import AnswerCache, ResultCache
@@ -70,7 +71,7 @@ class InferenceEngine:
 
     def __init__(
         self,
-        backend: Backend,
+        backend: Backend[Any],
         policy: BatchPolicy | None = None,
         cache: AnswerCache | None = None,
         counters: MLCounters | None = None,

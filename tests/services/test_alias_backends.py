@@ -126,9 +126,9 @@ def make(module_fake: FakeAWSML) -> Iterator[Callable[..., Any]]:
     """Builds backends (AWS ones pointed at the fake), shared by the module's tests when
     the arguments are the same (a boto3 client takes a while to create) unless
     ``fresh=True``; closes them at the end."""
-    made: dict[str, Backend] = {}
+    made: dict[str, Backend[Any]] = {}
 
-    def build(cls: type[Backend], *args: Any, fresh: bool = False, **options: Any) -> Any:
+    def build(cls: type[Backend[Any]], *args: Any, fresh: bool = False, **options: Any) -> Any:
         if issubclass(cls, SageMakerBackend | BedrockBackend):
             options.setdefault("endpoint_url", module_fake.url)
         key = f"fresh {len(made)}" if fresh else repr((cls, args, sorted(options.items())))
@@ -142,7 +142,11 @@ def make(module_fake: FakeAWSML) -> Iterator[Callable[..., Any]]:
 
 
 def run(
-    backend: Backend, inputs: Sequence[Hashable], *, batch_size: int | None = None, **policy: Any
+    backend: Backend[Any],
+    inputs: Sequence[Hashable],
+    *,
+    batch_size: int | None = None,
+    **policy: Any,
 ) -> tuple[list[Outcome], InferenceEngine]:
     engine = InferenceEngine(backend, BatchPolicy(**policy), rng=random.Random(3))
     outcomes = asyncio.run(engine.infer(inputs, namespace="f", batch_size=batch_size))

@@ -31,7 +31,7 @@ T = TypeVar("T")
 NAMESPACE = (b"app", "comprehend.sentiment")
 
 
-class CountingModel(Backend):
+class CountingModel(Backend[Hashable]):
     """f(x) = a sentiment derived from x; remembers every input it was asked."""
 
     name = "counting"
@@ -46,7 +46,7 @@ class CountingModel(Backend):
 
 
 def replica_engine(
-    url: str, model: Backend, scope: str = "db:3306|local"
+    url: str, model: Backend[Any], scope: str = "db:3306|local"
 ) -> tuple[InferenceEngine, RedisLink]:
     link = RedisLink(url, "ml_cache", "ML statements use the in-process cache only")
     cache = SharedCache(ResultCache(), link, scope, ttl=60)
