@@ -32,7 +32,7 @@ from ml_backends.counters import MLCounters, Tally
 from ml_backends.errors import BudgetExhausted, InferenceFailed, RetryableError, Throttled
 from ml_backends.slices import CHECK_EVERY, LoopSlices
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"mlproxy.{__name__}")
 
 #: Called with one request's inputs and their outcomes, as each request completes.
 AnswersCallback = Callable[[Sequence[Hashable], Sequence[Outcome]], None]

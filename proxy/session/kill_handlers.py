@@ -55,7 +55,7 @@ class KillHandlers:
             finally:
                 await side.close()
         except BackendError as exc:
-            self.log.warning("connection %d: could not kill backend query: %s", self.id, exc)
+            self.log.warning("could not kill backend query: %s", exc)
 
     async def _on_kill(self, message: Message, kill: KillStatement) -> None:
         """Run the KILL on this session's own backend connection, so the backend checks

@@ -139,7 +139,7 @@ class LargeCommandHandlers:
         answer = relay.backend.payload_now()
         if answer is None or answer[:1] != b"\xff":
             raise lost[0]
-        self.log.warning("connection %d: the backend refused a large command and closed", self.id)
+        self.log.warning("the backend refused a large command and closed")
         try:
             await self.client.send(answer, message.next_seq)
         except OSError as exc:

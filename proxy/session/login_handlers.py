@@ -124,8 +124,7 @@ class LoginHandlers:
         )
         await self.client.send(make_ok(self.backend.status), seq)
         self.log.info(
-            "connection %d opened: user %s, tls %s, backend thread %d",
-            self.id,
+            "opened: user %s, tls %s, backend thread %d",
             identity.user.decode("utf-8", "replace"),
             identity.tls,
             self.backend.thread_id,
@@ -142,15 +141,14 @@ class LoginHandlers:
             self.ctx.backend_greeting.capabilities,
         ):
             self.log.warning(
-                "connection %d: the backend now greets as %s (capabilities 0x%x); "
+                "the backend now greets as %s (capabilities 0x%x); "
                 "clients are greeted so from now on",
-                self.id,
                 fresh.server_version,
                 fresh.capabilities,
             )
         self.ctx.backend_greeting = fresh
         for statement in statements_to_keep_word(told.status, fresh.status, backend.status):
-            self.log.info("connection %d: greeted with stale status: %s", self.id, statement)
+            self.log.info("greeted with stale status: %s", statement)
             await backend.query(statement)
 
     def _authenticator(self) -> ClientAuthenticator:
@@ -160,9 +158,9 @@ class LoginHandlers:
 
     async def _refuse(self, exc: BaseException, seq: int) -> None:
         if isinstance(exc, asyncio.TimeoutError):
-            self.log.info("connection %d: login timed out", self.id)
+            self.log.info("login timed out")
             return
-        self.log.info("connection %d refused: %s", self.id, exc)
+        self.log.info("login refused: %s", exc)
         if self.ctx.metrics is not None:
             self.ctx.metrics.login_failures.inc()
         await self.client.send(error_payload(exc, self.id), seq)
@@ -231,7 +229,7 @@ class LoginHandlers:
             raise
         except ProxyError as exc:
             self._failed_changes += 1
-            self.log.info("connection %d: change of user refused: %s", self.id, exc)
+            self.log.info("change of user refused: %s", exc)
             await self._reset_session()
             await self.client.send(error_payload(exc, self.id), auth.seq)
             return

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
-import re
 import selectors
 import socket
 import ssl
@@ -376,8 +375,8 @@ class RawClient:
 
 def opened_connections(caplog: pytest.LogCaptureFixture) -> set[int]:
     """Ids of the connections the proxy logged as logged in (its "opened" line)."""
-    found = (re.match(r"connection (\d+) opened", r.getMessage()) for r in caplog.records)
-    return {int(match.group(1)) for match in found if match}
+    opened = (r for r in caplog.records if r.getMessage().startswith("opened: "))
+    return {int(r.__dict__["connection_id"]) for r in opened}
 
 
 # -- logging in ------------------------------------------------------------------------------
@@ -757,7 +756,7 @@ def test_plaintext_pipelined_behind_the_ssl_request_is_not_taken_as_tls_data(
 ) -> None:
     """Bytes sent in clear before the TLS handshake (a MITM's injection) must not be read
     later as if they had come through TLS (the STARTTLS injection problem)."""
-    caplog.set_level(logging.INFO, logger="proxy")
+    caplog.set_level(logging.INFO, logger="mlproxy.proxy")
     with RawClient(proxy.port) as client:
         injected = client.handshake_response(
             APP.user, APP.password.encode() + b"\x00", CLEAR, TEST_DB
@@ -1023,7 +1022,7 @@ def wait_all_closed(clients: list[tuple[str, RawClient]], within: float) -> list
 def test_malformed_input_before_login_never_authenticates_and_is_closed_in_time(
     strict_proxy: RunningProxy, backend: BackendInfo, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="proxy")
+    caplog.set_level(logging.INFO, logger="mlproxy.proxy")
     rng = random.Random(FUZZ_SEED)
     clients: list[tuple[str, RawClient]] = []
     try:
@@ -1063,7 +1062,7 @@ def test_oversized_length_field_is_refused_without_an_internal_error(
     strict_proxy: RunningProxy, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A handshake packet announced larger than any login needs is a protocol error."""
-    caplog.set_level(logging.INFO, logger="proxy")
+    caplog.set_level(logging.INFO, logger="mlproxy.proxy")
     with RawClient(strict_proxy.port) as client:
         client.sock.sendall(_header(0xFFFFFF) + bytes(100))
         started = time.monotonic()

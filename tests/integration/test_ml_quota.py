@@ -182,7 +182,7 @@ def test_a_spent_budget_fails_with_the_setting_and_the_log_says_why(
     )
     try:
         with (
-            caplog.at_level(logging.WARNING, logger="proxy.ml.path"),
+            caplog.at_level(logging.WARNING, logger="mlproxy.proxy.ml.path"),
             proxy.connect(database=TEST_DB) as conn,
             conn.cursor() as cur,
         ):
