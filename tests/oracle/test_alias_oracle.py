@@ -41,7 +41,7 @@ from tests.oracle.test_ml_oracle import Outcome, known_failure, run, table_state
 from tests.support import alias_oracle_models as models
 from tests.support.backend import BackendInfo
 from tests.support.select_grammar import Generated, selects
-from tests.support.sql_corpus import read_corpus
+from tests.support.sql_corpus import build_corpus
 
 #: Where the corpora (``*.sql``) are: beside this module.
 HERE = Path(__file__).parent
@@ -536,10 +536,7 @@ DIAGNOSES = {
 #: The read corpus (alias_oracle_reads.sql): the select list, arguments, constants,
 #: WHERE, grouping, ordering, joins, subqueries, derived tables and CTEs, set operations,
 #: windows, qualified names, another current database, conversions and SQL modes.
-READ_SHAPES = [
-    shape(case.name, case.sql, **case.options)
-    for case in read_corpus(HERE / "alias_oracle_reads.sql", DIAGNOSES)
-]
+READ_SHAPES = build_corpus(HERE / "alias_oracle_reads.sql", shape, DIAGNOSES)
 
 
 def run_setup(pair: Pair, statements: Sequence[str], where: str) -> None:
@@ -632,10 +629,7 @@ def write(
 
 
 #: The write corpus (alias_oracle_writes.sql), CREATE TABLE ... AS SELECT included.
-WRITE_SHAPES = [
-    write(case.name, case.sql, **case.options)
-    for case in read_corpus(HERE / "alias_oracle_writes.sql", DIAGNOSES)
-]
+WRITE_SHAPES = build_corpus(HERE / "alias_oracle_writes.sql", write, DIAGNOSES)
 
 
 @pytest.mark.parametrize(("case", "path"), per_path(WRITE_SHAPES))

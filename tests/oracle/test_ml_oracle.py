@@ -30,7 +30,7 @@ from tests.conftest import APP, RunningProxy, admin_connect, start_proxy
 from tests.support import oracle_backend
 from tests.support.backend import BackendInfo
 from tests.support.select_grammar import Generated, selects
-from tests.support.sql_corpus import read_corpus
+from tests.support.sql_corpus import build_corpus
 
 #: Where the corpora (``*.sql``) are: beside this module.
 HERE = Path(__file__).parent
@@ -432,10 +432,7 @@ DIAGNOSES = {
 #: The read corpus (ml_oracle_reads.sql): the select list, arguments, constants, WHERE,
 #: grouping, ordering, joins, subqueries, derived tables and CTEs, set operations,
 #: windows and the rest.
-READ_SHAPES = [
-    shape(case.name, case.sql, **case.options)
-    for case in read_corpus(HERE / "ml_oracle_reads.sql", DIAGNOSES)
-]
+READ_SHAPES = build_corpus(HERE / "ml_oracle_reads.sql", shape, DIAGNOSES)
 
 
 def run_setup(pair: Pair, statements: Sequence[str]) -> None:
@@ -486,10 +483,7 @@ def write(
 
 
 #: The write corpus (ml_oracle_writes.sql).
-WRITE_SHAPES = [
-    write(case.name, case.sql, **case.options)
-    for case in read_corpus(HERE / "ml_oracle_writes.sql", DIAGNOSES)
-]
+WRITE_SHAPES = build_corpus(HERE / "ml_oracle_writes.sql", write, DIAGNOSES)
 
 
 def table_state(connection: pymysql.Connection[Any], table: str) -> tuple[Any, ...]:

@@ -28,10 +28,12 @@ Placeholders such as ``{S}`` or ``{db}`` are the tests' to fill in.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 CASE = "-- case: "
 #: Directive keys and how a value is read (None: a flag without one).
@@ -63,6 +65,13 @@ def read_corpus(path: Path, diagnoses: Mapping[str, str] | None = None) -> list[
     if len(set(names)) != len(names):
         raise CorpusError(f"{path}: a case name is used twice")
     return cases
+
+
+def build_corpus(
+    path: Path, build: Callable[..., T], diagnoses: Mapping[str, str] | None = None
+) -> list[T]:
+    """``build(name, sql, **options)`` of each case of ``path``: a test module's cases."""
+    return [build(case.name, case.sql, **case.options) for case in read_corpus(path, diagnoses)]
 
 
 def _cases(lines: list[str], path: Path, diagnoses: Mapping[str, str]) -> Iterator[Case]:
