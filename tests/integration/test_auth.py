@@ -796,6 +796,27 @@ def test_tls_client_that_never_answers_close_notify_is_still_disconnected(
 # -- COM_CHANGE_USER --------------------------------------------------------------------------
 
 
+def session_view(conn: Any, temporary_table: str) -> dict[str, Any]:
+    """Who the session is, its @marker and database, and whether ``temporary_table`` is
+    still there (None) or the error that says it is gone."""
+    cur = conn.cursor()
+    cur.execute("SELECT CURRENT_USER(), @marker, DATABASE()")
+    current, marker, database = cur.fetchone()
+    try:
+        cur.execute(f"SELECT * FROM {temporary_table}")
+        cur.fetchall()
+        temp_table_error = None
+    except mysql.connector.Error as exc:
+        temp_table_error = exc.errno
+    cur.close()
+    return {
+        "current_user": current,
+        "marker": marker,
+        "database": database,
+        "temp_table_error": temp_table_error,
+    }
+
+
 def change_user_outcome(port: int) -> dict[str, Any]:
     """As APP: set session state, change to OTHER, then report what the session sees."""
     conn = connector(port, ssl_verify_cert=False)
@@ -805,22 +826,7 @@ def change_user_outcome(port: int) -> dict[str, Any]:
         cur.execute("CREATE TEMPORARY TABLE change_user_tmp (a INT)")
         cur.close()
         conn.cmd_change_user(OTHER.user, OTHER.password, TEST_DB)
-        cur = conn.cursor()
-        cur.execute("SELECT CURRENT_USER(), @marker, DATABASE()")
-        current, marker, database = cur.fetchone()
-        try:
-            cur.execute("SELECT * FROM change_user_tmp")
-            cur.fetchall()
-            temp_table_error = None
-        except mysql.connector.Error as exc:
-            temp_table_error = exc.errno
-        cur.close()
-        return {
-            "current_user": current,
-            "marker": marker,
-            "database": database,
-            "temp_table_error": temp_table_error,
-        }
+        return session_view(conn, "change_user_tmp")
     finally:
         conn.close()
 
@@ -901,23 +907,7 @@ def failed_change_user_outcome(port: int) -> dict[str, Any]:
                 conn.cmd_change_user(OTHER.user, "not-" + OTHER.password, TEST_DB)
             except mysql.connector.Error as exc:
                 errors.append((exc.errno, exc.sqlstate))
-        cur = conn.cursor()
-        cur.execute("SELECT CURRENT_USER(), @marker, DATABASE()")
-        current, marker, database = cur.fetchone()
-        try:
-            cur.execute("SELECT * FROM failed_change_tmp")
-            cur.fetchall()
-            temp_table_error = None
-        except mysql.connector.Error as exc:
-            temp_table_error = exc.errno
-        cur.close()
-        return {
-            "errors": errors,
-            "current_user": current,
-            "marker": marker,
-            "database": database,
-            "temp_table_error": temp_table_error,
-        }
+        return {"errors": errors, **session_view(conn, "failed_change_tmp")}
     finally:
         conn.close()
 
