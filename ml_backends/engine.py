@@ -21,6 +21,7 @@ import logging
 import random
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ml_backends.base import Backend, ItemError, Outcome
 from ml_backends.cache import AnswerCache, ResultCache
@@ -31,7 +32,7 @@ from ml_backends.counters import MLCounters, Tally
 from ml_backends.errors import BudgetExhausted, InferenceFailed, RetryableError, Throttled
 from ml_backends.slices import CHECK_EVERY, LoopSlices
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"mlproxy.{__name__}")
 
 #: Called with one request's inputs and their outcomes, as each request completes.
 AnswersCallback = Callable[[Sequence[Hashable], Sequence[Outcome]], None]
@@ -70,7 +71,7 @@ class InferenceEngine:
 
     def __init__(
         self,
-        backend: Backend,
+        backend: Backend[Any],
         policy: BatchPolicy | None = None,
         cache: AnswerCache | None = None,
         counters: MLCounters | None = None,

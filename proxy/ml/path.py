@@ -50,7 +50,7 @@ from rewriter.functions import MLFunction
 from rewriter.lexer import SqlSyntax
 from rewriter.plan import CallSite, MLPlan, plan_statement, render
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"mlproxy.{__name__}")
 
 __all__ = [
     "MLRuntime",

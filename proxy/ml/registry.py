@@ -40,7 +40,7 @@ from rewriter.ddl import AliasFunction
 from rewriter.functions import MLFunction
 from rewriter.registry import NAMES_QUERY, Routine, definition_of, definitions_query
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"mlproxy.{__name__}")
 
 #: How many names seen by sessions (beyond the poller's) are watched at most.
 MAX_SEEN_NAMES = 10_000

@@ -23,7 +23,7 @@ from proxy.replicas.shared_cache import SharedCache
 from rewriter.ddl import AliasFunction
 from rewriter.functions import BUILTINS, SENTIMENT
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"mlproxy.{__name__}")
 
 #: The Comprehend functions' service, in the rate limits and their status rows.
 COMPREHEND_SERVICE = "comprehend"

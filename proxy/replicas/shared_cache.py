@@ -34,7 +34,7 @@ from proxy.replicas.codec import (
 )
 from proxy.replicas.link import RedisLink
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"mlproxy.{__name__}")
 
 #: Inputs per round trip (one MGET, or one pipeline of SETs).
 CHUNK = 1000

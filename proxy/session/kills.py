@@ -45,7 +45,7 @@ class Kills:
             finally:
                 await side.close()
         except BackendError as exc:
-            session.log.warning("connection %d: could not kill backend query: %s", session.id, exc)
+            session.log.warning("could not kill backend query: %s", exc)
 
     async def run(self, message: Message, kill: KillStatement) -> None:
         """Run the KILL on this session's own backend connection, so the backend checks

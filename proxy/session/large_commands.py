@@ -140,9 +140,7 @@ class LargeCommands:
         if answer is None or answer[:1] != b"\xff":
             raise lost[0]
         session = self.session
-        session.log.warning(
-            "connection %d: the backend refused a large command and closed", session.id
-        )
+        session.log.warning("the backend refused a large command and closed")
         try:
             await session.client.send(answer, message.next_seq)
         except OSError as exc:

@@ -112,8 +112,7 @@ class Logins:
         session.relay = Relay(session.client, backend.stream, session.settled, backend.capabilities)
         await session.client.send(make_ok(backend.status), seq)
         session.log.info(
-            "connection %d opened: user %s, tls %s, backend thread %d",
-            session.id,
+            "opened: user %s, tls %s, backend thread %d",
             identity.user.decode("utf-8", "replace"),
             identity.tls,
             backend.thread_id,
@@ -128,15 +127,14 @@ class Logins:
         last = session.ctx.backend_greeting
         if (fresh.server_version, fresh.capabilities) != (last.server_version, last.capabilities):
             session.log.warning(
-                "connection %d: the backend now greets as %s (capabilities 0x%x); "
+                "the backend now greets as %s (capabilities 0x%x); "
                 "clients are greeted so from now on",
-                session.id,
                 fresh.server_version,
                 fresh.capabilities,
             )
         session.ctx.backend_greeting = fresh
         for statement in statements_to_keep_word(told.status, fresh.status, backend.status):
-            session.log.info("connection %d: greeted with stale status: %s", session.id, statement)
+            session.log.info("greeted with stale status: %s", statement)
             await backend.query(statement)
 
     def _authenticator(self) -> ClientAuthenticator:
@@ -148,9 +146,9 @@ class Logins:
     async def _refuse(self, exc: BaseException, seq: int) -> None:
         session = self.session
         if isinstance(exc, asyncio.TimeoutError):
-            session.log.info("connection %d: login timed out", session.id)
+            session.log.info("login timed out")
             return
-        session.log.info("connection %d refused: %s", session.id, exc)
+        session.log.info("login refused: %s", exc)
         if session.ctx.metrics is not None:
             session.ctx.metrics.login_failures.inc()
         await session.client.send(error_payload(exc, session.id), seq)
@@ -209,7 +207,7 @@ class Logins:
             raise
         except ProxyError as exc:
             self._failed_changes += 1
-            session.log.info("connection %d: change of user refused: %s", session.id, exc)
+            session.log.info("change of user refused: %s", exc)
             await self._reset_session()
             await session.client.send(error_payload(exc, session.id), auth.seq)
             return

@@ -128,9 +128,7 @@ class MLHandlers:
             functions = await self._callable_functions(sql, text, settings)
             plan = None if functions is None else _plan(text, functions, settings.syntax)
         except UnreadableStatement as exc:
-            self.log.info(
-                "connection %d: statement sent as it is (the proxy cannot read %s)", self.id, exc
-            )
+            self.log.info("statement sent as it is (the proxy cannot read %s)", exc)
             return None
         return None if plan is None else (plan, settings)
 
@@ -157,7 +155,7 @@ class MLHandlers:
             rewritten = await MLStatement(
                 self.ctx.ml, self.backend, plan, settings, requester, running
             ).prepare()
-            self.log.debug("connection %d: ML statement rewritten to %s", self.id, rewritten)
+            self.log.debug("ML statement rewritten to %s", rewritten)
             ok = await self._run_relayed(self.backend.encode(rewritten), running.shift())
         self._log_ml_summary(before, started, ok)
 
@@ -174,9 +172,7 @@ class MLHandlers:
             "ok": ok,
         }
         self.log.info(
-            "connection %d: ML statement %s: %d calls, %d backend requests, %d cache hits,"
-            " %d retries, %.3f s",
-            self.id,
+            "ML statement %s: %d calls, %d backend requests, %d cache hits, %d retries, %.3f s",
             "done" if ok else "failed on the backend",
             *list(summary.values())[:5],
             extra={"ml": summary},
@@ -254,7 +250,7 @@ class MLHandlers:
                 text, backslash_escapes=escapes, ansi_quotes=settings.syntax.ansi_quotes
             )
         except UnreadableStatement as exc:
-            self.log.info("connection %d: DDL sent as it is (cannot read %s)", self.id, exc)
+            self.log.info("DDL sent as it is (cannot read %s)", exc)
             return False
         except PlanError as exc:
             raise MLStatementError(str(exc), exc.code, "42000") from exc
@@ -264,7 +260,7 @@ class MLHandlers:
         stub = stub_statement(parsed, backslash_escapes=escapes)
         if await self._run_relayed(self.backend.encode(stub)):
             self.ctx.registry.watch([parsed.name])
-            self.log.info("connection %d: created alias function %s", self.id, parsed.name)
+            self.log.info("created alias function %s", parsed.name)
         return True
 
     async def _show_create_function(self, sql: bytes, schema: str | None, name: str) -> None:

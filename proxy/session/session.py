@@ -57,7 +57,7 @@ from proxy.transport.stream import Message, MessageTooLarge, PacketStream, ReadI
 from proxy.upstream.backend import BackendConnection
 from proxy.wire.scanner import ResponseScanner, Shape
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"mlproxy.{__name__}")
 
 # Plain ints: compared once per statement in a socket callback (enum equality is slower).
 _COM_QUERY = int(Commands.COM_QUERY)
@@ -119,9 +119,9 @@ class Session(
                 self.client.on_eof = self._client_closed
                 await self._serve_commands()
         except (OSError, asyncio.IncompleteReadError, ClientGone):
-            self.log.debug("connection %d: client went away", self.id)
+            self.log.debug("client went away")
         except Exception:
-            self.log.exception("connection %d: unexpected error", self.id)
+            self.log.exception("unexpected error")
         finally:
             self.ctx.sessions.pop(self.id, None)
             if self.ctx.metrics is not None:
@@ -182,7 +182,7 @@ class Session(
         self.client.close()
         await self.client.wait_closed()
         user = self.identity.user.decode("utf-8", "replace") if self.identity else "-"
-        self.log.info("connection %d closed (user %s)", self.id, user)
+        self.log.info("closed (user %s)", user)
 
     # -- command phase ----------------------------------------------------------------
 
@@ -231,7 +231,7 @@ class Session(
             if not self._vanished or self.task is None:
                 raise
             self.task.uncancel()
-            self.log.info("connection %d: client vanished mid-statement", self.id)
+            self.log.info("client vanished mid-statement")
             await self._after_client_gone()
             return False
         finally:
@@ -300,7 +300,7 @@ class Session(
         self._detached = None
         self.relay.take_back()  # no settled() from now on: the session is ending
         if not self.stopping:
-            self.log.info("connection %d: client vanished mid-statement", self.id)
+            self.log.info("client vanished mid-statement")
             await self._after_client_gone()
 
     async def _dispatch(self, message: Message, handler: _Handler | None = None) -> None:
@@ -325,7 +325,7 @@ class Session(
             await self._after_client_gone()
             raise EndSession from None
         except (BackendLost, BackendProtocolError) as exc:
-            self.log.warning("connection %d: %s", self.id, exc)
+            self.log.warning("%s", exc)
             await self._report_fatal(exc, message)
             raise EndSession from None
         except ClientProtocolError as exc:
@@ -347,7 +347,7 @@ class Session(
             raise EndSession from None
 
     def _unexpected(self, exc: BaseException) -> None:
-        self.log.error("connection %d: unexpected error in a command", self.id, exc_info=exc)
+        self.log.error("unexpected error in a command", exc_info=exc)
 
     async def _socket_failed(self, exc: BaseException, message: Message) -> None:
         """A socket error or an end of stream in a handler, put down to the side that has
@@ -356,12 +356,12 @@ class Session(
         nothing to stop there), a backend that closed is BackendLost (2013); with both
         sides alive it is a bug of ours."""
         if self.client.at_eof() or self.client.is_closing():
-            self.log.info("connection %d: client went away mid-command (%r)", self.id, exc)
+            self.log.info("client went away mid-command (%r)", exc)
         elif self.backend is not None and (
             self.backend.stream.at_eof() or self.backend.stream.is_closing()
         ):
             lost = BackendLost("lost the connection to the backend MySQL server")
-            self.log.warning("connection %d: %s (%r)", self.id, lost, exc)
+            self.log.warning("%s (%r)", lost, exc)
             await self._report_fatal(lost, message)
         else:
             self._unexpected(exc)
@@ -371,8 +371,7 @@ class Session(
         """One ERR and one log line for a command that is not the protocol; a fatal
         one (a stream out of step) ends the session, as the server ends it."""
         self.log.info(
-            "connection %d: refused a malformed command (0x%02x): %s%s",
-            self.id,
+            "refused a malformed command (0x%02x): %s%s",
             message.payload[0] if message.payload else 0,
             exc,
             f" ({exc.__cause__!r})" if exc.__cause__ is not None else "",
@@ -435,7 +434,7 @@ class Session(
 
     async def _unknown_command(self, message: Message) -> None:
         name = _command_name(message.payload[0] if message.payload else -1)
-        self.log.info("connection %d: refused command %s", self.id, name)
+        self.log.info("refused command %s", name)
         await self.client.send(error_payload(_UnknownCommand(name), self.id), message.next_seq)
 
     async def _on_quit(self, message: Message) -> None:

@@ -41,7 +41,7 @@ from proxy.wire.packets import ERR_HEADER, OK_HEADER, ok_status, parse_err
 from proxy.wire.result_shape import ResultShape
 from rewriter.charsets import UTF8, ClientCharset
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"mlproxy.{__name__}")
 
 # Capabilities a client may carry through to the backend: those whose effect on the
 # byte stream the relay understands (see proxy.wire.scanner, proxy.wire.capabilities), or which only
