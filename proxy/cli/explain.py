@@ -19,11 +19,13 @@ over the request cap is explained, with a line saying the proxy would refuse it 
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 from proxy.cli.functions import open_backend
 from proxy.config import Config, parse_backend_url
 from proxy.errors import MLStatementError
 from proxy.ml.answers import UNASKED, backend_input, inline_lookup, typed_literal
-from proxy.ml.path import MLStatement, engine_of, lookup_sql, plan_ml_statement
+from proxy.ml.path import MLRuntime, MLStatement, engine_of, lookup_sql, plan_ml_statement
 from proxy.ml.registry import visible_aliases
 from proxy.ml.runtime import build_runtime
 from proxy.ml.settings import read_settings
@@ -56,7 +58,6 @@ async def explain(config: Config, sql: str) -> str:
         wanted = await statement.backend_inputs(inputs)
     finally:
         await backend.close()
-    by_family = {site.function.family: site.function for site in plan.calls}
     forms = {
         s.index: lookup_sql(s) if s.index in later else _form(s, inputs.by_site[s.index])
         for s in plan.calls
@@ -64,20 +65,29 @@ async def explain(config: Config, sql: str) -> str:
     lines = ["Rewritten statement:", "  " + plan.rewrite(forms), "", "Call sites:"]
     lines += [_describe(site, forms[site.index], site.index in later) for site in plan.calls]
     lines += ["", "Estimated backend requests:"]
+    lines += await _estimates(runtime, plan, wanted, settings.max_backend_calls)
+    return "\n".join(lines) + "\n"
+
+
+async def _estimates(
+    runtime: MLRuntime, plan: MLPlan, wanted: dict[str, list[Hashable]], cap: int
+) -> list[str]:
+    """Per family, the requests its inputs need now, and whether the cap would refuse."""
+    by_family = {site.function.family: site.function for site in plan.calls}
+    batch = min((s.batch_size for s in plan.calls if s.batch_size), default=None)
+    lines = []
     for family, asked in wanted.items():
         engine = engine_of(runtime, by_family[family])
-        batch = min((s.batch_size for s in plan.calls if s.batch_size), default=None)
         missing, requests = await engine.estimate(asked, namespace=family, batch_size=batch)
         lines.append(
             f"  {family}: {requests} request(s) for {missing} distinct input(s) "
             f"({len(asked)} asked), backend {engine.backend.name!r}"
         )
-        cap = settings.max_backend_calls
         if engine.backend.metered and 0 < cap < requests:
             lines.append(
                 f"  over ml_max_backend_calls ({cap}): the proxy would refuse the statement (1226)"
             )
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _reading_other_calls(plan: MLPlan) -> set[int]:
