@@ -5,7 +5,7 @@ processes, each a whole proxy with its own loop, share the listening port throug
 SO_REUSEPORT, and the kernel spreads new connections over their listening sockets (each
 with its own accept queue: no thundering herd). A connection stays with the worker that
 accepted it. (On a 2-core machine, with the database on the same cores, two processes
-measured no faster than one: README, Benchmarks.)
+measured no faster than one: docs/performance.md, Benchmarks.)
 
 The supervisor (this process, after uvicorn's):
 

@@ -33,6 +33,19 @@ INLINE_MAX_ANSWERS = 256
 INLINE_MAX_BYTES = 1 << 16
 
 
+class UnaskedAnswer:
+    """An answer nobody asked the model for yet: ``mlproxy explain`` passes it to the
+    code that writes answers into SQL, so it shows the form the statement would run
+    with (inline or a lookup table), each answer written as ``<answer>``."""
+
+    def __repr__(self) -> str:
+        return "<answer>"
+
+
+#: The one stand-in answer.
+UNASKED = UnaskedAnswer()
+
+
 # --- key rows to backend inputs -------------------------------------------------------
 
 
@@ -68,6 +81,8 @@ def literal(function: MLFunction, answer: object) -> str:
     """An answer as a SQL literal of the function's stored answer type."""
     if answer is None:
         return "NULL"
+    if answer is UNASKED:
+        return repr(answer)
     if function.answers_text:
         if isinstance(answer, float) and not math.isfinite(answer):
             raise MLStatementError(
@@ -92,7 +107,7 @@ def typed_literal(function: MLFunction, answer: object) -> str:
 
 def _elt_literal(function: MLFunction, answer: object) -> str:
     """ELT returns text: a DOUBLE goes as its exact decimal text, cast back after."""
-    if function.sql_type == "DOUBLE" and not function.answers_text:
+    if function.sql_type == "DOUBLE" and not function.answers_text and answer is not UNASKED:
         value = answer[1] if isinstance(answer, Sentiment | tuple | list) else answer
         return string_literal(repr(float(value)))  # type: ignore[arg-type]
     return literal(function, answer)

@@ -244,7 +244,7 @@ class Session(
         waits for its client: sent from the client socket's callback, its response
         relayed from the backend's (Relay.detach), and the state left as the task's own
         path leaves it. Spares the task two wake-ups per statement: the proxy's added
-        latency at one client thread fell to the bare relay's (README, Benchmarks).
+        latency at one client thread fell to the bare relay's (docs/performance.md, Benchmarks).
         False, and the task serves it, for anything else or when it cannot detach."""
         if self.busy or self.stopping or len(raw) < 5 or raw[3]:
             return False  # (a sequence id other than 0: the task refuses it)
