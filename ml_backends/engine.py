@@ -33,6 +33,12 @@ AnswersCallback = Callable[[Sequence[Hashable], Sequence[Outcome]], None]
 AnswerCheck = Callable[[Outcome], Outcome]
 
 
+class NotCached(Exception):
+    """An ``infer`` that may not send requests (``allow_requests=False``) met inputs the
+    cache cannot answer; nothing was counted or sent. Not an MLBackendError: the caller
+    gets ready for requests (reads its settings, checks its rights) and asks again."""
+
+
 @dataclass(frozen=True)
 class BatchPolicy:
     """How requests to one backend are shaped and paced."""
@@ -85,6 +91,7 @@ class InferenceEngine:
         on_answers: AnswersCallback | None = None,
         counters: MLCounters | None = None,
         check: AnswerCheck | None = None,
+        allow_requests: bool = True,
     ) -> list[Outcome]:
         """One outcome per input, in order. ``namespace`` identifies the function (and its
         definition) in the cache; ``timeout`` overrides the policy's seconds per request;
@@ -92,10 +99,17 @@ class InferenceEngine:
         ``counters`` (a session's) count the call too, beside the engine's own; ``check``
         sees every backend answer first (cached answers passed it already, as long as one
         namespace always has the same check).
-        Raises InferenceFailed when a request fails for good."""
+        Raises InferenceFailed when a request fails for good, and NotCached when a request
+        would be needed but ``allow_requests`` is False."""
+        plan = await self._plan(inputs, namespace)
+        if plan.missing and not allow_requests:
+            raise NotCached(f"{len(plan.missing)} inputs are not cached")
         tally = Tally(self.counters, counters)
         tally.add("logical_request_cnt", len(inputs))
-        plan = await self._plan(inputs, namespace, tally)
+        tally.add("cache_hit_cnt", len(inputs) - len(plan.missing))
+        if not plan.missing and len(inputs) <= CHECK_EVERY:  # cached: no task, no clock
+            tally.add("logical_response_cnt", len(inputs))
+            return [plan.answers[key] for key in inputs]
         batches = await self._batches(plan.missing, self._batch_size(batch_size))
 
         # One clock for every batch of this call: answers of many big batches that
@@ -152,16 +166,23 @@ class InferenceEngine:
     def _batch_size(self, requested: int | None) -> int:
         return min(requested or self.policy.max_batch_size, self.backend.max_batch_size)
 
-    async def _plan(self, inputs: Sequence[Hashable], namespace: Hashable, tally: Tally) -> _Plan:
+    async def _plan(self, inputs: Sequence[Hashable], namespace: Hashable) -> _Plan:
         plan = _Plan()
-        async for key in LoopSlices().each(dict.fromkeys(inputs)):
-            found, value = self.cache.get((namespace, key))
-            if found:
-                plan.answers[key] = value
-            else:
-                plan.missing.append(key)
-        tally.add("cache_hit_cnt", len(inputs) - len(plan.missing))
+        distinct = dict.fromkeys(inputs)
+        if len(distinct) <= CHECK_EVERY:  # a few: no clock to look at
+            for key in distinct:
+                self._look_up(plan, namespace, key)
+        else:
+            async for key in LoopSlices().each(distinct):
+                self._look_up(plan, namespace, key)
         return plan
+
+    def _look_up(self, plan: _Plan, namespace: Hashable, key: Hashable) -> None:
+        found, value = self.cache.get((namespace, key))
+        if found:
+            plan.answers[key] = value
+        else:
+            plan.missing.append(key)
 
     async def _request(
         self, batch: list[Hashable], timeout: float | None, tally: Tally

@@ -16,6 +16,7 @@ from proxy.ml.memory import ProcessMemory
 from proxy.ml.path import AliasEngineFactory, MLRuntime
 from rewriter.ddl import AliasFunction
 from rewriter.functions import BUILTINS, SENTIMENT
+from rewriter.plan_cache import PlanCache
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ def build_runtime(config: Config) -> MLRuntime:
         routes=endpoint_routes(config),
         statement_memory=config.ml_statement_memory,
         memory=ProcessMemory(config.ml_memory, config.ml_memory_wait),
+        plans=PlanCache(config.ml_plan_cache_entries, config.ml_plan_cache_memory),
     )
 
 

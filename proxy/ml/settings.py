@@ -1,9 +1,16 @@
-"""What an ML statement reads from its session before anything else.
+"""What an ML statement reads from its session.
 
-The first statement the proxy runs for a client's ML statement reads the session's ML
-settings (user variables) and the state its own statements are about to change: ROW_COUNT()
-and FOUND_ROWS() still report the client's previous statement here, and DATABASE() says
-where unqualified alias names resolve.
+The session's ML settings (user variables), the state the proxy's own statements are
+about to change (ROW_COUNT() and FOUND_ROWS() still report the client's previous
+statement before them), and how the session reads text (sql_mode, character sets) and
+names (DATABASE(): where unqualified alias names resolve).
+
+They are read at a session's first ML statement (``read_settings``) and the session keeps
+how it reads text and names (proxy.ml.fastpath.known_settings) until a command may have changed
+them; a later statement reads the user variables only when it will ask a model
+(``read_variables``: they matter for requests alone) and ROW_COUNT()/FOUND_ROWS() only
+when it calls them (``read_state``). So a statement whose answers are cached runs without
+a settings query.
 """
 
 from __future__ import annotations
@@ -16,9 +23,14 @@ from proxy.upstream.internal import fetch_rows
 from rewriter.charsets import UTF8, ClientCharset, client_charset
 from rewriter.lexer import SqlSyntax, UnreadableStatement
 
+VARIABLES_QUERY = (
+    "SELECT @mlproxy_on_error, @mlproxy_max_backend_calls, @aurora_ml_inference_timeout"
+)
+STATE_QUERY = "SELECT ROW_COUNT(), FOUND_ROWS()"
 SETTINGS_QUERY = (
     "SELECT @mlproxy_on_error, @mlproxy_max_backend_calls, @aurora_ml_inference_timeout, "
-    "ROW_COUNT(), FOUND_ROWS(), DATABASE(), @@SESSION.sql_mode, @@SESSION.character_set_client"
+    "ROW_COUNT(), FOUND_ROWS(), DATABASE(), @@SESSION.sql_mode, @@SESSION.character_set_client, "
+    "@@SESSION.character_set_connection"
 )
 
 # Aurora's session variable is a system variable the backend does not have: the simple
@@ -38,6 +50,8 @@ class SettingsError(ValueError):
 class StatementSettings:
     null_on_error: bool = False
     max_backend_calls: int = 0
+    #: The configured cap (ml_max_backend_calls), when @mlproxy_max_backend_calls is unset.
+    default_max_backend_calls: int = 0
     #: Seconds one backend request may take (@aurora_ml_inference_timeout, milliseconds).
     inference_timeout: float | None = None
     database: str | None = None
@@ -47,30 +61,78 @@ class StatementSettings:
     syntax: SqlSyntax = field(default_factory=SqlSyntax)
     #: The session's character_set_client; None: one the proxy cannot read.
     charset: ClientCharset | None = UTF8
+    #: @@sql_mode as the server spells it (``syntax`` holds what the lexer needs of it).
+    sql_mode: str = ""
+    #: character_set_client and character_set_connection are both utf8mb4, so a plain
+    #: string literal's value is its text, whatever characters it holds.
+    utf8_session: bool = True
+    #: Whether the user variables (null_on_error...) and ``state`` were read for the
+    #: statement at hand (``for_next_statement`` keeps the rest for the next one).
+    variables_read: bool = True
+    state_read: bool = True
+
+    def for_next_statement(self) -> StatementSettings:
+        """These settings for another statement of the session: how it reads text and
+        names stays (while nothing changed it), the variables and state are to be read."""
+        copy = object.__new__(StatementSettings)  # dataclasses.replace costs 5 us
+        copy.__dict__.update(self.__dict__)
+        copy.state = {}
+        copy.variables_read = copy.state_read = False
+        return copy
 
 
 async def read_settings(backend: BackendConnection, max_backend_calls: int) -> StatementSettings:
     """The session's settings and state; also sets the backend connection's charset."""
     row, *_ = await fetch_rows(backend, SETTINGS_QUERY)
-    on_error, max_calls, timeout, row_count, found_rows, database, sql_mode, charset = row
+    variables, (row_count, found_rows), session = row[:3], row[3:5], row[5:]
+    database, sql_mode, charset, connection_charset = session
+    mode = (sql_mode or b"").decode("ascii", "replace")
+    client = (charset or b"").decode("ascii", "replace")
     settings = StatementSettings(
         max_backend_calls=max_backend_calls,
+        default_max_backend_calls=max_backend_calls,
         database=database.decode("utf-8", "surrogateescape") if database is not None else None,
-        state={"row_count": _integer(row_count), "found_rows": _integer(found_rows)},
-        syntax=SqlSyntax.from_session(
-            (sql_mode or b"").decode("ascii", "replace"), backend.greeting.server_version
-        ),
-        charset=_charset((charset or b"").decode("ascii", "replace")),
+        state=_state(row_count, found_rows),
+        syntax=SqlSyntax.from_session(mode, backend.greeting.server_version),
+        charset=_charset(client),
+        sql_mode=mode,
+        utf8_session=client == "utf8mb4" and connection_charset == b"utf8mb4",
     )
     if settings.charset is not None:
         backend.charset = settings.charset
-    if on_error is not None:
-        settings.null_on_error = on_error.strip().lower() == b"null"
+    _set_variables(settings, variables)
+    return settings
+
+
+async def read_variables(backend: BackendConnection, settings: StatementSettings) -> None:
+    """Read the session's ML user variables into ``settings`` (SettingsError: a bad one)."""
+    row, *_ = await fetch_rows(backend, VARIABLES_QUERY)
+    _set_variables(settings, row)
+    settings.variables_read = True
+
+
+async def read_state(backend: BackendConnection, settings: StatementSettings) -> None:
+    """Read ROW_COUNT() and FOUND_ROWS() into ``settings``: before any statement of the
+    proxy's, they still report the client's previous statement."""
+    (row_count, found_rows), *_ = await fetch_rows(backend, STATE_QUERY)
+    settings.state = _state(row_count, found_rows)
+    settings.state_read = True
+
+
+def _set_variables(settings: StatementSettings, row: tuple[bytes | None, ...]) -> None:
+    on_error, max_calls, timeout = row
+    settings.null_on_error = on_error is not None and on_error.strip().lower() == b"null"
+    settings.max_backend_calls = settings.default_max_backend_calls
     if max_calls is not None:
         settings.max_backend_calls = _number(max_calls, "@mlproxy_max_backend_calls")
+    settings.inference_timeout = None
     if timeout is not None:
         settings.inference_timeout = _number(timeout, "aurora_ml_inference_timeout") / 1000 or None
-    return settings
+    settings.variables_read = True
+
+
+def _state(row_count: bytes | None, found_rows: bytes | None) -> dict[str, str]:
+    return {"row_count": _integer(row_count), "found_rows": _integer(found_rows)}
 
 
 def set_timeout_statement(sql: bytes) -> bytes | None:

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ml_backends.counters import MLCounters
 from proxy.auth.client_auth import ClientIdentity
 from proxy.errors import MLStatementError
 from proxy.ml.explain import mark_batched, split_explain
+from proxy.ml.fastpath.planning import Planned, SessionPlanner
+from proxy.ml.fastpath.quick import QuickStatement
 from proxy.ml.path import MLStatement, Requester, check_target_name, read_statement_settings
 from proxy.ml.registry import definitions
 from proxy.ml.settings import StatementSettings, set_timeout_statement
@@ -26,11 +28,9 @@ from proxy.upstream.internal import decode_text_row, fetch_rows, read_response, 
 from proxy.wire.packets import ERR_HEADER, frame, frame_all, lenenc_str
 from proxy.wire.scanner import Shape
 from rewriter.ddl import AliasFunction, looks_like_ml_ddl, parse_ml_ddl
-from rewriter.detect import CallDetector
 from rewriter.errors import PlanError
-from rewriter.functions import MLFunction
-from rewriter.lexer import SqlSyntax, UnreadableStatement
-from rewriter.plan import MLPlan, plan_statement
+from rewriter.lexer import UnreadableStatement
+from rewriter.plan import MLPlan
 from rewriter.registry import (
     MARKER,
     definitions_query,
@@ -47,12 +47,6 @@ _SHOW_CREATE_FUNCTION = re.compile(
     re.IGNORECASE,
 )
 
-#: The built-in functions' names (the context's detector watches aliases' names too).
-_BUILTINS = CallDetector()
-
-#: An ML statement's plan, and the settings read while resolving aliases (if any).
-Planned = tuple[MLPlan, StatementSettings | None]
-
 
 class MLHandlers:
     """Session methods for statements that involve ML functions."""
@@ -65,18 +59,52 @@ class MLHandlers:
     id: int
     identity: ClientIdentity | None
     ml_counters: MLCounters
+    planner: SessionPlanner
+    _detach: Callable[[Message], bool]
 
     async def _ml_statement(self, message: Message, sql: bytes) -> bool:
         """Handle ``sql`` if it is the ML side's; False when it is a plain statement."""
+        rewrite = self.planner.cached_rewrite(sql)
+        if (
+            rewrite is not None
+        ):  # it came before, and its answers are cached (proxy.ml.fastpath.memo)
+            rewrite.count(self.ml_counters)
+            await self._send_final(rewrite.command)
+            return True
         if _may_be_ddl_or_setting(sql) and await self._ddl_or_setting(sql):
             return True
-        if await self._explain_ml(message, sql):
+        if _may_be_explain(sql) and await self._explain_ml(message, sql):
             return True
         planned = await self._ml_plan(sql)
         if planned is None:
             return False
-        await self._run_ml(*planned)
+        await self._run_ml(planned.plan, planned.settings, sql)
         return True
+
+    def _quick_statement(self, sql: bytes) -> QuickStatement | None:
+        """The callbacks' form of an ML statement (proxy.ml.fastpath.quick), or None: a statement
+        that may be DDL, a setting, EXPLAIN or one of the proxy's own, one whose plan
+        needs a query, one too large for the callbacks."""
+        head = sql[:4].lower()
+        if not head[:1].isalpha() or head in _NOT_QUICK or self.backend is None:
+            return None
+        if not self.ctx.detector.may_call(sql):
+            return None
+        planned = self.planner.plan_now(sql, self._account)
+        if planned is None:
+            return None
+        requester = Requester(self._account, self.ml_counters)
+        statement = MLStatement(
+            self.ctx.ml, self.backend, planned.plan, planned.settings, requester
+        )
+        return QuickStatement.of(statement)
+
+    async def _finish_quick(self, quick: QuickStatement) -> None:
+        """A quick statement the task takes over, its key queries sent."""
+        rewritten = await quick.statement.prepare_sent(quick.queried)
+        assert self.backend is not None
+        self.log.debug("connection %d: ML statement rewritten to %s", self.id, rewritten)
+        await self._send_final(frame(b"\x03" + self.backend.encode(rewritten), 0))
 
     async def _ddl_or_setting(self, sql: bytes) -> bool:
         if looks_like_ml_ddl(sql):
@@ -92,56 +120,56 @@ class MLHandlers:
             return True
         return False
 
-    async def _ml_plan(self, sql: bytes) -> Planned | None:
+    async def _ml_plan(self, sql: bytes, parameters: bool = False) -> Planned | None:
         """The ML plan of a statement, or None: most statements fail the cheap name test
         and are never parsed. The others are read as the server reads them (the
-        session's character set and sql_mode, read first: rewriter.lexer); one the
-        proxy cannot read that way goes to the backend untouched, where a call in it
+        session's character set and sql_mode: rewriter.lexer, proxy.ml.fastpath.planning); one
+        the proxy cannot read that way goes to the backend untouched, where a call in it
         fails with the backend's own error rather than being half understood."""
         if not self.ctx.detector.may_call(sql):
             return None
         assert self.backend is not None
-        settings = await read_statement_settings(self.backend, self.ctx.ml)
         try:
-            if settings.charset is None:
-                raise UnreadableStatement("the session's character set")
-            text = settings.charset.decode(sql)
-            functions = await self._callable_functions(sql, text, settings)
-            plan = None if functions is None else _plan(text, functions, settings.syntax)
+            return await self.planner.plan(self.backend, sql, self._account, parameters)
         except UnreadableStatement as exc:
             self.log.info(
                 "connection %d: statement sent as it is (the proxy cannot read %s)", self.id, exc
             )
             return None
-        return None if plan is None else (plan, settings)
 
-    async def _callable_functions(
-        self, sql: bytes, text: str, settings: StatementSettings
-    ) -> Mapping[str, MLFunction] | None:
-        """The functions ``text`` may call: the built-ins, and the aliases this client
-        can see (read on its own connection, so the backend's visibility rules apply);
-        None when it calls nothing."""
-        registry = self.ctx.registry
-        if not registry.may_call(text):
-            return self.ctx.ml.functions if _BUILTINS.may_call(sql) else None
-        assert self.backend is not None
-        aliases = await registry.visible(self.backend, settings.database, text)
-        return {**self.ctx.ml.functions, **aliases}
+    @property
+    def _account(self) -> bytes:
+        return self.identity.user if self.identity else b""
 
-    async def _run_ml(self, plan: MLPlan, settings: StatementSettings | None) -> None:
+    async def _run_ml(
+        self, plan: MLPlan, settings: StatementSettings | None, sql: bytes | None = None
+    ) -> None:
         assert self.backend is not None
-        requester = Requester(self.identity.user if self.identity else b"", self.ml_counters)
-        rewritten = await MLStatement(
-            self.ctx.ml, self.backend, plan, settings, requester
-        ).prepare()
+        requester = Requester(self._account, self.ml_counters)
+        statement = MLStatement(self.ctx.ml, self.backend, plan, settings, requester)
+        rewritten = await statement.prepare()
         self.log.debug("connection %d: ML statement rewritten to %s", self.id, rewritten)
-        await self._run_relayed(self.backend.encode(rewritten))
+        command = frame(b"\x03" + self.backend.encode(rewritten), 0)
+        if sql is not None:
+            self.planner.remember_rewrite(sql, plan, command, statement.cached_answers())
+        await self._send_final(command)
+
+    async def _send_final(self, command: bytes) -> None:
+        """Send an ML statement's rewrite (framed); its response goes to the client from
+        the backend socket's callback when it comes whole (as a plain statement's: the
+        session's task goes back to its client at once), else through the task."""
+        if not self._detach(Message(command[4:], command, 0, 0)):
+            await self._run_relayed_command(command)
 
     async def _run_relayed(self, sql: bytes) -> bool:
         """Run a statement of the proxy's making; the client gets the backend's response.
         True when it succeeded."""
+        return await self._run_relayed_command(frame(b"\x03" + sql, 0))
+
+    async def _run_relayed_command(self, command: bytes) -> bool:
+        """``_run_relayed`` of a framed COM_QUERY."""
         assert self.backend is not None and self._relay is not None
-        await self._relay.send_command(frame(b"\x03" + sql, 0))
+        await self._relay.send_command(command)
         scanner = await self._relay.relay(Shape.RESULT)
         if scanner.status:
             self.backend.status = scanner.status
@@ -158,7 +186,7 @@ class MLHandlers:
         if planned is None:
             return False
         assert self.backend is not None
-        statement = MLStatement(self.ctx.ml, self.backend, *planned)
+        statement = MLStatement(self.ctx.ml, self.backend, planned.plan, planned.settings)
         rewritten = await statement.prepare_explain()
         await send_command(self.backend, b"\x03" + parts[0] + self.backend.encode(rewritten))
         response = mark_batched(await read_response(self.backend))
@@ -227,16 +255,17 @@ class MLHandlers:
         return [*response[: columns + 2], _encode_text_row(fixed), response[-1]]
 
 
-def _plan(text: str, functions: Mapping[str, MLFunction], syntax: SqlSyntax) -> MLPlan | None:
-    try:
-        return plan_statement(text, functions, syntax)
-    except RecursionError:
-        # sqlglot recurses per nesting level (about 40 parentheses exhaust the stack):
-        # too deep to parse is treated like unparsable, not as a reason to drop the client.
-        return None
-    except PlanError as exc:
-        state = "42000" if exc.code in (1582, 1235, 1064) else "HY000"
-        raise MLStatementError(str(exc), exc.code, state) from exc
+#: How EXPLAIN, DESCRIBE and DESC start (lower case).
+_EXPLAIN_HEADS = frozenset((b"expl", b"desc"))
+#: What the statements start with that the callbacks leave to the task: the proxy's own
+#: (KILL, SHOW, FLUSH), ML DDL and settings, EXPLAIN.
+_NOT_QUICK = frozenset((b"kill", b"show", b"flus", b"crea", b"set ", *_EXPLAIN_HEADS))
+
+
+def _may_be_explain(sql: bytes) -> bool:
+    """A cheap gate before proxy.ml.explain.split_explain (which allows leading space)."""
+    head = sql[:4].lower()
+    return head in _EXPLAIN_HEADS or not head[:1].isalpha()
 
 
 #: How alias DDL, SHOW CREATE FUNCTION and the timeout setting start (lower case).

@@ -65,10 +65,11 @@ async def read_rows(
     if first[0] == OK_HEADER:
         return []
     columns, _ = read_lenenc_int(first, 0)
-    for _ in range(columns + 1):  # the definitions, then their EOF
-        await backend.read()
-    rows: list[Row] = []
     payload_now = backend.stream.payload_now
+    for _ in range(columns + 1):  # the definitions, then their EOF (buffered, usually)
+        if payload_now() is None:
+            await backend.read()
+    rows: list[Row] = []
     slices = LoopSlices()
     while True:
         payload = payload_now()
