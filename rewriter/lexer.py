@@ -72,6 +72,9 @@ class SqlSyntax:
     #: The server's version as MySQL's comments spell it (10.11.9 -> 101109); None: unknown.
     server_version: int | None = None
     mariadb: bool = True
+    #: ``||`` concatenates (PIPES_AS_CONCAT, and ANSI, ORACLE... which include it):
+    #: not how the server splits text, but how the planner must read it (rewriter.dialect).
+    pipes_as_concat: bool = False
 
     @classmethod
     def from_session(cls, sql_mode: str, server_version: str) -> SqlSyntax:
@@ -82,6 +85,7 @@ class SqlSyntax:
             ansi_quotes="ANSI_QUOTES" in modes or "ANSI" in modes,
             server_version=version_number(server_version),
             mariadb="mariadb" in server_version.lower(),
+            pipes_as_concat="PIPES_AS_CONCAT" in modes or "ANSI" in modes,
         )
 
 

@@ -26,6 +26,7 @@ from sqlglot.dialects.mysql import MySQL
 from sqlglot.errors import SqlglotError
 from sqlglot.tokenizer_core import Token
 
+from rewriter.dialect import MYSQL, dialect_of
 from rewriter.errors import PlanError
 from rewriter.functions import MLFunction
 from rewriter.lexer import SqlSyntax, read_statement
@@ -49,7 +50,6 @@ _NONDETERMINISTIC = {
 #: its own before the client's, so their values are read first and spliced in.
 STATE_FUNCTIONS = frozenset({"row_count", "found_rows"})
 _SCOPES = (exp.Select, exp.Update, exp.Delete, exp.SetOperation)
-_MYSQL = MySQL()
 
 
 @dataclass
@@ -164,8 +164,9 @@ def plan_statement(
     parsable = _parsable(read.canonical)
     try:
         # One tokenization for the parse, the calls' spans and the select items' names.
-        tokens = _MYSQL.tokenize(parsable)
-        parsed = _MYSQL.parser().parse(tokens, parsable)
+        dialect = dialect_of(syntax or SqlSyntax())
+        tokens = dialect.tokenize(parsable)
+        parsed = dialect.parser().parse(tokens, parsable)
     except SqlglotError:
         return None
     statements = [s for s in parsed if s is not None]
@@ -189,7 +190,7 @@ def plan_statement(
     spans = token_call_spans(tokens, frozenset(f.name for f in functions.values()))
     plan = MLPlan(sql, state_calls=_state_calls(parsable, tokens, spans.values()))
     for node in sorted(nodes, key=lambda n: n.meta.get("start", 0)):
-        site = _call_site(len(plan.calls), node, spans, functions, sql, parsable, tokens)
+        site = _call_site(len(plan.calls), node, spans, functions, sql, parsable, tokens, dialect)
         site.key_query = site.key_query and read.restore(site.key_query)
         site.flat_key_query = site.flat_key_query and read.restore(site.flat_key_query)
         plan.calls.append(site)
@@ -227,6 +228,7 @@ def _call_site(
     sql: str,
     parsable: str,
     tokens: list[Token],
+    dialect: MySQL,
 ) -> CallSite:
     """``sql`` is the client's text, ``parsable`` its canonical twin (same offsets) and
     ``tokens`` the twin's tokens."""
@@ -257,8 +259,8 @@ def _call_site(
         aliases=item_aliases(node, span, parsable, tokens),
     )
     if not site.constant:
-        site.key_query = key_query(node, inputs, functions)
-        site.flat_key_query = flat_key_query(node, inputs, functions)
+        site.key_query = key_query(node, inputs, functions, dialect)
+        site.flat_key_query = flat_key_query(node, inputs, functions, dialect)
     return site
 
 
@@ -304,7 +306,12 @@ def _scope(node: exp.Expr) -> exp.Expr:
     return parent
 
 
-def key_query(node: exp.Anonymous, inputs: list[str], functions: Mapping[str, MLFunction]) -> str:
+def key_query(
+    node: exp.Anonymous,
+    inputs: list[str],
+    functions: Mapping[str, MLFunction],
+    dialect: MySQL = MYSQL,
+) -> str:
     """SELECT DISTINCT of the inputs' keys over the call's scope (see the module docstring).
     ML calls the query still contains (in a derived table or CTE it reads) stand as
     placeholders, filled in once those calls are answered (see ``render``)."""
@@ -316,11 +323,14 @@ def key_query(node: exp.Anonymous, inputs: list[str], functions: Mapping[str, ML
     else:
         query = _dml_scope(scope, functions)
     _attach_ctes(query, scope)
-    return _with_placeholders(query, functions, inputs)
+    return _with_placeholders(query, functions, inputs, dialect)
 
 
 def _with_placeholders(
-    query: exp.Select, functions: Mapping[str, MLFunction], inputs: list[str]
+    query: exp.Select,
+    functions: Mapping[str, MLFunction],
+    inputs: list[str],
+    dialect: MySQL = MYSQL,
 ) -> str:
     for call in list(query.find_all(exp.Anonymous)):
         if lookup(call, functions) is not None:
@@ -329,7 +339,7 @@ def _with_placeholders(
             assert whole is not None
             whole.replace(exp.column(placeholder(call.meta.get("start", -1))))
     keys = ", ".join(input_key(text) for text in inputs)
-    return query.sql(dialect="mysql").replace(_MARKER, keys, 1)
+    return query.sql(dialect=dialect).replace(_MARKER, keys, 1)
 
 
 def placeholder(offset: int) -> str:
@@ -360,7 +370,10 @@ def _union_scope(union: exp.SetOperation) -> exp.Select:
 
 
 def flat_key_query(
-    node: exp.Anonymous, inputs: list[str], functions: Mapping[str, MLFunction]
+    node: exp.Anonymous,
+    inputs: list[str],
+    functions: Mapping[str, MLFunction],
+    dialect: MySQL = MYSQL,
 ) -> str | None:
     """The key query over the chain of scopes from the outermost statement down to the
     call's (each one's rows and ML-free conditions, cross-joined outermost first): the
@@ -382,7 +395,7 @@ def flat_key_query(
         query.set("where", exp.Where(this=exp.and_(*conditions)))
     _strip_ml_from_joins(query, functions)
     _attach_ctes(query, chain[0])
-    return _with_placeholders(query, functions, inputs)
+    return _with_placeholders(query, functions, inputs, dialect)
 
 
 def _scope_chain(node: exp.Expr) -> list[exp.Expr]:

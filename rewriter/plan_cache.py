@@ -42,11 +42,12 @@ from rewriter.spans import CallSpan
 #: Bytes charged per call site and per plan beside their strings.
 _OBJECT_BYTES = 2048
 _PLACEHOLDER = re.compile(r"__mlproxy_call_at_(-?\d+)__")
-#: Text of a string literal the proxy may take as it is: no quote, backslash or control
+#: Text of a string literal the proxy may take as it is (single-quoted, or double-quoted
+#: where the lexer found a string: not under ANSI_QUOTES): no quote, backslash or control
 #: character (so no escape and no sql_mode changes it), in ASCII without the characters
 #: swe7 reads otherwise.
-_PLAIN_ASCII = re.compile(r"'([A-Za-z0-9 !#$%&()*+,\-./:;<=>?_]+)'\Z")
-_PLAIN_TEXT = re.compile(r"'([^'\"\\\x00-\x1f\x7f\ud800-\udfff]+)'\Z")
+_PLAIN_ASCII = re.compile(r"(['\"])([A-Za-z0-9 !#$%&()*+,\-./:;<=>?_]+)\1\Z")
+_PLAIN_TEXT = re.compile(r"(['\"])([^'\"\\\x00-\x1f\x7f\ud800-\udfff]+)\1\Z")
 _BOUND_UTF8 = re.compile(r"_utf8(?:mb4|mb3)? X'((?:[0-9a-f]{2})+)'\Z")
 _INTEGER = re.compile(r"-?\d{1,18}\Z")
 
@@ -261,7 +262,7 @@ def _literal_value(text: str, kind: SlotKind, utf8_session: bool) -> bytes | Non
     """The utf8mb4 bytes the server makes of a literal, when they are certain."""
     if kind == SlotKind.STRING:
         found = (_PLAIN_TEXT if utf8_session else _PLAIN_ASCII).match(text)
-        return None if found is None else found.group(1).encode("utf-8")
+        return None if found is None else found.group(2).encode("utf-8")
     if _INTEGER.match(text):  # an integer, or a parameter bound to one
         return str(int(text)).encode("ascii")
     if kind == SlotKind.PARAMETER:
