@@ -1,11 +1,13 @@
 """Running a statement that calls ML functions (the plan comes from rewriter.plan).
 
-1. Read the session's ML settings (user variables) and every call site's inputs: one
-   query for all constant inputs, one key query per row-dependent site.
-2. Check the inputs (languages) and the estimated backend requests against the cap,
-   before any backend call.
+1. Read every call site's inputs: constant inputs from the statement's text when it
+   says them plainly (rewriter.plan_cache), else one query for them all; one key query
+   per row-dependent site.
+2. Check the inputs (languages). When the cache does not answer them all: read the
+   session's ML settings (user variables), check the client's privileges for the
+   statement and the estimated backend requests against the cap, before any backend call.
 3. Infer through the shared engines (one per backend family: sentiment and confidence
-   of one text share a call).
+   of one text share a call); a few inputs all cached are answered without them.
 4. Write answers as literals (constant sites) or into session temporary tables
    (row-dependent sites), and relay the rewritten statement's result to the client.
 

@@ -249,6 +249,8 @@ class Session(
         before goes to the backend rewritten from here (proxy.ml.fastpath.memo), a small one sends
         its key queries from here and is answered from the backend socket's callback
         (proxy.ml.fastpath.quick). False for any other, which the task serves."""
+        if len(message.payload) > self._command_limit:
+            return False  # more than an ML statement may be: the task refuses it (1153)
         rewrite = self.planner.cached_rewrite(sql)
         if rewrite is not None:
             if not self._detach(Message(rewrite.command[4:], rewrite.command, 0, 0)):
