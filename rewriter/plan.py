@@ -74,6 +74,9 @@ class CallSite:
     #: For a constant site: its key row when its inputs' exact bytes are known from the
     #: statement's text alone (plain literals, rewriter.plan_cache), so no query reads them.
     known_inputs: tuple[bytes | None, ...] | None = None
+    #: Per input: whether it is a literal (the same for every row, in the key query and
+    #: in the statement), which an inline lookup need not compare (proxy.ml.answers).
+    literal_inputs: tuple[bool, ...] = ()
 
 
 @dataclass
@@ -257,6 +260,9 @@ def _call_site(
         batch_size=_batch_size(node, function),
         constant=not any(_refers_to_rows(arg) for arg in node.expressions[: function.inputs]),
         aliases=item_aliases(node, span, parsable, tokens),
+        literal_inputs=tuple(
+            isinstance(arg, exp.Literal | exp.Null) for arg in node.expressions[: function.inputs]
+        ),
     )
     if not site.constant:
         site.key_query = key_query(node, inputs, functions, dialect)

@@ -204,6 +204,7 @@ def instantiate(template: Template, shape: Shape, utf8_session: bool = False) ->
                 _filled(compiled.flat_key_query, shape, growth),
                 list(zip(aliases[::2], aliases[1::2], strict=True)),
                 None if slots is None else _known(slots, shape, utf8_session),
+                site.literal_inputs,
             )
         )
     state = [at + growth[before] for at, before in template.state_points]

@@ -160,7 +160,13 @@ def test_a_prepared_statements_parameters_are_slots_and_take_bound_literals() ->
     assert bound.text == f"SELECT id, {S}(txt, _utf8mb4 X'656e') FROM t WHERE id = 7"
     cache = PlanCache()
     plan = plan_shaped(bound, BUILTINS, SqlSyntax(), cache, ())
-    assert as_data(plan) == as_data(plan_statement(bound.text, BUILTINS, SqlSyntax()))
+    assert plan is not None and plan.calls[0].literal_inputs == (False, True)
+    # The planner reads the bound text's _utf8mb4 X'656e' as an introduced literal, not a
+    # Literal; the shape knew it as a parameter: the same value in every row either way.
+    expected = plan_statement(bound.text, BUILTINS, SqlSyntax())
+    assert expected is not None
+    expected.calls[0].literal_inputs = (False, True)
+    assert as_data(plan) == as_data(expected)
 
 
 def test_a_batch_size_is_checked_for_each_statement() -> None:
