@@ -129,6 +129,6 @@ def test_executable_comment_with_a_version_needs_the_servers_version() -> None:
 
 def test_session_syntax() -> None:
     syntax = SqlSyntax.from_session("ANSI,NO_BACKSLASH_ESCAPES", "10.11.9-MariaDB-log")
-    assert syntax == SqlSyntax(False, True, 101109, True)
+    assert syntax == SqlSyntax(False, True, 101109, True, pipes_as_concat=True)
     assert SqlSyntax.from_session("", "8.0.36") == SqlSyntax(True, False, 80036, False)
     assert version_number("11.4.2-MariaDB") == 110402
