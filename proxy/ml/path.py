@@ -326,6 +326,10 @@ class MLStatement:
             return None
         if any(s.known_inputs is None or s.function.definition for s in plan.calls):
             return None
+        return self.answers_used()
+
+    def answers_used(self) -> tuple[CachedAnswers, ...]:
+        """The answers each engine gave the statement (proxy.ml.fastpath.memo)."""
         return tuple(
             CachedAnswers(
                 engine, namespace, tuple(inputs), tuple(map(outcomes.__getitem__, inputs))

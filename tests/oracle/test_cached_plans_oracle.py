@@ -499,3 +499,21 @@ def test_a_warm_statement_costs_its_own_queries_only(
     assert ml["Aurora_ml_cache_hit_cnt"] == runs
     assert ml["Aurora_ml_logical_response_cnt"] == runs
     assert ml["Aurora_ml_actual_request_cnt"] == 0
+
+
+def test_a_row_that_changed_gets_the_answer_of_its_new_value(
+    sides: Sides, backend: BackendInfo
+) -> None:
+    """The session remembers the rewrite its key query's reply gave: another reply (the
+    row was updated behind the proxy's back) is answered anew."""
+    statement = f"SELECT id, {S}(txt, lang), {C}(txt, lang) FROM comments WHERE id = 21"
+    try:
+        for text in ("a", "Bad service", "a"):
+            with admin_connect(backend) as admin, admin.cursor() as cur:
+                for database in DATABASES["a"]:
+                    cur.execute(f"UPDATE {database}.comments SET txt = %s WHERE id = 21", (text,))
+            sides.compare(statement)
+    finally:
+        with admin_connect(backend) as admin, admin.cursor() as cur:
+            for database in DATABASES["a"]:
+                cur.execute(f"UPDATE {database}.comments SET txt = 'a' WHERE id = 21")

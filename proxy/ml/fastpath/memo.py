@@ -14,10 +14,13 @@ statement that comes again byte for byte the reading of its text too:
   engine would (Aurora_ml_logical_request_cnt, cache_hit_cnt, logical_response_cnt). Such
   a statement then costs the proxy about what a plain one does: the session serves it
   from the client socket's callback, as it serves plain statements
-  (proxy.session.session.Session._command_in_callback).
+  (proxy.session.session.Session._command_in_callback);
+- for a small statement served from the callbacks (proxy.ml.fastpath.quick), the bytes its
+  key queries answered and the rewrite they gave: when they answer the same bytes again
+  (the same rows), the same rewrite is sent, on the same conditions.
 
-A few entries per session (MAX_ENTRIES), of statements up to MAX_STATEMENT bytes: a
-session holds at most a few KiB for it.
+A few entries per session (MAX_ENTRIES), of statements up to MAX_STATEMENT bytes and
+replies up to MAX_REPLY: a session holds at most a few tens of KiB for it.
 """
 
 from __future__ import annotations
@@ -29,9 +32,10 @@ from ml_backends.counters import MLCounters, Tally
 from ml_backends.engine import InferenceEngine
 from rewriter.plan import MLPlan
 
-#: Statements per session, and the largest statement kept.
+#: Statements per session, the largest statement kept, the largest key-query reply kept.
 MAX_ENTRIES = 8
 MAX_STATEMENT = 1024
+MAX_REPLY = 2048
 
 #: What an entry is valid under: the session's settings epoch and the registry's names.
 Stamp = tuple[int, int]
@@ -72,6 +76,9 @@ class _Entry:
     #: The framed COM_QUERY of the rewrite (None: only the plan is kept).
     command: bytes | None = None
     answers: tuple[CachedAnswers, ...] = ()
+    #: For a statement with key queries: their results, which the rewrite is the
+    #: rewrite of (None: a rewrite of constant calls alone).
+    reply: bytes | None = None
 
 
 class StatementMemo:
@@ -99,21 +106,50 @@ class StatementMemo:
         if stamp is not None and len(sql) <= MAX_STATEMENT:
             self._keep(sql, _Entry(stamp, plan, command, answers))
 
+    def keep_replay(
+        self,
+        sql: bytes,
+        stamp: Stamp | None,
+        plan: MLPlan,
+        reply: bytes,
+        command: bytes,
+        answers: tuple[CachedAnswers, ...],
+    ) -> None:
+        """Keep the rewrite a statement's key queries' ``reply`` gave (proxy.ml.fastpath.quick)."""
+        if stamp is not None and len(sql) <= MAX_STATEMENT and len(reply) <= MAX_REPLY:
+            self._keep(sql, _Entry(stamp, plan, command, answers, reply))
+
     def rewrite(self, sql: bytes, stamp: Stamp | None) -> Rewrite | None:
-        """The rewrite of ``sql`` if it is still valid, else None."""
+        """The rewrite of ``sql`` (its calls all constant) if it is still valid, else None."""
         entry = self._entries.get(sql)
-        if entry is None or entry.command is None or entry.stamp != stamp:
+        if entry is None or entry.reply is not None:
             return None
-        for answers in entry.answers:
-            get = answers.engine.cache.get
-            for key, value in zip(answers.inputs, answers.values, strict=True):
-                found, now = get((answers.namespace, key))
-                if not found or now is not value:
-                    return None
-        return Rewrite(entry.command, entry.answers)
+        return _valid(entry, stamp)
+
+    def replayed(self, sql: bytes, stamp: Stamp | None, reply: bytes) -> Rewrite | None:
+        """The rewrite of ``sql`` whose key queries answered ``reply``: the one kept when
+        they answered the same bytes (the same rows), if it is still valid; else None."""
+        entry = self._entries.get(sql)
+        if entry is None or entry.reply != reply:
+            return None
+        return _valid(entry, stamp)
 
     def _keep(self, sql: bytes, entry: _Entry) -> None:
         self._entries.pop(sql, None)
         if len(self._entries) >= MAX_ENTRIES:
             del self._entries[next(iter(self._entries))]  # the oldest
         self._entries[sql] = entry
+
+
+def _valid(entry: _Entry, stamp: Stamp | None) -> Rewrite | None:
+    """The entry's rewrite while its stamp is the session's and each answer it holds is
+    still the cache's."""
+    if entry.command is None or entry.stamp != stamp:
+        return None
+    for answers in entry.answers:
+        get = answers.engine.cache.get
+        for key, value in zip(answers.inputs, answers.values, strict=True):
+            found, now = get((answers.namespace, key))
+            if not found or now is not value:
+                return None
+    return Rewrite(entry.command, entry.answers)

@@ -91,6 +91,24 @@ class SessionPlanner:
             return None
         return self.memo.rewrite(sql, self.stamp())
 
+    def replayed(self, sql: bytes, reply: bytes) -> Rewrite | None:
+        """The rewrite a small statement's key queries' ``reply`` gave last time, if they
+        answered the same bytes and it is still valid (proxy.ml.fastpath.memo)."""
+        if not self.runtime.plans.enabled:
+            return None
+        return self.memo.replayed(sql, self.stamp(), reply)
+
+    def remember_replay(
+        self,
+        sql: bytes,
+        plan: MLPlan,
+        reply: bytes,
+        command: bytes,
+        answers: tuple[CachedAnswers, ...],
+    ) -> None:
+        if self.runtime.plans.enabled:
+            self.memo.keep_replay(sql, self.stamp(), plan, reply, command, answers)
+
     def remember_rewrite(
         self, sql: bytes, plan: MLPlan, command: bytes, answers: tuple[CachedAnswers, ...] | None
     ) -> None:
