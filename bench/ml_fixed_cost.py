@@ -14,7 +14,8 @@ in the session). Every ML answer is in the proxy's cache before anything is time
 
 The clients are ``mariadb-slap`` (C, libmariadb; PyMySQL processes where it is missing),
 the backend a throwaway MariaDB, the proxy ``python -m proxy serve`` with its defaults.
-Each round runs every workload once, plain and ML alternating; the table gives each
+With one client, the client and the proxy each run on a CPU of their own (``--no-pin``:
+not). Each round runs every workload once, plain and ML alternating; the table gives each
 workload's median over ``--repeat`` rounds of the time per statement (a client's
 elapsed time over its statement count) and the ratio ML / plain per round, whose median
 is the figure the targets are about: at most 3x for the point select, 1.5x for the
@@ -27,12 +28,14 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import shutil
 import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -201,17 +204,40 @@ class Result:
         return [m / p for p, m in zip(self.plain, self.ml, strict=True)]
 
 
-def measure(proxy: Service, server: EmbeddedServer, queries: int, repeat: int) -> list[Result]:
+def measure(
+    proxy: Service, server: EmbeddedServer, queries: int, repeat: int, pin: bool = True
+) -> list[Result]:
     results = [Result(pair, n, [], []) for pair in PAIRS for n in CLIENTS]
     for round_ in range(repeat):
         for result in results:
             sides = [("plain", result.pair.plain), ("ml", result.pair.ml)]
             if round_ % 2:
                 sides.reverse()  # which runs first alternates between rounds
-            for side, statements in sides:
-                seconds = time_per_statement(proxy, server, statements, result.clients, queries)
-                getattr(result, side).append(seconds)
+            with _placement(proxy, pin and result.clients == 1):
+                for side, statements in sides:
+                    seconds = time_per_statement(proxy, server, statements, result.clients, queries)
+                    getattr(result, side).append(seconds)
     return results
+
+
+@contextmanager
+def _placement(proxy: Service, pin: bool) -> Iterator[None]:
+    """With one client, the client (a child of this process) on the first CPU and the
+    proxy on the second, as bench.passthrough places them: left to the scheduler, three
+    processes on two cores make a one-client latency bimodal by placement, and a ratio of
+    two such runs anything between half and twice its value."""
+    cpus = os.sched_getaffinity(0)
+    if not pin or len(cpus) < 2:
+        yield
+        return
+    client_cpu, proxy_cpu = sorted(cpus)[:2]
+    os.sched_setaffinity(0, {client_cpu})
+    os.sched_setaffinity(proxy.pid, {proxy_cpu})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, cpus)
+        os.sched_setaffinity(proxy.pid, cpus)
 
 
 def format_table(results: list[Result], queries: int, repeat: int) -> str:
@@ -244,6 +270,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--queries", type=int, default=2000, help="statements per client")
     parser.add_argument("--repeat", type=int, default=3, help="rounds; medians")
+    parser.add_argument(
+        "--no-pin", action="store_true", help="leave the one-client runs to the scheduler"
+    )
     args = parser.parse_args(argv)
     server = start_embedded_server()
     try:
@@ -251,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         proxy = start_proxy(server)
         try:
             warm(proxy, server)
-            results = measure(proxy, server, args.queries, args.repeat)
+            results = measure(proxy, server, args.queries, args.repeat, not args.no_pin)
         finally:
             proxy.stop()
     finally:
