@@ -517,3 +517,27 @@ def test_a_row_that_changed_gets_the_answer_of_its_new_value(
         with admin_connect(backend) as admin, admin.cursor() as cur:
             for database in DATABASES["a"]:
                 cur.execute(f"UPDATE {database}.comments SET txt = 'a' WHERE id = 21")
+
+
+def test_with_the_plan_cache_off_every_statement_is_planned_alike(
+    backend: BackendInfo, databases: None
+) -> None:
+    """ml_plan_cache_entries = 0: no plan kept, no memo, no callbacks' path; the same
+    answers, and a template is never kept."""
+    off = start_proxy(
+        backend,
+        comprehend_backend="python:tests.support.oracle_backend:crc_sentiment",
+        ml_plan_cache_entries=0,
+    )
+    sides = Sides(off, backend)
+    try:
+        for statement in (
+            f"SELECT id, {S}(txt, lang), {C}(txt, 'en') FROM comments WHERE id IN (1, 11, 12)",
+            f"SELECT {S}('Good', 'en'), {S}('café', 'fr')",
+        ):
+            sides.compare(statement)
+        assert off.server is not None and off.server.ctx is not None
+        assert len(off.server.ctx.ml.plans) == 0
+    finally:
+        sides.close()
+        off.stop()
