@@ -52,7 +52,7 @@ class Tally:
     """
 
     def __init__(self, *counters: MLCounters | None) -> None:
-        self.counters = tuple(c for c in counters if c is not None)
+        self.counters = [c for c in counters if c is not None]
 
     def add(self, name: str, count: int = 1) -> None:
         for counters in self.counters:

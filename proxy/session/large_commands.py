@@ -32,6 +32,7 @@ from mysql_mimic.types import Commands
 
 from proxy.errors import BackendLost, CommandTooLarge, EndSession
 from proxy.logs import ContextLog
+from proxy.ml.fastpath.known_settings import KnownSettings
 from proxy.ml.prepared import PreparedML, statement_id
 from proxy.transport.relay import ClientGone, Relay
 from proxy.transport.stream import Message, PacketStream, Sink
@@ -64,6 +65,7 @@ class LargeCommandHandlers:
     _relay: Relay | None
     _ml_prepared: dict[int, PreparedML]
     _plain_execute: Callable[[bytes], bool]
+    known_settings: KnownSettings
     #: The largest command payload read whole: an ML statement and its command byte.
     _command_limit: int
 
@@ -79,6 +81,7 @@ class LargeCommandHandlers:
     async def _on_large(self, message: Message) -> None:
         """Relay a large command unread, or drop and refuse it (module docstring)."""
         command = message.payload[0]
+        self.known_settings.forget()  # unread: it may have changed the session's settings
         if command not in _STREAMED or self._must_read_whole(message.payload):
             await self._pass(message, None)
             raise CommandTooLarge(self._too_large_text(command))
@@ -95,6 +98,8 @@ class LargeCommandHandlers:
             scanner = await self._relay.relay(shape)
             if scanner.status and self.backend is not None:
                 self.backend.status = scanner.status
+            if command == Commands.COM_STMT_PREPARE and not scanner.error:
+                self.known_settings.prepared(scanner.statement_id, message.payload[1:])
 
     def _must_read_whole(self, head: bytes) -> bool:
         """Whether the proxy would need all of a command: an ML statement (by the name

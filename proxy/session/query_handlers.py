@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from ml_backends.counters import MLCounters
+from proxy.ml.fastpath.known_settings import KnownSettings
 from proxy.ml.processlist import parse_show_processlist, rewrite_processlist
 from proxy.ml.status import ShowStatus, is_flush_status, like_matches, merge_rows, parse_show_status
 from proxy.ml.status_access import ProcessPrivilege
@@ -50,6 +51,7 @@ class QueryHandlers:
     _ml_statement: Callable[[Message, bytes], Awaitable[bool]]
     ml_counters: MLCounters
     process_privilege: ProcessPrivilege
+    known_settings: KnownSettings
 
     def _plain(self, sql: bytes) -> bool:
         """A statement for the backend alone. The proxy's own statements, ML DDL and
@@ -65,6 +67,7 @@ class QueryHandlers:
     async def _on_query(self, message: Message) -> None:
         sql = message.payload[1:]
         metrics = self.ctx.metrics
+        self.known_settings.query(sql)
         if self._plain(sql):  # straight to the backend, past the other kinds' tests
             if metrics is not None:
                 metrics.plain_statements.inc()
