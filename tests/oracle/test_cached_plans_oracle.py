@@ -182,6 +182,28 @@ def test_a_statement_means_what_its_sql_mode_says_each_time(
     sides.compare(sql)
 
 
+#: One shape, other literals: the statements read their own literals in each mode.
+VARIED_MODE_CASES = {
+    "ansi-quotes": ("SELECT id, {S}(\"txt\", 'en') FROM comments WHERE id = {i}", "ANSI_QUOTES"),
+    "no-backslash-escapes": ("SELECT {S}('it\\'s {i}', 'en')", "NO_BACKSLASH_ESCAPES"),
+    "pipes-as-concat": ("SELECT {S}('1' || '{i}', 'en')", "PIPES_AS_CONCAT"),
+    # CONCAT with '' is its other argument, or NULL when '' is.
+    "empty-string-is-null": ("SELECT {S}(CONCAT('x{i}', ''), 'en')", "EMPTY_STRING_IS_NULL"),
+}
+
+
+@pytest.mark.parametrize("case", VARIED_MODE_CASES.values(), ids=VARIED_MODE_CASES.keys())
+def test_statements_of_one_shape_read_their_own_literals_in_each_mode(
+    sides: Sides, case: tuple[str, str]
+) -> None:
+    template, mode = case
+    statements = [template.format(S=S, i=i) for i in range(1, 6)]
+    for setting in ("DEFAULT", f"'{mode}'", "DEFAULT"):
+        sides.both(f"SET SESSION sql_mode = {setting}")
+        for sql in statements:
+            sides.compare(sql, times=2)
+
+
 def test_a_mode_set_by_an_executed_statement_counts(sides: Sides) -> None:
     """PREPARE ... FROM 'SET ...' then EXECUTE: the EXECUTE changes the mode."""
     sql = f"SELECT id, {S}(\"txt\", 'en') FROM comments WHERE id = 2"
@@ -273,6 +295,28 @@ def test_the_same_statement_in_another_database_reads_that_database(sides: Sides
     sides.compare(sql)
 
 
+def test_a_temporary_table_shadows_the_table_it_is_named_like(sides: Sides) -> None:
+    """A key query reads the session's temporary table, as the statement does; the
+    table gone, the permanent one again."""
+    statements = [
+        f"SELECT id, {S}(txt, lang), {C}(txt, lang) FROM comments WHERE id = 3",
+        f"SELECT id, {S}(txt, 'en') FROM comments WHERE id IN (1, 2, 3) ORDER BY id",
+    ]
+    for sql in statements:
+        sides.compare(sql)
+    sides.both(
+        "CREATE TEMPORARY TABLE comments AS "
+        "SELECT id, CONCAT('temporary ', id) AS txt, lang, grp, n FROM comments"
+    )
+    try:
+        for sql in statements:
+            sides.compare(sql)
+    finally:
+        sides.both("DROP TEMPORARY TABLE comments")
+    for sql in statements:
+        sides.compare(sql)
+
+
 def alias_ddl(name: str, endpoint: str) -> str:
     return (
         f"CREATE FUNCTION {name}(a INT, b VARCHAR(20)) RETURNS INT "
@@ -356,6 +400,48 @@ def test_a_redefined_alias_answers_at_once(
                 run(conn, statement)
             assert caught.value.args[0] == 1305  # as the database says of a dropped function
     finally:
+        conn.close()
+        direct.close()
+
+
+@pytest.mark.parametrize("where", ["through the proxy", "behind its back"])
+def test_an_alias_replaced_by_a_stored_function_is_the_stored_function(
+    cached_proxy: RunningProxy, backend: BackendInfo, where: str
+) -> None:
+    """The same name, now an ordinary stored function: the database runs it, the model
+    is not asked; an alias again, and the model answers again."""
+    name = unique("f")
+    database = DATABASES["a"][1]
+    conn = cached_proxy.connect(database=database)
+    direct = pymysql.connect(
+        host=backend.host,
+        port=backend.port,
+        user=APP.user,
+        password=APP.password,
+        database=database,
+        autocommit=True,
+    )
+    side = direct if where == "behind its back" else conn
+    constant = f"SELECT {name}(4, 'ab')"
+    per_row = f"SELECT {name}(id, 'ab') FROM comments WHERE id = 2"
+    try:
+        run(conn, alias_ddl(name, "score-ep"))
+        assert values(conn, constant) == [(10,)]
+        assert values(conn, per_row) == [(6,)]
+        run(side, f"DROP FUNCTION {name}")
+        run(
+            side,
+            f"CREATE FUNCTION {name}(a INT, b VARCHAR(20)) RETURNS INT DETERMINISTIC "
+            "RETURN a + 1000",
+        )
+        assert values(conn, constant) == [(1004,)]
+        assert values(conn, per_row) == [(1002,)]
+        run(side, f"DROP FUNCTION {name}")
+        run(conn, alias_ddl(name, "score-ep"))
+        assert values(conn, constant) == [(10,)]
+        assert values(conn, per_row) == [(6,)]
+    finally:
+        run(direct, f"DROP FUNCTION IF EXISTS {name}")
         conn.close()
         direct.close()
 
