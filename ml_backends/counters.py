@@ -27,6 +27,13 @@ class MLCounters:
     #: The counters Aurora does not have, shown as Mlproxy_ml_*.
     OWN = frozenset({"throttled_cnt"})
 
+    def add_cached(self, calls: int) -> None:
+        """``calls`` answered from the cache, as the engine counts them (logical
+        request, cache hit, logical response each)."""
+        self.logical_request_cnt += calls
+        self.cache_hit_cnt += calls
+        self.logical_response_cnt += calls
+
     def reset(self) -> None:
         for f in fields(self):
             setattr(self, f.name, 0)

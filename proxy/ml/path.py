@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from ml_backends.base import ItemError
 from ml_backends.control.adaptive_rate import RateLimits
 from ml_backends.control.budget import TimeBudget, tightest
-from ml_backends.counters import MLCounters, Tally
+from ml_backends.counters import MLCounters
 from ml_backends.engine import AnswersCallback, InferenceEngine, NotCached
 from ml_backends.errors import BudgetExhausted, InvalidTargetName, MLBackendError
 from ml_backends.slices import CHECK_EVERY, LoopSlices
@@ -399,10 +399,11 @@ class MLStatement:
 
     def count_cached(self, asked: list[Asked]) -> None:
         """Count cached answers as the engine counts them (see cached_replacements)."""
+        session = self.requester.counters
         for engine, namespace, wanted, found in asked:
-            tally = Tally(engine.counters, self.requester.counters)
-            for name in ("logical_request_cnt", "cache_hit_cnt", "logical_response_cnt"):
-                tally.add(name, len(wanted))
+            engine.counters.add_cached(len(wanted))
+            if session is not None:
+                session.add_cached(len(wanted))
             self._answered.append((engine, namespace, wanted, found))
 
     def cached_answers(self) -> tuple[CachedAnswers, ...] | None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from dataclasses import dataclass
 
-from ml_backends.counters import MLCounters, Tally
+from ml_backends.counters import MLCounters
 from ml_backends.engine import InferenceEngine
 from rewriter.plan import MLPlan
 
@@ -69,9 +69,8 @@ class Rewrite:
         """Count each call as the engine counts a cache hit (a session's ``counters`` and
         the process's)."""
         for answers in self.answers:
-            tally = Tally(answers.engine.counters, counters)
-            for name in ("logical_request_cnt", "cache_hit_cnt", "logical_response_cnt"):
-                tally.add(name, len(answers.inputs))
+            answers.engine.counters.add_cached(len(answers.inputs))
+            counters.add_cached(len(answers.inputs))
 
 
 @dataclass(frozen=True)
