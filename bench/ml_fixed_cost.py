@@ -240,7 +240,9 @@ def _placement(proxy: Service, pin: bool) -> Iterator[None]:
         os.sched_setaffinity(proxy.pid, cpus)
 
 
-def format_table(results: list[Result], queries: int, repeat: int) -> str:
+def format_table(
+    results: list[Result], queries: int, repeat: int, loads: Sequence[float] = ()
+) -> str:
     client = "mariadb-slap" if shutil.which("mariadb-slap") else "PyMySQL processes"
     lines = [
         f"{queries} statements per client, median of {repeat} rounds ({client}); ratio: the "
@@ -255,6 +257,10 @@ def format_table(results: list[Result], queries: int, repeat: int) -> str:
             f"{r.pair.name:<24}{r.clients:>8}{statistics.median(r.plain) * 1e3:>10.3f}"
             f"{statistics.median(r.ml) * 1e3:>9.3f}{ratio:>7.2f}{r.pair.target:>6.1f} {verdict:<4}"
             f"  {' '.join(f'{x:.2f}' for x in r.ratios)}"
+        )
+    if loads:  # others' work on the machine spreads the rounds
+        lines.append(
+            f"1-minute load average before and after: {' / '.join(f'{x:.2f}' for x in loads)}"
         )
     return "\n".join(lines)
 
@@ -280,12 +286,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         proxy = start_proxy(server)
         try:
             warm(proxy, server)
+            before = os.getloadavg()[0]
             results = measure(proxy, server, args.queries, args.repeat, not args.no_pin)
+            loads = (before, os.getloadavg()[0])
         finally:
             proxy.stop()
     finally:
         server.stop()
-    print(format_table(results, args.queries, args.repeat))
+    print(format_table(results, args.queries, args.repeat, loads))
     return 0
 
 
