@@ -180,7 +180,8 @@ class MLHandlers:
             self.log.debug("connection %d: ML statement rewritten to %s", self.id, rewritten)
             command = frame(b"\x03" + self.backend.encode(rewritten), 0)
             shift = running.shift()
-            if shift is None:  # (after progress reports, the response is renumbered)
+            # (after progress reports, the response is renumbered: not for the memo)
+            if shift is None and self.planner.worth_remembering(sql):
                 self.planner.remember_rewrite(sql, plan, command, statement.cached_answers())
             ok = await self._send_final(command, shift, watch=statement.asked_models)
         self._log_ml_summary(before, started, ok)

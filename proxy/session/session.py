@@ -358,10 +358,12 @@ class Session(
         quick.count(answer)
         self._detached_handler, self._quick = Session._take_over, None
         plan, command = quick.statement.plan, answer.command
-        if quick.queried:
-            self.planner.remember_replay(sql, plan, data, command, quick.statement.answers_used())
-        else:
-            self.planner.remember_rewrite(sql, plan, command, quick.cached())
+        if self.planner.worth_remembering(sql):  # (it came before: it may come again)
+            if quick.queried:
+                answers = quick.statement.answers_used()
+                self.planner.remember_replay(sql, plan, data, command, answers)
+            else:
+                self.planner.remember_rewrite(sql, plan, command, quick.cached())
         self._served_in_callback(answer.calls, counted=bool(quick.queried))
         return True
 

@@ -20,7 +20,10 @@ statement that comes again byte for byte the reading of its text too:
   (the same rows), the same rewrite is sent, on the same conditions.
 
 A few entries per session (MAX_ENTRIES), of statements up to MAX_STATEMENT bytes and
-replies up to MAX_REPLY: a session holds at most a few tens of KiB for it.
+replies up to MAX_REPLY: a session holds at most a few tens of KiB for it. A statement is
+kept from the second time it comes among the session's last MAX_SEEN: an application's
+statements that vary their literals never come again byte for byte, and keeping each
+would cost them the bookkeeping and push out those that do.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ from rewriter.plan import MLPlan
 MAX_ENTRIES = 8
 MAX_STATEMENT = 1024
 MAX_REPLY = 2048
+#: Statements the session sent lately, counted until they come a second time.
+MAX_SEEN = 32
 
 #: What an entry is valid under: the session's settings epoch and the registry's names.
 Stamp = tuple[int, int]
@@ -90,13 +95,24 @@ class StatementMemo:
 
     def __init__(self) -> None:
         self._entries: dict[bytes, _Entry] = {}
+        #: How often each recent statement came (insertion order: oldest first).
+        self._seen: dict[bytes, int] = {}
 
     def plan(self, sql: bytes, stamp: Stamp | None) -> MLPlan | None:
+        """The plan kept for ``sql``; each statement planned asks here first, which
+        counts it (module docstring)."""
         entry = self._entries.get(sql)
-        return entry.plan if entry is not None and entry.stamp == stamp else None
+        if entry is not None and entry.stamp == stamp:
+            return entry.plan
+        if entry is None and len(sql) <= MAX_STATEMENT:
+            seen = self._seen
+            seen[sql] = seen.pop(sql, 0) + 1
+            if len(seen) > MAX_SEEN:
+                del seen[next(iter(seen))]
+        return None
 
     def keep_plan(self, sql: bytes, stamp: Stamp | None, plan: MLPlan) -> None:
-        if stamp is not None and len(sql) <= MAX_STATEMENT:
+        if stamp is not None and self._worth_keeping(sql):
             self._keep(sql, _Entry(stamp, plan))
 
     def keep_rewrite(
@@ -107,7 +123,7 @@ class StatementMemo:
         command: bytes,
         answers: tuple[CachedAnswers, ...],
     ) -> None:
-        if stamp is not None and len(sql) <= MAX_STATEMENT:
+        if stamp is not None and self._worth_keeping(sql):
             self._keep(sql, _Entry(stamp, plan, command, answers))
 
     def keep_replay(
@@ -120,8 +136,16 @@ class StatementMemo:
         answers: tuple[CachedAnswers, ...],
     ) -> None:
         """Keep the rewrite a statement's key queries' ``reply`` gave (proxy.ml.fastpath.quick)."""
-        if stamp is not None and len(sql) <= MAX_STATEMENT and len(reply) <= MAX_REPLY:
+        if stamp is not None and self._worth_keeping(sql) and len(reply) <= MAX_REPLY:
             self._keep(sql, _Entry(stamp, plan, command, answers, reply))
+
+    def worth_keeping(self, sql: bytes) -> bool:
+        """Whether ``sql`` came before among the session's recent statements (or is
+        kept): what the callers check before they gather what an entry holds."""
+        return sql in self._entries or self._seen.get(sql, 0) > 1
+
+    def _worth_keeping(self, sql: bytes) -> bool:
+        return len(sql) <= MAX_STATEMENT and self.worth_keeping(sql)
 
     def rewrite(self, sql: bytes, stamp: Stamp | None) -> Rewrite | None:
         """The rewrite of ``sql`` (its calls all constant) if it is still valid, else None."""

@@ -98,6 +98,11 @@ class SessionPlanner:
             return None
         return self.memo.replayed(sql, self.stamp(), reply)
 
+    def worth_remembering(self, sql: bytes) -> bool:
+        """Whether the session's memo would keep ``sql`` (it came before): callers ask
+        before they gather what it would keep (proxy.ml.fastpath.memo)."""
+        return self.runtime.plans.enabled and self.memo.worth_keeping(sql)
+
     def remember_replay(
         self,
         sql: bytes,
