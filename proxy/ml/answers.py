@@ -127,6 +127,9 @@ def inline_lookup(site: CallSite, site_answers: dict[Row, object]) -> str | None
     ]
     if len(answered) > INLINE_MAX_ANSWERS:
         return None  # before building thousands of keys only to drop them
+    compared = _compared_inputs(site, [row for row, _ in answered])
+    if compared is not None:
+        answered = [(tuple(row[i] for i in compared), answer) for row, answer in answered]
     keys = [bytes_literal(combined_key(row, null_safe)) for row, _ in answered]
     if sum(len(k) for k in keys) > INLINE_MAX_BYTES:
         return None
@@ -134,8 +137,24 @@ def inline_lookup(site: CallSite, site_answers: dict[Row, object]) -> str | None
     if not answered:
         return f"CAST(NULL AS {cast})"
     values = ", ".join(_elt_literal(site.function, answer) for _, answer in answered)
-    key = combined_key_sql(site.inputs, null_safe)
+    inputs = site.inputs if compared is None else [site.inputs[i] for i in compared]
+    key = combined_key_sql(inputs, null_safe)
     return f"CAST(ELT(FIELD({key}, {', '.join(keys)}), {values}) AS {cast})"
+
+
+def _compared_inputs(site: CallSite, rows: list[Row]) -> list[int] | None:
+    """The inputs an inline lookup compares when some are literals (``'en'``): a literal
+    is the same in every row, so only the others tell rows apart, and the statement's
+    key is shorter for the server to read and compute. None: compare them all."""
+    literal = site.literal_inputs
+    if not any(literal):
+        return None
+    compared = [
+        i
+        for i, is_literal in enumerate(literal)
+        if not is_literal or len({row[i] for row in rows}) > 1
+    ]
+    return compared if compared and len(compared) < len(literal) else None
 
 
 def combined_key(row: Row, null_safe: bool = False) -> bytes:

@@ -53,6 +53,10 @@ class SharedCache:
         """Forget this process's answers (Redis keeps its own until they expire)."""
         self.local.clear()
 
+    def held(self, namespace: Hashable, key: Hashable) -> tuple[bool, Any]:
+        """This process's answer only (Redis is a round trip away)."""
+        return self.local.get((namespace, key))
+
     async def lookup(
         self, namespace: Hashable, keys: Sequence[Hashable], check: Check | None = None
     ) -> dict[Hashable, Any]:

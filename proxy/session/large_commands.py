@@ -31,6 +31,7 @@ from collections.abc import Callable
 from mysql_mimic.types import Commands
 
 from proxy.errors import BackendLost, CommandTooLarge, EndSession
+from proxy.ml.fastpath.known_settings import KnownSettings
 from proxy.ml.prepared import PreparedML, statement_id
 from proxy.session.core import SessionCore
 from proxy.transport.relay import ClientGone
@@ -57,6 +58,7 @@ class LargeCommands:
         session: SessionCore,
         ml_prepared: Callable[[int], PreparedML | None],
         plain_execute: Callable[[bytes], bool],
+        known_settings: KnownSettings,
     ) -> None:
         self.session = session
         #: The ML prepared statement with that id, if it is one.
@@ -65,6 +67,8 @@ class LargeCommands:
         self._plain_execute = plain_execute
         #: The largest command payload read whole: an ML statement and its command byte.
         self.command_limit = session.ctx.ml_max_statement_bytes + 1
+        #: What the proxy keeps of the session's settings: forgotten after a command unread.
+        self.known_settings = known_settings
 
     async def read_head(self) -> Message:
         """The first part of the next command, which is over ``command_limit``; its
@@ -78,6 +82,7 @@ class LargeCommands:
     async def serve(self, message: Message) -> None:
         """Relay a large command unread, or drop and refuse it (module docstring)."""
         command = message.payload[0]
+        self.known_settings.forget()  # unread: it may have changed the session's settings
         if command not in _STREAMED or self._must_read_whole(message.payload):
             await self._pass(message, None)
             raise CommandTooLarge(self._too_large_text(command))
@@ -95,6 +100,8 @@ class LargeCommands:
             scanner = await relay.relay(shape)
             if scanner.status and backend is not None:
                 backend.status = scanner.status
+            if command == Commands.COM_STMT_PREPARE and not scanner.error:
+                self.known_settings.prepared(scanner.statement_id, message.payload[1:])
 
     def _must_read_whole(self, head: bytes) -> bool:
         """Whether the proxy would need all of a command: an ML statement (by the name

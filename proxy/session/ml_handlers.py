@@ -8,9 +8,10 @@ connections and commands.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -20,8 +21,9 @@ from proxy.errors import Interrupted, MLStatementError
 from proxy.logs import ContextLog
 from proxy.ml.activity import CLIENT_PROGRESS, ProgressReports, RunningML
 from proxy.ml.explain import mark_batched, split_explain
+from proxy.ml.fastpath.planning import Planned, SessionPlanner
+from proxy.ml.fastpath.quick import QuickStatement
 from proxy.ml.path import MLStatement, Requester, check_target_name, read_statement_settings
-from proxy.ml.path import plan_ml_statement as _plan
 from proxy.ml.registry import definitions
 from proxy.ml.settings import DEFAULT_PROGRESS_SECONDS, StatementSettings, set_timeout_statement
 from proxy.transport.relay import Relay
@@ -39,9 +41,7 @@ from proxy.wire.result_shape import TextResult, split_result
 from proxy.wire.scanner import Shape
 from proxy.wire.seq_shift import SequenceShift
 from rewriter.ddl import AliasFunction, looks_like_ml_ddl, parse_ml_ddl
-from rewriter.detect import CallDetector
 from rewriter.errors import PlanError
-from rewriter.functions import MLFunction
 from rewriter.lexer import UnreadableStatement
 from rewriter.plan import MLPlan
 from rewriter.registry import (
@@ -59,12 +59,6 @@ _SHOW_CREATE_FUNCTION = re.compile(
     rb"^\s*SHOW\s+CREATE\s+FUNCTION\s+(?:(`(?:[^`]|``)+`|\w+)\s*\.\s*)?(`(?:[^`]|``)+`|\w+)\s*;?\s*$",
     re.IGNORECASE,
 )
-
-#: The built-in functions' names (the context's detector watches aliases' names too).
-_BUILTINS = CallDetector()
-
-#: An ML statement's plan, and the settings read while resolving aliases (if any).
-Planned = tuple[MLPlan, StatementSettings | None]
 
 
 class MLHandlers:
@@ -84,18 +78,60 @@ class MLHandlers:
     interruption: Interrupted | None
     #: Packets of the current response the proxy sent ahead of it (progress reports).
     sent_ahead: int
+    planner: SessionPlanner
+    detach: Callable[[Message], bool]
 
     async def _ml_statement(self, message: Message, sql: bytes) -> bool:
         """Handle ``sql`` if it is the ML side's; False when it is a plain statement."""
+        rewrite = self.planner.cached_rewrite(sql)
+        if (
+            rewrite is not None
+        ):  # it came before, and its answers are cached (proxy.ml.fastpath.memo)
+            rewrite.count(self.ml_counters)
+            await self._send_final(rewrite.command)
+            self._log_cached_summary(rewrite.calls)
+            return True
         if _may_be_ddl_or_setting(sql) and await self._ddl_or_setting(sql):
             return True
-        if await self._explain_ml(message, sql):
+        if _may_be_explain(sql) and await self._explain_ml(message, sql):
             return True
         planned = await self._ml_plan(sql)
         if planned is None:
             return False
-        await self._run_ml(message, *planned)
+        await self._run_ml(message, planned.plan, planned.settings, sql)
         return True
+
+    def _quick_statement(self, sql: bytes) -> QuickStatement | None:
+        """The callbacks' form of an ML statement (proxy.ml.fastpath.quick), or None: a statement
+        that may be DDL, a setting, EXPLAIN or one of the proxy's own, one whose plan
+        needs a query, one too large for the callbacks."""
+        head = sql[:4].lower()
+        if not head[:1].isalpha() or head in _NOT_QUICK or self.backend is None:
+            return None
+        if not self.ctx.detector.may_call(sql):
+            return None
+        planned = self.planner.plan_now(sql, self._account)
+        if planned is None:
+            return None
+        requester = Requester(self._account, self.ml_counters)
+        statement = MLStatement(
+            self.ctx.ml, self.backend, planned.plan, planned.settings, requester
+        )
+        return QuickStatement.of(statement)
+
+    async def _finish_quick(self, message: Message, quick: QuickStatement) -> None:
+        """A quick statement the task takes over, its key queries sent: from here on as
+        any ML statement (KILL, SHOW PROCESSLIST and progress reports see it)."""
+        assert self.backend is not None
+        statement = quick.statement
+        started, before = time.perf_counter(), replace(self.ml_counters)
+        with self._running(statement.plan.sql, "Query", statement.settings, message) as running:
+            statement.activity = running
+            rewritten = await statement.prepare_sent(quick.queried)
+            self.log.debug("ML statement rewritten to %s", rewritten)
+            command = frame(b"\x03" + self.backend.encode(rewritten), 0)
+            ok = await self._send_final(command, running.shift(), watch=statement.asked_models)
+        self._log_ml_summary(before, started, ok)
 
     async def _ddl_or_setting(self, sql: bytes) -> bool:
         if looks_like_ml_ddl(sql):
@@ -111,69 +147,88 @@ class MLHandlers:
             return True
         return False
 
-    async def _ml_plan(self, sql: bytes) -> Planned | None:
+    async def _ml_plan(self, sql: bytes, parameters: bool = False) -> Planned | None:
         """The ML plan of a statement, or None: most statements fail the cheap name test
         and are never parsed. The others are read as the server reads them (the
-        session's character set and sql_mode, read first: rewriter.lexer); one the
-        proxy cannot read that way goes to the backend untouched, where a call in it
+        session's character set and sql_mode: rewriter.lexer, proxy.ml.fastpath.planning); one
+        the proxy cannot read that way goes to the backend untouched, where a call in it
         fails with the backend's own error rather than being half understood."""
         if not self.ctx.detector.may_call(sql):
             return None
         assert self.backend is not None
-        settings = await read_statement_settings(self.backend, self.ctx.ml)
         try:
-            if settings.charset is None:
-                raise UnreadableStatement("the session's character set")
-            text = settings.charset.decode(sql)
-            functions = await self._callable_functions(sql, text, settings)
-            plan = None if functions is None else _plan(text, functions, settings.syntax)
+            return await self.planner.plan(self.backend, sql, self._account, parameters)
         except UnreadableStatement as exc:
             self.log.info("statement sent as it is (the proxy cannot read %s)", exc)
             return None
-        return None if plan is None else (plan, settings)
 
-    async def _callable_functions(
-        self, sql: bytes, text: str, settings: StatementSettings
-    ) -> Mapping[str, MLFunction] | None:
-        """The functions ``text`` may call: the built-ins, and the aliases this client
-        can see (read on its own connection, so the backend's visibility rules apply);
-        None when it calls nothing."""
-        registry = self.ctx.registry
-        if not registry.may_call(text):
-            return self.ctx.ml.functions if _BUILTINS.may_call(sql) else None
-        assert self.backend is not None
-        aliases = await registry.visible(self.backend, settings.database, text)
-        return {**self.ctx.ml.functions, **aliases}
+    @property
+    def _account(self) -> bytes:
+        return self.identity.user if self.identity else b""
 
     async def _run_ml(
-        self, message: Message, plan: MLPlan, settings: StatementSettings | None
+        self, message: Message, plan: MLPlan, settings: StatementSettings | None, sql: bytes
     ) -> None:
         assert self.backend is not None
         started, before = time.perf_counter(), replace(self.ml_counters)
-        requester = Requester(self.identity.user if self.identity else b"", self.ml_counters)
+        requester = Requester(self._account, self.ml_counters)
         with self._running(plan.sql, "Query", settings, message) as running:
-            rewritten = await MLStatement(
-                self.ctx.ml, self.backend, plan, settings, requester, running
-            ).prepare()
+            statement = MLStatement(self.ctx.ml, self.backend, plan, settings, requester, running)
+            rewritten = await statement.prepare()
             self.log.debug("ML statement rewritten to %s", rewritten)
-            ok = await self._run_relayed(self.backend.encode(rewritten), running.shift())
+            command = frame(b"\x03" + self.backend.encode(rewritten), 0)
+            shift = running.shift()
+            # (after progress reports, the response is renumbered: not for the memo)
+            if shift is None and self.planner.worth_remembering(sql):
+                self.planner.remember_rewrite(sql, plan, command, statement.cached_answers())
+            ok = await self._send_final(command, shift, watch=statement.asked_models)
         self._log_ml_summary(before, started, ok)
 
-    def _log_ml_summary(self, before: MLCounters, started: float, ok: bool) -> None:
+    def _log_ml_summary(self, before: MLCounters, started: float, ok: bool | None) -> None:
         """One line per ML statement: what it asked of the models (the counters it moved)
-        and how long it took; as ``ml`` in JSON logs."""
+        and how long it took; as ``ml`` in JSON logs. ``ok`` None: the result is relayed
+        from the backend socket's callback, unwatched."""
         now = self.ml_counters
-        summary = {
-            "calls": now.logical_request_cnt - before.logical_request_cnt,
-            "backend_requests": now.actual_request_cnt - before.actual_request_cnt,
-            "cache_hits": now.cache_hit_cnt - before.cache_hit_cnt,
-            "retries": now.retry_request_cnt - before.retry_request_cnt,
-            "seconds": round(time.perf_counter() - started, 6),
-            "ok": ok,
-        }
-        self.log.info(
+        self._log_summary(
+            {
+                "calls": now.logical_request_cnt - before.logical_request_cnt,
+                "backend_requests": now.actual_request_cnt - before.actual_request_cnt,
+                "cache_hits": now.cache_hit_cnt - before.cache_hit_cnt,
+                "retries": now.retry_request_cnt - before.retry_request_cnt,
+                "seconds": round(time.perf_counter() - started, 6),
+                "ok": ok,
+            }
+        )
+
+    def _log_cached_summary(self, calls: int) -> None:
+        """``_log_ml_summary`` of a statement whose ``calls`` the cache answered, its
+        rewrite sent from a socket callback (no time worth counting in the proxy)."""
+        if self.log.isEnabledFor(logging.DEBUG):
+            self._log_summary(
+                {
+                    "calls": calls,
+                    "backend_requests": 0,
+                    "cache_hits": calls,
+                    "retries": 0,
+                    "seconds": 0.0,
+                    "ok": None,
+                }
+            )
+
+    def _log_summary(self, summary: dict[str, object]) -> None:
+        """At info level when the statement asked a model or failed; one the cache
+        answered whole at debug level (at info, the line would be most of what such a
+        statement costs the proxy: an application calling a model per request sends
+        thousands a second)."""
+        ok = summary["ok"]
+        outcome = "sent" if ok is None else "done" if ok else "failed on the backend"
+        level = logging.INFO if summary["backend_requests"] or ok is False else logging.DEBUG
+        if not self.log.isEnabledFor(level):
+            return
+        self.log.log(
+            level,
             "ML statement %s: %d calls, %d backend requests, %d cache hits, %d retries, %.3f s",
-            "done" if ok else "failed on the backend",
+            outcome,
             *list(summary.values())[:5],
             extra={"ml": summary},
         )
@@ -198,11 +253,28 @@ class MLHandlers:
             self.running_ml = None
             self.sent_ahead = running.reports.sent if running.reports is not None else 0
 
+    async def _send_final(
+        self, command: bytes, shift: SequenceShift | None = None, watch: bool = False
+    ) -> bool | None:
+        """Send an ML statement's rewrite (framed); its response goes to the client from
+        the backend socket's callback when it comes whole (as a plain statement's: the
+        session's task goes back to its client at once; None), else through the task
+        (True when it succeeded). A response renumbered by ``shift`` (after progress
+        reports), or one to ``watch`` (a statement that asked a model: its summary says
+        whether it succeeded), always goes through the task."""
+        if shift is None and not watch and self.detach(Message(command[4:], command, 0, 0)):
+            return None
+        return await self._run_relayed_command(command, shift)
+
     async def _run_relayed(self, sql: bytes, shift: SequenceShift | None = None) -> bool:
         """Run a statement of the proxy's making; the client gets the backend's response
         (renumbered by ``shift`` after progress reports). True when it succeeded."""
+        return await self._run_relayed_command(frame(b"\x03" + sql, 0), shift)
+
+    async def _run_relayed_command(self, command: bytes, shift: SequenceShift | None) -> bool:
+        """``_run_relayed`` of a framed COM_QUERY."""
         assert self.backend is not None and self.relay is not None
-        await self.relay.send_command(frame(b"\x03" + sql, 0))
+        await self.relay.send_command(command)
         scanner = await self.relay.relay(Shape.RESULT, shift=shift)
         if scanner.status:
             self.backend.status = scanner.status
@@ -220,11 +292,13 @@ class MLHandlers:
             return False
         assert self.backend is not None
         if explain.runs_statement:  # ANALYZE: the statement runs, with its real answers
-            requester = Requester(self.identity.user if self.identity else b"", self.ml_counters)
-            statement = MLStatement(self.ctx.ml, self.backend, *planned, requester)
+            requester = Requester(self._account, self.ml_counters)
+            statement = MLStatement(
+                self.ctx.ml, self.backend, planned.plan, planned.settings, requester
+            )
             rewritten = await statement.prepare()
         else:
-            statement = MLStatement(self.ctx.ml, self.backend, *planned)
+            statement = MLStatement(self.ctx.ml, self.backend, planned.plan, planned.settings)
             rewritten = await statement.prepare_explain()
         await send_command(self.backend, b"\x03" + explain.prefix + self.backend.encode(rewritten))
         response = mark_batched(await read_response(self.backend), self.backend.shape)
@@ -292,6 +366,19 @@ class MLHandlers:
             return response
         fixed = (*row[:2], show_create_text(found[0]).encode("utf-8"), *row[3:])
         return TextResult(result.head, [encode_text_row(fixed)], result.end).payloads()
+
+
+#: How EXPLAIN, DESCRIBE, DESC and MariaDB's ANALYZE start (lower case).
+_EXPLAIN_HEADS = frozenset((b"expl", b"desc", b"anal"))
+#: What the statements start with that the callbacks leave to the task: the proxy's own
+#: (KILL, SHOW, FLUSH), ML DDL and settings, EXPLAIN.
+_NOT_QUICK = frozenset((b"kill", b"show", b"flus", b"crea", b"set ", *_EXPLAIN_HEADS))
+
+
+def _may_be_explain(sql: bytes) -> bool:
+    """A cheap gate before proxy.ml.explain.split_explain (which allows leading space)."""
+    head = sql[:4].lower()
+    return head in _EXPLAIN_HEADS or not head[:1].isalpha()
 
 
 #: How alias DDL, SHOW CREATE FUNCTION and the timeout setting start (lower case).

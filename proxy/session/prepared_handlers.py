@@ -17,12 +17,13 @@ from ml_backends.counters import MLCounters
 from proxy.auth.client_auth import ClientIdentity
 from proxy.errors import ClientProtocolError, CommandTooLarge, ErrorCode, MLStatementError
 from proxy.ml.activity import RunningML
+from proxy.ml.fastpath.known_settings import KnownSettings
+from proxy.ml.fastpath.planning import Planned, Reading, SessionPlanner
 from proxy.ml.path import MLStatement, Requester
 from proxy.ml.prepared import DEFAULT_CHARSET, PreparedML, charset_name, statement_id
 from proxy.ml.settings import StatementSettings
 from proxy.session.kill import PARAMETER, KillStatement, parse_kill
 from proxy.session.kills import Kills
-from proxy.session.ml_handlers import Planned
 from proxy.transport.metadata_relay import MetadataRestorer
 from proxy.transport.relay import Relay
 from proxy.transport.stream import Message
@@ -44,12 +45,14 @@ class PreparedHandlers:
     backend: BackendConnection | None
     identity: ClientIdentity | None
     ml_counters: MLCounters
+    known_settings: KnownSettings
     relay: Relay | None
     _ml_prepared: dict[int, PreparedML]
     _prepared_kills: dict[int, KillStatement]  # statement id -> its KILL
     forward: Callable[[Message, Shape | None], Awaitable[ResponseScanner | None]]
     detach: Callable[[Message], bool]
-    _ml_plan: Callable[[bytes], Awaitable[Planned | None]]
+    _ml_plan: Callable[[bytes, bool], Awaitable[Planned | None]]
+    planner: SessionPlanner
     kills: Kills
     _running: Callable[
         [str, str, StatementSettings | None, Message], AbstractContextManager[RunningML]
@@ -60,22 +63,29 @@ class PreparedHandlers:
         if kill is not None:
             await self._prepare_kill(message, kill)
             return
-        planned = await self._ml_plan(message.payload[1:])
+        planned = await self._ml_plan(message.payload[1:], True)
         if planned is None:
-            await self.forward(message, Shape.PREPARE)
+            scanner = await self.forward(message, Shape.PREPARE)
+            if scanner is not None and not scanner.error:
+                self.known_settings.prepared(scanner.statement_id, message.payload[1:])
             return
-        plan, settings = planned
-        assert self.relay is not None and self.backend is not None and settings is not None
+        plan, settings, shape = planned.plan, planned.settings, planned.shape
+        assert self.relay is not None and self.backend is not None
         twin = self.backend.encode(plan.metadata_twin())
         await self.relay.send_command(frame(b"\x16" + twin, 0))
         scanner = await self.relay.relay(Shape.PREPARE)
         if not scanner.error:
+            self.known_settings.prepared(scanner.statement_id, message.payload[1:])
+            reading = None if shape is None else Reading(shape, settings.syntax, settings.sql_mode)
             self._ml_prepared[scanner.statement_id] = PreparedML(
                 plan.sql,
-                placeholder_count(plan.sql, settings.syntax),
+                placeholder_count(plan.sql, settings.syntax)
+                if reading is None
+                else len(reading.parameters),
                 self.ctx.ml_max_statement_bytes,
                 settings.syntax,
                 self.backend.charset,
+                reading,
             )
 
     async def _prepare_kill(self, message: Message, kill: KillStatement) -> None:
@@ -113,6 +123,8 @@ class PreparedHandlers:
         return statement not in self._prepared_kills and statement not in self._ml_prepared
 
     async def _on_execute(self, message: Message) -> None:
+        if self.known_settings.watches_executions:
+            self.known_settings.execute(statement_id(message.payload))
         if not self._plain_execute(message.payload):
             statement = statement_id(message.payload)
             kill = self._prepared_kills.get(statement)
@@ -137,20 +149,14 @@ class PreparedHandlers:
         the proxy's own, whose result the client gets."""
         assert self.backend is not None and self.relay is not None and self.identity
         literals = prepared.bind(message.payload, charset_name(self.identity.collation))
-        bound = prepared.charset.encode(bind_placeholders(prepared.sql, literals, prepared.syntax))
-        if len(bound) > self.ctx.ml_max_statement_bytes:  # the text statement's limit
-            raise CommandTooLarge(
-                f"An ML statement may have at most {self.ctx.ml_max_statement_bytes} bytes"
-                " (ml_max_statement_bytes), its parameters bound"
-            )
-        planned = await self._ml_plan(bound)
+        planned = await self._plan_execution(prepared, literals)
         if planned is None:
             raise MLStatementError(
                 "the prepared statement no longer calls an ML function",
                 ErrorCode.NOT_SUPPORTED_YET,
             )
         requester = Requester(self.identity.user, self.ml_counters)
-        plan, settings = planned
+        plan, settings = planned.plan, planned.settings
         with self._running(prepared.sql, "Execute", settings, message) as running:
             statement = MLStatement(self.ctx.ml, self.backend, plan, settings, requester, running)
             rewritten = await statement.prepare()
@@ -163,6 +169,29 @@ class PreparedHandlers:
             await self.relay.relay(Shape.RESULT, rewrite=rewrite, shift=running.shift())
         await close_statement(self.backend, internal.statement_id)
 
+    async def _plan_execution(self, prepared: PreparedML, literals: list[str]) -> Planned | None:
+        """The plan of an execution: from the statement's shape, its parameters bound (or,
+        for a text without one, from the bound text)."""
+        assert self.backend is not None and self.identity is not None
+        reading = prepared.reading
+        if reading is None:
+            shape = None
+            text = bind_placeholders(prepared.sql, literals, prepared.syntax)
+        else:
+            shape = reading.shape.with_slot_texts(
+                dict(zip(reading.parameters, literals, strict=True))
+            )
+            text = shape.text
+        bound = prepared.charset.encode(text)
+        if len(bound) > self.ctx.ml_max_statement_bytes:  # the text statement's limit
+            raise CommandTooLarge(
+                f"An ML statement may have at most {self.ctx.ml_max_statement_bytes} bytes"
+                " (ml_max_statement_bytes), its parameters bound"
+            )
+        if reading is None or shape is None:
+            return await self._ml_plan(bound, False)
+        return await self.planner.plan_bound(self.backend, reading, shape, self.identity.user)
+
     async def _on_long_data(self, message: Message) -> None:
         prepared = self._ml_prepared.get(statement_id(message.payload))
         if prepared is None:
@@ -171,6 +200,7 @@ class PreparedHandlers:
             prepared.add_long_data(message.payload)
 
     async def _on_statement_close(self, message: Message) -> None:
+        self.known_settings.closed(statement_id(message.payload))
         self._ml_prepared.pop(statement_id(message.payload), None)
         self._prepared_kills.pop(statement_id(message.payload), None)
         await self.forward(message, None)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from ml_backends.counters import MLCounters
+from proxy.ml.fastpath.known_settings import KnownSettings
 from proxy.ml.processlist import parse_show_processlist, rewrite_processlist
 from proxy.ml.status import ShowStatus, is_flush_status, like_matches, merge_rows, parse_show_status
 from proxy.session.core import SessionCore
@@ -40,10 +41,18 @@ class Queries:
     """Serves COM_QUERY: the statements the proxy answers itself, ML statements, and the
     rest, which go to the backend as they are."""
 
-    def __init__(self, session: SessionCore, kills: Kills, ml_statement: MLStatementRunner) -> None:
+    def __init__(
+        self,
+        session: SessionCore,
+        kills: Kills,
+        ml_statement: MLStatementRunner,
+        known_settings: KnownSettings,
+    ) -> None:
         self.session = session
         self._kills = kills
         self._ml_statement = ml_statement
+        #: What the proxy keeps of the session's settings: told of every statement.
+        self._known_settings = known_settings
 
     def plain(self, sql: bytes) -> bool:
         """A statement for the backend alone. The proxy's own statements, ML DDL and
@@ -59,6 +68,7 @@ class Queries:
     async def serve(self, message: Message) -> None:
         sql = message.payload[1:]
         metrics = self.session.ctx.metrics
+        self._known_settings.query(sql)
         if self.plain(sql):  # straight to the backend, past the other kinds' tests
             if metrics is not None:
                 metrics.plain_statements.inc()

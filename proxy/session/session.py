@@ -42,7 +42,10 @@ from proxy.errors import (
 )
 from proxy.logs import ContextLog
 from proxy.ml.activity import RunningML
-from proxy.ml.prepared import PreparedML
+from proxy.ml.fastpath.known_settings import KnownSettings
+from proxy.ml.fastpath.planning import SessionPlanner
+from proxy.ml.fastpath.quick import QuickStatement
+from proxy.ml.prepared import PreparedML, statement_id
 from proxy.ml.status_access import ProcessPrivilege
 from proxy.session.context import ProxyContext
 from proxy.session.kill import KillStatement
@@ -62,6 +65,9 @@ log = logging.getLogger(f"mlproxy.{__name__}")
 # Plain ints: compared once per statement in a socket callback (enum equality is slower).
 _COM_QUERY = int(Commands.COM_QUERY)
 _COM_STMT_EXECUTE = int(Commands.COM_STMT_EXECUTE)
+_COM_INIT_DB = int(Commands.COM_INIT_DB)
+#: Commands after which the session's settings and prepared statements are new ones.
+_SESSION_RESETS = frozenset((int(Commands.COM_CHANGE_USER), int(Commands.COM_RESET_CONNECTION)))
 
 
 # Each mixin declares the methods it uses from the others as annotations: the ones that
@@ -87,8 +93,13 @@ class Session(
         #: Running a command, or a detached command's response is on its way.
         self.busy = False
         self._in_command = False  # the task runs a command (not: waits for the client)
-        #: The command whose response the backend stream relays (transport.relay.Relay.detach).
+        #: The command whose response the backend stream relays (transport.relay.Relay.detach),
+        #: and what the task does with it if it must take it back.
         self._detached: Message | None = None
+        self._detached_handler: _Handler = Session._take_over
+        #: An ML statement served from the callbacks, its key queries sent
+        #: (proxy.ml.fastpath.quick).
+        self._quick: QuickStatement | None = None
         self.stopping = False
         self.task: asyncio.Task[None] | None = None
         self.relay: Relay | None = None
@@ -96,6 +107,9 @@ class Session(
         self._ml_prepared: dict[int, PreparedML] = {}
         #: This session's Aurora_ml_* counters (SHOW [SESSION] STATUS).
         self.ml_counters = MLCounters()
+        #: The session's sql_mode, character sets and database, kept between ML statements.
+        self.known_settings = KnownSettings()
+        self.planner = SessionPlanner(ctx.ml, ctx.registry, self.known_settings)
         self.process_privilege = ProcessPrivilege()
         self._prepared_kills: dict[int, KillStatement] = {}  # statement id -> its KILL
         self.log = ContextLog(log, {"connection_id": connection_id})
@@ -104,8 +118,10 @@ class Session(
         self.sent_ahead = 0
         self.logins = Logins(self, pending)
         self.kills = Kills(self, self.logins.open_backend)
-        self.queries = Queries(self, self.kills, self._ml_statement)
-        self.large_commands = LargeCommands(self, self._ml_prepared.get, self._plain_execute)
+        self.queries = Queries(self, self.kills, self._ml_statement, self.known_settings)
+        self.large_commands = LargeCommands(
+            self, self._ml_prepared.get, self._plain_execute, self.known_settings
+        )
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -210,7 +226,7 @@ class Session(
                     await self._refuse_malformed(too_large, Message(b"", b"", 0, 0))
                 return
             if self._detached is not None and not await self._serve(
-                self._detached, Session._take_over
+                self._detached, self._detached_handler
             ):
                 return
             if handler is not None:
@@ -218,7 +234,7 @@ class Session(
             if message is not None and not await self._serve(message, handler):
                 return
         if self._detached is not None:  # stopping: the response first
-            await self._serve(self._detached, Session._take_over)
+            await self._serve(self._detached, self._detached_handler)
 
     async def _serve(self, message: Message, handler: _Handler | None = None) -> bool:
         """Run one command (``handler``: the rest of one); False when the session ends."""
@@ -251,15 +267,112 @@ class Session(
         payload = raw[4:]
         command = payload[0]
         if command == _COM_QUERY:
-            plain = self.queries.plain(payload[1:])
+            sql = payload[1:]
+            self.known_settings.query(sql)
+            if not self.queries.plain(sql):
+                return self._ml_in_callback(Message(payload, raw, raw[3], raw[3]), sql)
         elif command == _COM_STMT_EXECUTE:
-            plain = self._plain_execute(payload)
+            if not self._plain_execute(payload):
+                return False
+            if self.known_settings.watches_executions:
+                self.known_settings.execute(statement_id(payload))
         else:
             return False
-        if not plain or not self.detach(Message(payload, raw, raw[3], raw[3])):
+        if not self.detach(Message(payload, raw, raw[3], raw[3])):
             return False
         self.busy = True
         return True
+
+    def _ml_in_callback(self, message: Message, sql: bytes) -> bool:
+        """An ML statement the callbacks can serve (its answers cached): one that came
+        before goes to the backend rewritten from here (proxy.ml.fastpath.memo), a small one sends
+        its key queries from here and is answered from the backend socket's callback
+        (proxy.ml.fastpath.quick). False for any other, which the task serves."""
+        if len(message.payload) > self.large_commands.command_limit:
+            return False  # more than an ML statement may be: the task refuses it (1153)
+        rewrite = self.planner.cached_rewrite(sql)
+        if rewrite is not None:
+            if not self.detach(Message(rewrite.command[4:], rewrite.command, 0, 0)):
+                return False
+            rewrite.count(self.ml_counters)
+            self._served_in_callback(rewrite.calls)
+            return True
+        quick = self._quick_statement(sql)
+        if quick is None:
+            return False
+        if not quick.queried:  # constant inputs only: the rewrite now
+            return self._quick_answered(quick, b"", sql)
+        assert self.backend is not None
+        stream = self.backend.stream
+        if not stream.divert(lambda data: self._quick_answered(quick, data, sql)):
+            return False
+        try:
+            stream.write_raw(quick.queries())
+        except (OSError, RuntimeError):
+            stream.undivert()
+            return False
+        self._detached, self._detached_handler = message, Session._take_over_ml
+        self._quick = quick
+        self._count_ml_statement()
+        self.busy = True
+        return True
+
+    def _count_ml_statement(self) -> None:
+        if self.ctx.metrics is not None:
+            self.ctx.metrics.ml_statements.inc()
+
+    def _served_in_callback(self, calls: int, counted: bool = False) -> None:
+        """An ML statement's rewrite is on its way from a socket callback: the session
+        is busy with it, and it is counted (unless ``counted`` already) and logged."""
+        if not counted:
+            self._count_ml_statement()
+        self._log_cached_summary(calls)
+        self.busy = True
+
+    def _quick_answered(self, quick: QuickStatement, data: bytes, sql: bytes) -> bool:
+        """Send a quick statement's rewrite, answered from ``data`` (its key queries'
+        results) and the cache; False when the task must take it (``data`` is left to
+        the backend stream, and the task is woken when it waits for its client)."""
+        replayed = self.planner.replayed(sql, data) if quick.queried else None
+        if replayed is not None:  # the same rows as last time: the same rewrite
+            if not self.detach(Message(replayed.command[4:], replayed.command, 0, 0)):
+                self.client.interrupt()
+                return False
+            replayed.count(self.ml_counters)
+            self._detached_handler, self._quick = Session._take_over, None
+            self._served_in_callback(replayed.calls, counted=True)
+            return True
+        try:
+            answer = quick.answer(data)
+        except Exception as exc:  # a bug of ours: the task's path reports it its way
+            self.log.warning("quick ML path failed: %r", exc)
+            answer = None
+        final = None if answer is None else Message(answer.command[4:], answer.command, 0, 0)
+        if answer is None or final is None or not self.detach(final):
+            if quick.queried:
+                self.client.interrupt()
+            return False
+        quick.count(answer)
+        self._detached_handler, self._quick = Session._take_over, None
+        plan, command = quick.statement.plan, answer.command
+        if self.planner.worth_remembering(sql):  # (it came before: it may come again)
+            if quick.queried:
+                answers = quick.statement.answers_used()
+                self.planner.remember_replay(sql, plan, data, command, answers)
+            else:
+                self.planner.remember_rewrite(sql, plan, command, quick.cached())
+        self._served_in_callback(answer.calls, counted=bool(quick.queried))
+        return True
+
+    async def _take_over_ml(self, message: Message) -> None:
+        """Finish a quick ML statement in this task (its key queries were sent from the
+        client's callback, and their results did not do there): the general path, the
+        results read from the backend."""
+        assert self.relay is not None and self._quick is not None
+        quick, self._quick = self._quick, None
+        self._detached, self._detached_handler = None, Session._take_over
+        self.relay.take_back()
+        await self._finish_quick(message, quick)
 
     def detach(self, message: Message) -> bool:
         """Send a command whose response the backend stream relays by itself if it comes
@@ -297,8 +410,8 @@ class Session(
         if self._detached is None:
             return
         assert self.relay is not None
-        self._detached = None
-        self.relay.take_back()  # no settled() from now on: the session is ending
+        self._detached, self._detached_handler, self._quick = None, Session._take_over, None
+        self.relay.take_back()  # no _settled from now on: the session is ending
         if not self.stopping:
             self.log.info("client vanished mid-statement")
             await self._after_client_gone()
@@ -312,6 +425,10 @@ class Session(
             # Nothing of this command's response has gone out yet (the flag is the last
             # relayed command's, and a handler may fail before it relays anything).
             self.relay.response_started = False
+        if command in _SESSION_RESETS:
+            self.known_settings.reset()
+        elif command == _COM_INIT_DB:
+            self.known_settings.forget()
         try:
             if message.first_seq:
                 raise PacketsOutOfOrder("Got packets out of order")
