@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mysql_mimic.charset import Collation
-
 from proxy.errors import CommandTooLarge, WrongArguments, client_input
 from proxy.ml.fastpath.planning import Reading
 from proxy.wire.binary_params import WrongParameter, parse_execute
@@ -95,11 +93,3 @@ class PreparedML:
 
 def statement_id(payload: bytes) -> int:
     return int.from_bytes(payload[1:5], "little")
-
-
-def charset_name(collation: int) -> str:
-    """The character set of a collation id, for charset introducers."""
-    try:
-        return str(Collation(collation).charset.name)
-    except ValueError:
-        return DEFAULT_CHARSET

@@ -20,7 +20,7 @@ from proxy.ml.activity import RunningML
 from proxy.ml.fastpath.known_settings import KnownSettings
 from proxy.ml.fastpath.planning import Planned, Reading, SessionPlanner
 from proxy.ml.path import MLStatement, Requester
-from proxy.ml.prepared import DEFAULT_CHARSET, PreparedML, charset_name, statement_id
+from proxy.ml.prepared import DEFAULT_CHARSET, PreparedML, statement_id
 from proxy.ml.settings import StatementSettings
 from proxy.session.kill import PARAMETER, KillStatement, parse_kill
 from proxy.session.kills import Kills
@@ -32,6 +32,7 @@ from proxy.upstream.internal import close_statement, execute_command, prepare_st
 from proxy.wire.binary_params import parse_execute
 from proxy.wire.packets import frame
 from proxy.wire.scanner import ResponseScanner, Shape
+from rewriter.charsets import ClientCharset
 from rewriter.sql_text import bind_placeholders, placeholder_count
 
 if TYPE_CHECKING:
@@ -148,8 +149,11 @@ class PreparedHandlers:
         """A prepared statement with ML calls: bound, planned and run as a statement of
         the proxy's own, whose result the client gets."""
         assert self.backend is not None and self.relay is not None and self.identity
-        literals = prepared.bind(message.payload, charset_name(self.identity.collation))
-        planned = await self._plan_execution(prepared, literals)
+        # The parameters are in the session's character set of now (SET NAMES after the
+        # login changes it), as the server reads them; the bound text goes out in it too.
+        charset = (await self.planner.settings(self.backend)).charset or prepared.charset
+        literals = prepared.bind(message.payload, charset.name)
+        planned = await self._plan_execution(prepared, literals, charset)
         if planned is None:
             raise MLStatementError(
                 "the prepared statement no longer calls an ML function",
@@ -169,7 +173,9 @@ class PreparedHandlers:
             await self.relay.relay(Shape.RESULT, rewrite=rewrite, shift=running.shift())
         await close_statement(self.backend, internal.statement_id)
 
-    async def _plan_execution(self, prepared: PreparedML, literals: list[str]) -> Planned | None:
+    async def _plan_execution(
+        self, prepared: PreparedML, literals: list[str], charset: ClientCharset
+    ) -> Planned | None:
         """The plan of an execution: from the statement's shape, its parameters bound (or,
         for a text without one, from the bound text)."""
         assert self.backend is not None and self.identity is not None
@@ -182,7 +188,7 @@ class PreparedHandlers:
                 dict(zip(reading.parameters, literals, strict=True))
             )
             text = shape.text
-        bound = prepared.charset.encode(text)
+        bound = charset.encode(text)
         if len(bound) > self.ctx.ml_max_statement_bytes:  # the text statement's limit
             raise CommandTooLarge(
                 f"An ML statement may have at most {self.ctx.ml_max_statement_bytes} bytes"
