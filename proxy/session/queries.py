@@ -18,7 +18,7 @@ from proxy.ml.status import ShowStatus, is_flush_status, like_matches, merge_row
 from proxy.session.core import SessionCore
 from proxy.session.kill import parse_kill
 from proxy.session.kills import Kills
-from proxy.session.ml_handlers import DDL_HEADS
+from proxy.session.ml_statements import DDL_HEADS
 from proxy.session.peers import ml_snapshots
 from proxy.session.ssl_status import connection_status
 from proxy.transport.stream import Message

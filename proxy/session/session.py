@@ -5,12 +5,12 @@ own user. Commands whose response the proxy only relays are dispatched through o
 table (``_RELAYED``); the few the proxy must understand (COM_QUERY for KILL and ML
 calls, COM_CHANGE_USER, COM_QUIT) have their own handlers.
 
-Logging in and COM_CHANGE_USER (proxy.session.login.Logins) and KILLs
-(proxy.session.kills.Kills), and commands too large to read whole
-(proxy.session.large_commands.LargeCommands) are collaborators that own their state and
-see the session through proxy.session.core.SessionCore. The handlers of the other families
-of commands are still mixins in modules of their own: COM_QUERY (query_handlers), prepared
-statements (prepared_handlers) and ML statements (ml_handlers).
+The families of commands are served by collaborators that own their state and see the
+session through proxy.session.core.SessionCore: logging in and COM_CHANGE_USER
+(login.Logins), KILLs (kills.Kills), COM_QUERY (queries.Queries), ML statements
+(ml_statements.MLStatements), prepared statements (prepared.PreparedStatements) and
+commands too large to read whole (large_commands.LargeCommands). The session keeps the
+connection, the command loop and what the socket callbacks serve without its task.
 """
 
 from __future__ import annotations
@@ -43,17 +43,15 @@ from proxy.errors import (
 from proxy.logs import ContextLog
 from proxy.ml.activity import RunningML
 from proxy.ml.fastpath.known_settings import KnownSettings
-from proxy.ml.fastpath.planning import SessionPlanner
 from proxy.ml.fastpath.quick import QuickStatement
-from proxy.ml.prepared import PreparedML, statement_id
+from proxy.ml.prepared import statement_id
 from proxy.ml.status_access import ProcessPrivilege
 from proxy.session.context import ProxyContext
-from proxy.session.kill import KillStatement
 from proxy.session.kills import Kills
 from proxy.session.large_commands import LargeCommands
 from proxy.session.login import Logins
-from proxy.session.ml_handlers import MLHandlers
-from proxy.session.prepared_handlers import PreparedHandlers
+from proxy.session.ml_statements import MLStatements
+from proxy.session.prepared import PreparedStatements
 from proxy.session.queries import Queries
 from proxy.transport.relay import ClientGone, Relay
 from proxy.transport.stream import Message, MessageTooLarge, PacketStream, ReadInterrupted
@@ -72,10 +70,7 @@ _SESSION_RESETS = frozenset((int(Commands.COM_CHANGE_USER), int(Commands.COM_RES
 
 # Each mixin declares the methods it uses from the others as annotations: the ones that
 # define a method come first (mypy checks a base's definition against the later ones').
-class Session(
-    MLHandlers,
-    PreparedHandlers,
-):
+class Session:
     """Serves one client connection."""
 
     def __init__(
@@ -104,23 +99,22 @@ class Session(
         self.task: asyncio.Task[None] | None = None
         self.relay: Relay | None = None
         self._vanished = False
-        self._ml_prepared: dict[int, PreparedML] = {}
         #: This session's Aurora_ml_* counters (SHOW [SESSION] STATUS).
         self.ml_counters = MLCounters()
         #: The session's sql_mode, character sets and database, kept between ML statements.
         self.known_settings = KnownSettings()
-        self.planner = SessionPlanner(ctx.ml, ctx.registry, self.known_settings)
         self.process_privilege = ProcessPrivilege()
-        self._prepared_kills: dict[int, KillStatement] = {}  # statement id -> its KILL
         self.log = ContextLog(log, {"connection_id": connection_id})
         self.running_ml: RunningML | None = None
         self.interruption: Interrupted | None = None
         self.sent_ahead = 0
         self.logins = Logins(self, pending)
         self.kills = Kills(self, self.logins.open_backend)
-        self.queries = Queries(self, self.kills, self._ml_statement, self.known_settings)
+        self.ml = MLStatements(self, self.known_settings)
+        self.prepared = PreparedStatements(self, self.kills, self.ml, self.known_settings)
+        self.queries = Queries(self, self.kills, self.ml.statement, self.known_settings)
         self.large_commands = LargeCommands(
-            self, self._ml_prepared.get, self._plain_execute, self.known_settings
+            self, self.prepared.ml_prepared.get, self.prepared.plain_execute, self.known_settings
         )
 
     # -- lifecycle --------------------------------------------------------------------
@@ -272,7 +266,7 @@ class Session(
             if not self.queries.plain(sql):
                 return self._ml_in_callback(Message(payload, raw, raw[3], raw[3]), sql)
         elif command == _COM_STMT_EXECUTE:
-            if not self._plain_execute(payload):
+            if not self.prepared.plain_execute(payload):
                 return False
             if self.known_settings.watches_executions:
                 self.known_settings.execute(statement_id(payload))
@@ -290,14 +284,14 @@ class Session(
         (proxy.ml.fastpath.quick). False for any other, which the task serves."""
         if len(message.payload) > self.large_commands.command_limit:
             return False  # more than an ML statement may be: the task refuses it (1153)
-        rewrite = self.planner.cached_rewrite(sql)
+        rewrite = self.ml.planner.cached_rewrite(sql)
         if rewrite is not None:
             if not self.detach(Message(rewrite.command[4:], rewrite.command, 0, 0)):
                 return False
             rewrite.count(self.ml_counters)
             self._served_in_callback(rewrite.calls)
             return True
-        quick = self._quick_statement(sql)
+        quick = self.ml.quick_statement(sql)
         if quick is None:
             return False
         if not quick.queried:  # constant inputs only: the rewrite now
@@ -326,14 +320,14 @@ class Session(
         is busy with it, and it is counted (unless ``counted`` already) and logged."""
         if not counted:
             self._count_ml_statement()
-        self._log_cached_summary(calls)
+        self.ml.log_cached_summary(calls)
         self.busy = True
 
     def _quick_answered(self, quick: QuickStatement, data: bytes, sql: bytes) -> bool:
         """Send a quick statement's rewrite, answered from ``data`` (its key queries'
         results) and the cache; False when the task must take it (``data`` is left to
         the backend stream, and the task is woken when it waits for its client)."""
-        replayed = self.planner.replayed(sql, data) if quick.queried else None
+        replayed = self.ml.planner.replayed(sql, data) if quick.queried else None
         if replayed is not None:  # the same rows as last time: the same rewrite
             if not self.detach(Message(replayed.command[4:], replayed.command, 0, 0)):
                 self.client.interrupt()
@@ -355,12 +349,12 @@ class Session(
         quick.count(answer)
         self._detached_handler, self._quick = Session._take_over, None
         plan, command = quick.statement.plan, answer.command
-        if self.planner.worth_remembering(sql):  # (it came before: it may come again)
+        if self.ml.planner.worth_remembering(sql):  # (it came before: it may come again)
             if quick.queried:
                 answers = quick.statement.answers_used()
-                self.planner.remember_replay(sql, plan, data, command, answers)
+                self.ml.planner.remember_replay(sql, plan, data, command, answers)
             else:
-                self.planner.remember_rewrite(sql, plan, command, quick.cached())
+                self.ml.planner.remember_rewrite(sql, plan, command, quick.cached())
         self._served_in_callback(answer.calls, counted=bool(quick.queried))
         return True
 
@@ -372,7 +366,7 @@ class Session(
         quick, self._quick = self._quick, None
         self._detached, self._detached_handler = None, Session._take_over
         self.relay.take_back()
-        await self._finish_quick(message, quick)
+        await self.ml.finish_quick(message, quick)
 
     def detach(self, message: Message) -> bool:
         """Send a command whose response the backend stream relays by itself if it comes
@@ -521,8 +515,7 @@ class Session(
         """What the proxy keeps of a backend session: gone with it (a change of user)."""
         self.ml_counters.reset()  # a new session as far as status goes, as on the server
         self.process_privilege.forget()
-        self._ml_prepared.clear()
-        self._prepared_kills.clear()
+        self.prepared.forget()
 
     async def _on_change_user(self, message: Message) -> None:
         await self.logins.change_user(message)
@@ -576,15 +569,15 @@ _Handler = Callable[[Session, Message], Awaitable[None]]
 
 _HANDLERS: dict[int, _Handler] = {
     Commands.COM_QUERY: Session._on_query,
-    Commands.COM_STMT_PREPARE: Session._on_prepare,
+    Commands.COM_STMT_PREPARE: lambda s, m: s.prepared.prepare(m),
     Commands.COM_QUIT: Session._on_quit,
     Commands.COM_CHANGE_USER: Session._on_change_user,
     Commands.COM_PROCESS_KILL: Session._on_process_kill,
     Commands.COM_PROCESS_INFO: Session._on_process_info,
-    Commands.COM_STMT_EXECUTE: Session._on_execute,
-    Commands.COM_STMT_SEND_LONG_DATA: Session._on_long_data,
-    Commands.COM_STMT_CLOSE: Session._on_statement_close,
-    Commands.COM_STMT_RESET: Session._on_statement_reset,
+    Commands.COM_STMT_EXECUTE: lambda s, m: s.prepared.execute(m),
+    Commands.COM_STMT_SEND_LONG_DATA: lambda s, m: s.prepared.long_data(m),
+    Commands.COM_STMT_CLOSE: lambda s, m: s.prepared.close(m),
+    Commands.COM_STMT_RESET: lambda s, m: s.prepared.reset(m),
 }
 
 # Commands whose response is relayed as it is; None: the command has no response.

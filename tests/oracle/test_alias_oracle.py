@@ -198,9 +198,9 @@ COUNT_STAR_IN_LOOKUP = (
     "and every group answers NULL (the inline ELT path answers it)"
 )
 PREPARED_NAMES = (
-    "proxy/session/prepared_handlers.py _on_execute binds the parameters into the statement text "
-    "(bind_placeholders) before planning, so an unaliased select item keeps the literal "
-    "as its name: 'tagline(a, _utf8mb4 X'7070', c)' where the server names it "
+    "proxy/session/prepared.py PreparedStatements.execute binds the parameters into the "
+    "statement text (bind_placeholders) before planning, so an unaliased select item keeps "
+    "the literal as its name: 'tagline(a, _utf8mb4 X'7070', c)' where the server names it "
     "'tagline(a, ?, c)'"
 )
 ANSI_QUOTED_NAME = (

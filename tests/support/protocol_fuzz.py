@@ -22,7 +22,7 @@ import random
 import struct
 from dataclasses import dataclass, field
 
-from proxy.session.prepared_handlers import asks_for_cursor
+from proxy.session.prepared import asks_for_cursor
 from proxy.wire import scramble
 from proxy.wire.scanner import Shape
 from tests.support.fuzz_wire import (

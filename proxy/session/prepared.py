@@ -3,89 +3,89 @@
 Most prepared statements are the backend's own and only relayed; the proxy keeps track
 of the two kinds it serves itself: a prepared KILL (its proxy id translated, as for a
 KILL statement) and a prepared statement with ML calls (bound and run as a statement of
-the proxy's own, proxy.ml.prepared). A mixin of :class:`proxy.session.session.Session`, kept
-apart so the session module stays about connections and commands.
+the proxy's own, proxy.ml.prepared). A collaborator of :class:`proxy.session.session.Session`
+(seen through proxy.session.core.SessionCore) that owns the prepared statements the proxy
+keeps; it runs ML ones through proxy.session.ml_statements.MLStatements.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING
-
-from ml_backends.counters import MLCounters
-from proxy.auth.client_auth import ClientIdentity
 from proxy.errors import ClientProtocolError, CommandTooLarge, ErrorCode, MLStatementError
-from proxy.ml.activity import RunningML
 from proxy.ml.fastpath.known_settings import KnownSettings
-from proxy.ml.fastpath.planning import Planned, Reading, SessionPlanner
+from proxy.ml.fastpath.planning import Planned, Reading
 from proxy.ml.path import MLStatement, Requester
 from proxy.ml.prepared import DEFAULT_CHARSET, PreparedML, statement_id
-from proxy.ml.settings import StatementSettings
+from proxy.session.core import SessionCore
 from proxy.session.kill import PARAMETER, KillStatement, parse_kill
 from proxy.session.kills import Kills
+from proxy.session.ml_statements import MLStatements
 from proxy.transport.metadata_relay import MetadataRestorer
-from proxy.transport.relay import Relay
 from proxy.transport.stream import Message
 from proxy.upstream.backend import BackendConnection
 from proxy.upstream.internal import close_statement, execute_command, prepare_statement
 from proxy.wire.binary_params import parse_execute
 from proxy.wire.packets import frame
-from proxy.wire.scanner import ResponseScanner, Shape
+from proxy.wire.scanner import Shape
 from rewriter.charsets import ClientCharset
 from rewriter.sql_text import bind_placeholders, placeholder_count
 
-if TYPE_CHECKING:
-    from proxy.session.context import ProxyContext
 
+class PreparedStatements:
+    """Serves COM_STMT_PREPARE, _EXECUTE, _SEND_LONG_DATA, _CLOSE and _RESET."""
 
-class PreparedHandlers:
-    """Session methods for COM_STMT_PREPARE, _EXECUTE, _SEND_LONG_DATA, _CLOSE, _RESET."""
+    def __init__(
+        self, session: SessionCore, kills: Kills, ml: MLStatements, known_settings: KnownSettings
+    ) -> None:
+        self.session = session
+        self._ctx = session.ctx
+        self._kills = kills
+        self._ml = ml
+        #: What the proxy keeps of the session's settings: told of each prepare and close.
+        self._known_settings = known_settings
+        #: The ML prepared statements, by statement id.
+        self.ml_prepared: dict[int, PreparedML] = {}
+        #: The prepared KILLs, by statement id.
+        self._kills_prepared: dict[int, KillStatement] = {}
 
-    ctx: ProxyContext
-    backend: BackendConnection | None
-    identity: ClientIdentity | None
-    ml_counters: MLCounters
-    known_settings: KnownSettings
-    relay: Relay | None
-    _ml_prepared: dict[int, PreparedML]
-    _prepared_kills: dict[int, KillStatement]  # statement id -> its KILL
-    forward: Callable[[Message, Shape | None], Awaitable[ResponseScanner | None]]
-    detach: Callable[[Message], bool]
-    _ml_plan: Callable[[bytes, bool], Awaitable[Planned | None]]
-    planner: SessionPlanner
-    kills: Kills
-    _running: Callable[
-        [str, str, StatementSettings | None, Message], AbstractContextManager[RunningML]
-    ]
+    @property
+    def _backend(self) -> BackendConnection:
+        """The session's backend connection: there is one once the client logged in."""
+        backend = self.session.backend
+        assert backend is not None
+        return backend
 
-    async def _on_prepare(self, message: Message) -> None:
+    def forget(self) -> None:
+        """The backend session was reset or replaced: its prepared statements are gone."""
+        self.ml_prepared.clear()
+        self._kills_prepared.clear()
+
+    async def prepare(self, message: Message) -> None:
         kill = parse_kill(message.payload[1:])
         if kill is not None:
             await self._prepare_kill(message, kill)
             return
-        planned = await self._ml_plan(message.payload[1:], True)
+        planned = await self._ml.plan(message.payload[1:], True)
         if planned is None:
-            scanner = await self.forward(message, Shape.PREPARE)
+            scanner = await self.session.forward(message, Shape.PREPARE)
             if scanner is not None and not scanner.error:
-                self.known_settings.prepared(scanner.statement_id, message.payload[1:])
+                self._known_settings.prepared(scanner.statement_id, message.payload[1:])
             return
         plan, settings, shape = planned.plan, planned.settings, planned.shape
-        assert self.relay is not None and self.backend is not None
-        twin = self.backend.encode(plan.metadata_twin())
-        await self.relay.send_command(frame(b"\x16" + twin, 0))
-        scanner = await self.relay.relay(Shape.PREPARE)
+        assert self.session.relay is not None
+        twin = self._backend.encode(plan.metadata_twin())
+        await self.session.relay.send_command(frame(b"\x16" + twin, 0))
+        scanner = await self.session.relay.relay(Shape.PREPARE)
         if not scanner.error:
-            self.known_settings.prepared(scanner.statement_id, message.payload[1:])
+            self._known_settings.prepared(scanner.statement_id, message.payload[1:])
             reading = None if shape is None else Reading(shape, settings.syntax, settings.sql_mode)
-            self._ml_prepared[scanner.statement_id] = PreparedML(
+            self.ml_prepared[scanner.statement_id] = PreparedML(
                 plan.sql,
                 placeholder_count(plan.sql, settings.syntax)
                 if reading is None
                 else len(reading.parameters),
-                self.ctx.ml_max_statement_bytes,
+                self._ctx.ml_max_statement_bytes,
                 settings.syntax,
-                self.backend.charset,
+                self._backend.charset,
                 reading,
             )
 
@@ -93,65 +93,65 @@ class PreparedHandlers:
         """A prepared KILL: a literal proxy id is translated now; ``KILL ?`` is prepared as
         it is and its parameter translated at each execution. Each execution is a KILL
         of the proxy's (proxy.session.kills), which also stops an ML statement."""
-        thread_id = await self.kills.backend_thread_of(kill.thread_id)
+        thread_id = await self._kills.backend_thread_of(kill.thread_id)
         if thread_id is not None:
             rewritten = b"\x16" + kill.for_backend(thread_id)
             message = Message(rewritten, frame(rewritten, 0), 0, 0)
-        scanner = await self.forward(message, Shape.PREPARE)
+        scanner = await self.session.forward(message, Shape.PREPARE)
         if scanner is not None and not scanner.error:
-            self._prepared_kills[scanner.statement_id] = kill
+            self._kills_prepared[scanner.statement_id] = kill
 
     async def _execute_kill(self, message: Message, kill: KillStatement) -> None:
-        assert self.identity is not None
+        assert self.session.identity is not None
         if kill.thread_id != PARAMETER:
-            await self.kills.run(message, kill)
+            await self._kills.run(message, kill)
             return
         try:
             request = parse_execute(message.payload, 1, [], {}, DEFAULT_CHARSET)
             thread_id = int(request.literals[0])
         except ValueError as exc:  # MalformedParameters, WrongParameter, not an integer
             raise ClientProtocolError("malformed COM_STMT_EXECUTE of a prepared KILL") from exc
-        await self.kills.run(message, KillStatement(thread_id, kill.query_only))
+        await self._kills.run(message, KillStatement(thread_id, kill.query_only))
 
-    def _plain_execute(self, payload: bytes) -> bool:
+    def plain_execute(self, payload: bytes) -> bool:
         """An execution of a statement the backend alone runs (no KILL, no ML call), whose
         result comes whole (no cursor)."""
         if asks_for_cursor(payload):
             return False
-        if not (self._prepared_kills or self._ml_prepared):
+        if not (self._kills_prepared or self.ml_prepared):
             return True  # most sessions have neither: no id to look up
         statement = statement_id(payload)
-        return statement not in self._prepared_kills and statement not in self._ml_prepared
+        return statement not in self._kills_prepared and statement not in self.ml_prepared
 
-    async def _on_execute(self, message: Message) -> None:
-        if self.known_settings.watches_executions:
-            self.known_settings.execute(statement_id(message.payload))
-        if not self._plain_execute(message.payload):
+    async def execute(self, message: Message) -> None:
+        if self._known_settings.watches_executions:
+            self._known_settings.execute(statement_id(message.payload))
+        if not self.plain_execute(message.payload):
             statement = statement_id(message.payload)
-            kill = self._prepared_kills.get(statement)
+            kill = self._kills_prepared.get(statement)
             if kill is not None:
                 await self._execute_kill(message, kill)
                 return
-            prepared = self._ml_prepared.get(statement)
+            prepared = self.ml_prepared.get(statement)
             if prepared is not None:
-                if self.ctx.metrics is not None:
-                    self.ctx.metrics.ml_statements.inc()
+                if self._ctx.metrics is not None:
+                    self._ctx.metrics.ml_statements.inc()
                 await self._execute_ml(message, prepared)
                 return
-        if self.ctx.metrics is not None:
-            self.ctx.metrics.plain_statements.inc()
+        if self._ctx.metrics is not None:
+            self._ctx.metrics.plain_statements.inc()
         if asks_for_cursor(message.payload):
-            await self.forward(message, Shape.CURSOR)
-        elif not self.detach(message):
-            await self.forward(message, Shape.RESULT)
+            await self.session.forward(message, Shape.CURSOR)
+        elif not self.session.detach(message):
+            await self.session.forward(message, Shape.RESULT)
 
     async def _execute_ml(self, message: Message, prepared: PreparedML) -> None:
         """A prepared statement with ML calls: bound, planned and run as a statement of
         the proxy's own, whose result the client gets."""
-        assert self.backend is not None and self.relay is not None and self.identity
+        assert self.session.relay is not None and self.session.identity is not None
         # The parameters are in the session's character set of now (SET NAMES after the
         # login changes it), as the server reads them; the bound text goes out in it too.
-        charset = (await self.planner.settings(self.backend)).charset or prepared.charset
+        charset = (await self._ml.planner.settings(self._backend)).charset or prepared.charset
         literals = prepared.bind(message.payload, charset.name)
         planned = await self._plan_execution(prepared, literals, charset)
         if planned is None:
@@ -159,26 +159,26 @@ class PreparedHandlers:
                 "the prepared statement no longer calls an ML function",
                 ErrorCode.NOT_SUPPORTED_YET,
             )
-        requester = Requester(self.identity.user, self.ml_counters)
+        requester = Requester(self.session.identity.user, self.session.ml_counters)
         plan, settings = planned.plan, planned.settings
-        with self._running(prepared.sql, "Execute", settings, message) as running:
-            statement = MLStatement(self.ctx.ml, self.backend, plan, settings, requester, running)
+        with self._ml.running_statement(prepared.sql, "Execute", settings, message) as running:
+            statement = MLStatement(self._ctx.ml, self._backend, plan, settings, requester, running)
             rewritten = await statement.prepare()
-            internal = await prepare_statement(self.backend, rewritten)
-            await self.relay.send_command(frame(execute_command(internal.statement_id), 0))
+            internal = await prepare_statement(self._backend, rewritten)
+            await self.session.relay.send_command(frame(execute_command(internal.statement_id), 0))
             # A client caching metadata holds the twin's: it gets the rewrite's every time.
             rewrite = None
-            if self.backend.shape.cache_metadata:
+            if self._backend.shape.cache_metadata:
                 rewrite = MetadataRestorer(internal.columns).feed
-            await self.relay.relay(Shape.RESULT, rewrite=rewrite, shift=running.shift())
-        await close_statement(self.backend, internal.statement_id)
+            await self.session.relay.relay(Shape.RESULT, rewrite=rewrite, shift=running.shift())
+        await close_statement(self._backend, internal.statement_id)
 
     async def _plan_execution(
         self, prepared: PreparedML, literals: list[str], charset: ClientCharset
     ) -> Planned | None:
         """The plan of an execution: from the statement's shape, its parameters bound (or,
         for a text without one, from the bound text)."""
-        assert self.backend is not None and self.identity is not None
+        assert self.session.identity is not None
         reading = prepared.reading
         if reading is None:
             shape = None
@@ -189,33 +189,35 @@ class PreparedHandlers:
             )
             text = shape.text
         bound = charset.encode(text)
-        if len(bound) > self.ctx.ml_max_statement_bytes:  # the text statement's limit
+        if len(bound) > self._ctx.ml_max_statement_bytes:  # the text statement's limit
             raise CommandTooLarge(
-                f"An ML statement may have at most {self.ctx.ml_max_statement_bytes} bytes"
+                f"An ML statement may have at most {self._ctx.ml_max_statement_bytes} bytes"
                 " (ml_max_statement_bytes), its parameters bound"
             )
         if reading is None or shape is None:
-            return await self._ml_plan(bound, False)
-        return await self.planner.plan_bound(self.backend, reading, shape, self.identity.user)
+            return await self._ml.plan(bound, False)
+        return await self._ml.planner.plan_bound(
+            self._backend, reading, shape, self.session.identity.user
+        )
 
-    async def _on_long_data(self, message: Message) -> None:
-        prepared = self._ml_prepared.get(statement_id(message.payload))
+    async def long_data(self, message: Message) -> None:
+        prepared = self.ml_prepared.get(statement_id(message.payload))
         if prepared is None:
-            await self.forward(message, None)
+            await self.session.forward(message, None)
         else:
             prepared.add_long_data(message.payload)
 
-    async def _on_statement_close(self, message: Message) -> None:
-        self.known_settings.closed(statement_id(message.payload))
-        self._ml_prepared.pop(statement_id(message.payload), None)
-        self._prepared_kills.pop(statement_id(message.payload), None)
-        await self.forward(message, None)
+    async def close(self, message: Message) -> None:
+        self._known_settings.closed(statement_id(message.payload))
+        self.ml_prepared.pop(statement_id(message.payload), None)
+        self._kills_prepared.pop(statement_id(message.payload), None)
+        await self.session.forward(message, None)
 
-    async def _on_statement_reset(self, message: Message) -> None:
-        prepared = self._ml_prepared.get(statement_id(message.payload))
+    async def reset(self, message: Message) -> None:
+        prepared = self.ml_prepared.get(statement_id(message.payload))
         if prepared is not None:
             prepared.reset_long_data()
-        await self.forward(message, Shape.SINGLE)
+        await self.session.forward(message, Shape.SINGLE)
 
 
 #: COM_STMT_EXECUTE's flags byte: the cursor type bits (page_protocol_com_stmt_execute).

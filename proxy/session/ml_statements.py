@@ -1,8 +1,9 @@
 """The statements a session hands to the ML side: calls, EXPLAIN, and the alias DDL.
 
-A mixin of :class:`proxy.session.session.Session` (it uses the session's context, backend
-connection, relay and client stream), kept apart so the session module stays about
-connections and commands.
+A collaborator of :class:`proxy.session.session.Session`: it owns the session's planner
+(plans by shape, the memo of its last statements) and sees the session through
+``MLSession`` (proxy.session.core.SessionCore, and the running statement's state the
+command loop, KILL and SHOW PROCESSLIST share).
 """
 
 from __future__ import annotations
@@ -11,23 +12,22 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ml_backends.counters import MLCounters
-from proxy.auth.client_auth import ClientIdentity
 from proxy.errors import Interrupted, MLStatementError
-from proxy.logs import ContextLog
 from proxy.ml.activity import CLIENT_PROGRESS, ProgressReports, RunningML
 from proxy.ml.explain import mark_batched, split_explain
+from proxy.ml.fastpath.known_settings import KnownSettings
 from proxy.ml.fastpath.planning import Planned, SessionPlanner
 from proxy.ml.fastpath.quick import QuickStatement
 from proxy.ml.path import MLStatement, Requester, check_target_name, read_statement_settings
 from proxy.ml.registry import definitions
 from proxy.ml.settings import DEFAULT_PROGRESS_SECONDS, StatementSettings, set_timeout_statement
-from proxy.transport.relay import Relay
-from proxy.transport.stream import Message, PacketStream
+from proxy.session.core import SessionCore
+from proxy.transport.stream import Message
 from proxy.upstream.backend import BackendConnection
 from proxy.upstream.internal import (
     decode_text_row,
@@ -51,85 +51,89 @@ from rewriter.registry import (
     stub_statement,
 )
 
-if TYPE_CHECKING:
-    from proxy.session.context import ProxyContext
-
-
 _SHOW_CREATE_FUNCTION = re.compile(
     rb"^\s*SHOW\s+CREATE\s+FUNCTION\s+(?:(`(?:[^`]|``)+`|\w+)\s*\.\s*)?(`(?:[^`]|``)+`|\w+)\s*;?\s*$",
     re.IGNORECASE,
 )
 
 
-class MLHandlers:
-    """Session methods for statements that involve ML functions."""
+class MLSession(SessionCore, Protocol):
+    """What the ML side sees of a session: the core, and the running statement's state."""
 
-    ctx: ProxyContext
-    client: PacketStream
-    backend: BackendConnection | None
-    relay: Relay | None
-    log: ContextLog
-    id: int
-    identity: ClientIdentity | None
-    ml_counters: MLCounters
     #: The ML statement the session runs now (KILL and SHOW PROCESSLIST look here).
     running_ml: RunningML | None
     #: What ends the session's statement when it starts (shutdown, KILL CONNECTION).
     interruption: Interrupted | None
     #: Packets of the current response the proxy sent ahead of it (progress reports).
     sent_ahead: int
-    planner: SessionPlanner
-    detach: Callable[[Message], bool]
 
-    async def _ml_statement(self, message: Message, sql: bytes) -> bool:
+
+class MLStatements:
+    """Runs the statements that involve ML functions: calls, EXPLAIN, and the alias DDL."""
+
+    def __init__(self, session: MLSession, known_settings: KnownSettings) -> None:
+        self.session = session
+        self._ctx = session.ctx
+        ctx = session.ctx
+        self.planner = SessionPlanner(ctx.ml, ctx.registry, known_settings)
+
+    @property
+    def _backend(self) -> BackendConnection:
+        """The session's backend connection: there is one once the client logged in."""
+        backend = self.session.backend
+        assert backend is not None
+        return backend
+
+    async def statement(self, message: Message, sql: bytes) -> bool:
         """Handle ``sql`` if it is the ML side's; False when it is a plain statement."""
         rewrite = self.planner.cached_rewrite(sql)
         if (
             rewrite is not None
         ):  # it came before, and its answers are cached (proxy.ml.fastpath.memo)
-            rewrite.count(self.ml_counters)
+            rewrite.count(self.session.ml_counters)
             await self._send_final(rewrite.command)
-            self._log_cached_summary(rewrite.calls)
+            self.log_cached_summary(rewrite.calls)
             return True
         if _may_be_ddl_or_setting(sql) and await self._ddl_or_setting(sql):
             return True
         if _may_be_explain(sql) and await self._explain_ml(message, sql):
             return True
-        planned = await self._ml_plan(sql)
+        planned = await self.plan(sql)
         if planned is None:
             return False
         await self._run_ml(message, planned.plan, planned.settings, sql)
         return True
 
-    def _quick_statement(self, sql: bytes) -> QuickStatement | None:
+    def quick_statement(self, sql: bytes) -> QuickStatement | None:
         """The callbacks' form of an ML statement (proxy.ml.fastpath.quick), or None: a statement
         that may be DDL, a setting, EXPLAIN or one of the proxy's own, one whose plan
         needs a query, one too large for the callbacks."""
         head = sql[:4].lower()
-        if not head[:1].isalpha() or head in _NOT_QUICK or self.backend is None:
+        if not head[:1].isalpha() or head in _NOT_QUICK or self._backend is None:
             return None
-        if not self.ctx.detector.may_call(sql):
+        if not self._ctx.detector.may_call(sql):
             return None
         planned = self.planner.plan_now(sql, self._account)
         if planned is None:
             return None
-        requester = Requester(self._account, self.ml_counters)
+        requester = Requester(self._account, self.session.ml_counters)
         statement = MLStatement(
-            self.ctx.ml, self.backend, planned.plan, planned.settings, requester
+            self._ctx.ml, self._backend, planned.plan, planned.settings, requester
         )
         return QuickStatement.of(statement)
 
-    async def _finish_quick(self, message: Message, quick: QuickStatement) -> None:
+    async def finish_quick(self, message: Message, quick: QuickStatement) -> None:
         """A quick statement the task takes over, its key queries sent: from here on as
         any ML statement (KILL, SHOW PROCESSLIST and progress reports see it)."""
-        assert self.backend is not None
         statement = quick.statement
-        started, before = time.perf_counter(), replace(self.ml_counters)
-        with self._running(statement.plan.sql, "Query", statement.settings, message) as running:
+        started, before = time.perf_counter(), replace(self.session.ml_counters)
+        with self.running_statement(
+            statement.plan.sql, "Query", statement.settings, message
+        ) as running:
             statement.activity = running
             rewritten = await statement.prepare_sent(quick.queried)
-            self.log.debug("ML statement rewritten to %s", rewritten)
-            command = frame(b"\x03" + self.backend.encode(rewritten), 0)
+            self.session.log.debug("ML statement rewritten to %s", rewritten)
+            command = frame(b"\x03" + self._backend.encode(rewritten), 0)
             ok = await self._send_final(command, running.shift(), watch=statement.asked_models)
         self._log_ml_summary(before, started, ok)
 
@@ -147,36 +151,34 @@ class MLHandlers:
             return True
         return False
 
-    async def _ml_plan(self, sql: bytes, parameters: bool = False) -> Planned | None:
+    async def plan(self, sql: bytes, parameters: bool = False) -> Planned | None:
         """The ML plan of a statement, or None: most statements fail the cheap name test
         and are never parsed. The others are read as the server reads them (the
         session's character set and sql_mode: rewriter.lexer, proxy.ml.fastpath.planning); one
         the proxy cannot read that way goes to the backend untouched, where a call in it
         fails with the backend's own error rather than being half understood."""
-        if not self.ctx.detector.may_call(sql):
+        if not self._ctx.detector.may_call(sql):
             return None
-        assert self.backend is not None
         try:
-            return await self.planner.plan(self.backend, sql, self._account, parameters)
+            return await self.planner.plan(self._backend, sql, self._account, parameters)
         except UnreadableStatement as exc:
-            self.log.info("statement sent as it is (the proxy cannot read %s)", exc)
+            self.session.log.info("statement sent as it is (the proxy cannot read %s)", exc)
             return None
 
     @property
     def _account(self) -> bytes:
-        return self.identity.user if self.identity else b""
+        return self.session.identity.user if self.session.identity else b""
 
     async def _run_ml(
         self, message: Message, plan: MLPlan, settings: StatementSettings | None, sql: bytes
     ) -> None:
-        assert self.backend is not None
-        started, before = time.perf_counter(), replace(self.ml_counters)
-        requester = Requester(self._account, self.ml_counters)
-        with self._running(plan.sql, "Query", settings, message) as running:
-            statement = MLStatement(self.ctx.ml, self.backend, plan, settings, requester, running)
+        started, before = time.perf_counter(), replace(self.session.ml_counters)
+        requester = Requester(self._account, self.session.ml_counters)
+        with self.running_statement(plan.sql, "Query", settings, message) as running:
+            statement = MLStatement(self._ctx.ml, self._backend, plan, settings, requester, running)
             rewritten = await statement.prepare()
-            self.log.debug("ML statement rewritten to %s", rewritten)
-            command = frame(b"\x03" + self.backend.encode(rewritten), 0)
+            self.session.log.debug("ML statement rewritten to %s", rewritten)
+            command = frame(b"\x03" + self._backend.encode(rewritten), 0)
             shift = running.shift()
             # (after progress reports, the response is renumbered: not for the memo)
             if shift is None and self.planner.worth_remembering(sql):
@@ -188,7 +190,7 @@ class MLHandlers:
         """One line per ML statement: what it asked of the models (the counters it moved)
         and how long it took; as ``ml`` in JSON logs. ``ok`` None: the result is relayed
         from the backend socket's callback, unwatched."""
-        now = self.ml_counters
+        now = self.session.ml_counters
         self._log_summary(
             {
                 "calls": now.logical_request_cnt - before.logical_request_cnt,
@@ -200,10 +202,10 @@ class MLHandlers:
             }
         )
 
-    def _log_cached_summary(self, calls: int) -> None:
+    def log_cached_summary(self, calls: int) -> None:
         """``_log_ml_summary`` of a statement whose ``calls`` the cache answered, its
         rewrite sent from a socket callback (no time worth counting in the proxy)."""
-        if self.log.isEnabledFor(logging.DEBUG):
+        if self.session.log.isEnabledFor(logging.DEBUG):
             self._log_summary(
                 {
                     "calls": calls,
@@ -223,9 +225,9 @@ class MLHandlers:
         ok = summary["ok"]
         outcome = "sent" if ok is None else "done" if ok else "failed on the backend"
         level = logging.INFO if summary["backend_requests"] or ok is False else logging.DEBUG
-        if not self.log.isEnabledFor(level):
+        if not self.session.log.isEnabledFor(level):
             return
-        self.log.log(
+        self.session.log.log(
             level,
             "ML statement %s: %d calls, %d backend requests, %d cache hits, %d retries, %.3f s",
             outcome,
@@ -234,24 +236,26 @@ class MLHandlers:
         )
 
     @contextlib.contextmanager
-    def _running(
+    def running_statement(
         self, info: str, command: str, settings: StatementSettings | None, message: Message
     ) -> Iterator[RunningML]:
         """The session's running ML statement (proxy.ml.activity), from its plan to the
         end of its result; progress reports if the client asked for them."""
-        running = RunningML(info, command, self.ml_counters)
+        running = RunningML(info, command, self.session.ml_counters)
         seconds = DEFAULT_PROGRESS_SECONDS if settings is None else settings.progress_seconds
-        capabilities = self.identity.capabilities if self.identity is not None else 0
+        capabilities = (
+            self.session.identity.capabilities if self.session.identity is not None else 0
+        )
         if capabilities & CLIENT_PROGRESS and seconds > 0:
-            running.reports = ProgressReports(self.client, message.next_seq, seconds)
-        if self.interruption is not None:  # shutdown or KILL CONNECTION came first
-            running.interrupt(self.interruption)
-        self.running_ml = running
+            running.reports = ProgressReports(self.session.client, message.next_seq, seconds)
+        if self.session.interruption is not None:  # shutdown or KILL CONNECTION came first
+            running.interrupt(self.session.interruption)
+        self.session.running_ml = running
         try:
             yield running
         finally:
-            self.running_ml = None
-            self.sent_ahead = running.reports.sent if running.reports is not None else 0
+            self.session.running_ml = None
+            self.session.sent_ahead = running.reports.sent if running.reports is not None else 0
 
     async def _send_final(
         self, command: bytes, shift: SequenceShift | None = None, watch: bool = False
@@ -262,7 +266,7 @@ class MLHandlers:
         (True when it succeeded). A response renumbered by ``shift`` (after progress
         reports), or one to ``watch`` (a statement that asked a model: its summary says
         whether it succeeded), always goes through the task."""
-        if shift is None and not watch and self.detach(Message(command[4:], command, 0, 0)):
+        if shift is None and not watch and self.session.detach(Message(command[4:], command, 0, 0)):
             return None
         return await self._run_relayed_command(command, shift)
 
@@ -273,37 +277,38 @@ class MLHandlers:
 
     async def _run_relayed_command(self, command: bytes, shift: SequenceShift | None) -> bool:
         """``_run_relayed`` of a framed COM_QUERY."""
-        assert self.backend is not None and self.relay is not None
-        await self.relay.send_command(command)
-        scanner = await self.relay.relay(Shape.RESULT, shift=shift)
+        assert self.session.relay is not None
+        await self.session.relay.send_command(command)
+        scanner = await self.session.relay.relay(Shape.RESULT, shift=shift)
         if scanner.status:
-            self.backend.status = scanner.status
+            self._backend.status = scanner.status
         return not scanner.error
 
     async def _explain_ml(self, message: Message, sql: bytes) -> bool:
         """EXPLAIN of a statement with ML calls; False when it is not one."""
-        if not self.ctx.detector.may_call(sql):
+        if not self._ctx.detector.may_call(sql):
             return False
         explain = split_explain(sql)
         if explain is None:
             return False
-        planned = await self._ml_plan(explain.statement)
+        planned = await self.plan(explain.statement)
         if planned is None:
             return False
-        assert self.backend is not None
         if explain.runs_statement:  # ANALYZE: the statement runs, with its real answers
-            requester = Requester(self._account, self.ml_counters)
+            requester = Requester(self._account, self.session.ml_counters)
             statement = MLStatement(
-                self.ctx.ml, self.backend, planned.plan, planned.settings, requester
+                self._ctx.ml, self._backend, planned.plan, planned.settings, requester
             )
             rewritten = await statement.prepare()
         else:
-            statement = MLStatement(self.ctx.ml, self.backend, planned.plan, planned.settings)
+            statement = MLStatement(self._ctx.ml, self._backend, planned.plan, planned.settings)
             rewritten = await statement.prepare_explain()
-        await send_command(self.backend, b"\x03" + explain.prefix + self.backend.encode(rewritten))
-        response = mark_batched(await read_response(self.backend), self.backend.shape)
-        self.client.write_raw(frame_all(response))
-        await self.client.drain()
+        await send_command(
+            self._backend, b"\x03" + explain.prefix + self._backend.encode(rewritten)
+        )
+        response = mark_batched(await read_response(self._backend), self._backend.shape)
+        self.session.client.write_raw(frame_all(response))
+        await self.session.client.drain()
         return True
 
     # -- endpoint aliases ------------------------------------------------------------------
@@ -313,8 +318,8 @@ class MLHandlers:
         connection, so the backend checks privileges and answers (OK, 1304 exists, 1044
         denied, 1046 no database) exactly as for any CREATE FUNCTION. DROP FUNCTION and
         ordinary CREATE FUNCTION statements go to the backend unchanged."""
-        assert self.backend is not None and self.relay is not None
-        settings = await read_statement_settings(self.backend, self.ctx.ml)
+        assert self.session.relay is not None
+        settings = await read_statement_settings(self._backend, self._ctx.ml)
         escapes = settings.syntax.backslash_escapes
         try:
             if settings.charset is None:
@@ -324,44 +329,43 @@ class MLHandlers:
                 text, backslash_escapes=escapes, ansi_quotes=settings.syntax.ansi_quotes
             )
         except UnreadableStatement as exc:
-            self.log.info("DDL sent as it is (cannot read %s)", exc)
+            self.session.log.info("DDL sent as it is (cannot read %s)", exc)
             return False
         except PlanError as exc:
             raise MLStatementError(str(exc), exc.code, "42000") from exc
         if not isinstance(parsed, AliasFunction):
             return False
-        check_target_name(parsed, self.ctx.ml.routes)
+        check_target_name(parsed, self._ctx.ml.routes)
         stub = stub_statement(parsed, backslash_escapes=escapes)
-        if await self._run_relayed(self.backend.encode(stub)):
-            self.ctx.registry.watch([parsed.name])
-            self.log.info("created alias function %s", parsed.name)
+        if await self._run_relayed(self._backend.encode(stub)):
+            self._ctx.registry.watch([parsed.name])
+            self.session.log.info("created alias function %s", parsed.name)
         return True
 
     async def _show_create_function(self, sql: bytes, schema: str | None, name: str) -> None:
         """The backend's own SHOW CREATE FUNCTION (privileges, errors, sql_mode and
         collations are its own), with an alias's stub text replaced by its Aurora DDL."""
-        assert self.backend is not None and self.relay is not None
-        await self.relay.send_command(frame(b"\x03" + sql, 0))
-        response = await read_response(self.backend)
+        assert self.session.relay is not None
+        await self.session.relay.send_command(frame(b"\x03" + sql, 0))
+        response = await read_response(self._backend)
         if response[0][0] != ERR_HEADER and len(response) > 1:
             response = await self._with_alias_text(response, schema, name)
-        self.client.write_raw(frame_all(response))
-        await self.client.drain()
+        self.session.client.write_raw(frame_all(response))
+        await self.session.client.drain()
 
     async def _with_alias_text(
         self, response: list[bytes], schema: str | None, name: str
     ) -> list[bytes]:
-        assert self.backend is not None
-        result = split_result(response, self.backend.shape)
+        result = split_result(response, self._backend.shape)
         if result is None or len(result.rows) != 1:
             return response
         row = decode_text_row(result.rows[0], result.column_count)
         if len(row) < 3 or row[2] is None or MARKER.encode() not in row[2]:
             return response
         if schema is None:
-            (database,), *_ = await fetch_rows(self.backend, "SELECT DATABASE()")
+            (database,), *_ = await fetch_rows(self._backend, "SELECT DATABASE()")
             schema = (database or b"").decode("utf-8", "surrogateescape")
-        found = definitions(await fetch_rows(self.backend, definitions_query([name], schema)))
+        found = definitions(await fetch_rows(self._backend, definitions_query([name], schema)))
         if len(found) != 1:
             return response
         fixed = (*row[:2], show_create_text(found[0]).encode("utf-8"), *row[3:])
