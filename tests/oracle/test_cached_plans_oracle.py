@@ -86,20 +86,25 @@ def cached_proxy(backend: BackendInfo, databases: None) -> Iterator[RunningProxy
     running.stop()
 
 
+def app_connect(backend: BackendInfo, database: str, **options: Any) -> pymysql.Connection[Any]:
+    """The application's account straight to the backend (no proxy), autocommitting."""
+    return pymysql.connect(
+        host=backend.host,
+        port=backend.port,
+        user=APP.user,
+        password=APP.password,
+        database=database,
+        autocommit=True,
+        **options,
+    )
+
+
 class Sides:
     """One connection through the proxy, one direct; each in its side's database."""
 
     def __init__(self, proxy: RunningProxy, backend: BackendInfo, **options: Any) -> None:
         self.proxy = proxy.connect(database=DATABASES["a"][1], **options)
-        self.direct = pymysql.connect(
-            host=backend.host,
-            port=backend.port,
-            user=APP.user,
-            password=APP.password,
-            database=DATABASES["a"][0],
-            autocommit=True,
-            **options,
-        )
+        self.direct = app_connect(backend, DATABASES["a"][0], **options)
 
     def both(self, sql: str) -> None:
         """A statement of no result (a setting) on both sides."""
@@ -366,14 +371,7 @@ def test_a_redefined_alias_answers_at_once(
     name = unique("f")
     database = DATABASES["a"][1]
     conn = cached_proxy.connect(database=database)
-    direct = pymysql.connect(
-        host=backend.host,
-        port=backend.port,
-        user=APP.user,
-        password=APP.password,
-        database=database,
-        autocommit=True,
-    )
+    direct = app_connect(backend, database)
 
     def define(endpoint: str) -> None:
         ddl = alias_ddl(name, endpoint)
@@ -413,14 +411,7 @@ def test_an_alias_replaced_by_a_stored_function_is_the_stored_function(
     name = unique("f")
     database = DATABASES["a"][1]
     conn = cached_proxy.connect(database=database)
-    direct = pymysql.connect(
-        host=backend.host,
-        port=backend.port,
-        user=APP.user,
-        password=APP.password,
-        database=database,
-        autocommit=True,
-    )
+    direct = app_connect(backend, database)
     side = direct if where == "behind its back" else conn
     constant = f"SELECT {name}(4, 'ab')"
     per_row = f"SELECT {name}(id, 'ab') FROM comments WHERE id = 2"
