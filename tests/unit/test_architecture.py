@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from proxy.session.session import Session
+
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("proxy", "rewriter", "ml_backends")
 #: The most modules one folder may hold (``__init__.py`` not counted).
@@ -146,3 +148,10 @@ def test_a_use_of_the_tests_is_found_wherever_it_is(tmp_path: Path) -> None:
     )
     found = modules_of_tests_used(source, "bench.bench_like")
     assert found == ["tests.support", "tests.support.backend", "tests.support.fake_comprehend"]
+
+
+def test_a_session_is_composed_of_collaborators_not_mixins() -> None:
+    """Each family of commands is served by a collaborator that owns its state
+    (proxy.session.core): a mixin shares the session's namespace, and an attribute a
+    mixin only declares is invisible to mypy when it is gone."""
+    assert Session.__bases__ == (object,)
