@@ -96,8 +96,8 @@ class FunctionRegistry:
         self._learned_at[user] = now
         # Pipelined with a one-row SELECT that puts FOUND_ROWS() back to what a new
         # session answers (1): the client's first statement sees no trace of the proxy's.
-        backend.stream.write(b"\x03" + NAMES_QUERY.encode(), 0)
-        await backend.stream.send(b"\x03SELECT 1", 0)
+        backend.stream.write(backend.query_payload(NAMES_QUERY.encode()), 0)
+        await backend.stream.send(backend.query_payload(b"SELECT 1"), 0)
         names, _ = [await _rows_or_nothing(backend) for _ in range(2)]  # both, in step
         self.watch(_text(row[0]) for row in names if row[0] is not None)
 

@@ -64,14 +64,14 @@ class KillHandlers:
         session behind that thread stops its ML statement too (the backend thread may be
         idle while the proxy waits for the model), or ends for KILL CONNECTION, all
         before the issuer hears OK: no model request of the statement starts after."""
+        assert self._relay is not None and self.backend is not None
         if is_proxy_id(kill.thread_id):
             thread_id = await self._backend_thread_of(kill.thread_id)
             if thread_id is None:
                 raise UnknownThread(f"Unknown thread id: {kill.thread_id}")
-            command = frame(b"\x03" + kill.for_backend(thread_id), 0)
+            command = frame(self.backend.query_payload(kill.for_backend(thread_id)), 0)
         else:
             command = message.raw
-        assert self._relay is not None and self.backend is not None
         await self._relay.send_command(command)
         reply = await self.backend.read()
         if reply.payload[:1] == bytes((OK_HEADER,)):

@@ -36,6 +36,7 @@ from proxy.ml.prepared import PreparedML, statement_id
 from proxy.transport.relay import ClientGone, Relay
 from proxy.transport.stream import Message, PacketStream, Sink
 from proxy.upstream.backend import BackendConnection
+from proxy.wire.query_attributes import query_text
 from proxy.wire.scanner import Shape
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ class LargeCommandHandlers:
     _relay: Relay | None
     _ml_prepared: dict[int, PreparedML]
     _plain_execute: Callable[[bytes], bool]
+    query_attributes: bool
     #: The largest command payload read whole: an ML statement and its command byte.
     _command_limit: int
 
@@ -101,7 +103,11 @@ class LargeCommandHandlers:
         test on its first part), an execution of an ML or KILL prepared statement."""
         command = head[0]
         if command in _STATEMENTS:
-            return self.ctx.detector.may_call(head[1:])
+            text = (
+                query_text(head, self.query_attributes) if command == Commands.COM_QUERY else None
+            )
+            # (a block longer than the head: the names are looked for in it as well)
+            return self.ctx.detector.may_call(head[1:] if text is None else text)
         if command == Commands.COM_STMT_EXECUTE:
             return not self._plain_execute(head)
         return False

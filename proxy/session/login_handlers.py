@@ -35,7 +35,7 @@ from proxy.transport.relay import Relay
 from proxy.transport.stream import Message, PacketStream
 from proxy.upstream.backend import BackendConnection, Login
 from proxy.upstream.internal import send_command
-from proxy.wire.capabilities import SHAPING
+from proxy.wire.capabilities import CLIENT_QUERY_ATTRIBUTES, SHAPING
 from proxy.wire.capabilities import names as capability_names
 from proxy.wire.greeting import client_greeting, statements_to_keep_word
 from proxy.wire.handshake import ChangeUser, Greeting, make_greeting, parse_change_user
@@ -53,6 +53,7 @@ class LoginHandlers:
     id: int
     backend: BackendConnection | None
     identity: ClientIdentity | None
+    query_attributes: bool
     _nonce: bytes
     _relay: Relay | None
     log: ContextLog
@@ -118,6 +119,7 @@ class LoginHandlers:
         await ctx.registry.ensure_loaded()  # the first login may bring the poller's account
         await ctx.registry.learn(identity.user, self.backend)  # what this account sees
         self.identity = identity
+        self.query_attributes = bool(identity.capabilities & CLIENT_QUERY_ATTRIBUTES)
         self.log.add_context(user=identity.user.decode("utf-8", "replace"))
         self._relay = Relay(
             self.client, self.backend.stream, self._settled, self.backend.capabilities

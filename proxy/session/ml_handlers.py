@@ -206,7 +206,7 @@ class MLHandlers:
         """Run a statement of the proxy's making; the client gets the backend's response
         (renumbered by ``shift`` after progress reports). True when it succeeded."""
         assert self.backend is not None and self._relay is not None
-        await self._relay.send_command(frame(b"\x03" + sql, 0))
+        await self._relay.send_command(frame(self.backend.query_payload(sql), 0))
         scanner = await self._relay.relay(Shape.RESULT, shift=shift)
         if scanner.status:
             self.backend.status = scanner.status
@@ -230,7 +230,10 @@ class MLHandlers:
         else:
             statement = MLStatement(self.ctx.ml, self.backend, *planned)
             rewritten = await statement.prepare_explain()
-        await send_command(self.backend, b"\x03" + explain.prefix + self.backend.encode(rewritten))
+        await send_command(
+            self.backend,
+            self.backend.query_payload(explain.prefix + self.backend.encode(rewritten)),
+        )
         response = mark_batched(await read_response(self.backend), self.backend.shape)
         self.client.write_raw(frame_all(response))
         await self.client.drain()
@@ -271,7 +274,7 @@ class MLHandlers:
         """The backend's own SHOW CREATE FUNCTION (privileges, errors, sql_mode and
         collations are its own), with an alias's stub text replaced by its Aurora DDL."""
         assert self.backend is not None and self._relay is not None
-        await self._relay.send_command(frame(b"\x03" + sql, 0))
+        await self._relay.send_command(frame(self.backend.query_payload(sql), 0))
         response = await read_response(self.backend)
         if response[0][0] != ERR_HEADER and len(response) > 1:
             response = await self._with_alias_text(response, schema, name)

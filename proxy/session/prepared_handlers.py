@@ -43,6 +43,7 @@ class PreparedHandlers:
     backend: BackendConnection | None
     identity: ClientIdentity | None
     ml_counters: MLCounters
+    query_attributes: bool
     _relay: Relay | None
     _ml_prepared: dict[int, PreparedML]
     _prepared_kills: dict[int, KillStatement]  # statement id -> its KILL
@@ -96,7 +97,9 @@ class PreparedHandlers:
             await self._on_kill(message, kill)
             return
         try:
-            request = parse_execute(message.payload, 1, [], {}, DEFAULT_CHARSET)
+            request = parse_execute(
+                message.payload, 1, [], {}, DEFAULT_CHARSET, self.query_attributes
+            )
             thread_id = int(request.literals[0])
         except ValueError as exc:  # MalformedParameters, WrongParameter, not an integer
             raise ClientProtocolError("malformed COM_STMT_EXECUTE of a prepared KILL") from exc
@@ -136,7 +139,8 @@ class PreparedHandlers:
         """A prepared statement with ML calls: bound, planned and run as a statement of
         the proxy's own, whose result the client gets."""
         assert self.backend is not None and self._relay is not None and self.identity
-        literals = prepared.bind(message.payload, charset_name(self.identity.collation))
+        charset = charset_name(self.identity.collation)
+        literals = prepared.bind(message.payload, charset, self.query_attributes)
         bound = prepared.charset.encode(bind_placeholders(prepared.sql, literals, prepared.syntax))
         if len(bound) > self.ctx.ml_max_statement_bytes:  # the text statement's limit
             raise CommandTooLarge(

@@ -24,6 +24,7 @@ from proxy.transport.stream import Message, PacketStream
 from proxy.upstream.backend import BackendConnection
 from proxy.upstream.internal import read_response
 from proxy.wire.packets import frame_all
+from proxy.wire.query_attributes import query_text
 from proxy.wire.scanner import ResponseScanner, Shape
 from rewriter.lexer import UnreadableStatement
 
@@ -49,6 +50,7 @@ class QueryHandlers:
     _on_kill: Callable[[Message, KillStatement], Awaitable[None]]
     _ml_statement: Callable[[Message, bytes], Awaitable[bool]]
     ml_counters: MLCounters
+    query_attributes: bool
     process_privilege: ProcessPrivilege
 
     def _plain(self, sql: bytes) -> bool:
@@ -63,7 +65,10 @@ class QueryHandlers:
         )
 
     async def _on_query(self, message: Message) -> None:
-        sql = message.payload[1:]
+        sql = query_text(message.payload, self.query_attributes)
+        if sql is None:  # a malformed attribute block: the backend's to answer
+            await self._forward(message, Shape.RESULT)
+            return
         metrics = self.ctx.metrics
         if self._plain(sql):  # straight to the backend, past the other kinds' tests
             if metrics is not None:

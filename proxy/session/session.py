@@ -53,6 +53,7 @@ from proxy.session.query_handlers import QueryHandlers
 from proxy.transport.relay import ClientGone, Relay
 from proxy.transport.stream import Message, MessageTooLarge, PacketStream, ReadInterrupted
 from proxy.upstream.backend import BackendConnection
+from proxy.wire.query_attributes import query_text
 from proxy.wire.scanner import ResponseScanner, Shape
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,8 @@ class Session(
         self.id = connection_id
         self.backend: BackendConnection | None = None
         self.identity: ClientIdentity | None = None
+        #: The client negotiated MySQL 8's query attributes (proxy.wire.query_attributes).
+        self.query_attributes = False
         #: Running a command, or a detached command's response is on its way.
         self.busy = False
         self._in_command = False  # the task runs a command (not: waits for the client)
@@ -256,7 +259,8 @@ class Session(
         payload = raw[4:]
         command = payload[0]
         if command == _COM_QUERY:
-            plain = self._plain(payload[1:])
+            text = query_text(payload, self.query_attributes)
+            plain = text is not None and self._plain(text)
         elif command == _COM_STMT_EXECUTE:
             plain = self._plain_execute(payload)
         else:
