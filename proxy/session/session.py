@@ -392,7 +392,13 @@ class Session(
             raise EndSession
 
     async def _report_fatal(self, exc: BaseException, message: Message) -> None:
-        """Report a broken backend in-band if the response has not started; then close."""
+        """Report a broken backend in-band if the response has not started; then close.
+        A lost backend is not reported: the client sees its connection close, as when
+        the server itself goes, and its library says 2013 or 2006. An ERR packet with
+        that client-side code is what libmariadb (the mariadb CLI, DBD::MariaDB, the
+        mariadb Python connector) refuses as 2027 "malformed packet" (issue 11)."""
+        if isinstance(exc, BackendLost):
+            return
         if self._relay is not None and self._relay.response_started:
             return
         with contextlib.suppress(OSError, RuntimeError):
