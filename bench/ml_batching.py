@@ -7,11 +7,13 @@ wall time over ``--repeat`` runs and its ratio to that bound (target: within 1.2
 
 - engine, sleep backend: the batching engine alone, over a backend that only sleeps;
 - engine, aws -> fake: the engine with the real ComprehendBackend (boto3 in threads,
-  signing, JSON) against tests.support.fake_comprehend run as a subprocess with that latency;
+  signing, JSON) against bench.quota_service, without a quota, run as a subprocess with
+  that latency;
 - SQL via proxy: ``SELECT aws_comprehend_detect_sentiment(txt, 'en'),
-  aws_comprehend_detect_sentiment_confidence(txt, 'en') FROM t`` through an in-process
-  proxy on a throwaway MariaDB (proxy.embedded_db), aws backend -> the same fake, result
-  cache off, every row read by the client;
+  aws_comprehend_detect_sentiment_confidence(txt, 'en') FROM t`` through the proxy as
+  deployed (``python -m proxy serve``, bench.services) on a throwaway MariaDB
+  (proxy.embedded_db), aws backend -> the same fake, result cache off, every row read by
+  the client; its requests from the session's Aurora_ml_actual_request_cnt;
 - the same engine paths with one call per row (batch 1), run on ``--single-rows`` rows
   and extrapolated linearly to ``--rows``: with a fixed latency and 8 in flight the time
   is proportional to the request count, so wall x rows / single_rows (the bound scales
@@ -38,17 +40,21 @@ from typing import Any
 
 import pymysql
 
+from bench.services import Service, start_service
 from ml_backends.aws.comprehend import ComprehendBackend
 from ml_backends.base import Backend, Outcome
 from ml_backends.engine import BatchPolicy, InferenceEngine
 from ml_backends.sentiment import Sentiment, SentimentInput
-from tests.support.fake_comprehend import ACCESS_KEY, SECRET_KEY
+from proxy.embedded_db import EmbeddedServer, start_embedded_server
 
 BATCH = 25
 IN_FLIGHT = 8
 TABLE = "ml_bench_texts"
 DATABASE = "mlproxy_ml_bench"
 WORDS = ("good", "bad", "great and awful", "plain", "love", "hate", "fine")
+# Keys for boto3 to sign with: the fake does not check them.
+ACCESS_KEY = "AKIDFAKECOMPREHEND"
+SECRET_KEY = "fake-comprehend-secret"
 
 
 @dataclass
@@ -67,7 +73,7 @@ class Row:
         return statistics.median(self.seconds) * self.scale
 
 
-class SleepBackend(Backend):
+class SleepBackend(Backend[Hashable]):
     """Answers after ``latency`` seconds, whatever the batch size."""
 
     name = "sleep"
@@ -93,7 +99,9 @@ def texts(rows: int, run: int) -> list[SentimentInput]:
     ]
 
 
-def time_engine(backend: Backend, inputs: list[SentimentInput], batch: int) -> tuple[float, int]:
+def time_engine(
+    backend: Backend[Any], inputs: list[SentimentInput], batch: int
+) -> tuple[float, int]:
     """Wall seconds and requests of one engine.infer over ``inputs``."""
     policy = BatchPolicy(max_batch_size=BATCH, max_in_flight=IN_FLIGHT)
     engine = InferenceEngine(backend, policy)
@@ -108,7 +116,12 @@ def time_engine(backend: Backend, inputs: list[SentimentInput], batch: int) -> t
 
 
 def measure_engine(
-    path: str, backend: Backend, rows: int, batch: int, args: argparse.Namespace, full_rows: int
+    path: str,
+    backend: Backend[Any],
+    rows: int,
+    batch: int,
+    args: argparse.Namespace,
+    full_rows: int,
 ) -> Row:
     time_engine(backend, texts(min(rows, 200), -1), batch)  # warm-up: threads, connections
     row = Row(path, full_rows, 0, [], bound(full_rows, batch, args.latency), full_rows / rows)
@@ -121,9 +134,9 @@ def measure_engine(
 
 @contextmanager
 def fake_comprehend(latency: float) -> Iterator[str]:
-    """tests.support.fake_comprehend in a subprocess (its CPU off this process's GIL); its URL."""
+    """bench.quota_service in a subprocess (its CPU off this process's GIL); its URL."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.fake_comprehend", "--latency", str(latency)],
+        [sys.executable, "-m", "bench.quota_service", "--latency", str(latency)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -148,21 +161,15 @@ def use_fake_credentials() -> None:
 
 
 def measure_sql(url: str, args: argparse.Namespace) -> Row:
-    """The full statement through an in-process proxy on a throwaway MariaDB."""
-    from proxy.embedded_db import start_embedded_server
-    from tests.conftest import start_proxy
-    from tests.support.backend import BackendInfo
-
+    """The full statement through the proxy as deployed on a throwaway MariaDB."""
     server = start_embedded_server()
-    info = BackendInfo(server.host, server.port, server.admin_user, server.admin_password, server)
-    settings = {"aws_endpoint_url": url, "aws_region": "us-east-1", "ml_cache_entries": 0}
-    proxy = start_proxy(info, comprehend_backend="aws", ml_max_backend_calls=0, **settings)
+    proxy = _start_proxy(server, url)
     row = Row("SQL via proxy, aws -> fake", args.rows, 0, [], bound(args.rows, BATCH, args.latency))
     try:
-        connect = _connector(info, proxy.port)
+        connect = _connector(server, proxy.port)
         for run in range(-1, args.repeat):  # run -1 warms up
-            _fill_table(info, texts(args.rows if run >= 0 else 200, run))
-            seconds, requests = _time_statement(connect, proxy)
+            _fill_table(server, texts(args.rows if run >= 0 else 200, run))
+            seconds, requests = _time_statement(connect)
             if run >= 0:
                 row.seconds.append(seconds)
                 row.requests = requests
@@ -172,13 +179,23 @@ def measure_sql(url: str, args: argparse.Namespace) -> Row:
     return row
 
 
-def _connector(info: Any, port: int) -> Callable[[], pymysql.Connection[Any]]:
+def _start_proxy(server: EmbeddedServer, url: str) -> Service:
+    """The proxy with the aws backend pointed at the fake, result cache off."""
+    backend = f"mysql://{server.host}:{server.port}"
+    settings = ["--comprehend-backend", "aws", "--aws-endpoint-url", url]
+    settings += ["--aws-region", "us-east-1", "--ml-cache-entries", "0"]
+    settings += ["--ml-max-backend-calls", "0"]
+    args = ["proxy", "serve", "--listen", "127.0.0.1:0", "--backend", backend, *settings]
+    return start_service("proxy", args)
+
+
+def _connector(server: EmbeddedServer, port: int) -> Callable[[], pymysql.Connection[Any]]:
     def connect() -> pymysql.Connection[Any]:
         return pymysql.connect(
             host="127.0.0.1",
             port=port,
-            user=info.admin_user,
-            password=info.admin_password,
+            user=server.admin_user,
+            password=server.admin_password,
             database=DATABASE,
             autocommit=True,
         )
@@ -186,10 +203,13 @@ def _connector(info: Any, port: int) -> Callable[[], pymysql.Connection[Any]]:
     return connect
 
 
-def _fill_table(info: Any, rows: list[SentimentInput]) -> None:
+def _fill_table(server: EmbeddedServer, rows: list[SentimentInput]) -> None:
     with (
         pymysql.connect(
-            host=info.host, port=info.port, user=info.admin_user, password=info.admin_password
+            host=server.host,
+            port=server.port,
+            user=server.admin_user,
+            password=server.admin_password,
         ) as conn,
         conn.cursor() as cur,
     ):
@@ -201,11 +221,8 @@ def _fill_table(info: Any, rows: list[SentimentInput]) -> None:
         conn.commit()
 
 
-def _time_statement(
-    connect: Callable[[], pymysql.Connection[Any]], proxy: Any
-) -> tuple[float, int]:
-    counters = proxy.server.ctx.ml.counters
-    before = counters.actual_request_cnt
+def _time_statement(connect: Callable[[], pymysql.Connection[Any]]) -> tuple[float, int]:
+    """Wall seconds of the statement, and the requests it made (a fresh session's count)."""
     sql = (
         "SELECT aws_comprehend_detect_sentiment(txt, 'en'), "
         f"aws_comprehend_detect_sentiment_confidence(txt, 'en') FROM {TABLE}"
@@ -215,8 +232,10 @@ def _time_statement(
         cur.execute(sql)
         answered = cur.fetchall()
         seconds = time.perf_counter() - start
+        cur.execute("SHOW STATUS LIKE 'Aurora_ml_actual_request_cnt'")
+        (_, requests) = cur.fetchone() or ("", 0)
     assert all(label is not None for label, _ in answered)
-    return seconds, counters.actual_request_cnt - before
+    return seconds, int(requests)
 
 
 def format_table(rows: list[Row], args: argparse.Namespace) -> str:

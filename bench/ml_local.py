@@ -29,8 +29,7 @@ import pymysql
 
 from bench.services import Service, start_service
 from ml_backends.local import LocalSentimentBackend
-from proxy.embedded_db import start_embedded_server
-from tests.support.backend import BackendInfo
+from proxy.embedded_db import EmbeddedServer, start_embedded_server
 
 DATABASE = "mlproxy_local_bench"
 ML_STATEMENT = "SELECT id, aws_comprehend_detect_sentiment(txt, 'en') FROM t"
@@ -50,28 +49,28 @@ def model_alone(corpus: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def start_proxy(info: BackendInfo) -> Service:
-    backend = f"mysql://{info.host}:{info.port}"
+def start_proxy(server: EmbeddedServer) -> Service:
+    backend = f"mysql://{server.host}:{server.port}"
     settings = ["--ml-cache-entries", "0", "--ml-max-backend-calls", "0"]
     return start_service(
         "proxy", ["proxy", "serve", "--listen", "127.0.0.1:0", "--backend", backend, *settings]
     )
 
 
-def connect(proxy: Service, info: BackendInfo) -> pymysql.Connection[Any]:
+def connect(proxy: Service, server: EmbeddedServer) -> pymysql.Connection[Any]:
     return pymysql.connect(
         host=proxy.host,
         port=proxy.port,
-        user=info.admin_user,
-        password=info.admin_password,
+        user=server.admin_user,
+        password=server.admin_password,
         database=DATABASE,
     )
 
 
-def through_proxy(info: BackendInfo, corpus: list[str]) -> float:
-    proxy = start_proxy(info)
+def through_proxy(server: EmbeddedServer, corpus: list[str]) -> float:
+    proxy = start_proxy(server)
     try:
-        with connect(proxy, info) as conn, conn.cursor() as cur:
+        with connect(proxy, server) as conn, conn.cursor() as cur:
             started = time.perf_counter()
             cur.execute(ML_STATEMENT)
             assert len(cur.fetchall()) == len(corpus)
@@ -93,25 +92,25 @@ def select_1_latencies(cur: Any, seconds: float) -> list[float]:
     return sorted(latencies)
 
 
-def ml_client_loop(proxy: Service, info: BackendInfo) -> subprocess.Popen[bytes]:
+def ml_client_loop(proxy: Service, server: EmbeddedServer) -> subprocess.Popen[bytes]:
     """A client process running the ML statement over and over until killed."""
     code = (
         "import pymysql\n"
         f"c = pymysql.connect(host={proxy.host!r}, port={proxy.port}, "
-        f"user={info.admin_user!r}, password={info.admin_password!r}, database={DATABASE!r})\n"
+        f"user={server.admin_user!r}, password={server.admin_password!r}, database={DATABASE!r})\n"
         "cur = c.cursor()\n"
         f"while True:\n    cur.execute({ML_STATEMENT!r})\n    cur.fetchall()\n"
     )
     return subprocess.Popen([sys.executable, "-c", code])
 
 
-def latency_beside_ml(info: BackendInfo) -> tuple[list[float], list[float]]:
+def latency_beside_ml(server: EmbeddedServer) -> tuple[list[float], list[float]]:
     """SELECT 1 latencies on an idle proxy, then next to a client running ML."""
-    proxy = start_proxy(info)
+    proxy = start_proxy(server)
     try:
-        with connect(proxy, info) as conn, conn.cursor() as cur:
+        with connect(proxy, server) as conn, conn.cursor() as cur:
             idle = select_1_latencies(cur, 2)
-            ml = ml_client_loop(proxy, info)
+            ml = ml_client_loop(proxy, server)
             try:
                 time.sleep(0.5)
                 busy = select_1_latencies(cur, 5)
@@ -129,10 +128,13 @@ def percentiles(latencies: list[float]) -> str:
     return f"p50 {p50:.2f}  p99 {p99:.2f}  max {latencies[-1]:.2f} ms  ({len(latencies)} queries)"
 
 
-def fill(info: BackendInfo, corpus: list[str]) -> None:
+def fill(server: EmbeddedServer, corpus: list[str]) -> None:
     with (
         pymysql.connect(
-            host=info.host, port=info.port, user=info.admin_user, password=info.admin_password
+            host=server.host,
+            port=server.port,
+            user=server.admin_user,
+            password=server.admin_password,
         ) as conn,
         conn.cursor() as cur,
     ):
@@ -150,12 +152,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     corpus = texts(args.rows)
     server = start_embedded_server()
-    info = BackendInfo(server.host, server.port, server.admin_user, server.admin_password, server)
     try:
-        fill(info, corpus)
+        fill(server, corpus)
         alone = [model_alone(corpus) for _ in range(args.repeat)]
-        proxied = [through_proxy(info, corpus) for _ in range(args.repeat)]
-        idle, busy = latency_beside_ml(info)
+        proxied = [through_proxy(server, corpus) for _ in range(args.repeat)]
+        idle, busy = latency_beside_ml(server)
     finally:
         server.stop()
     a, p = statistics.median(alone), statistics.median(proxied)

@@ -1,17 +1,23 @@
 """A Comprehend with a quota, for bench.ml_quota: BatchDetectSentiment only, served from a
 token bucket of ``quota`` requests per second (holding at most ``burst``), and
-ThrottlingException above it, as AWS answers a request over an API's quota.
+ThrottlingException above it, as AWS answers a request over an API's quota. Without a
+quota it answers every request, each after ``latency`` seconds (bench.ml_batching).
 
 It is the benchmark's own (bench/ does not import tests/): no signature checks and no
 validation, a fixed model (``verdict``), and two counters, the requests it answered and
 those it throttled. tests/support/fake_comprehend.py is the faithful fake the tests use.
+``python -m bench.quota_service [--quota Q] [--latency S]`` serves until its standard
+input closes, after printing its URL.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 import threading
 import time
+from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
@@ -27,9 +33,12 @@ def verdict(text: str) -> tuple[str, float]:
 class QuotaService:
     """The service; ``reset`` refills the bucket and zeroes the counters."""
 
-    def __init__(self, quota: float, burst: float | None = None) -> None:
+    def __init__(
+        self, quota: float | None, burst: float | None = None, latency: float = 0.0
+    ) -> None:
         self.quota = quota
-        self.burst = quota if burst is None else burst
+        self.burst = (quota or 0.0) if burst is None else burst
+        self.latency = latency
         self._lock = threading.Lock()
         self.reset()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
@@ -47,6 +56,9 @@ class QuotaService:
     def admit(self) -> bool:
         """Take a token, or count a throttled request."""
         with self._lock:
+            if self.quota is None:
+                self.answered += 1
+                return True
             now = time.monotonic()
             self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.quota)
             self.updated = now
@@ -78,6 +90,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         service: QuotaService = self.server.service  # type: ignore[attr-defined]
+        time.sleep(service.latency)  # in this request's own thread: requests overlap
         if service.admit():
             status, answer = 200, _answer(json.loads(body))
         else:
@@ -101,3 +114,18 @@ def _answer(request: dict[str, Any]) -> dict[str, Any]:
         scores[label.title()] = confidence
         results.append({"Index": index, "Sentiment": label, "SentimentScore": scores})
     return {"ResultList": results, "ErrorList": []}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quota", type=float, help="requests per second (default: no quota)")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
+    args = parser.parse_args(argv)
+    with QuotaService(args.quota, latency=args.latency) as service:
+        print(service.url, flush=True)
+        sys.stdin.read()  # until the parent closes it
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

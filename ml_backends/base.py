@@ -7,7 +7,7 @@ import asyncio
 import time
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 
 @dataclass(frozen=True)
@@ -21,9 +21,16 @@ class ItemError:
 #: What a backend returns per input: a value, or an ItemError.
 Outcome = Any
 
+#: What one input of a backend is: the engine de-duplicates and caches by it, so hashable.
+Input = TypeVar("Input", bound=Hashable)
 
-class Backend(abc.ABC):
-    """Answers batches of inputs, in order. Inputs are hashable tuples of arguments."""
+#: The arguments of one SQL call, as most backends take them.
+Arguments = tuple[object, ...]
+
+
+class Backend(abc.ABC, Generic[Input]):
+    """Answers batches of inputs, in order. Inputs are hashable tuples of arguments;
+    ``Input`` says which (``Backend[Any]`` where any backend will do)."""
 
     #: The most inputs one request may carry (the engine never sends more).
     max_batch_size: int = 25
@@ -35,33 +42,33 @@ class Backend(abc.ABC):
     metered: bool = True
 
     @abc.abstractmethod
-    async def infer(self, batch: Sequence[Hashable]) -> list[Outcome]:
+    async def infer(self, batch: Sequence[Input]) -> list[Outcome]:
         """Answer every input of ``batch``, in order; raise RetryableError for failures
         worth retrying and InferenceFailed for the others."""
 
-    def batch_key(self, item: Hashable) -> Hashable:
+    def batch_key(self, item: Input) -> Hashable:
         """Inputs with different keys never share a request (Comprehend takes one language
         per call): the engine cuts batches within each key, so one engine request is one
         backend call."""
         return None
 
-    async def close(self) -> None:  # noqa: B027 - optional hook
+    async def close(self) -> None:
         """Release clients and threads."""
 
 
-class ThreadedBackend(Backend):
+class ThreadedBackend(Backend[Input]):
     """A backend whose work blocks (boto3 calls, model inference): run in a thread so the
     event loop never waits on it."""
 
     @abc.abstractmethod
-    def infer_blocking(self, batch: Sequence[Hashable]) -> list[Outcome]:
+    def infer_blocking(self, batch: Sequence[Input]) -> list[Outcome]:
         """The blocking implementation of ``infer``."""
 
-    async def infer(self, batch: Sequence[Hashable]) -> list[Outcome]:
+    async def infer(self, batch: Sequence[Input]) -> list[Outcome]:
         return await asyncio.to_thread(self.infer_blocking, list(batch))
 
 
-class SlicedBackend(Backend):
+class SlicedBackend(Backend[Input]):
     """A backend whose work is short pure-Python computation per input (a GIL-bound
     model such as VADER): scored on the event loop itself, yielding to everything else
     the loop serves once per ``slice_seconds`` of scoring.
@@ -78,10 +85,10 @@ class SlicedBackend(Backend):
     _slice_ends: float = 0.0
 
     @abc.abstractmethod
-    def infer_one(self, item: Hashable) -> Outcome:
+    def infer_one(self, item: Input) -> Outcome:
         """The answer for one input (fast: one slice should hold several)."""
 
-    async def infer(self, batch: Sequence[Hashable]) -> list[Outcome]:
+    async def infer(self, batch: Sequence[Input]) -> list[Outcome]:
         outcomes = []
         clock = time.perf_counter
         for item in batch:

@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, Protocol
 
-from ml_backends.slices import LoopSlices
+from ml_backends.slices import CHECK_EVERY, LoopSlices
 
 #: The default byte bound (64 MiB).
 DEFAULT_MAX_BYTES = 64 << 20
@@ -49,6 +49,12 @@ class AnswerCache(Protocol):
 
     def clear(self) -> None:
         """Forget this process's answers."""
+        ...
+
+    def held(self, namespace: Hashable, key: Hashable) -> tuple[bool, Any]:
+        """(found, answer) of this process's answer to one input, at once (no round
+        trip, no event-loop pass): what a statement served from the sockets' callbacks
+        may use (proxy.ml.fastpath)."""
         ...
 
 
@@ -93,6 +99,10 @@ class ResultCache:
         self._entries.move_to_end(key)
         return True, value
 
+    def held(self, namespace: Hashable, key: Hashable) -> tuple[bool, Any]:
+        """AnswerCache.held."""
+        return self.get((namespace, key))
+
     def put(self, key: Hashable, value: Any) -> None:
         if self.max_entries <= 0 or self.max_bytes <= 0:
             return
@@ -115,12 +125,19 @@ class ResultCache:
     ) -> dict[Hashable, Any]:
         """AnswerCache.lookup: this process's answers only (they passed a check when they
         came in), yielding to the event loop through long passes."""
-        found = {}
+        found: dict[Hashable, Any] = {}
+        if len(keys) <= CHECK_EVERY:  # a few: no clock to look at
+            for key in keys:
+                self._find(namespace, key, found)
+            return found
         async for key in LoopSlices().each(keys):
-            hit, value = self.get((namespace, key))
-            if hit:
-                found[key] = value
+            self._find(namespace, key, found)
         return found
+
+    def _find(self, namespace: Hashable, key: Hashable, found: dict[Hashable, Any]) -> None:
+        hit, value = self.get((namespace, key))
+        if hit:
+            found[key] = value
 
     async def store(self, namespace: Hashable, answers: Sequence[tuple[Hashable, Any]]) -> None:
         async for key, value in LoopSlices().each(answers):

@@ -27,6 +27,13 @@ class MLCounters:
     #: The counters Aurora does not have, shown as Mlproxy_ml_*.
     OWN = frozenset({"throttled_cnt"})
 
+    def add_cached(self, calls: int) -> None:
+        """``calls`` answered from the cache, as the engine counts them (logical
+        request, cache hit, logical response each)."""
+        self.logical_request_cnt += calls
+        self.cache_hit_cnt += calls
+        self.logical_response_cnt += calls
+
     def reset(self) -> None:
         for f in fields(self):
             setattr(self, f.name, 0)
@@ -52,7 +59,7 @@ class Tally:
     """
 
     def __init__(self, *counters: MLCounters | None) -> None:
-        self.counters = tuple(c for c in counters if c is not None)
+        self.counters = [c for c in counters if c is not None]
 
     def add(self, name: str, count: int = 1) -> None:
         for counters in self.counters:

@@ -21,6 +21,7 @@ import logging
 import random
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ml_backends.base import Backend, ItemError, Outcome
 from ml_backends.cache import AnswerCache, ResultCache
@@ -31,7 +32,7 @@ from ml_backends.counters import MLCounters, Tally
 from ml_backends.errors import BudgetExhausted, InferenceFailed, RetryableError, Throttled
 from ml_backends.slices import CHECK_EVERY, LoopSlices
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"mlproxy.{__name__}")
 
 #: Called with one request's inputs and their outcomes, as each request completes.
 AnswersCallback = Callable[[Sequence[Hashable], Sequence[Outcome]], None]
@@ -39,6 +40,12 @@ AnswersCallback = Callable[[Sequence[Hashable], Sequence[Outcome]], None]
 #: callback, the caller): returns the value to keep, or an ItemError for an answer that
 #: is not one; it may raise to stop the whole call (e.g. a memory budget is spent).
 AnswerCheck = Callable[[Outcome], Outcome]
+
+
+class NotCached(Exception):
+    """An ``infer`` that may not send requests (``allow_requests=False``) met inputs the
+    cache cannot answer; nothing was counted or sent. Not an MLBackendError: the caller
+    gets ready for requests (reads its settings, checks its rights) and asks again."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +77,7 @@ class InferenceEngine:
 
     def __init__(
         self,
-        backend: Backend,
+        backend: Backend[Any],
         policy: BatchPolicy | None = None,
         cache: AnswerCache | None = None,
         counters: MLCounters | None = None,
@@ -99,6 +106,7 @@ class InferenceEngine:
         counters: MLCounters | None = None,
         check: AnswerCheck | None = None,
         budget: TimeBudget | None = None,
+        allow_requests: bool = True,
     ) -> list[Outcome]:
         """One outcome per input, in order. ``namespace`` identifies the function (and its
         definition) in the cache; ``timeout`` overrides the policy's seconds per request;
@@ -108,10 +116,17 @@ class InferenceEngine:
         namespace always has the same check); ``budget`` bounds the whole call (None: no
         bound, throttled requests are retried until answered).
         Raises InferenceFailed when a request fails for good, BudgetExhausted when the
-        budget runs out first."""
+        budget runs out first, and NotCached when a request would be needed but
+        ``allow_requests`` is False (then nothing was counted or sent)."""
+        plan = await self._plan(inputs, namespace, check)
+        if plan.missing and not allow_requests:
+            raise NotCached(f"{len(plan.missing)} inputs are not cached")
         tally = Tally(self.counters, counters)
         tally.add("logical_request_cnt", len(inputs))
-        plan = await self._plan(inputs, namespace, tally, check)
+        tally.add("cache_hit_cnt", len(inputs) - len(plan.missing))
+        if not plan.missing and len(inputs) <= CHECK_EVERY:  # cached: no task, no clock
+            tally.add("logical_response_cnt", len(inputs))
+            return [plan.answers[key] for key in inputs]
         batches = await self._batches(plan.missing, self._batch_size(batch_size))
 
         # One clock for every batch of this call: answers of many big batches that
@@ -175,17 +190,17 @@ class InferenceEngine:
         return min(requested or self.policy.max_batch_size, self.backend.max_batch_size)
 
     async def _plan(
-        self,
-        inputs: Sequence[Hashable],
-        namespace: Hashable,
-        tally: Tally,
-        check: AnswerCheck | None,
+        self, inputs: Sequence[Hashable], namespace: Hashable, check: AnswerCheck | None
     ) -> _Plan:
         plan = _Plan()
         distinct = list(dict.fromkeys(inputs))
         plan.answers = await self.cache.lookup(namespace, distinct, check)
-        plan.missing = [key async for key in LoopSlices().each(distinct) if key not in plan.answers]
-        tally.add("cache_hit_cnt", len(inputs) - len(plan.missing))
+        if len(distinct) <= CHECK_EVERY:  # a few: no clock to look at
+            plan.missing = [key for key in distinct if key not in plan.answers]
+        else:
+            plan.missing = [
+                key async for key in LoopSlices().each(distinct) if key not in plan.answers
+            ]
         return plan
 
     async def _request(

@@ -15,10 +15,9 @@ VADER scores English; other languages mostly come out NEUTRAL.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
 from typing import Any
 
-from ml_backends.base import SlicedBackend
+from ml_backends.base import Arguments, SlicedBackend
 from ml_backends.errors import BackendNotFound
 from ml_backends.sentiment import MAX_DOCUMENTS, Sentiment, truncate_utf8
 
@@ -51,7 +50,7 @@ def classify(scores: dict[str, float]) -> Sentiment:
     return Sentiment("NEUTRAL", 0.5 + neu / 2)
 
 
-class LocalSentimentBackend(SlicedBackend):
+class LocalSentimentBackend(SlicedBackend[Arguments]):
     """VADER on the event loop, in slices; inputs are (text, language) tuples."""
 
     name = "local"
@@ -61,8 +60,8 @@ class LocalSentimentBackend(SlicedBackend):
     def __init__(self) -> None:
         self._analyzer = _analyzer()
 
-    def infer_one(self, item: Hashable) -> Sentiment:
-        return self.score(str(item[0]))  # type: ignore[index]
+    def infer_one(self, item: Arguments) -> Sentiment:
+        return self.score(str(item[0]))
 
     def score(self, text: str) -> Sentiment:
         normalized = truncate_utf8(text).translate(_QUOTES)

@@ -9,24 +9,24 @@ request per row, many at once) run in a pool of their own, sized for that.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from ml_backends.base import Outcome, ThreadedBackend
+from ml_backends.base import Input, Outcome, ThreadedBackend
 
 #: Worker threads per backend; at least the engine's in-flight bound, with room for
 #: calls the engine abandoned after its request timeout.
 MAX_CONCURRENCY = 32
 
 
-class PooledBackend(ThreadedBackend):
+class PooledBackend(ThreadedBackend[Input]):
     """Runs ``infer_blocking`` in a pool of ``max_concurrency`` threads."""
 
     def __init__(self, max_concurrency: int = MAX_CONCURRENCY, thread_name: str = "ml") -> None:
         self.max_concurrency = max_concurrency
         self._executor = ThreadPoolExecutor(max_concurrency, thread_name_prefix=thread_name)
 
-    async def infer(self, batch: Sequence[Hashable]) -> list[Outcome]:
+    async def infer(self, batch: Sequence[Input]) -> list[Outcome]:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self.infer_blocking, list(batch))
 

@@ -12,10 +12,10 @@ import importlib
 import inspect
 import os
 import sys
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from ml_backends.base import Backend, Outcome
+from ml_backends.base import Arguments, Backend, Outcome
 from ml_backends.errors import BackendNotFound, InferenceFailed, MLBackendError
 
 PREFIX = "python:"
@@ -55,7 +55,7 @@ def _being_cancelled() -> bool:
     return task is not None and task.cancelling() > 0
 
 
-class PythonCallableBackend(Backend):
+class PythonCallableBackend(Backend[Arguments]):
     """Calls a Python function with each batch."""
 
     def __init__(self, spec: str, max_batch_size: int = 25) -> None:
@@ -63,8 +63,8 @@ class PythonCallableBackend(Backend):
         self.name = spec
         self.max_batch_size = max_batch_size
 
-    async def infer(self, batch: Sequence[Hashable]) -> list[Outcome]:
-        inputs: list[tuple[Any, ...]] = [tuple(item) for item in batch]  # type: ignore[arg-type]
+    async def infer(self, batch: Sequence[Arguments]) -> list[Outcome]:
+        inputs = [tuple(item) for item in batch]
         try:
             if inspect.iscoroutinefunction(self.function):
                 answers = await self.function(inputs)

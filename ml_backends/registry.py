@@ -68,7 +68,7 @@ def _import(path: str) -> Any:
     return getattr(importlib.import_module(module_name), attribute)
 
 
-def sentiment_backend(name: str, **options: Any) -> Backend:
+def sentiment_backend(name: str, **options: Any) -> Backend[Any]:
     """Build the Comprehend-style backend called ``name``."""
     if name.startswith(PREFIX):
         return PythonCallableBackend(name)
@@ -76,7 +76,7 @@ def sentiment_backend(name: str, **options: Any) -> Backend:
     if path is None:
         known = ", ".join([*SENTIMENT_BACKENDS, "python:package.module:function"])
         raise BackendNotFound(f"unknown comprehend backend {name!r}; known: {known}")
-    backend: Backend = _import(path)(**options)
+    backend: Backend[Any] = _import(path)(**options)
     return backend
 
 
@@ -116,7 +116,7 @@ def alias_backend(
     max_concurrency: int = MAX_CONCURRENCY,
     max_answer_bytes: int | None = None,
     form: str | None = None,
-) -> Backend:
+) -> Backend[Any]:
     """The backend for an alias function (see the table in the module docstring).
 
     ``kind`` is ``sagemaker`` or ``bedrock``; ``target`` is where requests go (for AWS,
@@ -145,5 +145,5 @@ def alias_backend(
     chosen = {name: value for name, value in options[form].items() if value is not None}
     if form != "sagemaker-http":
         chosen["max_concurrency"] = max_concurrency
-    backend: Backend = _import(ALIAS_BACKENDS[form])(target, **chosen)
+    backend: Backend[Any] = _import(ALIAS_BACKENDS[form])(target, **chosen)
     return backend

@@ -3,10 +3,13 @@ to the backend, relays what has no ML call and runs what has.
 
 The flat core is the process: ``config`` (every setting, declared once), ``server`` (the
 listener and its lifecycle), ``workers`` (several processes on one port), ``errors`` (the
-one mapping to MySQL errors), ``logs`` and ``embedded_db`` (the throwaway database of the
-demo, the tests and the benchmarks). The rooms, bottom up: ``wire`` (codecs), ``transport``,
-``auth``, ``upstream`` (the backend connection), ``ml`` (running ML statements),
-``session`` (one client connection and its command handlers), ``cli`` (the command).
+one mapping to MySQL errors), ``logs`` (the ``mlproxy`` loggers' format) and
+``embedded_db`` (the throwaway database of the demo, the tests and the benchmarks). The
+rooms, roughly bottom up: ``wire`` (codecs), ``transport``, ``auth``, ``upstream`` (the
+backend connection), ``ops`` (metrics and health), ``ml`` (running ML statements),
+``session`` (one client connection and its command handlers), ``replicas`` (what the
+replicas of one deployment share through Redis, beside ``ml`` and ``session``), ``cli``
+(the command).
 """
 
 from importlib.metadata import PackageNotFoundError, version

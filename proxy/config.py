@@ -153,6 +153,14 @@ class Config:
         "other's connections: a redis:// or rediss:// URL, or off (default: ml_cache's Redis)",
         "URL",
     )
+    ml_plan_cache_entries: int = _setting(
+        4096,
+        "statement shapes whose ML plan is kept, shared by all sessions (0: plan every statement)",
+        "N",
+    )
+    ml_plan_cache_memory: int = _setting(
+        16 << 20, "bytes the kept ML plans may take (0: plan every statement)", "BYTES"
+    )
     endpoint: tuple[str, ...] = _setting(
         (),
         "route an alias's endpoint name or model id to a target: NAME=TARGET, repeatable; "
@@ -391,6 +399,8 @@ def _validate(config: Config) -> None:
     if config.ml_cache_memory < 0 or not config.ml_memory_wait >= 0:
         raise ConfigError("ml_cache_memory and ml_memory_wait cannot be negative")
     _validate_redis_urls(config)
+    if config.ml_plan_cache_entries < 0 or config.ml_plan_cache_memory < 0:
+        raise ConfigError("ml_plan_cache_entries and ml_plan_cache_memory cannot be negative")
     if bool(config.tls_cert) != bool(config.tls_key):
         raise ConfigError("tls_cert and tls_key go together")
     if config.require_tls and not config.tls:

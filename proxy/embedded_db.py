@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger(f"mlproxy.{__name__}")
 
 # root's PATH often lacks the sbin directories, and a MySQL tarball lands in /usr/local/mysql.
 _EXTRA_DIRS = ("/usr/sbin", "/usr/local/sbin", "/usr/bin", "/usr/local/bin", "/usr/local/mysql/bin")

@@ -24,6 +24,7 @@ from proxy.auth.login_gate import LoginGate
 from proxy.auth.native_accounts import NativeAccounts
 from proxy.config import BackendURL, Config, parse_backend_url, read_users_file
 from proxy.errors import ConfigError, TooManyConnections, error_payload
+from proxy.logs import CONNECTION_ID
 from proxy.ml.registry import FunctionRegistry
 from proxy.ml.runtime import build_runtime
 from proxy.ops.parts import OpsParts
@@ -41,7 +42,7 @@ from proxy.upstream.backend import BackendConnection, Login, probe, service_logi
 from rewriter.calls import register_function_names
 from rewriter.detect import CallDetector
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"mlproxy.{__name__}")
 
 #: How often busy sessions are checked for a client that closed its socket.
 CLIENT_CHECK_INTERVAL = 1.0
@@ -292,7 +293,9 @@ class ProxyServer:
         except TooManyConnections as exc:
             await _refuse_before_greeting(stream, exc)
             return
-        session = Session(self.ctx, stream, self.ctx.new_connection_id(), pending)
+        connection_id = self.ctx.new_connection_id()
+        CONNECTION_ID.set(connection_id)  # this task's log records carry it (proxy.logs)
+        session = Session(self.ctx, stream, connection_id, pending)
         session.task = task
         with contextlib.suppress(asyncio.CancelledError):  # shutdown: the session closed itself
             await session.run()

@@ -5,7 +5,7 @@ processes, each a whole proxy with its own loop, share the listening port throug
 SO_REUSEPORT, and the kernel spreads new connections over their listening sockets (each
 with its own accept queue: no thundering herd). A connection stays with the worker that
 accepted it. (On a 2-core machine, with the database on the same cores, two processes
-measured no faster than one: README, Benchmarks.)
+measured no faster than one: docs/performance.md, Benchmarks.)
 
 The supervisor (this process, after uvicorn's):
 
@@ -55,6 +55,8 @@ from proxy.transport.heap import settle_after_startup
 
 log = logging.getLogger("mlproxy")
 
+#: The longest path of an AF_UNIX socket (Linux's sun_path: 108 bytes with its NUL).
+UNIX_PATH_MAX = 107
 #: Seconds past the shutdown timeout before a worker that did not exit is killed.
 KILL_GRACE = 10.0
 #: Seconds a worker has to start listening (or fail), beyond the backend connect timeout.
@@ -81,7 +83,7 @@ class Supervisor:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.directory = tempfile.mkdtemp(prefix="mlproxy-workers-")  # mode 0700
+        self.directory = peer_directory(config.workers)
         self.workers: list[_Worker] = []
         self._placeholder: socket.socket | None = None
         self._signals: list[int] = []
@@ -243,6 +245,22 @@ def supervise(config: Config) -> int:
 # -- the worker process -------------------------------------------------------------------
 
 
+def peer_directory(workers: int) -> str:
+    """A private directory (mode 0700) for the workers' peer sockets: in the temporary
+    directory, or in /tmp when that one's path is too deep for a socket's (a long TMPDIR,
+    as some CI runners and sandboxes set)."""
+    last_socket = WorkerSlot(workers - 1, workers, "").socket_path(workers - 1)  # the longest
+    for parent in (None, "/tmp"):
+        directory = tempfile.mkdtemp(prefix="mlproxy-workers-", dir=parent)
+        if len(os.fsencode(os.path.join(directory, last_socket))) <= UNIX_PATH_MAX:
+            return directory
+        os.rmdir(directory)
+    raise ConfigError(
+        f"no temporary directory short enough for the workers' sockets ({UNIX_PATH_MAX} bytes"
+        f" at most): set TMPDIR to a shorter one than {tempfile.gettempdir()!r}"
+    )
+
+
 def worker_main(config: Config, slot: WorkerSlot, pipe: Connection) -> None:
     """A worker process's entry point: serve until SIGTERM/SIGINT, reporting to the
     supervisor through ``pipe`` that it listens, or why it could not start."""
@@ -254,6 +272,10 @@ def worker_main(config: Config, slot: WorkerSlot, pipe: Connection) -> None:
         raise SystemExit(2) from None
     except BackendError as exc:
         _report(pipe, ("error", "backend", str(exc)))
+        raise SystemExit(1) from None
+    except OSError as exc:  # e.g. its peer socket: said now, not as "did not start in time"
+        log.exception("worker %d could not start", slot.index)
+        _report(pipe, ("error", "start", f"worker {slot.index} could not start: {exc}"))
         raise SystemExit(1) from None
     except KeyboardInterrupt:
         pass  # SIGINT before the loop's own handler was installed

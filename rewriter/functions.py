@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 
@@ -41,7 +42,7 @@ class MLFunction:
         """Answers are text that MySQL casts to the result type where the call stood."""
         return self.result_cast is not None
 
-    @property
+    @functools.cached_property
     def column_type(self) -> str:
         """The column type holding this function's answers (text always utf8mb4)."""
         if self.result_cast is not None:
@@ -50,7 +51,7 @@ class MLFunction:
             return self.sql_type + " CHARACTER SET utf8mb4"
         return self.sql_type
 
-    @property
+    @functools.cached_property
     def cast_type(self) -> str:
         """The CAST target giving a literal this function's result type (utf8mb4 text)."""
         if self.result_cast is not None:

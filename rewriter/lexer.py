@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from enum import IntEnum
 
 #: The placeholders' range: high surrogates (decoding with surrogateescape yields only
 #: low ones, U+DC80-U+DCFF).
@@ -35,6 +36,27 @@ _CODE_STOP = re.compile(r"['\"`#/*\-\x00]")
 #: Characters of a string body that sqlglot might read or write otherwise than the server.
 _STRING_STOP = re.compile(r"['\"`\\\x00-\x1f\x7f]")
 _IDENTIFIER_STOP = re.compile(r"[`\"]")
+#: A standalone integer literal of the code: not part of an identifier (``t1``, ``1e``,
+#: MySQL's ``1abc``), of a decimal (``1.5``), an exponent (``1e5``), a hex or bit number
+#: (``0x1F``), a user variable (``@1``). Other numbers stay part of a statement's shape.
+_INTEGER = re.compile(r"(?<![\w$.@\u0080-\U0010ffff])\d+(?![\w$.\u0080-\U0010ffff])")
+#: A string literal's quote right after one of these is introduced (``_utf8mb4'x'``,
+#: ``N'x'``, ``X'41'``, ``B'01'``): such literals stay part of a statement's shape.
+_INTRODUCED = re.compile(r"[\w$\u0080-\U0010ffff]")
+
+
+class SlotKind(IntEnum):
+    """What a slot of a statement is (rewriter.shapes): text whose value, not its place,
+    differs between statements of one shape."""
+
+    STRING = 0
+    INTEGER = 1
+    COMMENT = 2
+    PARAMETER = 3
+
+
+#: A slot: (start, end) offsets of the client's text and its kind.
+Slot = tuple[int, int, SlotKind]
 
 
 class UnreadableStatement(ValueError):
@@ -87,15 +109,20 @@ class ReadStatement:
     text: str
     canonical: str
     _restore: dict[int, str] = field(default_factory=dict)
+    #: The literals, comments (and, when asked, ``?`` parameters) of the text, in order:
+    #: what two statements of one shape may differ by (rewriter.shapes).
+    slots: list[Slot] = field(default_factory=list)
 
     def restore(self, generated: str) -> str:
         """Text written from the canonical twin, with the client's characters back."""
         return generated.translate(self._restore) if self._restore else generated
 
 
-def read_statement(text: str, syntax: SqlSyntax) -> ReadStatement:
+def read_statement(text: str, syntax: SqlSyntax, parameters: bool = False) -> ReadStatement:
     """The canonical twin of ``text`` (module docstring); UnreadableStatement when some
-    part of it cannot be read exactly as the server reads it.
+    part of it cannot be read exactly as the server reads it. The same pass lists the
+    text's slots (string and integer literals, comments; ``?`` too with ``parameters``,
+    for a prepared statement's text).
 
     >>> sql = "SELECT 'a\\\\' OR f(1) -- '"
     >>> marked = lambda read: "".join("#" if ord(c) >= 0xD800 else c for c in read.canonical)
@@ -103,21 +130,39 @@ def read_statement(text: str, syntax: SqlSyntax) -> ReadStatement:
     "SELECT 'a#' OR f(1)     "
     >>> marked(read_statement(sql, SqlSyntax()))  # f(1) is in the string
     "SELECT 'a## OR f(1) -- '"
+    >>> [(sql[a:b], kind.name) for a, b, kind in read_statement(sql, SqlSyntax()).slots]
+    [("'a\\\\' OR f(1) -- '", 'STRING')]
+    >>> sql = "SELECT f(7, 'en', t1.c) /* x */ FROM t LIMIT ?"
+    >>> [(sql[a:b], kind.name) for a, b, kind in read_statement(sql, SqlSyntax(), True).slots]
+    [('7', 'INTEGER'), ("'en'", 'STRING'), ('/* x */', 'COMMENT'), ('?', 'PARAMETER')]
     """
-    return _Canonicalizer(text, syntax).run()
+    return _Canonicalizer(text, syntax, parameters).run()
+
+
+def read_slots(text: str, syntax: SqlSyntax, parameters: bool = False) -> ReadStatement:
+    """``read_statement`` without the canonical twin (empty): the slots alone, for a
+    statement whose shape is all the proxy needs (rewriter.shapes), in the same pass and
+    with the same refusals (UnreadableStatement), but for the canonical twin's own limit
+    on distinct escapes inside quotes."""
+    return _Canonicalizer(text, syntax, parameters, canonical=False).run()
 
 
 class _Canonicalizer:
     """One pass over the text, in the server's lexical states."""
 
-    def __init__(self, text: str, syntax: SqlSyntax) -> None:
+    def __init__(
+        self, text: str, syntax: SqlSyntax, parameters: bool = False, canonical: bool = True
+    ) -> None:
         self.text = text
         self.syntax = syntax
-        self.out = list(text)
+        self.parameters = parameters
+        self.canonical = canonical
+        self.out = list(text) if canonical else []
         self.codes: dict[str, int] = {}
         self.pos = 0
         #: The end of an executable comment the server runs, while inside one.
         self.in_executable = False
+        self.slots: list[Slot] = []
 
     def run(self) -> ReadStatement:
         text, end = self.text, len(self.text)
@@ -125,6 +170,7 @@ class _Canonicalizer:
             found = _CODE_STOP.search(text, self.pos)
             if found is None:
                 break
+            self._code(self.pos, found.start())
             self.pos = found.start()
             char = text[self.pos]
             if char == "'" or (char == '"' and not self.syntax.ansi_quotes):
@@ -143,11 +189,26 @@ class _Canonicalizer:
                 raise UnreadableStatement("a NUL character outside quotes")
             else:
                 self.pos += 1
+        self._code(self.pos, end)
         self.pos = end
         if self.in_executable:
             raise UnreadableStatement("an executable comment without its end")
         restore = {code: value for value, code in self.codes.items()}
-        return ReadStatement(self.text, "".join(self.out), restore)
+        return ReadStatement(self.text, "".join(self.out), restore, self.slots)
+
+    def _code(self, start: int, end: int) -> None:
+        """Note the integer literals (and ``?`` parameters) of a stretch of code."""
+        if start >= end:
+            return
+        found = [
+            (n.start(), n.end(), SlotKind.INTEGER) for n in _INTEGER.finditer(self.text, start, end)
+        ]
+        if self.parameters and "?" in self.text[start:end]:
+            found += [
+                (i, i + 1, SlotKind.PARAMETER) for i in range(start, end) if self.text[i] == "?"
+            ]
+            found.sort()
+        self.slots += found
 
     # -- quoted text -----------------------------------------------------------------------
 
@@ -173,9 +234,11 @@ class _Canonicalizer:
                 self._mark(i + 1, "")
                 i += 2
             elif char == quote:
-                if quote == '"':
+                if quote == '"' and self.canonical:
                     self.out[start] = self.out[i] = "'"
                 self.pos = i + 1
+                if not (start and _INTRODUCED.match(text, start - 1)):
+                    self.slots.append((start, self.pos, SlotKind.STRING))
                 return
             else:
                 self._mark(i, self._in_single_quotes(char))
@@ -207,7 +270,8 @@ class _Canonicalizer:
                     self._mark(i + 1, "")
                 i += 2
             elif char == quote:
-                self.out[start] = self.out[i] = "`"
+                if self.canonical:
+                    self.out[start] = self.out[i] = "`"
                 self.pos = i + 1
                 return
             else:  # a backtick inside ANSI double quotes
@@ -217,6 +281,8 @@ class _Canonicalizer:
     def _mark(self, index: int, written: str) -> None:
         """Replace the character at ``index`` with the placeholder written back as
         ``written``."""
+        if not self.canonical:
+            return
         code = self.codes.get(written)
         if code is None:
             if len(self.codes) >= _PLACEHOLDERS:
@@ -242,6 +308,7 @@ class _Canonicalizer:
             # The server ends an executable comment at */ even inside a line comment.
             raise UnreadableStatement("a line comment inside an executable comment")
         self._blank(start, end)
+        self.slots.append((start, end, SlotKind.COMMENT))
         self.pos = end
 
     def _block_comment(self) -> None:
@@ -259,9 +326,12 @@ class _Canonicalizer:
             raise UnreadableStatement("a comment without its end")
         _no_nul(text, start, end)
         self._blank(start, end + 2)
+        self.slots.append((start, end + 2, SlotKind.COMMENT))
         self.pos = end + 2
 
     def _blank(self, start: int, end: int) -> None:
+        if not self.canonical:
+            return
         for i in range(start, end):
             if self.out[i] != "\n":
                 self.out[i] = " "

@@ -24,13 +24,14 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 from sqlglot.dialects.mysql import MySQL
 from sqlglot.errors import SqlglotError
+from sqlglot.tokenizer_core import Token
 
 from rewriter.dialect import MYSQL, dialect_of
 from rewriter.errors import PlanError
 from rewriter.functions import MLFunction
 from rewriter.lexer import SqlSyntax, read_statement
-from rewriter.spans import CallSpan, call_spans
-from rewriter.sql_text import input_key, item_aliases
+from rewriter.spans import CallSpan, token_call_spans
+from rewriter.sql_text import input_key, item_alias, item_aliases
 
 _MARKER = "__mlproxy_keys__"
 _NONDETERMINISTIC = {
@@ -67,9 +68,15 @@ class CallSite:
     #: For a call in a subquery: the same over the enclosing statements' rows too, for
     #: when the subquery is correlated (its own scope alone does not resolve).
     flat_key_query: str | None = None
-    #: Aliases that keep select-list columns named as the client wrote them, each with
-    #: the offset after its select item.
-    aliases: list[tuple[str, int]] = field(default_factory=list)
+    #: The select items around the call whose columns must keep the name the client's
+    #: text gives them (an alias is added after each): their start and end offsets.
+    aliases: list[tuple[int, int]] = field(default_factory=list)
+    #: For a constant site: its key row when its inputs' exact bytes are known from the
+    #: statement's text alone (plain literals, rewriter.plan_cache), so no query reads them.
+    known_inputs: tuple[bytes | None, ...] | None = None
+    #: Per input: whether it is a literal (the same for every row, in the key query and
+    #: in the statement), which an inline lookup need not compare (proxy.ml.answers).
+    literal_inputs: tuple[bool, ...] = ()
 
 
 @dataclass
@@ -83,14 +90,22 @@ class MLPlan:
     def constant_calls(self) -> list[CallSite]:
         return [c for c in self.calls if c.constant]
 
+    @property
+    def queried_constants(self) -> list[CallSite]:
+        """The constant sites whose inputs a query must read (their bytes are not known)."""
+        return [c for c in self.calls if c.constant and c.known_inputs is None]
+
     def constant_query(self) -> str | None:
-        """One FROM-less SELECT of every constant input's key, or None."""
-        keys = [input_key(text) for call in self.constant_calls for text in call.inputs]
+        """One FROM-less SELECT of the keys of every constant input not known already,
+        or None."""
+        keys = [input_key(text) for call in self.queried_constants for text in call.inputs]
         return "SELECT " + ", ".join(keys) if keys else None
 
     def waves(self) -> list[list[CallSite]]:
         """The call sites in the order they can be answered: a site whose key query reads
         another call's answers (a derived table or CTE with a call) comes after it."""
+        if len(self.calls) == 1:
+            return [self.calls]  # the usual statement: one call, one wave
         by_offset = {c.span.name_start: c for c in self.calls}
         waiting = {c.index: dependencies(c.key_query or "") & set(by_offset) for c in self.calls}
         done: set[int] = set()
@@ -128,8 +143,8 @@ class MLPlan:
             if state is not None and name in state:
                 edits[(span.start, 0, span.end)] = state[name]
         for call in self.calls:
-            for name, at in call.aliases:
-                edits[(at, 1, at)] = f" AS {name}"
+            for start, end in call.aliases:
+                edits[(end, 1, end)] = " AS " + item_alias(self.sql[start:end])
         out, pos = [], 0
         for (start, _, end), text in sorted(edits.items()):
             out.append(self.sql[pos:start])
@@ -151,10 +166,13 @@ def plan_statement(
     read = read_statement(sql, syntax or SqlSyntax())
     parsable = _parsable(read.canonical)
     try:
+        # One tokenization for the parse, the calls' spans and the select items' names.
         dialect = dialect_of(syntax or SqlSyntax())
-        statements = [s for s in dialect.parse(parsable) if s is not None]
+        tokens = dialect.tokenize(parsable)
+        parsed = dialect.parser().parse(tokens, parsable)
     except SqlglotError:
         return None
+    statements = [s for s in parsed if s is not None]
     nodes = [
         node
         for statement in statements
@@ -172,10 +190,10 @@ def plan_statement(
             "a view cannot call ML functions through mlproxy: the proxy evaluates calls per "
             "statement, so put the call in the query that reads the view"
         )
-    spans = call_spans(parsable, frozenset(f.name for f in functions.values()))
-    plan = MLPlan(sql, state_calls=_state_calls(parsable, spans.values()))
+    spans = token_call_spans(tokens, frozenset(f.name for f in functions.values()))
+    plan = MLPlan(sql, state_calls=_state_calls(parsable, tokens, spans.values()))
     for node in sorted(nodes, key=lambda n: n.meta.get("start", 0)):
-        site = _call_site(len(plan.calls), node, spans, functions, sql, parsable, dialect)
+        site = _call_site(len(plan.calls), node, spans, functions, sql, parsable, tokens, dialect)
         site.key_query = site.key_query and read.restore(site.key_query)
         site.flat_key_query = site.flat_key_query and read.restore(site.flat_key_query)
         plan.calls.append(site)
@@ -183,11 +201,13 @@ def plan_statement(
     return plan
 
 
-def _state_calls(sql: str, ml_spans: Iterable[CallSpan]) -> list[tuple[str, CallSpan]]:
+def _state_calls(
+    sql: str, tokens: list[Token], ml_spans: Iterable[CallSpan]
+) -> list[tuple[str, CallSpan]]:
     """ROW_COUNT()/FOUND_ROWS() outside the ML calls (those are replaced whole)."""
     inside = [(s.start, s.end) for s in ml_spans]
     found = []
-    for span in call_spans(sql, STATE_FUNCTIONS).values():
+    for span in token_call_spans(tokens, STATE_FUNCTIONS).values():
         if not span.args and not any(a <= span.start < b for a, b in inside):
             name = sql[span.name_start : span.name_start + 10].lower().split("(")[0].strip()
             found.append((name, span))
@@ -210,9 +230,11 @@ def _call_site(
     functions: Mapping[str, MLFunction],
     sql: str,
     parsable: str,
+    tokens: list[Token],
     dialect: MySQL,
 ) -> CallSite:
-    """``sql`` is the client's text, ``parsable`` its canonical twin (same offsets)."""
+    """``sql`` is the client's text, ``parsable`` its canonical twin (same offsets) and
+    ``tokens`` the twin's tokens."""
     function = lookup(node, functions)
     assert function is not None
     span = spans.get(node.meta.get("start", -1))
@@ -237,7 +259,10 @@ def _call_site(
         inputs=inputs,
         batch_size=_batch_size(node, function),
         constant=not any(_refers_to_rows(arg) for arg in node.expressions[: function.inputs]),
-        aliases=item_aliases(node, span, parsable, sql),
+        aliases=item_aliases(node, span, parsable, tokens),
+        literal_inputs=tuple(
+            isinstance(arg, exp.Literal | exp.Null) for arg in node.expressions[: function.inputs]
+        ),
     )
     if not site.constant:
         site.key_query = key_query(node, inputs, functions, dialect)

@@ -32,7 +32,11 @@ def tokenize(sql: str) -> list[Token]:
 
 def call_spans(sql: str, names: frozenset[str]) -> dict[int, CallSpan]:
     """Every call of one of ``names``, keyed by the offset of the function name."""
-    tokens = tokenize(sql)
+    return token_call_spans(tokenize(sql), names)
+
+
+def token_call_spans(tokens: list[Token], names: frozenset[str]) -> dict[int, CallSpan]:
+    """``call_spans`` of a statement already tokenized."""
     spans = {}
     for i, token in enumerate(tokens[:-1]):
         if token.text.lower() in names and tokens[i + 1].token_type in _OPEN:

@@ -8,6 +8,7 @@ structure whatever its bytes or the session's sql_mode.
 from __future__ import annotations
 
 import math
+import re
 
 from sqlglot import exp
 from sqlglot.tokenizer_core import Token, TokenType
@@ -17,6 +18,8 @@ from rewriter.spans import CallSpan, tokenize
 
 #: MySQL's limit on the length of a column alias.
 MAX_ALIAS = 256
+#: Characters outside the Basic Multilingual Plane.
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 
 _ITEM_START = {
     TokenType.SELECT,
@@ -82,19 +85,18 @@ def quote_identifier(name: str) -> str:
 
 
 def item_aliases(
-    node: exp.Expr, span: CallSpan, sql: str, source: str | None = None
-) -> list[tuple[str, int]]:
+    node: exp.Expr, span: CallSpan, sql: str, tokens: list[Token] | None = None
+) -> list[tuple[int, int]]:
     """For each select-list item around the call that has no alias, from the innermost
-    out: the item's original text quoted as an alias, and the offset just after the item.
-    MySQL names such a column by its text; the rewrite must not change the name.
-    ``sql`` is what sqlglot read (rewriter.lexer's canonical twin), ``source`` the
-    client's text at the same offsets (default: ``sql``)."""
-    source = sql if source is None else source
-    tokens = tokenize(sql)
+    out: the item's start and end offsets. MySQL names such a column by its text (see
+    ``item_alias``); the rewrite must not change the name. ``sql`` is what sqlglot read
+    (rewriter.lexer's canonical twin, whose offsets are the client's text's), ``tokens``
+    its tokens when they are at hand."""
+    tokens = tokenize(sql) if tokens is None else tokens
     depths = _depths(tokens)
     anchor = next(i for i, t in enumerate(tokens) if t.start == span.name_start)
     strict = False
-    aliases: list[tuple[str, int]] = []
+    aliases: list[tuple[int, int]] = []
     item: exp.Expr = node
     while True:
         while item.parent is not None and not isinstance(item.parent, exp.Select):
@@ -104,8 +106,7 @@ def item_aliases(
         if parent is None or select is None:
             return aliases
         if item in parent.expressions and not isinstance(item, exp.Alias):
-            start, end = _item_bounds(tokens, depths, anchor, select)
-            aliases.append((quote_identifier(column_name(source[start:end])), end))
+            aliases.append(_item_bounds(tokens, depths, anchor, select))
         item, anchor, strict = parent, select, True
 
 
@@ -121,11 +122,16 @@ def _depths(tokens: list[Token]) -> list[int]:
     return depths
 
 
+def item_alias(item_text: str) -> str:
+    """The alias that keeps an unaliased select item's column named as the client wrote
+    it (``item_text``: the client's text of the item)."""
+    return quote_identifier(column_name(item_text))
+
+
 def column_name(item_text: str) -> str:
     """The name MySQL gives an unaliased item: its text, at most 256 characters, with
     characters outside the Basic Multilingual Plane as '?' (identifiers are utf8mb3)."""
-    text = item_text.strip()[:MAX_ALIAS]
-    return "".join("?" if ord(char) > 0xFFFF else char for char in text)
+    return _ASTRAL.sub("?", item_text.strip()[:MAX_ALIAS])
 
 
 def _owning_select(tokens: list[Token], depths: list[int], anchor: int, strict: bool) -> int | None:

@@ -18,19 +18,18 @@ Errors (see ml_backends.aws.runtime for the transport side):
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
+from typing import Unpack
 
 from ml_backends.aws.runtime import (
     AUTH_CODES,
-    READ_TIMEOUT,
     AWSRuntimeBackend,
+    ClientOptions,
     ServiceError,
     credentials_refused,
 )
-from ml_backends.base import Outcome
-from ml_backends.bounded_read import DEFAULT_MAX_ANSWER_BYTES
+from ml_backends.base import Arguments, Outcome
 from ml_backends.errors import InferenceFailed, MLBackendError, RetryableError, Throttled
-from ml_backends.pooled import MAX_CONCURRENCY
 from ml_backends.sagemaker_csv import encode_field
 
 #: Aurora's defaults for CONTENT_TYPE and ACCEPT.
@@ -43,16 +42,15 @@ _BUSY_CODES = frozenset(
 )
 
 
-def request_body(item: Hashable) -> bytes | None:
+def request_body(arguments: Arguments) -> bytes | None:
     """The body for one input (a 1-tuple), or None for a NULL argument."""
-    arguments: tuple[object, ...] = tuple(item)  # type: ignore[arg-type]
     if len(arguments) != 1:
         raise InferenceFailed(f"a Bedrock function takes one argument, not {len(arguments)}")
     (value,) = arguments
     return None if value is None else encode_field(value).encode("utf-8")
 
 
-class BedrockBackend(AWSRuntimeBackend):
+class BedrockBackend(AWSRuntimeBackend[Arguments]):
     """Inputs are 1-tuples (the request body); answers the response body as text."""
 
     service = "bedrock-runtime"
@@ -64,29 +62,19 @@ class BedrockBackend(AWSRuntimeBackend):
         *,
         content_type: str = DEFAULT_CONTENT_TYPE,
         accept: str = DEFAULT_ACCEPT,
-        region: str | None = None,
-        endpoint_url: str | None = None,
-        read_timeout: float = READ_TIMEOUT,
-        max_concurrency: int = MAX_CONCURRENCY,
-        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+        **client: Unpack[ClientOptions],
     ) -> None:
         self.model_id = model_id
         self.name = f"bedrock:{model_id}"
         self.content_type = content_type
         self.accept = accept
-        super().__init__(
-            region=region,
-            endpoint_url=endpoint_url,
-            read_timeout=read_timeout,
-            max_concurrency=max_concurrency,
-            max_answer_bytes=max_answer_bytes,
-        )
+        super().__init__(**client)
 
     @property
     def where(self) -> str:
         return f"Bedrock model {self.model_id!r}"
 
-    def infer_blocking(self, batch: Sequence[Hashable]) -> list[Outcome]:
+    def infer_blocking(self, batch: Sequence[Arguments]) -> list[Outcome]:
         """Usually one input (max_batch_size is 1); more are sent one after another."""
         return [self._invoke(request_body(item)) for item in batch]
 

@@ -25,7 +25,7 @@ from ml_backends.aws.runtime import (
     credentials_refused,
     transport_error,
 )
-from ml_backends.base import ItemError, Outcome
+from ml_backends.base import Arguments, ItemError, Outcome
 from ml_backends.errors import InferenceFailed, MLBackendError, RetryableError, Throttled
 from ml_backends.sentiment import (
     LABELS,
@@ -91,7 +91,7 @@ def _sentiment(result: dict[str, Any]) -> Outcome:
     return Sentiment(label, float(score))
 
 
-class ComprehendBackend(AWSRuntimeBackend):
+class ComprehendBackend(AWSRuntimeBackend[Arguments]):
     """Sentiment of (text, language) inputs through BatchDetectSentiment.
 
     Each batch may mix languages, but one request takes one LanguageCode: the batch is
@@ -107,16 +107,15 @@ class ComprehendBackend(AWSRuntimeBackend):
     max_batch_size = MAX_DOCUMENTS
     where = WHERE
 
-    def batch_key(self, item: Hashable) -> Hashable:
+    def batch_key(self, item: Arguments) -> Hashable:
         """BatchDetectSentiment takes one language per call."""
-        language: Hashable = item[1]  # type: ignore[index]
-        return language
+        return item[1]
 
     def service_error(self, error: ServiceError) -> MLBackendError:
         return service_error(error)
 
-    def infer_blocking(self, batch: Sequence[Hashable]) -> list[Outcome]:
-        inputs = [SentimentInput(str(item[0]), str(item[1])) for item in batch]  # type: ignore[index]
+    def infer_blocking(self, batch: Sequence[Arguments]) -> list[Outcome]:
+        inputs = [SentimentInput(str(item[0]), str(item[1])) for item in batch]
         outcomes: list[Outcome] = [None] * len(inputs)
         for language, positions in group_by_language(inputs).items():
             texts = [inputs[p].text for p in positions]

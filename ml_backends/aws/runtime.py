@@ -19,8 +19,9 @@ import abc
 import contextlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
+from ml_backends.base import Input
 from ml_backends.bounded_read import DEFAULT_MAX_ANSWER_BYTES, read_answer
 from ml_backends.errors import BackendNotFound, InferenceFailed, MLBackendError, RetryableError
 from ml_backends.pooled import MAX_CONCURRENCY, PooledBackend
@@ -174,7 +175,18 @@ def credentials_refused(where: str, error: ServiceError, action: str) -> Inferen
     )
 
 
-class AWSRuntimeBackend(PooledBackend):
+class ClientOptions(TypedDict, total=False):
+    """How an AWSRuntimeBackend reaches its service: the options every one of them takes."""
+
+    region: str | None
+    endpoint_url: str | None
+    connect_timeout: float
+    read_timeout: float
+    max_concurrency: int
+    max_answer_bytes: int
+
+
+class AWSRuntimeBackend(PooledBackend[Input]):
     """A pooled backend calling one AWS runtime service through one shared boto3 client
     (clients are thread-safe; sessions are not, so the session only builds the client)."""
 

@@ -16,19 +16,18 @@ Errors (see ml_backends.aws.runtime for the transport side):
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
+from typing import Unpack
 
 from ml_backends.aws.runtime import (
     AUTH_CODES,
-    READ_TIMEOUT,
     AWSRuntimeBackend,
+    ClientOptions,
     ServiceError,
     credentials_refused,
 )
-from ml_backends.base import Outcome
-from ml_backends.bounded_read import DEFAULT_MAX_ANSWER_BYTES
+from ml_backends.base import Arguments, Outcome
 from ml_backends.errors import InferenceFailed, MLBackendError, RetryableError, Throttled
-from ml_backends.pooled import MAX_CONCURRENCY
 from ml_backends.sagemaker_csv import (
     CONTENT_TYPE,
     MAX_PAYLOAD,
@@ -44,7 +43,7 @@ DEFAULT_MAX_BATCH_SIZE = 10_000
 DEFAULT_ACCEPT = CONTENT_TYPE
 
 
-class SageMakerBackend(AWSRuntimeBackend):
+class SageMakerBackend(AWSRuntimeBackend[Arguments]):
     """Inputs are argument tuples; answers the endpoint's first value per row (str, or
     None for an empty value)."""
 
@@ -57,31 +56,21 @@ class SageMakerBackend(AWSRuntimeBackend):
         max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
         accept: str = DEFAULT_ACCEPT,
         max_payload: int = MAX_PAYLOAD,
-        region: str | None = None,
-        endpoint_url: str | None = None,
-        read_timeout: float = READ_TIMEOUT,
-        max_concurrency: int = MAX_CONCURRENCY,
-        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+        **client: Unpack[ClientOptions],
     ) -> None:
         self.endpoint_name = endpoint_name
         self.name = f"sagemaker:{endpoint_name}"
         self.max_batch_size = max_batch_size
         self.accept = accept
         self.max_payload = max_payload
-        super().__init__(
-            region=region,
-            endpoint_url=endpoint_url,
-            read_timeout=read_timeout,
-            max_concurrency=max_concurrency,
-            max_answer_bytes=max_answer_bytes,
-        )
+        super().__init__(**client)
 
     @property
     def where(self) -> str:
         return f"SageMaker endpoint {self.endpoint_name!r}"
 
-    def infer_blocking(self, batch: Sequence[Hashable]) -> list[Outcome]:
-        rows: list[Sequence[object]] = [tuple(item) for item in batch]  # type: ignore[arg-type]
+    def infer_blocking(self, batch: Sequence[Arguments]) -> list[Outcome]:
+        rows: list[Sequence[object]] = [tuple(item) for item in batch]
         answers: list[Outcome] = []
         for group in split_by_size(rows, self.max_payload):
             answers += self._invoke(group)

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 from ml_backends.errors import Throttled
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"mlproxy.{__name__}")
 
 #: The multiplicative decrease: a cut keeps this share of the refused rate.
 BETA = 0.7

@@ -22,12 +22,12 @@ import json
 import os
 import urllib.error
 import urllib.request
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 from ml_backends.aws.bedrock import request_body
-from ml_backends.base import Outcome
+from ml_backends.base import Arguments, Outcome
 from ml_backends.bounded_read import DEFAULT_MAX_ANSWER_BYTES, read_answer, read_detail
 from ml_backends.errors import (
     BackendNotFound,
@@ -68,7 +68,7 @@ def chat_request(argument: str, model_id: str) -> dict[str, Any]:
     return {"model": model_id, "messages": [{"role": "user", "content": argument}]}
 
 
-class OpenAIChatBackend(PooledBackend):
+class OpenAIChatBackend(PooledBackend[Arguments]):
     """Inputs are 1-tuples; answers the chat/completions response body as text."""
 
     max_batch_size = 1
@@ -91,7 +91,7 @@ class OpenAIChatBackend(PooledBackend):
         self._api_key = (os.environ if environ is None else environ).get(API_KEY_ENV)
         super().__init__(max_concurrency, thread_name="openai-chat")
 
-    def infer_blocking(self, batch: Sequence[Hashable]) -> list[Outcome]:
+    def infer_blocking(self, batch: Sequence[Arguments]) -> list[Outcome]:
         """Usually one input (max_batch_size is 1); more are sent one after another."""
         return [self._complete(request_body(item)) for item in batch]
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from urllib.parse import urlsplit, urlunsplit
 
-from ml_backends.base import Outcome, ThreadedBackend
+from ml_backends.base import Arguments, Outcome, ThreadedBackend
 from ml_backends.bounded_read import DEFAULT_MAX_ANSWER_BYTES, read_answer, read_detail
 from ml_backends.errors import BackendNotFound, InferenceFailed, RetryableError, Throttled
 from ml_backends.sagemaker_csv import CONTENT_TYPE, decode_answers, encode_rows, split_by_size
@@ -31,7 +31,7 @@ def invocations_url(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
 
 
-class SageMakerHTTPBackend(ThreadedBackend):
+class SageMakerHTTPBackend(ThreadedBackend[Arguments]):
     """Inputs are argument tuples; answers are the endpoint's first value per row, as text."""
 
     def __init__(
@@ -47,8 +47,8 @@ class SageMakerHTTPBackend(ThreadedBackend):
         self.timeout = timeout
         self.max_answer_bytes = max_answer_bytes
 
-    def infer_blocking(self, batch: Sequence[Hashable]) -> list[Outcome]:
-        rows: list[Sequence[object]] = [tuple(item) for item in batch]  # type: ignore[arg-type]
+    def infer_blocking(self, batch: Sequence[Arguments]) -> list[Outcome]:
+        rows: list[Sequence[object]] = [tuple(item) for item in batch]
         answers: list[Outcome] = []
         for group in split_by_size(rows):
             answers += self._post(group)

@@ -22,7 +22,7 @@ import pwd
 from proxy.errors import AuthenticationFailed
 from proxy.upstream.backend import BackendAddress
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"mlproxy.{__name__}")
 
 
 def os_user() -> str:

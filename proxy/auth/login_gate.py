@@ -27,7 +27,7 @@ from collections import Counter
 
 from proxy.errors import TooManyConnections
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"mlproxy.{__name__}")
 
 #: Refusals are logged at most this often (a flood would otherwise flood the log too).
 REFUSAL_LOG_INTERVAL = 10.0

@@ -33,7 +33,7 @@ from proxy.upstream.backend import BackendConnection
 from proxy.upstream.internal import fetch_rows, read_response, send_command
 from proxy.wire import scramble
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"mlproxy.{__name__}")
 
 #: Seconds a hash read from the backend is used before it is read again.
 HASH_TTL = 60.0

@@ -4,11 +4,12 @@ statements, examples/queries/churn.sql, run as they are)."""
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
-from proxy.config import endpoint_routes, load_config
+from proxy.config import endpoint_routes, load_config, parse_backend_url
 from proxy.embedded_db import EmbeddedServer, run_sql, start_embedded_server
 from proxy.logs import configure_logging
 from proxy.server import ProxyServer, run_server
@@ -68,6 +69,19 @@ def query_files(folder: Path) -> list[Path]:
     return sorted(p for name in QUERY_FOLDERS for p in (folder / name).glob("*.sql"))
 
 
+#: The statement the demo's ``mlproxy explain`` line explains.
+EXPLAINED = "SELECT comment_id, aws_comprehend_detect_sentiment(comment_text, 'en') FROM comments"
+
+
+def _explain_command(server: ProxyServer) -> str:
+    """``mlproxy explain`` against the demo's MariaDB, as the demo's account, pasteable."""
+    address = parse_backend_url(server.config.require_backend()).address
+    url = f"mysql://{DEMO_USER}:{DEMO_PASSWORD}@{address.host}:{address.port}/{DEMO_DATABASE}"
+    script = Path(sys.executable).parent / "mlproxy"  # the virtualenv's, as ./dev runs it
+    program = _shown(script) if script.exists() else "mlproxy"
+    return f"{program} explain --backend {url} {shlex.quote(EXPLAINED)}"
+
+
 def _announce(server: ProxyServer, tables: dict[str, list[str]], queries: list[Path]) -> None:
     host, _ = server.config.listen_address
     client = f"mariadb -h {host} -P {server.port} -u {DEMO_USER} -p{DEMO_PASSWORD} {DEMO_DATABASE}"
@@ -84,6 +98,8 @@ def _announce(server: ProxyServer, tables: dict[str, list[str]], queries: list[P
         f"Tables in {DEMO_DATABASE} (columns):\n{listed}"
         f"Endpoints of CREATE FUNCTION ... ALIAS:\n{routes}"
         f"Try next:\n{tries}"
+        f"See what the proxy would send for a statement (no model is asked):\n"
+        f"  {_explain_command(server)}\n"
         f"Stop with Ctrl-C.\n",
         file=sys.stderr,
         flush=True,

@@ -38,23 +38,44 @@ EXPLAIN_SETTINGS = (
 )
 
 
+#: The page of the project's documentation (paths in its repository) each command's
+#: --help points to; tests/unit/test_docs.py checks that each exists.
+DOCS_PAGES = {
+    "mlproxy": "README.md (a quickstart) and docs/",
+    "serve": "docs/configuration.md (every setting)",
+    "explain": "docs/sql.md (EXPLAIN and mlproxy explain)",
+    "demo": "README.md (the 30-second tour)",
+    "functions": "docs/aliases.md (endpoint aliases)",
+}
+
+
+def _docs(command: str) -> str:
+    return f"Documentation: {DOCS_PAGES[command]}."
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlproxy",
         description="Aurora-style ML SQL functions for any MySQL or MariaDB, as a proxy.",
+        epilog=_docs("mlproxy"),
     )
     parser.add_argument("--version", action="version", version=f"mlproxy {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    serve = commands.add_parser("serve", help="run the proxy in front of a MySQL/MariaDB server")
+    serve = commands.add_parser(
+        "serve", help="run the proxy in front of a MySQL/MariaDB server", epilog=_docs("serve")
+    )
     _add_settings(serve)
     explain = commands.add_parser(
         "explain",
-        help="show how the ML calls of a statement are rewritten and what they cost",
+        help="show the statement the proxy would send for one with ML calls, and its cost",
+        epilog=_docs("explain"),
     )
     explain.add_argument("sql", help="the statement")
     _add_settings(explain, only=EXPLAIN_SETTINGS)
     demo = commands.add_parser(
-        "demo", help="start a throwaway MariaDB/MySQL with the example tables, and serve it"
+        "demo",
+        help="start a throwaway MariaDB/MySQL with the example tables, and serve it",
+        epilog=_docs("demo"),
     )
     demo.add_argument(
         "--listen", default="127.0.0.1:6033", metavar="HOST:PORT", help="address for clients"
@@ -78,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="route an alias endpoint, as for serve (added to, or overriding, the examples')",
     )
     functions = commands.add_parser(
-        "functions", help="create, list, show or drop endpoint aliases (CREATE FUNCTION ... ALIAS)"
+        "functions",
+        help="create, list, show or drop endpoint aliases (CREATE FUNCTION ... ALIAS)",
+        epilog=_docs("functions"),
     )
     for action in add_function_commands(functions):
         _add_settings(action, only=FUNCTION_SETTINGS)

@@ -33,6 +33,19 @@ INLINE_MAX_ANSWERS = 256
 INLINE_MAX_BYTES = 1 << 16
 
 
+class UnaskedAnswer:
+    """An answer nobody asked the model for yet: ``mlproxy explain`` passes it to the
+    code that writes answers into SQL, so it shows the form the statement would run
+    with (inline or a lookup table), each answer written as ``<answer>``."""
+
+    def __repr__(self) -> str:
+        return "<answer>"
+
+
+#: The one stand-in answer.
+UNASKED = UnaskedAnswer()
+
+
 # --- key rows to backend inputs -------------------------------------------------------
 
 
@@ -68,6 +81,8 @@ def literal(function: MLFunction, answer: object) -> str:
     """An answer as a SQL literal of the function's stored answer type."""
     if answer is None:
         return "NULL"
+    if answer is UNASKED:
+        return repr(answer)
     if function.answers_text:
         if isinstance(answer, float) and not math.isfinite(answer):
             raise MLStatementError(
@@ -92,7 +107,7 @@ def typed_literal(function: MLFunction, answer: object) -> str:
 
 def _elt_literal(function: MLFunction, answer: object) -> str:
     """ELT returns text: a DOUBLE goes as its exact decimal text, cast back after."""
-    if function.sql_type == "DOUBLE" and not function.answers_text:
+    if function.sql_type == "DOUBLE" and not function.answers_text and answer is not UNASKED:
         value = answer[1] if isinstance(answer, Sentiment | tuple | list) else answer
         return string_literal(repr(float(value)))  # type: ignore[arg-type]
     return literal(function, answer)
@@ -112,6 +127,9 @@ def inline_lookup(site: CallSite, site_answers: dict[Row, object]) -> str | None
     ]
     if len(answered) > INLINE_MAX_ANSWERS:
         return None  # before building thousands of keys only to drop them
+    compared = _compared_inputs(site, [row for row, _ in answered])
+    if compared is not None:
+        answered = [(tuple(row[i] for i in compared), answer) for row, answer in answered]
     keys = [bytes_literal(combined_key(row, null_safe)) for row, _ in answered]
     if sum(len(k) for k in keys) > INLINE_MAX_BYTES:
         return None
@@ -119,8 +137,24 @@ def inline_lookup(site: CallSite, site_answers: dict[Row, object]) -> str | None
     if not answered:
         return f"CAST(NULL AS {cast})"
     values = ", ".join(_elt_literal(site.function, answer) for _, answer in answered)
-    key = combined_key_sql(site.inputs, null_safe)
+    inputs = site.inputs if compared is None else [site.inputs[i] for i in compared]
+    key = combined_key_sql(inputs, null_safe)
     return f"CAST(ELT(FIELD({key}, {', '.join(keys)}), {values}) AS {cast})"
+
+
+def _compared_inputs(site: CallSite, rows: list[Row]) -> list[int] | None:
+    """The inputs an inline lookup compares when some are literals (``'en'``): a literal
+    is the same in every row, so only the others tell rows apart, and the statement's
+    key is shorter for the server to read and compute. None: compare them all."""
+    literal = site.literal_inputs
+    if not any(literal):
+        return None
+    compared = [
+        i
+        for i, is_literal in enumerate(literal)
+        if not is_literal or len({row[i] for row in rows}) > 1
+    ]
+    return compared if compared and len(compared) < len(literal) else None
 
 
 def combined_key(row: Row, null_safe: bool = False) -> bytes:

@@ -58,6 +58,10 @@ class ProcessMemory:
     wait: float = DEFAULT_WAIT
     used: int = 0
 
+    def has_room(self) -> bool:
+        """Whether a new statement would be admitted at once."""
+        return self.used < self.limit * ADMIT_BELOW
+
     async def admit(self, statement_limit: int) -> StatementMemory:
         """A new statement's budget, once the process has room for it."""
         deadline = time.monotonic() + self.wait

@@ -1,11 +1,13 @@
 """Running a statement that calls ML functions (the plan comes from rewriter.plan).
 
-1. Read the session's ML settings (user variables) and every call site's inputs: one
-   query for all constant inputs, one key query per row-dependent site.
-2. Check the inputs (languages) and the estimated backend requests against the cap,
-   before any backend call.
+1. Read every call site's inputs: constant inputs from the statement's text when it
+   says them plainly (rewriter.plan_cache), else one query for them all; one key query
+   per row-dependent site.
+2. Check the inputs (languages). When the cache does not answer them all: read the
+   session's ML settings (user variables), check the client's privileges for the
+   statement and the estimated backend requests against the cap, before any backend call.
 3. Infer through the shared engines (one per backend family: sentiment and confidence
-   of one text share a call).
+   of one text share a call); a few inputs all cached are answered without them.
 4. Write answers as literals (constant sites) or into session temporary tables
    (row-dependent sites), and relay the rewritten statement's result to the client.
 
@@ -17,16 +19,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ml_backends.base import ItemError
 from ml_backends.control.adaptive_rate import RateLimits
 from ml_backends.control.budget import TimeBudget, tightest
 from ml_backends.counters import MLCounters
-from ml_backends.engine import AnswersCallback, InferenceEngine
+from ml_backends.engine import AnswersCallback, InferenceEngine, NotCached
 from ml_backends.errors import BudgetExhausted, InvalidTargetName, MLBackendError
-from ml_backends.slices import LoopSlices
+from ml_backends.slices import CHECK_EVERY, LoopSlices
 from ml_backends.targets import check_alias_name
 from proxy.errors import BackendRejected, ErrorCode, Interrupted, MLStatementError, sqlstate_of
 from proxy.ml.activity import RunningML
@@ -38,19 +40,32 @@ from proxy.ml.answers import (
     lookup_sql,
     typed_literal,
 )
-from proxy.ml.memory import DEFAULT_STATEMENT_MEMORY, ProcessMemory, StatementMemory, row_cost
+from proxy.ml.fastpath.memo import CachedAnswers
+from proxy.ml.memory import (
+    DEFAULT_STATEMENT_MEMORY,
+    ProcessMemory,
+    StatementMemory,
+    row_cost,
+)
 from proxy.ml.privileges import ACCESS_DENIED, check_privileges
-from proxy.ml.settings import SettingsError, StatementSettings, read_settings
+from proxy.ml.settings import (
+    SettingsError,
+    StatementSettings,
+    read_settings,
+    read_state,
+    read_variables,
+)
 from proxy.ml.tables import LookupTable, PipelinedStatements, needs_table, rows_by_input
 from proxy.upstream.backend import BackendConnection
-from proxy.upstream.internal import Row, fetch_rows
+from proxy.upstream.internal import Row, fetch_rows, read_rows
 from rewriter.ddl import AliasFunction
 from rewriter.errors import PlanError
 from rewriter.functions import MLFunction
 from rewriter.lexer import SqlSyntax
 from rewriter.plan import CallSite, MLPlan, plan_statement, render
+from rewriter.plan_cache import PlanCache
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"mlproxy.{__name__}")
 
 __all__ = [
     "MLRuntime",
@@ -65,6 +80,9 @@ __all__ = [
 ]
 
 ER_BAD_FIELD = 1054  # Unknown column: a key query outside a correlated subquery's context
+
+#: What a statement asked one engine: (engine, cache namespace, inputs, their answers).
+Asked = tuple[InferenceEngine, Hashable, list[Hashable], dict[Hashable, object]]
 
 #: Builds the inference backend of an alias definition (see proxy.ml.runtime).
 AliasEngineFactory = Callable[[AliasFunction], InferenceEngine]
@@ -91,6 +109,8 @@ class MLRuntime:
     rates: RateLimits = field(default_factory=RateLimits)
     #: Seconds one statement's inference may take (ml_statement_timeout; 0: no limit).
     statement_timeout: float = 0.0
+    #: Plans by statement shape (ml_plan_cache_entries, ml_plan_cache_memory).
+    plans: PlanCache = field(default_factory=PlanCache)
 
     def engine_for(self, function: MLFunction) -> InferenceEngine | None:
         """The engine answering ``function``: the built-ins' by family; an alias's built
@@ -184,7 +204,7 @@ async def read_statement_settings(
 
 
 @dataclass
-class _Inputs:
+class CallInputs:
     """Each site's distinct input rows (exact utf8mb4 bytes per input)."""
 
     by_site: dict[int, list[Row]] = field(default_factory=dict)
@@ -231,12 +251,40 @@ class MLStatement:
         self.memory = StatementMemory(runtime.statement_memory)
         #: Where the statement's time budget starts.
         self.started = time.monotonic()
+        #: The session's ML variables are read and the privileges checked (for requests).
+        self._ready_for_requests = False
+        #: What each engine answered: (engine, cache namespace, inputs, answers).
+        self._answered: list[Asked] = []
+        #: Sites whose key queries are sent already (proxy.ml.fastpath.quick): their rows
+        #: are read.
+        self._sent: frozenset[int] = frozenset()
+        #: The wave at hand, for the progress of a statement that turns to requests.
+        self._stage = (0, 1)
+
+    @property
+    def asked_models(self) -> bool:
+        """Whether the statement got ready for model requests (its answers were not all
+        cached)."""
+        return self._ready_for_requests
+
+    async def prepare_sent(self, sent: Sequence[CallSite]) -> str:
+        """prepare() of a statement whose first key queries (of ``sent``) went to the
+        backend already, in order (proxy.ml.fastpath.quick): their rows are read, not asked."""
+        self._sent = frozenset(site.index for site in sent)
+        return await self.prepare()
 
     async def prepare(self) -> str:
         """Do everything but the statement itself; return the rewritten statement.
-        The client's privileges for the statement are checked before any model request."""
+
+        Before the first model request (and only when there is one: a statement whose
+        answers are all cached sends nothing but its own queries), the session's ML
+        variables are read, the client's privileges for the statement are checked (a
+        statement it may not run costs no request; one it may not run and whose answers
+        are cached fails as the final statement: with the backend's own error) and the
+        request cap is applied."""
         settings = await self.read_settings()
-        await check_privileges(self.backend, self.plan)
+        if self.plan.state_calls and not settings.state_read:
+            await read_state(self.backend, settings)
         self.memory = await self.runtime.memory.admit(self.runtime.statement_memory)
         try:
             replacements = await self._answer_waves()
@@ -256,15 +304,23 @@ class MLStatement:
         waves = self.plan.waves()  # usually one: calls reading calls come later
         for index, wave in enumerate(waves):
             inputs = await self.collect(wave, replacements)
+            cached = self._from_cache(wave, inputs)
+            if cached is not None:
+                replacements.update(cached)
+                continue
             keyed = await self._keyed(wave, inputs)
             requests = await _family_requests(wave, keyed)
-            expected = await self._check_caps(requests)
+            self._stage = (index, len(waves))
             if self.activity is not None:
-                self.activity.begin_stage(index, len(waves), expected)
+                self.activity.begin_stage(index, len(waves), 0)
+            if any(len(request.wanted) > CHECK_EVERY for request in requests.values()):
+                # Many inputs: get ready for requests now (a few are tried on the cache
+                # first: NotCached in _infer).
+                await self._before_requests(requests)
             statements = PipelinedStatements(self.backend)
             try:
                 tables = self._open_tables(wave, keyed, statements)
-                answers = await self._infer(requests, keyed, tables)
+                answers = await self._infer(requests, keyed, tables, statements)
                 replacements.update(
                     await self._materialize(wave, inputs, answers, tables, statements)
                 )
@@ -289,6 +345,87 @@ class MLStatement:
         table.create()
         self._tables.append(table.name)
         return table
+
+    def _from_cache(self, wave: list[CallSite], inputs: CallInputs) -> dict[int, str] | None:
+        """A wave's replacements when each call has few inputs, all of them answered by
+        the cache, and its answers fit in the statement: the same as the steps below
+        give (keys, requests, inference, materialization, the engine's counts), without
+        their machinery. None, with nothing counted, when it takes them."""
+        found = self.cached_replacements(wave, inputs)
+        if found is None:
+            return None
+        replacements, asked = found
+        self.count_cached(asked)
+        return replacements
+
+    def cached_replacements(
+        self, wave: list[CallSite], inputs: CallInputs
+    ) -> tuple[dict[int, str], list[Asked]] | None:
+        """``_from_cache``'s replacements and what it asked each engine, not yet counted
+        (``count_cached``); None when the cache does not answer them all."""
+        replacements: dict[int, str] = {}
+        asked: dict[str, Asked] = {}
+        for site in wave:
+            rows = inputs.by_site[site.index]
+            if len(rows) > CHECK_EVERY:
+                return None
+            function = site.function
+            family = function.family
+            if family not in asked:
+                engine = self._engine(function)
+                asked[family] = (engine, self._namespace(family), [], {})
+            engine, namespace, wanted, found = asked[family]
+            held = engine.cache.held
+            answers: dict[Row, object] = {}
+            for row in rows:
+                key = backend_input(function, row)
+                if key is None:
+                    answers[row] = None
+                    continue
+                hit, value = held(namespace, key)
+                if not hit:
+                    return None
+                answers[row] = found[key] = value
+                wanted.append(key)
+            if site.constant:
+                (row,) = rows
+                replacements[site.index] = typed_literal(function, answers[row])
+                continue
+            inline = inline_lookup(site, answers)
+            if inline is None:
+                return None
+            replacements[site.index] = inline
+        return replacements, list(asked.values())
+
+    def count_cached(self, asked: list[Asked]) -> None:
+        """Count cached answers as the engine counts them (see cached_replacements)."""
+        session = self.requester.counters
+        for engine, namespace, wanted, found in asked:
+            engine.counters.add_cached(len(wanted))
+            if session is not None:
+                session.add_cached(len(wanted))
+            self._answered.append((engine, namespace, wanted, found))
+
+    def cached_answers(self) -> tuple[CachedAnswers, ...] | None:
+        """After prepare(): the cached answers its rewrite holds, when the rewrite is a
+        function of them alone (proxy.ml.fastpath.memo): every call built in, with constant
+        inputs known from the text, answered from the cache; no ROW_COUNT() or
+        FOUND_ROWS(). None otherwise."""
+        plan = self.plan
+        if self._ready_for_requests or plan.state_calls:
+            return None
+        if any(s.known_inputs is None or s.function.definition for s in plan.calls):
+            return None
+        return self.answers_used()
+
+    def answers_used(self) -> tuple[CachedAnswers, ...]:
+        """The answers each engine gave the statement (proxy.ml.fastpath.memo)."""
+        return tuple(
+            CachedAnswers(
+                engine, namespace, tuple(inputs), tuple(map(outcomes.__getitem__, inputs))
+            )
+            for engine, namespace, inputs, outcomes in self._answered
+        )
 
     async def prepare_explain(self) -> str:
         """The rewritten statement for EXPLAIN: empty lookup tables, no inference. An
@@ -319,20 +456,39 @@ class MLStatement:
             self.settings = await read_statement_settings(self.backend, self.runtime)
         return self.settings
 
+    async def _before_requests(self, requests: Mapping[str, _FamilyRequest]) -> None:
+        """What must come before this wave's model requests: the session's ML variables
+        and the privilege check (once per statement), the request cap (per wave)."""
+        if not self._ready_for_requests:
+            settings = self._settings
+            if not settings.variables_read:
+                try:
+                    await read_variables(self.backend, settings)
+                except SettingsError as exc:
+                    raise MLStatementError(str(exc), ErrorCode.WRONG_ARGUMENTS) from None
+            await check_privileges(self.backend, self.plan)
+            self._ready_for_requests = True
+        expected = await self._check_caps(requests)
+        if self.activity is not None:
+            self.activity.begin_stage(*self._stage, expected)
+
     @property
     def _settings(self) -> StatementSettings:
         assert self.settings is not None, "read_settings() first"
         return self.settings
 
-    async def collect(self, sites: list[CallSite], replacements: Mapping[int, str]) -> _Inputs:
+    async def collect(self, sites: list[CallSite], replacements: Mapping[int, str]) -> CallInputs:
         """The distinct inputs of ``sites``; key queries that read other calls get those
         calls' ``replacements`` (their lookups, once answered)."""
-        inputs = _Inputs()
+        inputs = CallInputs()
+        for site in sites:
+            if site.known_inputs is not None:
+                inputs.by_site[site.index] = [site.known_inputs]
         constant_query = self.plan.constant_query()
         if constant_query is not None and any(site.constant for site in sites):
             (row,) = await fetch_rows(self.backend, constant_query, self._charge_row)
             pos = 0
-            for site in self.plan.constant_calls:
+            for site in self.plan.queried_constants:
                 inputs.by_site[site.index] = [row[pos : pos + len(site.inputs)]]
                 pos += len(site.inputs)
         answers_at = {
@@ -350,6 +506,8 @@ class MLStatement:
         (1054 unknown column), and then the scopes around it are read too."""
         assert site.key_query is not None
         try:
+            if site.index in self._sent:
+                return await read_rows(self.backend, self._charge_row)
             return await fetch_rows(
                 self.backend, render(site.key_query, answers_at), self._charge_row
             )
@@ -363,14 +521,14 @@ class MLStatement:
     def _charge_row(self, payload_bytes: int) -> None:
         self.memory.charge(row_cost(payload_bytes), "key rows (distinct inputs)")
 
-    async def backend_inputs(self, inputs: _Inputs) -> dict[str, list[Hashable]]:
+    async def backend_inputs(self, inputs: CallInputs) -> dict[str, list[Hashable]]:
         """Per family, the inputs the backend would be asked (NULL and empty excluded)."""
         keyed = await self._keyed(self.plan.calls, inputs)
         requests = await _family_requests(self.plan.calls, keyed)
         return {family: request.wanted for family, request in requests.items()}
 
     async def _keyed(
-        self, wave: list[CallSite], inputs: _Inputs
+        self, wave: list[CallSite], inputs: CallInputs
     ) -> dict[int, dict[Row, Hashable | None]]:
         """Per site, each key row's backend input (None: answered NULL unasked); an
         unsupported language fails here, before any backend call. Decoding many rows
@@ -378,9 +536,13 @@ class MLStatement:
         slices = LoopSlices()
         keyed: dict[int, dict[Row, Hashable | None]] = {}
         for site in wave:
+            rows, function = inputs.by_site[site.index], site.function
+            if len(rows) <= CHECK_EVERY:  # a few: no clock to look at
+                keyed[site.index] = {row: backend_input(function, row) for row in rows}
+                continue
             keyed[site.index] = site_keys = {}
-            async for row in slices.each(inputs.by_site[site.index]):
-                site_keys[row] = backend_input(site.function, row)
+            async for row in slices.each(rows):
+                site_keys[row] = backend_input(function, row)
         return keyed
 
     def _open_tables(
@@ -402,6 +564,7 @@ class MLStatement:
         requests: Mapping[str, _FamilyRequest],
         keyed: Mapping[int, Mapping[Row, Hashable | None]],
         tables: Mapping[int, LookupTable],
+        statements: PipelinedStatements,
     ) -> dict[int, dict[Row, object]]:
         """Answers per site, keyed by input row; NULL inputs are answered NULL unasked."""
         answers: dict[int, dict[Row, object]] = {}
@@ -415,18 +578,26 @@ class MLStatement:
                     if s.index in tables
                 ]
             )
-            outcomes = await self._run_engine(
-                self._engine(sites[0].function),
-                request.wanted,
-                request.batch,
-                family,
-                sites[0].function,
-                fill,
-            )
+            engine = self._engine(sites[0].function)
+            run = self._run_engine(engine, request.wanted, request.batch, family, sites[0].function)
+            try:
+                outcomes = await run(fill)
+            except NotCached:  # the cache does not answer them all: requests are needed
+                await statements.finish()  # the connection in step for the check's queries
+                await self._before_requests(requests)
+                outcomes = await run(fill)
+            self._answered.append((engine, self._namespace(family), request.wanted, outcomes))
             for site in sites:
+                site_keys = keyed[site.index]
+                if len(site_keys) <= CHECK_EVERY:
+                    answers[site.index] = {
+                        row: None if value is None else outcomes[value]
+                        for row, value in site_keys.items()
+                    }
+                    continue
                 answers[site.index] = {
                     row: None if value is None else outcomes[value]
-                    async for row, value in slices.each(keyed[site.index].items())
+                    async for row, value in slices.each(site_keys.items())
                 }
         return answers
 
@@ -474,27 +645,45 @@ class MLStatement:
             )
         return requests
 
-    async def _run_engine(
+    def _run_engine(
         self,
         engine: InferenceEngine,
         wanted: list[Hashable],
         batch: int | None,
         family: str,
         function: MLFunction,
-        on_answers: AnswersCallback | None = None,
+    ) -> Callable[[AnswersCallback | None], Awaitable[dict[Hashable, object]]]:
+        """Runs the engine for one family's inputs (NotCached: it would need requests the
+        statement is not ready for, see _before_requests)."""
+
+        async def run(on_answers: AnswersCallback | None) -> dict[Hashable, object]:
+            return await self._engine_answers(engine, wanted, batch, family, function, on_answers)
+
+        return run
+
+    async def _engine_answers(
+        self,
+        engine: InferenceEngine,
+        wanted: list[Hashable],
+        batch: int | None,
+        family: str,
+        function: MLFunction,
+        on_answers: AnswersCallback | None,
     ) -> dict[Hashable, object]:
+        ready = self._ready_for_requests
         inference = engine.infer(
             wanted,
             namespace=self._namespace(family),
             batch_size=batch,
-            timeout=self._timeout(function),
+            timeout=self._timeout(function) if ready else None,
             on_answers=on_answers,
             counters=self.requester.counters,
             check=answer_check(function, self.memory),
-            budget=self._budget(),
+            budget=self._budget() if ready else None,
+            allow_requests=ready,
         )
         try:
-            if self.activity is None:
+            if self.activity is None or not ready:  # (cached answers only: nothing to wait)
                 results = await inference
             else:
                 results = await self.activity.infer(inference)
@@ -520,9 +709,12 @@ class MLStatement:
             raise MLStatementError(
                 f"{function.name}() failed for an input: {failed.message}", code, sqlstate
             )
+        pairs = zip(wanted, results, strict=True)
+        if len(wanted) <= CHECK_EVERY:
+            return {key: None if isinstance(r, ItemError) else r for key, r in pairs}
         return {
             key: None if isinstance(r, ItemError) else r
-            async for key, r in LoopSlices().each(zip(wanted, results, strict=True))
+            async for key, r in LoopSlices().each(pairs)
         }
 
     def _budget(self) -> TimeBudget | None:
@@ -551,7 +743,7 @@ class MLStatement:
     async def _materialize(
         self,
         wave: list[CallSite],
-        inputs: _Inputs,
+        inputs: CallInputs,
         answers: dict[int, dict[Row, object]],
         tables: dict[int, LookupTable],
         statements: PipelinedStatements,
@@ -632,6 +824,15 @@ async def _family_requests(
     by_family: dict[str, list[CallSite]] = {}
     for site in sites:
         by_family.setdefault(site.function.family, []).append(site)
+    if all(len(keyed[site.index]) <= CHECK_EVERY for site in sites):  # no clock to look at
+        return {
+            family: _FamilyRequest(
+                members,
+                [v for s in members for v in keyed[s.index].values() if v is not None],
+                min((s.batch_size for s in members if s.batch_size), default=None),
+            )
+            for family, members in by_family.items()
+        }
     slices = LoopSlices()
     return {
         family: _FamilyRequest(

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mysql_mimic.charset import Collation
-
 from proxy.errors import CommandTooLarge, WrongArguments, client_input
+from proxy.ml.fastpath.planning import Reading
 from proxy.wire.binary_params import WrongParameter, parse_execute
 from rewriter.charsets import ClientCharset
 from rewriter.lexer import SqlSyntax
@@ -40,6 +39,9 @@ class PreparedML:
     #: How the session read the statement when it was prepared.
     syntax: SqlSyntax
     charset: ClientCharset
+    #: How its text was read (its shape, with its parameters): each execution is planned
+    #: from it without reading text (None: a text with too many literals for a shape).
+    reading: Reading | None = None
     types: list[tuple[int, bool]] = field(default_factory=list)
     _pieces: dict[int, list[bytes]] = field(default_factory=dict)
     _held: int = 0
@@ -94,11 +96,3 @@ class PreparedML:
 
 def statement_id(payload: bytes) -> int:
     return int.from_bytes(payload[1:5], "little")
-
-
-def charset_name(collation: int) -> str:
-    """The character set of a collation id, for charset introducers."""
-    try:
-        return str(Collation(collation).charset.name)
-    except ValueError:
-        return DEFAULT_CHARSET

@@ -21,7 +21,7 @@ from proxy.upstream.backend import BackendConnection
 from proxy.upstream.internal import close_statement, prepare_statement
 from rewriter.plan import MLPlan
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"mlproxy.{__name__}")
 
 #: The backend's access-denied errors: database (1044), table (1142), column (1143),
 #: a privilege such as SUPER (1227), routine (1370).

@@ -46,7 +46,7 @@ from rewriter.registry import (
     names_query,
 )
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"mlproxy.{__name__}")
 
 #: How many names seen by sessions (beyond the poller's) are watched at most.
 MAX_SEEN_NAMES = 10_000
@@ -62,6 +62,8 @@ class FunctionRegistry:
         self.connect = connect or _no_account
         self.refresh_interval = refresh_interval
         self.names: frozenset[str] = frozenset()
+        #: Counts the changes of ``names`` (a plan made before one may read calls otherwise).
+        self.generation = 0
         self._call = re.compile(r"(?!)")
         self.loaded = asyncio.Event()
         self._first_read: asyncio.Task[bool] | None = None
@@ -118,6 +120,7 @@ class FunctionRegistry:
         if names == self.names:
             return
         self.names = names
+        self.generation += 1
         register_function_names(names)
         pattern = "|".join(re.escape(name) for name in sorted(names)) or "(?!)"
         self._call = re.compile(rf"(?<![\w$])({pattern})`?\s*\(", re.IGNORECASE)

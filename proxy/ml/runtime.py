@@ -22,8 +22,9 @@ from proxy.replicas.link import RedisLink
 from proxy.replicas.shared_cache import SharedCache
 from rewriter.ddl import AliasFunction
 from rewriter.functions import BUILTINS, SENTIMENT
+from rewriter.plan_cache import PlanCache
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"mlproxy.{__name__}")
 
 #: The Comprehend functions' service, in the rate limits and their status rows.
 COMPREHEND_SERVICE = "comprehend"
@@ -102,6 +103,7 @@ def build_runtime(
         memory=ProcessMemory(config.ml_memory, config.ml_memory_wait),
         rates=rates,
         statement_timeout=config.ml_statement_timeout,
+        plans=PlanCache(config.ml_plan_cache_entries, config.ml_plan_cache_memory),
     )
 
 

@@ -22,7 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from proxy.upstream.backend import BackendAddress
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"mlproxy.{__name__}")
 
 #: Seconds a readiness answer is reused (a probe every second must not open a backend
 #: connection every second per prober).

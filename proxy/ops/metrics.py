@@ -21,7 +21,7 @@ from dataclasses import fields
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from ml_backends.base import Backend, Outcome
+from ml_backends.base import Backend, Input, Outcome
 from ml_backends.counters import MLCounters
 from ml_backends.errors import RetryableError, Throttled
 
@@ -108,11 +108,11 @@ class Metrics:
             self.throttled.labels(backend=backend).inc()
 
 
-class MeteredBackend(Backend):
+class MeteredBackend(Backend[Input]):
     """``inner`` with each request's outcome and duration recorded; everything else is
     ``inner``'s (its name, batch size and batch keys)."""
 
-    def __init__(self, inner: Backend, metrics: Metrics) -> None:
+    def __init__(self, inner: Backend[Input], metrics: Metrics) -> None:
         self.inner = inner
         self.metrics = metrics
         self.name = inner.name
@@ -122,10 +122,10 @@ class MeteredBackend(Backend):
     def __getattr__(self, name: str) -> object:
         return getattr(self.inner, name)  # what a backend adds to the interface
 
-    def batch_key(self, item: Hashable) -> Hashable:
+    def batch_key(self, item: Input) -> Hashable:
         return self.inner.batch_key(item)
 
-    async def infer(self, batch: Sequence[Hashable]) -> list[Outcome]:
+    async def infer(self, batch: Sequence[Input]) -> list[Outcome]:
         started = time.perf_counter()
         outcome = "failed"
         try:

@@ -35,7 +35,7 @@ from proxy.replicas.codec import PREFIX
 from proxy.replicas.link import RedisLink
 from proxy.session.kill import PROXY_ID_BASE, PROXY_ID_END, ConnectionIds
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"mlproxy.{__name__}")
 
 #: Ids per block: at 2,500 new connections a second, a block lasts about 7 minutes.
 BLOCK_SIZE = 1 << 20

@@ -35,7 +35,7 @@ from proxy.session.kill import is_proxy_id
 from proxy.session.live import LiveSession
 from proxy.session.peers import PEER_TIMEOUT, reply
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"mlproxy.{__name__}")
 
 REPLY_PREFIX = f"{PREFIX}reply:"
 #: Seconds an unread answer stays in Redis.

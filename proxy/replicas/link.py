@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from proxy.config import redacted_url
 from proxy.errors import ConfigError
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"mlproxy.{__name__}")
 
 T = TypeVar("T")
 

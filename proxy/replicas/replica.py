@@ -22,7 +22,7 @@ from proxy.replicas.link import RedisLink
 from proxy.session.live import LiveSession
 from proxy.session.peers import PEER_TIMEOUT
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"mlproxy.{__name__}")
 
 
 class Replica:

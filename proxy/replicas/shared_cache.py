@@ -34,7 +34,7 @@ from proxy.replicas.codec import (
 )
 from proxy.replicas.link import RedisLink
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"mlproxy.{__name__}")
 
 #: Inputs per round trip (one MGET, or one pipeline of SETs).
 CHUNK = 1000
@@ -52,6 +52,10 @@ class SharedCache:
     def clear(self) -> None:
         """Forget this process's answers (Redis keeps its own until they expire)."""
         self.local.clear()
+
+    def held(self, namespace: Hashable, key: Hashable) -> tuple[bool, Any]:
+        """This process's answer only (Redis is a round trip away)."""
+        return self.local.get((namespace, key))
 
     async def lookup(
         self, namespace: Hashable, keys: Sequence[Hashable], check: Check | None = None

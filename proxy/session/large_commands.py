@@ -19,28 +19,25 @@ A name that appears only past the examined part is never evaluated by the proxy:
 backend gets the statement as it is and answers for an unknown function (1305) or an
 alias's stored stub (1644), as it would for any client that called it directly.
 
-A mixin of :class:`proxy.session.session.Session`, like the other command handlers.
+A collaborator of :class:`proxy.session.session.Session`, seeing it through
+proxy.session.core.SessionCore, and its prepared statements through two callables.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from mysql_mimic.types import Commands
 
 from proxy.errors import BackendLost, CommandTooLarge, EndSession
-from proxy.logs import ContextLog
+from proxy.ml.fastpath.known_settings import KnownSettings
 from proxy.ml.prepared import PreparedML, statement_id
-from proxy.transport.relay import ClientGone, Relay
-from proxy.transport.stream import Message, PacketStream, Sink
-from proxy.upstream.backend import BackendConnection
+from proxy.session.core import SessionCore
+from proxy.transport.relay import ClientGone
+from proxy.transport.stream import Message, Sink
 from proxy.wire.query_attributes import query_text
 from proxy.wire.scanner import Shape
-
-if TYPE_CHECKING:
-    from proxy.session.context import ProxyContext
 
 #: What a command's response is, for the commands that may be relayed unread; None: none.
 _STREAMED: dict[int, Shape | None] = {
@@ -54,66 +51,74 @@ _STREAMED: dict[int, Shape | None] = {
 _STATEMENTS = frozenset((int(Commands.COM_QUERY), int(Commands.COM_STMT_PREPARE)))
 
 
-class LargeCommandHandlers:
-    """Session methods for a command over the size read whole."""
+class LargeCommands:
+    """Serves a command over the size read whole."""
 
-    ctx: ProxyContext
-    client: PacketStream
-    id: int
-    log: ContextLog
-    backend: BackendConnection | None
-    _relay: Relay | None
-    _ml_prepared: dict[int, PreparedML]
-    _plain_execute: Callable[[bytes], bool]
-    query_attributes: bool
-    #: The largest command payload read whole: an ML statement and its command byte.
-    _command_limit: int
+    def __init__(
+        self,
+        session: SessionCore,
+        ml_prepared: Callable[[int], PreparedML | None],
+        plain_execute: Callable[[bytes], bool],
+        known_settings: KnownSettings,
+    ) -> None:
+        self.session = session
+        #: The ML prepared statement with that id, if it is one.
+        self._ml_prepared = ml_prepared
+        #: Whether a COM_STMT_EXECUTE (its first part) runs a plain prepared statement.
+        self._plain_execute = plain_execute
+        #: The largest command payload read whole: an ML statement and its command byte.
+        self.command_limit = session.ctx.ml_max_statement_bytes + 1
+        #: What the proxy keeps of the session's settings: forgotten after a command unread.
+        self.known_settings = known_settings
 
-    async def _large_head(self) -> Message:
-        """The first part of the next command, which is over ``_command_limit``; its
+    async def read_head(self) -> Message:
+        """The first part of the next command, which is over ``command_limit``; its
         last sequence id is known once the handler has passed the rest."""
         try:
-            head = await self.client.read_head(self._command_limit)
+            head = await self.session.client.read_head(self.command_limit)
         except (OSError, asyncio.IncompleteReadError) as exc:
             raise ClientGone from exc
         return Message(head, b"", 0, 0)
 
-    async def _on_large(self, message: Message) -> None:
+    async def serve(self, message: Message) -> None:
         """Relay a large command unread, or drop and refuse it (module docstring)."""
         command = message.payload[0]
+        self.known_settings.forget()  # unread: it may have changed the session's settings
         if command not in _STREAMED or self._must_read_whole(message.payload):
             await self._pass(message, None)
             raise CommandTooLarge(self._too_large_text(command))
         if command == Commands.COM_STMT_SEND_LONG_DATA:
-            prepared = self._ml_prepared.get(statement_id(message.payload))
+            prepared = self._ml_prepared(statement_id(message.payload))
             if prepared is not None:
                 await self._pass(message, None)
                 prepared.refuse_long_data()
                 return
         await self._pass_to_backend(message)
         shape = _STREAMED[command]
+        relay, backend = self.session.relay, self.session.backend
         if shape is not None:
-            assert self._relay is not None
-            scanner = await self._relay.relay(shape)
-            if scanner.status and self.backend is not None:
-                self.backend.status = scanner.status
+            assert relay is not None
+            scanner = await relay.relay(shape)
+            if scanner.status and backend is not None:
+                backend.status = scanner.status
+            if command == Commands.COM_STMT_PREPARE and not scanner.error:
+                self.known_settings.prepared(scanner.statement_id, message.payload[1:])
 
     def _must_read_whole(self, head: bytes) -> bool:
         """Whether the proxy would need all of a command: an ML statement (by the name
         test on its first part), an execution of an ML or KILL prepared statement."""
         command = head[0]
         if command in _STATEMENTS:
-            text = (
-                query_text(head, self.query_attributes) if command == Commands.COM_QUERY else None
-            )
+            attributes = self.session.query_attributes
+            text = query_text(head, attributes) if command == Commands.COM_QUERY else None
             # (a block longer than the head: the names are looked for in it as well)
-            return self.ctx.detector.may_call(head[1:] if text is None else text)
+            return self.session.ctx.detector.may_call(head[1:] if text is None else text)
         if command == Commands.COM_STMT_EXECUTE:
             return not self._plain_execute(head)
         return False
 
     def _too_large_text(self, command: int) -> str:
-        limit = self.ctx.ml_max_statement_bytes
+        limit = self.session.ctx.ml_max_statement_bytes
         if command in _STATEMENTS:
             return f"An ML statement may have at most {limit} bytes (ml_max_statement_bytes)"
         if command == Commands.COM_STMT_EXECUTE:
@@ -128,7 +133,7 @@ class LargeCommandHandlers:
         server does after a packet over its max_allowed_packet (it answers 1153 and
         closes), the rest is dropped and the client gets that answer after its command,
         as when the command had reached the backend whole; then the session ends."""
-        relay = self._relay
+        relay = self.session.relay
         assert relay is not None
         lost: list[BackendLost] = []
 
@@ -145,9 +150,10 @@ class LargeCommandHandlers:
         answer = relay.backend.payload_now()
         if answer is None or answer[:1] != b"\xff":
             raise lost[0]
-        self.log.warning("connection %d: the backend refused a large command and closed", self.id)
+        session = self.session
+        session.log.warning("the backend refused a large command and closed")
         try:
-            await self.client.send(answer, message.next_seq)
+            await session.client.send(answer, message.next_seq)
         except OSError as exc:
             raise ClientGone from exc
         raise EndSession
@@ -156,6 +162,6 @@ class LargeCommandHandlers:
         """The rest of the command to ``sink`` (None: dropped); the message learns its
         last sequence id, which an error answer follows."""
         try:
-            message.last_seq, _ = await self.client.pass_message(sink)
+            message.last_seq, _ = await self.session.client.pass_message(sink)
         except (OSError, asyncio.IncompleteReadError) as exc:
             raise ClientGone from exc

@@ -38,7 +38,7 @@ from proxy.ml.activity import MLSnapshot
 from proxy.session.kill import is_proxy_id, worker_of
 from proxy.session.live import LiveSession
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"mlproxy.{__name__}")
 
 #: Seconds to wait for a sibling's answer: a KILL must not hang on a stuck worker.
 PEER_TIMEOUT = 2.0

@@ -5,10 +5,12 @@ own user. Commands whose response the proxy only relays are dispatched through o
 table (``_RELAYED``); the few the proxy must understand (COM_QUERY for KILL and ML
 calls, COM_CHANGE_USER, COM_QUIT) have their own handlers.
 
-The handlers of whole phases or families of commands are mixins in modules of their own
-(in this package): logging in and COM_CHANGE_USER (login_handlers), COM_QUERY
-(query_handlers), KILL (kill_handlers), prepared statements (prepared_handlers) and ML
-statements (ml_handlers).
+The families of commands are served by collaborators that own their state and see the
+session through proxy.session.core.SessionCore: logging in and COM_CHANGE_USER
+(login.Logins), KILLs (kills.Kills), COM_QUERY (queries.Queries), ML statements
+(ml_statements.MLStatements), prepared statements (prepared.PreparedStatements) and
+commands too large to read whole (large_commands.LargeCommands). The session keeps the
+connection, the command loop and what the socket callbacks serve without its task.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from mysql_mimic.types import Commands
 
 from ml_backends.counters import MLCounters
-from proxy.auth.client_auth import ClientIdentity, make_nonce
+from proxy.auth.client_auth import ClientIdentity
 from proxy.auth.login_gate import PendingLogin
 from proxy.errors import (
     BackendLost,
@@ -40,39 +42,36 @@ from proxy.errors import (
 )
 from proxy.logs import ContextLog
 from proxy.ml.activity import RunningML
-from proxy.ml.prepared import PreparedML
+from proxy.ml.fastpath.known_settings import KnownSettings
+from proxy.ml.fastpath.quick import QuickStatement
+from proxy.ml.prepared import statement_id
 from proxy.ml.status_access import ProcessPrivilege
 from proxy.session.context import ProxyContext
-from proxy.session.kill import KillStatement
-from proxy.session.kill_handlers import KillHandlers
-from proxy.session.large_commands import LargeCommandHandlers
-from proxy.session.login_handlers import LoginHandlers
-from proxy.session.ml_handlers import MLHandlers
-from proxy.session.prepared_handlers import PreparedHandlers
-from proxy.session.query_handlers import QueryHandlers
+from proxy.session.kills import Kills
+from proxy.session.large_commands import LargeCommands
+from proxy.session.login import Logins
+from proxy.session.ml_statements import MLStatements
+from proxy.session.prepared import PreparedStatements
+from proxy.session.queries import Queries
 from proxy.transport.relay import ClientGone, Relay
 from proxy.transport.stream import Message, MessageTooLarge, PacketStream, ReadInterrupted
 from proxy.upstream.backend import BackendConnection
 from proxy.wire.query_attributes import query_text
 from proxy.wire.scanner import ResponseScanner, Shape
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"mlproxy.{__name__}")
 
 # Plain ints: compared once per statement in a socket callback (enum equality is slower).
 _COM_QUERY = int(Commands.COM_QUERY)
 _COM_STMT_EXECUTE = int(Commands.COM_STMT_EXECUTE)
+_COM_INIT_DB = int(Commands.COM_INIT_DB)
+#: Commands after which the session's settings and prepared statements are new ones.
+_SESSION_RESETS = frozenset((int(Commands.COM_CHANGE_USER), int(Commands.COM_RESET_CONNECTION)))
 
 
 # Each mixin declares the methods it uses from the others as annotations: the ones that
 # define a method come first (mypy checks a base's definition against the later ones').
-class Session(
-    LoginHandlers,
-    KillHandlers,
-    MLHandlers,
-    QueryHandlers,
-    PreparedHandlers,
-    LargeCommandHandlers,
-):
+class Session:
     """Serves one client connection."""
 
     def __init__(
@@ -92,26 +91,34 @@ class Session(
         #: Running a command, or a detached command's response is on its way.
         self.busy = False
         self._in_command = False  # the task runs a command (not: waits for the client)
-        #: The command whose response the backend stream relays (transport.relay.Relay.detach).
+        #: The command whose response the backend stream relays (transport.relay.Relay.detach),
+        #: and what the task does with it if it must take it back.
         self._detached: Message | None = None
+        self._detached_handler: _Handler = Session._take_over
+        #: An ML statement served from the callbacks, its key queries sent
+        #: (proxy.ml.fastpath.quick).
+        self._quick: QuickStatement | None = None
         self.stopping = False
         self.task: asyncio.Task[None] | None = None
-        self._nonce = make_nonce()
-        self._pending = pending
-        self._counted = False
-        self._relay: Relay | None = None
+        self.relay: Relay | None = None
         self._vanished = False
-        self._ml_prepared: dict[int, PreparedML] = {}
         #: This session's Aurora_ml_* counters (SHOW [SESSION] STATUS).
         self.ml_counters = MLCounters()
+        #: The session's sql_mode, character sets and database, kept between ML statements.
+        self.known_settings = KnownSettings()
         self.process_privilege = ProcessPrivilege()
-        self._prepared_kills: dict[int, KillStatement] = {}  # statement id -> its KILL
-        self._failed_changes = 0
-        self._command_limit = ctx.ml_max_statement_bytes + 1
         self.log = ContextLog(log, {"connection_id": connection_id})
         self.running_ml: RunningML | None = None
         self.interruption: Interrupted | None = None
         self.sent_ahead = 0
+        self.logins = Logins(self, pending)
+        self.kills = Kills(self, self.logins.open_backend)
+        self.ml = MLStatements(self, self.known_settings)
+        self.prepared = PreparedStatements(self, self.kills, self.ml, self.known_settings)
+        self.queries = Queries(self, self.kills, self.ml.statement, self.known_settings)
+        self.large_commands = LargeCommands(
+            self, self.prepared.ml_prepared.get, self.prepared.plain_execute, self.known_settings
+        )
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -120,14 +127,14 @@ class Session(
         if self.ctx.metrics is not None:
             self.ctx.metrics.client_connections.inc()
         try:
-            if await self._log_in():
+            if await self.logins.log_in():
                 self.client.offer_packets(self._command_in_callback)
                 self.client.on_eof = self._client_closed
                 await self._serve_commands()
         except (OSError, asyncio.IncompleteReadError, ClientGone):
-            self.log.debug("connection %d: client went away", self.id)
+            self.log.debug("client went away")
         except Exception:
-            self.log.exception("connection %d: unexpected error", self.id)
+            self.log.exception("unexpected error")
         finally:
             self.ctx.sessions.pop(self.id, None)
             if self.ctx.metrics is not None:
@@ -182,17 +189,13 @@ class Session(
             self.task.cancel()
 
     async def _close(self) -> None:
-        if self._pending is not None:
-            self._pending.leave()  # a login that never ran (idempotent)
-        if self._counted:
-            self._counted = False
-            self.ctx.gate.close_session()
+        self.logins.release()
         if self.backend is not None:
             await self.backend.close()
         self.client.close()
         await self.client.wait_closed()
         user = self.identity.user.decode("utf-8", "replace") if self.identity else "-"
-        self.log.info("connection %d closed (user %s)", self.id, user)
+        self.log.info("closed (user %s)", user)
 
     # -- command phase ----------------------------------------------------------------
 
@@ -204,7 +207,9 @@ class Session(
         while not self.stopping:
             handler: _Handler | None = None
             try:
-                message: Message | None = await self.client.read_message(self._command_limit)
+                message: Message | None = await self.client.read_message(
+                    self.large_commands.command_limit
+                )
             except ReadInterrupted:
                 message = None
             except MessageTooLarge:  # nothing of it read yet
@@ -218,15 +223,15 @@ class Session(
                     await self._refuse_malformed(too_large, Message(b"", b"", 0, 0))
                 return
             if self._detached is not None and not await self._serve(
-                self._detached, Session._take_over
+                self._detached, self._detached_handler
             ):
                 return
             if handler is not None:
-                message = await self._large_head()
+                message = await self.large_commands.read_head()
             if message is not None and not await self._serve(message, handler):
                 return
         if self._detached is not None:  # stopping: the response first
-            await self._serve(self._detached, Session._take_over)
+            await self._serve(self._detached, self._detached_handler)
 
     async def _serve(self, message: Message, handler: _Handler | None = None) -> bool:
         """Run one command (``handler``: the rest of one); False when the session ends."""
@@ -239,7 +244,7 @@ class Session(
             if not self._vanished or self.task is None:
                 raise
             self.task.uncancel()
-            self.log.info("connection %d: client vanished mid-statement", self.id)
+            self.log.info("client vanished mid-statement")
             await self._after_client_gone()
             return False
         finally:
@@ -252,34 +257,132 @@ class Session(
         waits for its client: sent from the client socket's callback, its response
         relayed from the backend's (Relay.detach), and the state left as the task's own
         path leaves it. Spares the task two wake-ups per statement: the proxy's added
-        latency at one client thread fell to the bare relay's (README, Benchmarks).
+        latency at one client thread fell to the bare relay's (docs/performance.md, Benchmarks).
         False, and the task serves it, for anything else or when it cannot detach."""
         if self.busy or self.stopping or len(raw) < 5 or raw[3]:
             return False  # (a sequence id other than 0: the task refuses it)
         payload = raw[4:]
         command = payload[0]
         if command == _COM_QUERY:
-            text = query_text(payload, self.query_attributes)
-            plain = text is not None and self._plain(text)
+            sql = query_text(payload, self.query_attributes)
+            if sql is None:  # a malformed attribute block: the task relays it
+                return False
+            self.known_settings.query(sql)
+            if not self.queries.plain(sql):
+                return self._ml_in_callback(Message(payload, raw, raw[3], raw[3]), sql)
         elif command == _COM_STMT_EXECUTE:
-            plain = self._plain_execute(payload)
+            if not self.prepared.plain_execute(payload):
+                return False
+            if self.known_settings.watches_executions:
+                self.known_settings.execute(statement_id(payload))
         else:
             return False
-        if not plain or not self._detach(Message(payload, raw, raw[3], raw[3])):
+        if not self.detach(Message(payload, raw, raw[3], raw[3])):
             return False
         self.busy = True
         return True
 
-    def _detach(self, message: Message) -> bool:
+    def _ml_in_callback(self, message: Message, sql: bytes) -> bool:
+        """An ML statement the callbacks can serve (its answers cached): one that came
+        before goes to the backend rewritten from here (proxy.ml.fastpath.memo), a small one sends
+        its key queries from here and is answered from the backend socket's callback
+        (proxy.ml.fastpath.quick). False for any other, which the task serves."""
+        if len(message.payload) > self.large_commands.command_limit:
+            return False  # more than an ML statement may be: the task refuses it (1153)
+        rewrite = self.ml.planner.cached_rewrite(sql)
+        if rewrite is not None:
+            if not self.detach(Message(rewrite.command[4:], rewrite.command, 0, 0)):
+                return False
+            rewrite.count(self.ml_counters)
+            self._served_in_callback(rewrite.calls)
+            return True
+        quick = self.ml.quick_statement(sql)
+        if quick is None:
+            return False
+        if not quick.queried:  # constant inputs only: the rewrite now
+            return self._quick_answered(quick, b"", sql)
+        assert self.backend is not None
+        stream = self.backend.stream
+        if not stream.divert(lambda data: self._quick_answered(quick, data, sql)):
+            return False
+        try:
+            stream.write_raw(quick.queries())
+        except (OSError, RuntimeError):
+            stream.undivert()
+            return False
+        self._detached, self._detached_handler = message, Session._take_over_ml
+        self._quick = quick
+        self._count_ml_statement()
+        self.busy = True
+        return True
+
+    def _count_ml_statement(self) -> None:
+        if self.ctx.metrics is not None:
+            self.ctx.metrics.ml_statements.inc()
+
+    def _served_in_callback(self, calls: int, counted: bool = False) -> None:
+        """An ML statement's rewrite is on its way from a socket callback: the session
+        is busy with it, and it is counted (unless ``counted`` already) and logged."""
+        if not counted:
+            self._count_ml_statement()
+        self.ml.log_cached_summary(calls)
+        self.busy = True
+
+    def _quick_answered(self, quick: QuickStatement, data: bytes, sql: bytes) -> bool:
+        """Send a quick statement's rewrite, answered from ``data`` (its key queries'
+        results) and the cache; False when the task must take it (``data`` is left to
+        the backend stream, and the task is woken when it waits for its client)."""
+        replayed = self.ml.planner.replayed(sql, data) if quick.queried else None
+        if replayed is not None:  # the same rows as last time: the same rewrite
+            if not self.detach(Message(replayed.command[4:], replayed.command, 0, 0)):
+                self.client.interrupt()
+                return False
+            replayed.count(self.ml_counters)
+            self._detached_handler, self._quick = Session._take_over, None
+            self._served_in_callback(replayed.calls, counted=True)
+            return True
+        try:
+            answer = quick.answer(data)
+        except Exception as exc:  # a bug of ours: the task's path reports it its way
+            self.log.warning("quick ML path failed: %r", exc)
+            answer = None
+        final = None if answer is None else Message(answer.command[4:], answer.command, 0, 0)
+        if answer is None or final is None or not self.detach(final):
+            if quick.queried:
+                self.client.interrupt()
+            return False
+        quick.count(answer)
+        self._detached_handler, self._quick = Session._take_over, None
+        plan, command = quick.statement.plan, answer.command
+        if self.ml.planner.worth_remembering(sql):  # (it came before: it may come again)
+            if quick.queried:
+                answers = quick.statement.answers_used()
+                self.ml.planner.remember_replay(sql, plan, data, command, answers)
+            else:
+                self.ml.planner.remember_rewrite(sql, plan, command, quick.cached())
+        self._served_in_callback(answer.calls, counted=bool(quick.queried))
+        return True
+
+    async def _take_over_ml(self, message: Message) -> None:
+        """Finish a quick ML statement in this task (its key queries were sent from the
+        client's callback, and their results did not do there): the general path, the
+        results read from the backend."""
+        assert self.relay is not None and self._quick is not None
+        quick, self._quick = self._quick, None
+        self._detached, self._detached_handler = None, Session._take_over
+        self.relay.take_back()
+        await self.ml.finish_quick(message, quick)
+
+    def detach(self, message: Message) -> bool:
         """Send a command whose response the backend stream relays by itself if it comes
         whole (proxy.transport.relay.Relay.detach); False when it cannot be detached."""
-        assert self._relay is not None
-        if not self._relay.detach(message.raw):
+        assert self.relay is not None
+        if not self.relay.detach(message.raw):
             return False
         self._detached = message
         return True
 
-    def _settled(self, status: int) -> None:
+    def settled(self, status: int) -> None:
         """A detached command's response has reached the client, while the task waits
         for the client's next command (it takes a response back before running another)."""
         self._detached = None
@@ -292,10 +395,10 @@ class Session(
     async def _take_over(self, message: Message) -> None:
         """Relay a detached command's response in this task (none of it has reached the
         client yet); errors are reported as for any command."""
-        assert self._relay is not None
+        assert self.relay is not None
         self._detached = None
-        self._relay.take_back()
-        scanner = await self._relay.relay(Shape.RESULT)
+        self.relay.take_back()
+        scanner = await self.relay.relay(Shape.RESULT)
         if scanner.status and self.backend is not None:
             self.backend.status = scanner.status
 
@@ -305,11 +408,11 @@ class Session(
         other (unless the session is being stopped: KILL CONNECTION has ended it)."""
         if self._detached is None:
             return
-        assert self._relay is not None
-        self._detached = None
-        self._relay.take_back()  # no _settled from now on: the session is ending
+        assert self.relay is not None
+        self._detached, self._detached_handler, self._quick = None, Session._take_over, None
+        self.relay.take_back()  # no _settled from now on: the session is ending
         if not self.stopping:
-            self.log.info("connection %d: client vanished mid-statement", self.id)
+            self.log.info("client vanished mid-statement")
             await self._after_client_gone()
 
     async def _dispatch(self, message: Message, handler: _Handler | None = None) -> None:
@@ -317,24 +420,28 @@ class Session(
         self.sent_ahead = 0
         if handler is None:
             handler = _HANDLERS.get(command)
-        if self._relay is not None:
+        if self.relay is not None:
             # Nothing of this command's response has gone out yet (the flag is the last
             # relayed command's, and a handler may fail before it relays anything).
-            self._relay.response_started = False
+            self.relay.response_started = False
+        if command in _SESSION_RESETS:
+            self.known_settings.reset()
+        elif command == _COM_INIT_DB:
+            self.known_settings.forget()
         try:
             if message.first_seq:
                 raise PacketsOutOfOrder("Got packets out of order")
             if handler is not None:
                 await handler(self, message)
             elif command in _RELAYED:
-                await self._forward(message, _RELAYED[command])
+                await self.forward(message, _RELAYED[command])
             else:
                 await self._unknown_command(message)
         except ClientGone:
             await self._after_client_gone()
             raise EndSession from None
         except (BackendLost, BackendProtocolError) as exc:
-            self.log.warning("connection %d: %s", self.id, exc)
+            self.log.warning("%s", exc)
             await self._report_fatal(exc, message)
             raise EndSession from None
         except ClientProtocolError as exc:
@@ -356,7 +463,7 @@ class Session(
             raise EndSession from None
 
     def _unexpected(self, exc: BaseException) -> None:
-        self.log.error("connection %d: unexpected error in a command", self.id, exc_info=exc)
+        self.log.error("unexpected error in a command", exc_info=exc)
 
     async def _socket_failed(self, exc: BaseException, message: Message) -> None:
         """A socket error or an end of stream in a handler, put down to the side that has
@@ -365,12 +472,12 @@ class Session(
         nothing to stop there), a backend that closed is BackendLost (2013); with both
         sides alive it is a bug of ours."""
         if self.client.at_eof() or self.client.is_closing():
-            self.log.info("connection %d: client went away mid-command (%r)", self.id, exc)
+            self.log.info("client went away mid-command (%r)", exc)
         elif self.backend is not None and (
             self.backend.stream.at_eof() or self.backend.stream.is_closing()
         ):
             lost = BackendLost("lost the connection to the backend MySQL server")
-            self.log.warning("connection %d: %s (%r)", self.id, lost, exc)
+            self.log.warning("%s (%r)", lost, exc)
             await self._report_fatal(lost, message)
         else:
             self._unexpected(exc)
@@ -380,8 +487,7 @@ class Session(
         """One ERR and one log line for a command that is not the protocol; a fatal
         one (a stream out of step) ends the session, as the server ends it."""
         self.log.info(
-            "connection %d: refused a malformed command (0x%02x): %s%s",
-            self.id,
+            "refused a malformed command (0x%02x): %s%s",
             message.payload[0] if message.payload else 0,
             exc,
             f" ({exc.__cause__!r})" if exc.__cause__ is not None else "",
@@ -399,7 +505,7 @@ class Session(
         mariadb Python connector) refuses as 2027 "malformed packet" (issue 11)."""
         if isinstance(exc, BackendLost):
             return
-        if self._relay is not None and self._relay.response_started:
+        if self.relay is not None and self.relay.response_started:
             return
         with contextlib.suppress(OSError, RuntimeError):
             await self.client.send(error_payload(exc, self.id), self._reply_seq(message))
@@ -412,19 +518,44 @@ class Session(
         """Stop the statement the vanished client was running (closing a socket does not)."""
         await self.kill_backend_query()
 
-    async def _forward(self, message: Message, shape: Shape | None) -> ResponseScanner | None:
-        assert self._relay is not None
+    async def kill_backend_query(self) -> None:
+        """KILL QUERY this session's backend thread from a side connection."""
+        await self.kills.kill_backend_query()
+
+    def forget_backend_state(self) -> None:
+        """What the proxy keeps of a backend session: gone with it (a change of user)."""
+        self.ml_counters.reset()  # a new session as far as status goes, as on the server
+        self.process_privilege.forget()
+        self.prepared.forget()
+
+    async def _on_change_user(self, message: Message) -> None:
+        await self.logins.change_user(message)
+
+    async def _on_query(self, message: Message) -> None:
+        await self.queries.serve(message)
+
+    async def _on_process_info(self, message: Message) -> None:
+        await self.queries.process_info(message)
+
+    async def _on_large(self, message: Message) -> None:
+        await self.large_commands.serve(message)
+
+    async def _on_process_kill(self, message: Message) -> None:
+        await self.kills.process_kill(message)
+
+    async def forward(self, message: Message, shape: Shape | None) -> ResponseScanner | None:
+        assert self.relay is not None
         if shape is None:
-            await self._relay.send_command(message.raw)
+            await self.relay.send_command(message.raw)
             return None
-        scanner = await self._relay.relay(shape, message.raw)
+        scanner = await self.relay.relay(shape, message.raw)
         if scanner.status and self.backend is not None:
             self.backend.status = scanner.status
         return scanner
 
     async def _unknown_command(self, message: Message) -> None:
         name = _command_name(message.payload[0] if message.payload else -1)
-        self.log.info("connection %d: refused command %s", self.id, name)
+        self.log.info("refused command %s", name)
         await self.client.send(error_payload(_UnknownCommand(name), self.id), message.next_seq)
 
     async def _on_quit(self, message: Message) -> None:
@@ -449,15 +580,15 @@ _Handler = Callable[[Session, Message], Awaitable[None]]
 
 _HANDLERS: dict[int, _Handler] = {
     Commands.COM_QUERY: Session._on_query,
-    Commands.COM_STMT_PREPARE: Session._on_prepare,
+    Commands.COM_STMT_PREPARE: lambda s, m: s.prepared.prepare(m),
     Commands.COM_QUIT: Session._on_quit,
     Commands.COM_CHANGE_USER: Session._on_change_user,
     Commands.COM_PROCESS_KILL: Session._on_process_kill,
     Commands.COM_PROCESS_INFO: Session._on_process_info,
-    Commands.COM_STMT_EXECUTE: Session._on_execute,
-    Commands.COM_STMT_SEND_LONG_DATA: Session._on_long_data,
-    Commands.COM_STMT_CLOSE: Session._on_statement_close,
-    Commands.COM_STMT_RESET: Session._on_statement_reset,
+    Commands.COM_STMT_EXECUTE: lambda s, m: s.prepared.execute(m),
+    Commands.COM_STMT_SEND_LONG_DATA: lambda s, m: s.prepared.long_data(m),
+    Commands.COM_STMT_CLOSE: lambda s, m: s.prepared.close(m),
+    Commands.COM_STMT_RESET: lambda s, m: s.prepared.reset(m),
 }
 
 # Commands whose response is relayed as it is; None: the command has no response.

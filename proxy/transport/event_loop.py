@@ -3,7 +3,7 @@
 Why uvloop: the pass-through path is a handful of small reads and writes per statement,
 where the loop's own overhead (selector calls, transports, callbacks) is a large part of
 the proxy's CPU time; uvloop (libuv, in Cython) runs the same asyncio code measurably
-faster (README, Benchmarks). ``--loop asyncio`` keeps asyncio's loop, for platforms
+faster (docs/performance.md, Benchmarks). ``--loop asyncio`` keeps asyncio's loop, for platforms
 without uvloop wheels or to rule the loop out when chasing a bug.
 """
 

@@ -20,40 +20,7 @@ the response streams through as it arrives (``MetadataRestorer.feed`` per chunk)
 from __future__ import annotations
 
 from proxy.wire.packets import ERR_HEADER, LOCAL_INFILE_HEADER, OK_HEADER, frame, read_lenenc_int
-
-
-class Resequencer:
-    """Adds ``shift`` to the sequence id of every packet of a byte stream fed in chunks
-    (headers may be cut anywhere by a chunk's end)."""
-
-    __slots__ = ("_header_seen", "_length", "_to_header", "shift")
-
-    def __init__(self, shift: int) -> None:
-        self.shift = shift
-        self._to_header = 0  # payload bytes before the next header
-        self._header_seen = 0  # bytes of the current header passed so far
-        self._length = 0
-
-    def feed(self, chunk: bytes | bytearray) -> bytes | bytearray:
-        if not self.shift & 0xFF:
-            return chunk
-        out = bytearray(chunk)
-        pos, size = 0, len(out)
-        while pos < size:
-            if self._to_header:
-                step = min(self._to_header, size - pos)
-                pos += step
-                self._to_header -= step
-                continue
-            if self._header_seen < 3:
-                self._length |= out[pos] << (8 * self._header_seen)
-            else:
-                out[pos] = (out[pos] + self.shift) & 0xFF
-            self._header_seen += 1
-            pos += 1
-            if self._header_seen == 4:
-                self._to_header, self._header_seen, self._length = self._length, 0, 0
-        return out
+from proxy.wire.seq_shift import SequenceShift
 
 
 class MetadataRestorer:
@@ -64,11 +31,11 @@ class MetadataRestorer:
     def __init__(self, columns: list[bytes]) -> None:
         self._columns = columns
         self._head = bytearray()  # the first packet, until it is whole
-        self._after: Resequencer | None = None
+        self._after: SequenceShift | None = None
 
     def feed(self, chunk: bytes | bytearray) -> bytes | bytearray:
         if self._after is not None:
-            return self._after.feed(chunk)
+            return self._after.apply(chunk)
         self._head += chunk
         if len(self._head) < 4:
             return b""
@@ -78,8 +45,8 @@ class MetadataRestorer:
         first, rest = bytes(self._head[:end]), bytes(self._head[end:])
         self._head = bytearray()
         restored = self._restored(first)
-        self._after = Resequencer(len(restored) - 1)
-        return b"".join(restored) + self._after.feed(rest)
+        self._after = SequenceShift(len(restored) - 1)
+        return b"".join(restored) + self._after.apply(rest)
 
     def _restored(self, packet: bytes) -> list[bytes]:
         """The first packet, or in its place the column count saying the definitions

@@ -46,7 +46,7 @@ from proxy.wire.query_attributes import query_head
 from proxy.wire.result_shape import ResultShape
 from rewriter.charsets import UTF8, ClientCharset
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"mlproxy.{__name__}")
 
 # Capabilities a client may carry through to the backend: those whose effect on the
 # byte stream the relay understands (see proxy.wire.scanner, proxy.wire.capabilities), or which only

@@ -79,10 +79,11 @@ async def read_rows(
         return []
     columns, _ = read_lenenc_int(first, 0)
     shape = backend.shape
-    for _ in range(shape.head_size(first) - 1):  # the definitions, then their EOF
-        await backend.read()
-    rows: list[Row] = []
     payload_now = backend.stream.payload_now
+    for _ in range(shape.head_size(first) - 1):  # the definitions, then their EOF if any
+        if payload_now() is None:
+            await backend.read()
+    rows: list[Row] = []
     slices = LoopSlices()
     end_limit = shape.end_limit
     while True:

@@ -9,7 +9,7 @@ greets without it, a MariaDB client answering a MariaDB server leaves it out. Th
 keeps capabilities as one 64-bit int, MariaDB's bits shifted up by 32, as MariaDB's own
 server does (``thd->client_capabilities``).
 
-Which capabilities the proxy relays, and why (README, "Protocol capabilities"):
+Which capabilities the proxy relays, and why (docs/architecture.md, "How a statement travels"):
 
 - CLIENT_DEPRECATE_EOF: results end with an OK packet whose header is 0xFE instead of an
   EOF packet, and column definitions have no EOF after them. The relay's scanner and the

@@ -156,11 +156,6 @@ def eof_status(payload: bytes | bytearray | memoryview, pos: int = 0) -> int:
     return int(payload[pos + 3]) | int(payload[pos + 4]) << 8
 
 
-def is_eof(payload: bytes | bytearray | memoryview, length: int) -> bool:
-    """EOF packets start with 0xFE and are shorter than 9 bytes (a row can start with 0xFE)."""
-    return length < 9 and length > 0 and payload[0] == EOF_HEADER
-
-
 # -- MariaDB progress reports -------------------------------------------------------------
 
 #: An ERR packet with this code is a progress report, for a client that asked for them

@@ -343,7 +343,7 @@ def whole_result(
     ``ok_end``: CLIENT_DEPRECATE_EOF; ``cache_metadata``: MARIADB_CLIENT_CACHE_METADATA.
 
     Why a second reading of the same protocol: a point select's five packets cost the
-    state machine 2.1 us, this loop a third of that (README, Benchmarks). It decides
+    state machine 2.1 us, this loop a third of that (docs/performance.md, Benchmarks). It decides
     exactly as ``_scan`` does: an EOF is 0xFE in a packet shorter than 9 bytes (column
     definitions start with the catalog's length, rows can start with 0xFE only when
     longer; with ``ok_end``, an OK headed 0xFE shorter than 0xFFFFFF), an ERR 0xFF.

@@ -22,44 +22,16 @@ True
 
 from __future__ import annotations
 
-from rewriter.ddl.model import (
-    BEDROCK_ALIAS,
-    DEFAULT_CONTENT_TYPE,
-    DEFAULT_MAX_BATCH_SIZE,
-    ER_NOT_SUPPORTED_YET,
-    ER_PARSE_ERROR,
-    ER_SP_DUP_PARAM,
-    ER_WRONG_ARGUMENTS,
-    SAGEMAKER_ALIAS,
-    AliasFunction,
-    Argument,
-    DropFunction,
-    Kind,
-    Security,
-)
+from rewriter.ddl.model import AliasFunction, Argument, DropFunction
 from rewriter.ddl.parser import parse_ml_ddl
 from rewriter.ddl.render import render_create
 from rewriter.ddl.scanner import looks_like_ml_ddl
-from rewriter.ddl.types import CHAR_TYPES, NUMERIC_TYPES, OTHER_TYPES, TEXT_TYPES
 
+# What the rest of the project uses; the grammar's tables stay in model and types.
 __all__ = [
-    "BEDROCK_ALIAS",
-    "CHAR_TYPES",
-    "DEFAULT_CONTENT_TYPE",
-    "DEFAULT_MAX_BATCH_SIZE",
-    "ER_NOT_SUPPORTED_YET",
-    "ER_PARSE_ERROR",
-    "ER_SP_DUP_PARAM",
-    "ER_WRONG_ARGUMENTS",
-    "NUMERIC_TYPES",
-    "OTHER_TYPES",
-    "SAGEMAKER_ALIAS",
-    "TEXT_TYPES",
     "AliasFunction",
     "Argument",
     "DropFunction",
-    "Kind",
-    "Security",
     "looks_like_ml_ddl",
     "parse_ml_ddl",
     "render_create",

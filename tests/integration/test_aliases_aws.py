@@ -14,8 +14,9 @@ import pymysql
 import pytest
 
 from tests.conftest import RunningProxy, private_database, start_proxy, unique
+from tests.support.aws_env import fake_aws_env
 from tests.support.backend import BackendInfo
-from tests.support.fake_aws_ml import ACCESS_KEY, SECRET_KEY, FakeAWSML
+from tests.support.fake_aws_ml import FakeAWSML
 
 MODEL_ID = "anthropic.claude-3-haiku-20240307-v1:0"
 
@@ -33,19 +34,10 @@ def echo_prompt(body: bytes) -> bytes:
 @pytest.fixture(scope="module")
 def fake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeAWSML]:
     empty = tmp_path_factory.mktemp("aws")
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
-            patch.delenv(name, raising=False)
-        patch.delenv("AWS_BEARER_TOKEN_BEDROCK", raising=False)  # else no SigV4 for Bedrock
-        patch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        patch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        patch.setenv("AWS_CONFIG_FILE", str(empty / "none"))
-        patch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty / "none"))
-        patch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-        with FakeAWSML(seed=3) as server:
-            server.add_endpoint("churn-endpoint", churn_score)
-            server.add_model(MODEL_ID, echo_prompt)
-            yield server
+    with fake_aws_env(empty), FakeAWSML(seed=3) as server:
+        server.add_endpoint("churn-endpoint", churn_score)
+        server.add_model(MODEL_ID, echo_prompt)
+        yield server
 
 
 DB = "mlproxy_aliases_aws"

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
-import re
 import selectors
 import socket
 import ssl
@@ -376,8 +375,8 @@ class RawClient:
 
 def opened_connections(caplog: pytest.LogCaptureFixture) -> set[int]:
     """Ids of the connections the proxy logged as logged in (its "opened" line)."""
-    found = (re.match(r"connection (\d+) opened", r.getMessage()) for r in caplog.records)
-    return {int(match.group(1)) for match in found if match}
+    opened = (r for r in caplog.records if r.getMessage().startswith("opened: "))
+    return {int(r.__dict__["connection_id"]) for r in opened}
 
 
 # -- logging in ------------------------------------------------------------------------------
@@ -757,7 +756,7 @@ def test_plaintext_pipelined_behind_the_ssl_request_is_not_taken_as_tls_data(
 ) -> None:
     """Bytes sent in clear before the TLS handshake (a MITM's injection) must not be read
     later as if they had come through TLS (the STARTTLS injection problem)."""
-    caplog.set_level(logging.INFO, logger="proxy")
+    caplog.set_level(logging.INFO, logger="mlproxy.proxy")
     with RawClient(proxy.port) as client:
         injected = client.handshake_response(
             APP.user, APP.password.encode() + b"\x00", CLEAR, TEST_DB
@@ -797,6 +796,27 @@ def test_tls_client_that_never_answers_close_notify_is_still_disconnected(
 # -- COM_CHANGE_USER --------------------------------------------------------------------------
 
 
+def session_view(conn: Any, temporary_table: str) -> dict[str, Any]:
+    """Who the session is, its @marker and database, and whether ``temporary_table`` is
+    still there (None) or the error that says it is gone."""
+    cur = conn.cursor()
+    cur.execute("SELECT CURRENT_USER(), @marker, DATABASE()")
+    current, marker, database = cur.fetchone()
+    try:
+        cur.execute(f"SELECT * FROM {temporary_table}")
+        cur.fetchall()
+        temp_table_error = None
+    except mysql.connector.Error as exc:
+        temp_table_error = exc.errno
+    cur.close()
+    return {
+        "current_user": current,
+        "marker": marker,
+        "database": database,
+        "temp_table_error": temp_table_error,
+    }
+
+
 def change_user_outcome(port: int) -> dict[str, Any]:
     """As APP: set session state, change to OTHER, then report what the session sees."""
     conn = connector(port, ssl_verify_cert=False)
@@ -806,22 +826,7 @@ def change_user_outcome(port: int) -> dict[str, Any]:
         cur.execute("CREATE TEMPORARY TABLE change_user_tmp (a INT)")
         cur.close()
         conn.cmd_change_user(OTHER.user, OTHER.password, TEST_DB)
-        cur = conn.cursor()
-        cur.execute("SELECT CURRENT_USER(), @marker, DATABASE()")
-        current, marker, database = cur.fetchone()
-        try:
-            cur.execute("SELECT * FROM change_user_tmp")
-            cur.fetchall()
-            temp_table_error = None
-        except mysql.connector.Error as exc:
-            temp_table_error = exc.errno
-        cur.close()
-        return {
-            "current_user": current,
-            "marker": marker,
-            "database": database,
-            "temp_table_error": temp_table_error,
-        }
+        return session_view(conn, "change_user_tmp")
     finally:
         conn.close()
 
@@ -902,23 +907,7 @@ def failed_change_user_outcome(port: int) -> dict[str, Any]:
                 conn.cmd_change_user(OTHER.user, "not-" + OTHER.password, TEST_DB)
             except mysql.connector.Error as exc:
                 errors.append((exc.errno, exc.sqlstate))
-        cur = conn.cursor()
-        cur.execute("SELECT CURRENT_USER(), @marker, DATABASE()")
-        current, marker, database = cur.fetchone()
-        try:
-            cur.execute("SELECT * FROM failed_change_tmp")
-            cur.fetchall()
-            temp_table_error = None
-        except mysql.connector.Error as exc:
-            temp_table_error = exc.errno
-        cur.close()
-        return {
-            "errors": errors,
-            "current_user": current,
-            "marker": marker,
-            "database": database,
-            "temp_table_error": temp_table_error,
-        }
+        return {"errors": errors, **session_view(conn, "failed_change_tmp")}
     finally:
         conn.close()
 
@@ -1023,7 +1012,7 @@ def wait_all_closed(clients: list[tuple[str, RawClient]], within: float) -> list
 def test_malformed_input_before_login_never_authenticates_and_is_closed_in_time(
     strict_proxy: RunningProxy, backend: BackendInfo, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="proxy")
+    caplog.set_level(logging.INFO, logger="mlproxy.proxy")
     rng = random.Random(FUZZ_SEED)
     clients: list[tuple[str, RawClient]] = []
     try:
@@ -1063,7 +1052,7 @@ def test_oversized_length_field_is_refused_without_an_internal_error(
     strict_proxy: RunningProxy, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A handshake packet announced larger than any login needs is a protocol error."""
-    caplog.set_level(logging.INFO, logger="proxy")
+    caplog.set_level(logging.INFO, logger="mlproxy.proxy")
     with RawClient(strict_proxy.port) as client:
         client.sock.sendall(_header(0xFFFFFF) + bytes(100))
         started = time.monotonic()

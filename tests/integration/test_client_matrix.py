@@ -108,7 +108,7 @@ def matrix_backend(certificate: Certificate) -> Iterator[BackendInfo]:
         server.stop()
 
 
-#: How the proxies log clients in (README, Authentication): ``hashes`` with a backend URL
+#: How the proxies log clients in (docs/security.md, Authentication): ``hashes`` with a backend URL
 #: account that may read the account hashes (a mysql_native_password account's own plugin,
 #: as a server does it: proxy.auth.native_accounts), ``sha2`` without one
 #: (caching_sha2_password's full path: the password over TLS, or RSA-encrypted).

@@ -21,8 +21,9 @@ from ml_backends.engine import BatchPolicy, InferenceEngine
 from ml_backends.errors import BudgetExhausted, InferenceFailed, RetryableError, Throttled
 from ml_backends.sentiment import Sentiment, SentimentInput, truncate_utf8
 from tests.conftest import TEST_DB, admin_connect, start_proxy
+from tests.support.aws_env import fake_aws_env
 from tests.support.backend import BackendInfo
-from tests.support.fake_comprehend import ACCESS_KEY, SECRET_KEY, FakeComprehend, model
+from tests.support.fake_comprehend import FakeComprehend, model
 
 FAST = {"base_backoff": 0.001, "max_backoff": 0.01}
 
@@ -32,14 +33,7 @@ def module_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """The fake's test credentials in the environment, and nothing else from the host:
     no region, no profile, no config files, no instance metadata lookups."""
     empty = tmp_path_factory.mktemp("aws")
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
-            patch.delenv(name, raising=False)
-        patch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        patch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        patch.setenv("AWS_CONFIG_FILE", str(empty / "no-config"))
-        patch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty / "no-credentials"))
-        patch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with fake_aws_env(empty):
         yield
 
 

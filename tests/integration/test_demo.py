@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -52,6 +53,17 @@ def read_until(process: subprocess.Popen[str], marker: str, timeout: float = 30)
     return "".join(seen)
 
 
+def run_announced_explain(announced: str) -> str:
+    """Run the `mlproxy explain` line the demo prints, as pasted; return its output."""
+    lines = announced.splitlines()
+    command = lines[next(i for i, x in enumerate(lines) if "would send" in x) + 1]
+    argv = shlex.split(command)
+    assert argv[0].endswith("mlproxy") and argv[1] == "explain", command
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def outside_the_checkout(folder: Path) -> Path:
     """A working directory holding only links to this checkout's packages: the demo runs
     this checkout's code but, as from ./dev demo's console script, nothing puts examples/
@@ -95,6 +107,8 @@ def test_demo_serves_the_example_tables_and_cleans_up(tmp_path: Path) -> None:
         assert "comments (comment_id, comment_text)" in announced
         assert re.search(r"customers \(.*churn", announced)
         backend_port = int(re.search(r"backend 127\.0\.0\.1:(\d+)", log).group(1))  # type: ignore[union-attr]
+        explained = run_announced_explain(announced)
+        assert "CAST(ELT(FIELD(" in explained and "5 distinct input(s)" in explained
         with (
             pymysql.connect(
                 host="127.0.0.1",

@@ -3,6 +3,7 @@ README tells a newcomer to do after `./dev demo`."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections import Counter
@@ -69,3 +70,35 @@ def test_churn_example_runs_unchanged(example_proxy: RunningProxy) -> None:
     assert counts == Counter(model.predict(rows))  # type: ignore[arg-type]
     averages = [row for row in fields if len(row) == 4 and row[0] in (TRUE, FALSE)]
     assert sorted(int(row[3]) for row in averages) == sorted(counts.values())
+
+
+def readme_tour() -> list[str]:
+    """The statements of the README's 30-second tour (its SQL block), comments dropped."""
+    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```sql\n", 1)[1].split("```", 1)[0]
+    code = "\n".join(line for line in block.splitlines() if not line.startswith("--"))
+    return [" ".join(s.split()) for s in code.split(";") if s.strip()]
+
+
+def test_the_readmes_tour_runs_and_quotes_the_example_files(
+    example_proxy: RunningProxy,
+) -> None:
+    """The tour's complete statements run through the proxy as shown; its excerpt of
+    CREATE FUNCTION (with ``...``) is the example file's text."""
+    statements = readme_tour()
+    complete = [s for s in statements if "..." not in s]
+    assert complete and len(complete) < len(statements)
+    with example_proxy.connect(database=DATABASE) as conn, conn.cursor() as cur:
+        for statement in complete:
+            cur.execute(statement)
+            rows = cur.fetchall()
+            assert len(rows) == 5 and {r[1] for r in rows} <= {
+                "POSITIVE",
+                "NEGATIVE",
+                "NEUTRAL",
+                "MIXED",
+            }
+    churn = " ".join((EXAMPLES / "queries" / "churn.sql").read_text(encoding="utf-8").split())
+    (excerpt,) = (s for s in statements if s.startswith("CREATE FUNCTION"))
+    for clause in re.split(r"[(),]|\.\.\.", excerpt):
+        assert clause.strip().lower() in churn.lower(), clause

@@ -58,11 +58,11 @@ def free_port() -> int:
 class ProxyProcess:
     """`python -m proxy serve ...` in a subprocess; stderr is collected line by line."""
 
-    def __init__(self, args: list[str]) -> None:
+    def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "proxy", "serve", *args],
             cwd=REPO,
-            env=clean_env(),
+            env={**clean_env(), **(env or {})},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -444,10 +444,13 @@ def test_open_and_close_are_logged_with_connection_id_and_user(
     client = proxy.connect()
     connection_id = client.thread_id()
     client.close()
-    opened = proxy.wait_for_line(re.compile(rf"connection {connection_id} opened.*"), 10)
-    closed = proxy.wait_for_line(re.compile(rf"connection {connection_id} closed.*"), 10)
-    assert f"user {APP.user}" in opened.group(0)
-    assert f"user {APP.user}" in closed.group(0)
+    opened = proxy.wait_for_line(re.compile(rf" \[conn {connection_id}\]: opened: .*"), 10)
+    closed = proxy.wait_for_line(re.compile(rf" \[conn {connection_id}\]: closed .*"), 10)
+    for line in (opened.string, closed.string):
+        assert f"user {APP.user}" in line
+        # the id once, from the format; the message does not write it again
+        assert line.count(f"conn {connection_id}") == 1, line
+        assert "connection" not in line.partition(f"[conn {connection_id}]: ")[2], line
     proxy.signal(signal.SIGTERM)
     assert proxy.wait_exit(20) == 0
 
@@ -460,7 +463,7 @@ def test_refused_login_is_logged_with_connection_id(
         pymysql.connect(
             host="127.0.0.1", port=proxy.port, user=APP.user, password="wrong", connect_timeout=10
         )
-    line = proxy.wait_for_line(re.compile(r"connection (\d+) refused: .*"), 10).group(0)
+    line = proxy.wait_for_line(re.compile(r" \[conn \d+\]: login refused: .*"), 10).group(0)
     assert "Access denied" in line
     proxy.signal(signal.SIGTERM)
     assert proxy.wait_exit(20) == 0

@@ -239,7 +239,7 @@ def test_every_backend_failure_a_client_sees_is_logged_once_on_one_line(
 ) -> None:
     switchable_backend.mode = mode
     with (
-        caplog.at_level(logging.WARNING, logger="proxy"),
+        caplog.at_level(logging.WARNING, logger="mlproxy.proxy"),
         switchable_proxy.connect() as conn,
         conn.cursor() as cur,
         pytest.raises(pymysql.MySQLError) as caught,

@@ -56,6 +56,11 @@ class Client:
     def __init__(self, wire: Wire) -> None:
         self.wire = wire
 
+    def query(self, sql: str) -> None:
+        self.wire.send(b"\x03" + sql.encode())
+        answer = self.wire.read_response(Shape.RESULT, Outcome()).payloads[0]
+        assert answer[:1] == b"\x00", answer
+
     def prepare(self, sql: str) -> int:
         self.wire.send(b"\x16" + sql.encode())
         first = self.wire.read_response(Shape.PREPARE, Outcome()).payloads[0]
@@ -264,3 +269,31 @@ def test_malformed_parameter_blocks_get_1835_and_the_session_goes_on(
     answer = through.run(f"SELECT {ML_CALL}, ?", params)
     assert answer[0][:3] == b"\xff" + (1835).to_bytes(2, "little"), answer
     assert through.run(f"SELECT {ML_CALL}, ?", [Param(0x03, struct.pack("<i", 1))])
+
+
+#: (character set, a string parameter in it): after SET NAMES the client sends its
+#: parameters in that set, and the server reads them so; the proxy binds them the same.
+CHARSET_CASES = [
+    ("latin1", "é à ü"),
+    ("cp1251", "привет"),
+    ("sjis", "日本語 表示"),  # 表 ends in 0x5C, a backslash in ASCII
+    ("utf8mb4", "é 😀"),
+]
+
+
+@pytest.mark.parametrize(("charset", "text"), CHARSET_CASES, ids=lambda v: str(v))
+def test_string_parameters_are_read_in_the_sessions_character_set(
+    clients: tuple[Client, Client], charset: str, text: str
+) -> None:
+    """Parameters are in character_set_client when the statement runs, which SET NAMES
+    changes after the login (they were bound as the login's character set)."""
+    through, direct = clients
+    value = text.encode(charset.replace("utf8mb4", "utf-8").replace("sjis", "shift_jis"))
+    template = "SELECT id, CONCAT(?, '') AS v, HEX(CONVERT(? USING utf8mb4)), {call} FROM p"
+    answers = []
+    for client, call in ((direct, ML_ANSWER), (through, ML_CALL)):
+        client.query(f"SET NAMES {charset}")
+        answers.append(client.run(template.format(call=call), [Param(0xFD, lenenc(value))] * 2))
+    assert answers[0] and answers[0][0][:1] != b"\xff", answers[0]
+    assert text.encode().hex().upper().encode() in answers[0][0]  # the server read it so
+    assert answers[1] == answers[0]

@@ -23,8 +23,9 @@ import pytest
 
 from ml_backends.sentiment import truncate_utf8
 from tests.conftest import TEST_DB, RunningProxy, admin_connect, start_proxy, unique
+from tests.support.aws_env import fake_aws_env
 from tests.support.backend import BackendInfo
-from tests.support.fake_comprehend import ACCESS_KEY, SECRET_KEY, FakeComprehend, model
+from tests.support.fake_comprehend import FakeComprehend, model
 
 QUOTA = 10.0  # requests per second, and the bucket's size
 BATCH = 25  # Comprehend's documents per request
@@ -40,16 +41,8 @@ WORDS = ("good", "bad", "good and bad", "plain", "great", "awful")
 def fake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeComprehend]:
     """The fake, and its credentials as the only AWS setup the proxy finds."""
     empty = tmp_path_factory.mktemp("aws")
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
-            patch.delenv(name, raising=False)
-        patch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        patch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        patch.setenv("AWS_CONFIG_FILE", str(empty / "no-config"))
-        patch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty / "no-credentials"))
-        patch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-        with FakeComprehend(seed=12) as server:
-            yield server
+    with fake_aws_env(empty), FakeComprehend(seed=12) as server:
+        yield server
 
 
 @pytest.fixture
@@ -182,7 +175,7 @@ def test_a_spent_budget_fails_with_the_setting_and_the_log_says_why(
     )
     try:
         with (
-            caplog.at_level(logging.WARNING, logger="proxy.ml.path"),
+            caplog.at_level(logging.WARNING, logger="mlproxy.proxy.ml.path"),
             proxy.connect(database=TEST_DB) as conn,
             conn.cursor() as cur,
         ):

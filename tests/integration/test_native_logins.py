@@ -217,7 +217,7 @@ def test_without_the_right_to_read_hashes_logins_fall_back(
     accounts: Callable[..., Account],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="proxy")
+    caplog.set_level(logging.INFO, logger="mlproxy.proxy")
     running = proxy_with_url_account(backend, UNPRIVILEGED)
     try:
         account = accounts("fallback-pw")

@@ -214,7 +214,7 @@ def test_json_logs_carry_the_session_and_the_ml_summary(
     handler = logging.Handler()
     formatter = JSONFormatter()
     handler.emit = lambda record: lines.append(formatter.format(record))  # type: ignore[method-assign]
-    logger = logging.getLogger("proxy")
+    logger = logging.getLogger("mlproxy")
     logger.addHandler(handler)
     previous = logger.level
     logger.setLevel(logging.INFO)

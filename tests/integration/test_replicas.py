@@ -227,7 +227,7 @@ def test_statements_go_on_when_redis_stops_and_each_replica_warns_once(
     first, second = replica(backend, redis_server), replica(backend, redis_server)
     try:
         name = create_alias(first)
-        with caplog.at_level(logging.INFO, logger="proxy.replicas"):
+        with caplog.at_level(logging.INFO, logger="mlproxy.proxy.replicas"):
             assert scored(first, name) == expected(backend)
             redis_server.stop()
             for proxy in (first, second, first, second, second):

@@ -13,15 +13,18 @@ import contextlib
 import os
 import re
 import signal
+import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeAlias
 
 import pymysql
 import pytest
 
 from proxy.session.kill import worker_of
+from proxy.workers import UNIX_PATH_MAX, peer_directory
 from tests.conftest import TEST_DB, admin_connect, wait_until
 from tests.integration.test_lifecycle import (
     EXIT_BACKEND,
@@ -254,6 +257,47 @@ def test_unreachable_backend_with_workers_exits_1_with_one_line() -> None:
     result = run_to_exit(args)
     assert result.returncode == EXIT_BACKEND
     assert f"127.0.0.1:{port}" in one_clear_line(result)
+
+
+def test_workers_start_when_the_temporary_directory_is_too_deep_for_a_socket(
+    backend: BackendInfo, tmp_path: Path
+) -> None:
+    """A TMPDIR whose path leaves no room for a socket's (108 bytes on Linux): the peer
+    sockets go to /tmp instead (it used to fail with "the worker did not start in time")."""
+    deep = tmp_path / ("deep" * 30)
+    deep.mkdir()
+    args = ["--listen", "127.0.0.1:0", "--backend", backend_url(backend), "--workers", "2"]
+    process = ProxyProcess(args, env={"TMPDIR": str(deep)})
+    try:
+        process.wait_ready()
+        with process.connect() as connection:
+            assert run_statement(connection, "SELECT 1") == ((1,),)
+        process.signal(signal.SIGTERM)
+        assert process.wait_exit(20) == 0
+    finally:
+        process.stop()
+
+
+def test_peer_directory_is_short_enough_for_every_workers_socket(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / ("deep" * 30)))
+    (tmp_path / ("deep" * 30)).mkdir()
+    directory = peer_directory(64)
+    try:
+        assert not directory.startswith(str(tmp_path))
+        assert len(os.fsencode(os.path.join(directory, "worker-63.sock"))) <= UNIX_PATH_MAX
+        assert os.stat(directory).st_mode & 0o777 == 0o700
+    finally:
+        os.rmdir(directory)
+    short = tempfile.mkdtemp(dir="/tmp")
+    monkeypatch.setattr(tempfile, "tempdir", short)
+    directory = peer_directory(2)
+    try:
+        assert directory.startswith(short + "/")  # the temporary directory when it fits
+    finally:
+        os.rmdir(directory)
+        os.rmdir(short)
 
 
 def _serves_both(process: ProxyProcess, opened: list[Connection]) -> bool:

@@ -76,7 +76,7 @@ def fuzz_proxy(backend: BackendInfo) -> Iterator[RunningProxy]:
 
 
 #: The loggers whose records the fuzz run keeps (and keeps from pytest).
-PROXY_LOGGERS = ("proxy", "asyncio", "rewriter", "ml_backends")
+PROXY_LOGGERS = ("mlproxy", "asyncio")
 
 
 @pytest.fixture

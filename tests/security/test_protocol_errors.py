@@ -33,7 +33,7 @@ S = "aws_comprehend_detect_sentiment"
 @pytest.fixture
 def proxy_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
     """The proxy's records; the test fails if any has a traceback or is an ERROR."""
-    caplog.set_level(logging.INFO, logger="proxy")
+    caplog.set_level(logging.INFO, logger="mlproxy.proxy")
     yield caplog
     problems = [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
     assert not [r.getMessage() for r in problems]

@@ -42,7 +42,7 @@ def test_the_proxys_own_os_user_cannot_log_in_with_any_password(
         cur.execute("SELECT CURRENT_USER()")
         assert cur.fetchone()[0].startswith(f"{os_user()}@")
     direct.close()
-    caplog.set_level(logging.WARNING, logger="proxy")
+    caplog.set_level(logging.WARNING, logger="mlproxy.proxy")
     for password in ("", "not-the-password"):
         with pytest.raises(pymysql.err.OperationalError) as refused:
             pymysql.connect(

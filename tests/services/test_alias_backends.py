@@ -37,6 +37,7 @@ from ml_backends.errors import (
 )
 from ml_backends.python_callable import PythonCallableBackend
 from ml_backends.registry import alias_backend
+from tests.support.aws_env import fake_aws_env
 from tests.support.fake_aws_ml import (
     ACCESS_KEY,
     NULL_400,
@@ -82,21 +83,7 @@ def upper_first(inputs: list[tuple[Any, ...]]) -> list[str]:
 def module_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """The fake's test credentials in the environment, and nothing else from the host."""
     empty = tmp_path_factory.mktemp("aws")
-    with pytest.MonkeyPatch.context() as patch:
-        for name in (
-            "AWS_REGION",
-            "AWS_DEFAULT_REGION",
-            "AWS_PROFILE",
-            "AWS_SESSION_TOKEN",
-            "AWS_BEARER_TOKEN_BEDROCK",  # botocore would send it instead of signing
-            "MLPROXY_OPENAI_API_KEY",
-        ):
-            patch.delenv(name, raising=False)
-        patch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        patch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        patch.setenv("AWS_CONFIG_FILE", str(empty / "no-config"))
-        patch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty / "no-credentials"))
-        patch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with fake_aws_env(empty):
         yield
 
 
@@ -126,9 +113,9 @@ def make(module_fake: FakeAWSML) -> Iterator[Callable[..., Any]]:
     """Builds backends (AWS ones pointed at the fake), shared by the module's tests when
     the arguments are the same (a boto3 client takes a while to create) unless
     ``fresh=True``; closes them at the end."""
-    made: dict[str, Backend] = {}
+    made: dict[str, Backend[Any]] = {}
 
-    def build(cls: type[Backend], *args: Any, fresh: bool = False, **options: Any) -> Any:
+    def build(cls: type[Backend[Any]], *args: Any, fresh: bool = False, **options: Any) -> Any:
         if issubclass(cls, SageMakerBackend | BedrockBackend):
             options.setdefault("endpoint_url", module_fake.url)
         key = f"fresh {len(made)}" if fresh else repr((cls, args, sorted(options.items())))
@@ -142,7 +129,11 @@ def make(module_fake: FakeAWSML) -> Iterator[Callable[..., Any]]:
 
 
 def run(
-    backend: Backend, inputs: Sequence[Hashable], *, batch_size: int | None = None, **policy: Any
+    backend: Backend[Any],
+    inputs: Sequence[Hashable],
+    *,
+    batch_size: int | None = None,
+    **policy: Any,
 ) -> tuple[list[Outcome], InferenceEngine]:
     engine = InferenceEngine(backend, BatchPolicy(**policy), rng=random.Random(3))
     outcomes = asyncio.run(engine.infer(inputs, namespace="f", batch_size=batch_size))

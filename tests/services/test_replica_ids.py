@@ -108,7 +108,7 @@ def test_a_member_whose_block_was_taken_moves_on(
         assert await ids.owner_of(ids.next()) == ids.member
         await close(ids)
 
-    with caplog.at_level(logging.WARNING, logger="proxy.replicas.ids"):
+    with caplog.at_level(logging.WARNING, logger="mlproxy.proxy.replicas.ids"):
         run(work)
     assert "another replica's" in caplog.text
 

@@ -31,7 +31,7 @@ T = TypeVar("T")
 NAMESPACE = (b"app", "comprehend.sentiment")
 
 
-class CountingModel(Backend):
+class CountingModel(Backend[Hashable]):
     """f(x) = a sentiment derived from x; remembers every input it was asked."""
 
     name = "counting"
@@ -46,7 +46,7 @@ class CountingModel(Backend):
 
 
 def replica_engine(
-    url: str, model: Backend, scope: str = "db:3306|local"
+    url: str, model: Backend[Any], scope: str = "db:3306|local"
 ) -> tuple[InferenceEngine, RedisLink]:
     link = RedisLink(url, "ml_cache", "ML statements use the in-process cache only")
     cache = SharedCache(ResultCache(), link, scope, ttl=60)
@@ -230,7 +230,7 @@ def test_a_redis_that_hangs_is_given_up_on_and_left_alone_for_a_while(
         finally:
             await link.close()
 
-    with caplog.at_level(logging.DEBUG, logger="proxy.replicas"):
+    with caplog.at_level(logging.DEBUG, logger="mlproxy.proxy.replicas"):
         results = run(work)
     assert all(r == results[0] for r in results)  # every statement answered
     assert len(model.asked) == 3  # the in-process cache still serves
@@ -260,7 +260,7 @@ def test_redis_stopped_then_back_warns_once_and_is_used_again(
         await engine.infer(inputs(2, "back"), namespace=NAMESPACE)
         await link.close()
 
-    with caplog.at_level(logging.INFO, logger="proxy.replicas"):
+    with caplog.at_level(logging.INFO, logger="mlproxy.proxy.replicas"):
         run(work)
     assert len(model.asked) == 14  # nothing failed for the cache's sake
     levels = [(r.levelname, r.getMessage().split(";")[0]) for r in caplog.records]

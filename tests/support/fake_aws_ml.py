@@ -31,23 +31,20 @@ from __future__ import annotations
 
 import csv
 import functools
-import hashlib
 import io
 import itertools
 import json
 import random
 import re
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from tests.support.fake_comprehend import ACCESS_KEY, SECRET_KEY
-from tests.support.local_service import LocalService
+from tests.support.local_service import AWSHandler, LocalService, QuietServer
 from tests.support.sigv4 import check_sigv4, scope_region
 
 __all__ = ["ACCESS_KEY", "SECRET_KEY", "FakeAWSML", "Faults", "Recorded", "check_sigv4"]
@@ -445,33 +442,14 @@ def _encode(answers: Sequence[object], content_type: str) -> bytes:
 # -- HTTP -----------------------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(QuietServer):
     fake: FakeAWSML
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that gave up (engine timeout, closed client) is not a test failure."""
-        if not isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
-            super().handle_error(request, client_address)
 
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as botocore's connection pool expects
-    timeout = 30  # idle keep-alive connections end on their own
-    disable_nagle_algorithm = True  # headers and body leave in two writes
+class _Handler(AWSHandler):
     server: _Server
 
     def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        headers = {name.lower(): value for name, value in self.headers.items()}
+        headers, body = self.read_request()
         reply = self.server.fake.handle("POST", self.path, headers, body)
-        self.send_response(reply.status)
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(reply.body)))
-        self.send_header("x-amzn-RequestId", hashlib.md5(body, usedforsecurity=False).hexdigest())
-        self.end_headers()
-        self.wfile.write(reply.body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: tests read the recorded requests instead."""
+        self.reply(reply.status, reply.headers, reply.body, body)

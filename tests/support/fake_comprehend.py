@@ -33,10 +33,9 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tests.support.local_service import LocalService
+from tests.support.local_service import AWSHandler, LocalService, QuietServer
 from tests.support.sigv4 import check_sigv4, scope_region
 
 TARGET_PREFIX = "Comprehend_20171127."
@@ -339,38 +338,17 @@ def check_signature(
 # -- HTTP -----------------------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(QuietServer):
     fake: FakeComprehend
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that gave up (engine timeout, closed client) is not a test failure."""
-        if not isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
-            super().handle_error(request, client_address)
 
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as botocore's connection pool expects
-    timeout = 30  # idle keep-alive connections end on their own
-    # Headers and body leave in two writes: with Nagle on, the body waits for the client's
-    # delayed ACK of the headers (40 ms a request on Linux).
-    disable_nagle_algorithm = True
+class _Handler(AWSHandler):
     server: _Server
 
     def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        headers = {name.lower(): value for name, value in self.headers.items()}
+        headers, body = self.read_request()
         status, answer = self.server.fake.handle(headers, body)
-        payload = json.dumps(answer).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", CONTENT_TYPE)
-        self.send_header("Content-Length", str(len(payload)))
-        self.send_header("x-amzn-RequestId", hashlib.md5(body, usedforsecurity=False).hexdigest())
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: tests read the recorded requests instead."""
+        self.reply(status, {"Content-Type": CONTENT_TYPE}, json.dumps(answer).encode(), body)
 
 
 def main(argv: Iterable[str] | None = None) -> int:

@@ -22,7 +22,7 @@ import random
 import struct
 from dataclasses import dataclass, field
 
-from proxy.session.prepared_handlers import asks_for_cursor
+from proxy.session.prepared import asks_for_cursor
 from proxy.wire import scramble
 from proxy.wire.scanner import Shape
 from tests.support.fuzz_wire import (
@@ -252,7 +252,21 @@ def command_case(rng: random.Random, session: Session) -> Case:
     if rng.random() < 0.7 and command != 0x0C:
         # (a mutated COM_PROCESS_KILL could name the legitimate client's thread)
         payload = payload[:1] + mutate(rng, payload[1:])
-    return shaped_case("command", payload, rng)
+    case = shaped_case("command", payload, rng)
+    if _opens_a_cursor(payload, session):
+        case.shape = Shape.CURSOR
+    return case
+
+
+def _opens_a_cursor(payload: bytes, session: Session) -> bool:
+    """A COM_STMT_EXECUTE a mutation gave a cursor type, of a statement the backend alone
+    runs: the server answers with the metadata alone (and opens a cursor), which the
+    proxy relays as it is. (An ML statement's execution is the proxy's own statement and
+    answers its rows; a prepared KILL, OK or an ERR.)"""
+    if payload[:1] != b"\x17" or len(payload) < 6 or not payload[5] & 0x07:
+        return False
+    plain = session.statements[0][0]  # PREPARED[0], SELECT ?, ?
+    return int.from_bytes(payload[1:5], "little") == plain
 
 
 def shaped_case(family: str, payload: bytes, rng: random.Random, seq: int = 0) -> Case:

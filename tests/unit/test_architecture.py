@@ -5,6 +5,7 @@ than a newcomer can scan, and every subpackage saying what it is for."""
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("proxy", "rewriter", "ml_backends")
 #: The most modules one folder may hold (``__init__.py`` not counted).
 WIDEST_FOLDER = 15
+#: A dotted name of the tests package or a module in it.
+TESTS_MODULE = re.compile(r"tests(\.\w+)*")
 
 
 def module_name(path: Path) -> str:
@@ -112,3 +115,34 @@ def test_every_subpackage_says_what_it_is_for(package: str) -> None:
     for init in sorted((ROOT / package).rglob("__init__.py")):
         docstring = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8")))
         assert docstring, f"{init.relative_to(ROOT)} has no docstring"
+
+
+def modules_of_tests_used(path: Path, name: str) -> list[str]:
+    """The ``tests`` modules ``path`` imports anywhere in its body, or names as a string
+    (``python -m tests.x`` in a subprocess, ``importlib.import_module("tests.x")``)."""
+    named = list(imported_names(path, name))
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            named.append(node.value)
+    return sorted({n for n in named if TESTS_MODULE.fullmatch(n)})
+
+
+def test_the_benchmarks_use_nothing_of_the_tests() -> None:
+    """bench/ measures the product: what it needs lives in the packages or in bench/."""
+    used = {
+        str(path.relative_to(ROOT)): modules_of_tests_used(path, module_name(path))
+        for path in sorted((ROOT / "bench").rglob("*.py"))
+    }
+    assert {path: names for path, names in used.items() if names} == {}
+
+
+def test_a_use_of_the_tests_is_found_wherever_it_is(tmp_path: Path) -> None:
+    source = tmp_path / "bench_like.py"
+    source.write_text(
+        "def later():\n"
+        "    from tests.support import backend\n"
+        "    subprocess.run(['python', '-m', 'tests.support.fake_comprehend'])\n",
+        encoding="utf-8",
+    )
+    found = modules_of_tests_used(source, "bench.bench_like")
+    assert found == ["tests.support", "tests.support.backend", "tests.support.fake_comprehend"]

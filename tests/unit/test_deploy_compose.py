@@ -1,5 +1,5 @@
 """deploy/compose.yaml and deploy/prometheus.yml read as data (issue 14): the services the
-README's walk-through needs, MariaDB seeded with exactly what `mlproxy demo` loads, the
+walk-through in docs/operations.md needs, MariaDB seeded with exactly what `mlproxy demo` loads, the
 churn endpoint routed to the example's model server, mlproxy built from the Dockerfile
 with the ports it exposes, Prometheus scraping the real metrics path and port."""
 

@@ -219,15 +219,18 @@ def test_variables_are_found_in_any_text() -> None:
     assert variables_named(text) == {"MLPROXY_BACKEND", "MLPROXY_LISTEN"}
 
 
-def test_every_deploy_file_the_readme_names_exists() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    named = set(re.findall(r"\bdeploy/[\w./-]*\w", readme))
+def test_every_deploy_file_the_docs_name_exists() -> None:
+    docs = [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]
+    text = "".join(path.read_text(encoding="utf-8") for path in docs)
+    named = set(re.findall(r"\bdeploy/[\w./-]*\w", text))
     assert {"deploy/Dockerfile", "deploy/compose.yaml", "deploy/kubernetes"} <= named
     assert not [path for path in named if not (ROOT / path).exists()]
 
 
 def test_every_image_tag_is_the_project_version() -> None:
-    texts = [(ROOT / "README.md").read_text(encoding="utf-8")]
+    texts = [
+        p.read_text(encoding="utf-8") for p in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]
+    ]
     texts += [p.read_text(encoding="utf-8") for p in DEPLOY.rglob("*") if p.is_file()]
     tags = {tag for text in texts for tag in re.findall(r"\bmlproxy:(\d+\.\d+\.\d+)\b", text)}
     assert tags == {project_version()}

@@ -18,7 +18,7 @@ from ml_backends.engine import BatchPolicy, InferenceEngine
 from ml_backends.errors import BudgetExhausted, InferenceFailed, RetryableError, Throttled
 
 
-class ScriptedBackend(Backend):
+class ScriptedBackend(Backend[Hashable]):
     """Answers f(x) = repr(x)[::-1]; fails the first ``failures`` requests as told."""
 
     name = "scripted"

@@ -37,7 +37,7 @@ def test_ml_counters_are_copied_as_deltas_and_a_reset_is_a_new_start() -> None:
     assert sample(metrics, "mlproxy_aurora_ml_actual_request_cnt_total") == 2
 
 
-class Scripted(Backend):
+class Scripted(Backend[Hashable]):
     name = "scripted"
     max_batch_size = 7
 

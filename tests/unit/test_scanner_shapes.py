@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.transport.metadata_relay import MetadataRestorer, Resequencer
+from proxy.transport.metadata_relay import MetadataRestorer
 from proxy.wire.capabilities import CLIENT_DEPRECATE_EOF, MARIADB_CLIENT_CACHE_METADATA
 from proxy.wire.packets import MAX_PAYLOAD, frame, lenenc_int, make_err, make_ok
 from proxy.wire.scanner import ResponseScanner, Shape
+from proxy.wire.seq_shift import SequenceShift
 from tests.unit.test_scanner import (
     AUTOCOMMIT,
     CURSOR_EXISTS,
@@ -197,4 +198,4 @@ def test_an_ml_prepared_result_gets_its_definitions_back() -> None:
 
 def test_resequencing_wraps_at_256() -> None:
     data = b"".join(frame(b"x" * 3, seq) for seq in (254, 255, 0))
-    assert Resequencer(2).feed(data) == b"".join(frame(b"x" * 3, seq) for seq in (0, 1, 2))
+    assert SequenceShift(2).apply(data) == b"".join(frame(b"x" * 3, seq) for seq in (0, 1, 2))

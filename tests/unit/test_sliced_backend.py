@@ -17,7 +17,7 @@ from ml_backends.sentiment import SentimentInput
 T = TypeVar("T")
 
 
-class SlowSquares(SlicedBackend):
+class SlowSquares(SlicedBackend[Hashable]):
     """x -> x * x, each answer taking ``item_seconds`` of busy CPU."""
 
     name = "squares"

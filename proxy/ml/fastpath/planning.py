@@ -1,0 +1,264 @@
+"""How a session's statement gets its ML plan, at the least cost that stays exact.
+
+1. The cheap name test (rewriter.detect, the session's before it calls this): most
+   statements never go further.
+2. The session's settings: kept from its last ML statement while no command may have
+   changed them (proxy.ml.fastpath.known_settings), else read (one query).
+3. The functions the statement may call: the built-ins, and the aliases it names as this
+   client sees them, read on its own connection at each statement that names one (a
+   redefinition, here or behind the proxy's back, applies at once).
+4. One pass of the lexer reads the text as the server does and gives its shape
+   (rewriter.shapes); the plan of a statement of the same shape, made under the same
+   conditions, is filled in with this statement's literals (rewriter.plan_cache). Only a
+   new shape is parsed.
+
+A prepared statement's text is read once, at its COM_STMT_PREPARE, with its ``?``
+parameters as slots of its shape: each execution fills them with its bound literals and
+is planned without reading any text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+
+from proxy.errors import MLStatementError
+from proxy.ml.fastpath.known_settings import KnownSettings
+from proxy.ml.fastpath.memo import CachedAnswers, Rewrite, Stamp, StatementMemo
+from proxy.ml.path import MLRuntime, read_statement_settings
+from proxy.ml.registry import FunctionRegistry
+from proxy.ml.settings import StatementSettings
+from proxy.upstream.backend import BackendConnection
+from rewriter.detect import CallDetector
+from rewriter.errors import PlanError
+from rewriter.functions import MLFunction
+from rewriter.lexer import SlotKind, SqlSyntax, UnreadableStatement, read_slots
+from rewriter.plan import MLPlan, plan_statement
+from rewriter.plan_cache import plan_shaped
+from rewriter.shapes import Shape, shape_of
+
+#: The built-in functions' names (the context's detector watches aliases' names too).
+_BUILTINS = CallDetector()
+
+
+@dataclass(frozen=True)
+class Planned:
+    """An ML statement's plan, the settings it was made under, and its shape (None: a
+    statement with too many literals to have one)."""
+
+    plan: MLPlan
+    settings: StatementSettings
+    shape: Shape | None
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How a prepared statement's text was read at its COM_STMT_PREPARE."""
+
+    shape: Shape
+    syntax: SqlSyntax
+    sql_mode: str
+
+    @property
+    def parameters(self) -> list[int]:
+        """The shape's slots that are ``?`` parameters, in order."""
+        return [i for i, (_, _, kind) in enumerate(self.shape.slots) if kind == SlotKind.PARAMETER]
+
+
+class SessionPlanner:
+    """Plans one session's ML statements (see the module docstring)."""
+
+    def __init__(
+        self,
+        runtime: MLRuntime,
+        registry: FunctionRegistry,
+        known: KnownSettings,
+    ) -> None:
+        self.runtime = runtime
+        self.registry = registry
+        self.known = known
+        self.memo = StatementMemo()
+
+    def stamp(self) -> Stamp | None:
+        """What the session's memo entries are valid under (proxy.ml.fastpath.memo)."""
+        epoch = self.known.epoch
+        return None if epoch is None else (epoch, self.registry.generation)
+
+    def cached_rewrite(self, sql: bytes) -> Rewrite | None:
+        """The rewrite of a statement that came before and whose answers are still
+        cached, or None (proxy.ml.fastpath.memo)."""
+        if not self.runtime.plans.enabled:
+            return None
+        return self.memo.rewrite(sql, self.stamp())
+
+    def replayed(self, sql: bytes, reply: bytes) -> Rewrite | None:
+        """The rewrite a small statement's key queries' ``reply`` gave last time, if they
+        answered the same bytes and it is still valid (proxy.ml.fastpath.memo)."""
+        if not self.runtime.plans.enabled:
+            return None
+        return self.memo.replayed(sql, self.stamp(), reply)
+
+    def worth_remembering(self, sql: bytes) -> bool:
+        """Whether the session's memo would keep ``sql`` (it came before): callers ask
+        before they gather what it would keep (proxy.ml.fastpath.memo)."""
+        return self.runtime.plans.enabled and self.memo.worth_keeping(sql)
+
+    def remember_replay(
+        self,
+        sql: bytes,
+        plan: MLPlan,
+        reply: bytes,
+        command: bytes,
+        answers: tuple[CachedAnswers, ...],
+    ) -> None:
+        if self.runtime.plans.enabled:
+            self.memo.keep_replay(sql, self.stamp(), plan, reply, command, answers)
+
+    def remember_rewrite(
+        self, sql: bytes, plan: MLPlan, command: bytes, answers: tuple[CachedAnswers, ...] | None
+    ) -> None:
+        """Keep a statement's rewrite when ``answers`` says it may be used again."""
+        if answers is not None and self.runtime.plans.enabled:
+            self.memo.keep_rewrite(sql, self.stamp(), plan, command, answers)
+
+    async def plan(
+        self, backend: BackendConnection, sql: bytes, account: bytes, parameters: bool = False
+    ) -> Planned | None:
+        """The plan of a statement that passed the name test, or None when it calls no ML
+        function. Raises
+        UnreadableStatement for text the proxy cannot read as the server does (it then
+        goes to the backend untouched) and MLStatementError for a call it refuses.
+        ``parameters``: a prepared statement's text, whose ``?`` are parameters."""
+        settings = await self.settings(backend)
+        stamp = self.stamp()
+        if not parameters and self.runtime.plans.enabled:
+            remembered = self.memo.plan(sql, stamp)
+            if remembered is not None:
+                return Planned(remembered, settings, None)
+        if settings.charset is None:
+            raise UnreadableStatement("the session's character set")
+        text = settings.charset.decode(sql)
+        functions = await self._callable_functions(backend, sql, text, settings)
+        if functions is None:
+            return None
+        read = read_slots(text, settings.syntax, parameters)
+        shape = shape_of(read)
+        context = self._context(functions, settings.syntax, settings.sql_mode, settings, account)
+        plan = _plan(shape, text, functions, settings, context, self.runtime)
+        if plan is None:
+            return None
+        if not parameters and functions is self.runtime.functions and self.runtime.plans.enabled:
+            self.memo.keep_plan(sql, stamp, plan)  # built-ins only: no definition to read
+        return Planned(plan, settings, shape)
+
+    def plan_now(self, sql: bytes, account: bytes) -> Planned | None:
+        """The plan of a statement that passed the name test when it is made without a
+        query: the session's settings are known and it calls built-in functions only.
+        None otherwise, and for anything the task's ``plan`` reports (an unreadable
+        statement, a refused call), which then plans it again."""
+        settings = self.known.for_statement()
+        if settings is None or settings.charset is None or not self.runtime.plans.enabled:
+            return None
+        stamp = self.stamp()
+        remembered = self.memo.plan(sql, stamp)
+        if remembered is not None:
+            return Planned(remembered, settings, None)
+        try:
+            text = settings.charset.decode(sql)
+            if self.registry.may_call(text) or not _BUILTINS.may_call(sql):
+                return None
+            shape = shape_of(read_slots(text, settings.syntax))
+            context = self._context(
+                self.runtime.functions, settings.syntax, settings.sql_mode, settings, account
+            )
+            plan = _plan(shape, text, self.runtime.functions, settings, context, self.runtime)
+        except (UnreadableStatement, MLStatementError):
+            return None
+        if plan is None:
+            return None
+        self.memo.keep_plan(sql, stamp, plan)
+        return Planned(plan, settings, shape)
+
+    async def plan_bound(
+        self, backend: BackendConnection, reading: Reading, shape: Shape, account: bytes
+    ) -> Planned | None:
+        """The plan of an execution of a prepared statement read as ``reading``, whose
+        ``shape`` has its parameters bound (Shape.with_slot_texts)."""
+        settings = await self.settings(backend)
+        sql = (settings.charset or backend.charset).encode(shape.text)
+        functions = await self._callable_functions(backend, sql, shape.text, settings)
+        if functions is None:
+            return None
+        context = self._context(functions, reading.syntax, reading.sql_mode, settings, account)
+        plan = _plan(shape, shape.text, functions, settings, context, self.runtime, reading.syntax)
+        return None if plan is None else Planned(plan, settings, shape)
+
+    async def settings(self, backend: BackendConnection) -> StatementSettings:
+        """The session's settings for its next statement: those it keeps, or read now."""
+        known = self.known.for_statement()
+        if known is not None:
+            return known
+        settings = await read_statement_settings(backend, self.runtime)
+        self.known.keep(settings)
+        return settings
+
+    async def _callable_functions(
+        self, backend: BackendConnection, sql: bytes, text: str, settings: StatementSettings
+    ) -> Mapping[str, MLFunction] | None:
+        """The functions ``text`` may call: the built-ins, and the aliases this client
+        can see (read on its own connection, so the backend's visibility rules apply);
+        None when it calls nothing."""
+        if not self.registry.may_call(text):
+            return self.runtime.functions if _BUILTINS.may_call(sql) else None
+        aliases = await self.registry.visible(backend, settings.database, text)
+        return {**self.runtime.functions, **aliases}
+
+    def _context(
+        self,
+        functions: Mapping[str, MLFunction],
+        syntax: SqlSyntax,
+        sql_mode: str,
+        settings: StatementSettings,
+        account: bytes,
+    ) -> Hashable:
+        """Everything besides its shape that a plan depends on (rewriter.plan_cache)."""
+        aliases = () if functions is self.runtime.functions else _definitions(functions)
+        charset = settings.charset.name if settings.charset is not None else None
+        return (
+            syntax,
+            sql_mode,
+            charset,
+            settings.database,
+            self.registry.generation,
+            aliases,
+            account,
+        )
+
+
+def _definitions(functions: Mapping[str, MLFunction]) -> tuple[tuple[str, str], ...]:
+    """The aliases a statement may call, by name and family (which names the exact
+    definition: rewriter.aliases.alias_family)."""
+    return tuple(sorted((name, f.family) for name, f in functions.items() if f.definition))
+
+
+def _plan(
+    shape: Shape | None,
+    text: str,
+    functions: Mapping[str, MLFunction],
+    settings: StatementSettings,
+    context: Hashable,
+    runtime: MLRuntime,
+    syntax: SqlSyntax | None = None,
+) -> MLPlan | None:
+    syntax = syntax or settings.syntax
+    try:
+        if shape is None:
+            return plan_statement(text, functions, syntax)
+        return plan_shaped(shape, functions, syntax, runtime.plans, context, settings.utf8_session)
+    except RecursionError:
+        # sqlglot recurses per nesting level (about 40 parentheses exhaust the stack):
+        # too deep to parse is treated like unparsable, not as a reason to drop the client.
+        return None
+    except PlanError as exc:
+        state = "42000" if exc.code in (1582, 1235, 1064) else "HY000"
+        raise MLStatementError(str(exc), exc.code, state) from exc

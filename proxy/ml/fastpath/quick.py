@@ -1,0 +1,167 @@
+"""Small ML statements with cached answers, served from the sockets' callbacks.
+
+The proxy serves a plain statement without waking the session's task: the client's
+bytes go to the backend from the client socket's callback, the response to the client
+from the backend socket's (proxy.transport.relay). An ML statement costs more than its
+work: the task wakes for the command and again for each answer of the backend, and
+resuming it (a dozen coroutines deep) is a large part of what a point select with a cached
+answer costs the proxy. So a statement that needs nothing the callbacks cannot do is
+served the same way:
+
+1. its plan is known without a query (the session's settings are known, it calls the
+   built-in functions only: proxy.ml.fastpath.planning.SessionPlanner.plan_now);
+2. it is small: one wave of calls, no ROW_COUNT()/FOUND_ROWS(), constant inputs known
+   from the text, at most MAX_QUERIES key queries, none reading another call's answers;
+3. the client socket's callback sends its key queries, all at once;
+4. the backend socket's callback receives their results, whole in one read (QUICK_BYTES
+   at most: what the statement holds in the proxy is that read, so it is not counted
+   against ml_statement_memory, only admitted while the process is below ml_memory),
+   and the cache answers every input: the rewrite is written and its response relayed
+   as a plain statement's.
+
+Whatever does not fit (a result in several reads, an error, an input not cached, an
+answer too large for the statement) goes to the session's task as it is, which takes the
+statement from there (MLStatement.prepare_sent: the key queries' results are read from
+the backend, the rest as for any statement). The results are the same either way: the
+same plan, the same cache, the same rewrite, the same counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from proxy.errors import ProxyError
+from proxy.ml.fastpath.memo import CachedAnswers
+from proxy.ml.path import Asked, CallInputs, MLStatement
+from proxy.upstream.internal import Row, decode_text_row
+from proxy.wire.packets import ERR_HEADER, OK_HEADER, frame, read_lenenc_int
+from proxy.wire.result_shape import ResultShape
+from rewriter.lexer import UnreadableStatement
+from rewriter.plan import CallSite, dependencies
+
+#: The most key queries a statement served from the callbacks sends.
+MAX_QUERIES = 4
+#: The most bytes of key-query results the callback reads (more goes to the task).
+QUICK_BYTES = 1 << 16
+
+
+@dataclass(frozen=True)
+class QuickAnswer:
+    """A statement's rewrite (a framed COM_QUERY) and the cached answers it holds."""
+
+    command: bytes
+    asked: list[Asked]
+
+    @property
+    def calls(self) -> int:
+        """The ML calls the statement makes (each answered from the cache)."""
+        return sum(len(wanted) for _, _, wanted, _ in self.asked)
+
+
+class QuickStatement:
+    """One ML statement served from the callbacks (module docstring)."""
+
+    def __init__(self, statement: MLStatement, wave: list[CallSite]) -> None:
+        self.statement = statement
+        self.wave = wave
+        #: The row-dependent sites, whose key queries go to the backend in this order.
+        self.queried = [site for site in wave if not site.constant]
+
+    @classmethod
+    def of(cls, statement: MLStatement) -> QuickStatement | None:
+        """The quick form of ``statement`` (its plan built on the built-ins only), or
+        None when it needs the task."""
+        plan = statement.plan
+        if plan.state_calls or len(plan.calls) > MAX_QUERIES:
+            return None
+        waves = plan.waves()
+        if len(waves) != 1:
+            return None
+        for site in waves[0]:
+            if site.constant and site.known_inputs is None:
+                return None
+            if not site.constant and (site.key_query is None or dependencies(site.key_query)):
+                return None
+        if not statement.runtime.memory.has_room():
+            return None
+        return cls(statement, waves[0])
+
+    def queries(self) -> bytes:
+        """The key queries, framed, to send at once."""
+        backend = self.statement.backend
+        return b"".join(
+            frame(backend.query_payload(backend.encode(site.key_query or "")), 0)
+            for site in self.queried
+        )
+
+    def answer(self, data: bytes) -> QuickAnswer | None:
+        """The rewrite, from the key queries' results in ``data`` and the cache; None to
+        leave the statement to the task (nothing counted)."""
+        shape = self.statement.backend.shape
+        results = _results(data, len(self.queried), shape) if len(data) <= QUICK_BYTES else None
+        if results is None:
+            return None
+        inputs = CallInputs()
+        statement = self.statement
+        for site in self.wave:
+            if site.known_inputs is not None:
+                inputs.by_site[site.index] = [site.known_inputs]
+        for site, rows in zip(self.queried, results, strict=True):
+            inputs.by_site[site.index] = rows
+        found = statement.cached_replacements(self.wave, inputs)
+        if found is None:
+            return None
+        replacements, asked = found
+        try:
+            rewritten = statement.plan.rewrite(replacements)
+            command = frame(statement.backend.query_payload(statement.backend.encode(rewritten)), 0)
+        except (UnreadableStatement, ProxyError):
+            return None
+        return QuickAnswer(command, asked)
+
+    def count(self, answer: QuickAnswer) -> None:
+        """Count the answers once the rewrite is on its way."""
+        self.statement.count_cached(answer.asked)
+
+    def cached(self) -> tuple[CachedAnswers, ...] | None:
+        """After ``count``: what proxy.ml.fastpath.memo may keep of the statement."""
+        return self.statement.cached_answers()
+
+
+def _results(data: bytes, count: int, shape: ResultShape) -> list[list[Row]] | None:
+    """The rows of ``count`` text-protocol result sets (of the connection's negotiated
+    ``shape``) that are all of ``data``; None for anything else (an error, an OK, a
+    result cut short, bytes after them)."""
+    results = []
+    pos, end = 0, len(data)
+    for _ in range(count):
+        payload, pos = _packet(data, pos)
+        if payload is None or payload[0] in (ERR_HEADER, OK_HEADER):
+            return None
+        columns, _ = read_lenenc_int(payload, 0)
+        for _ in range(shape.head_size(payload) - 1):  # the definitions, then their EOF
+            payload, pos = _packet(data, pos)
+            if payload is None:
+                return None
+        rows: list[Row] = []
+        while True:
+            payload, pos = _packet(data, pos)
+            if payload is None or payload[0] == ERR_HEADER:
+                return None
+            if shape.is_end(payload):
+                break
+            rows.append(decode_text_row(payload, columns))
+        results.append(rows)
+    return results if pos == end else None
+
+
+def _packet(data: bytes, pos: int) -> tuple[bytes | None, int]:
+    """The payload of the packet at ``pos`` and the offset after it; None when it is not
+    all there (or is a 16 MiB one, which a key query of a small statement never sends)."""
+    if pos + 4 > len(data):
+        return None, pos
+    length = data[pos] | data[pos + 1] << 8 | data[pos + 2] << 16
+    start, stop = pos + 4, pos + 4 + length
+    if stop > len(data) or length >= 0xFFFFFF:
+        return None, pos
+    return data[start:stop], stop
