@@ -147,7 +147,9 @@ class NativeAccounts:
                     # Each read its own transaction, whatever the server's defaults: with
                     # autocommit off (a global a DBA may set) the reads would keep the
                     # first one's snapshot and never see a changed password.
-                    await send_command(self._conn, b"\x03SET SESSION autocommit = 1")
+                    await send_command(
+                        self._conn, self._conn.query_payload(b"SET SESSION autocommit = 1")
+                    )
                     await read_response(self._conn)
                 mariadb = "mariadb" in self._conn.greeting.server_version.lower()
                 return await fetch_rows(self._conn, account_query(user, mariadb))

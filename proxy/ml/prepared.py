@@ -47,8 +47,9 @@ class PreparedML:
     _held: int = 0
     _refused: bool = False
 
-    def bind(self, payload: bytes, charset: str) -> list[str]:
-        """The literals of a COM_STMT_EXECUTE's parameters (long data is then spent)."""
+    def bind(self, payload: bytes, charset: str, attributes: bool = False) -> list[str]:
+        """The literals of a COM_STMT_EXECUTE's parameters (long data is then spent);
+        ``attributes``: the connection has query attributes (proxy.wire.binary_params)."""
         long_data = {param: b"".join(pieces) for param, pieces in self._pieces.items()}
         refused = self._refused
         self.reset_long_data()
@@ -59,7 +60,9 @@ class PreparedML:
             )
         with client_input("COM_STMT_EXECUTE parameters"):
             try:
-                request = parse_execute(payload, self.param_count, self.types, long_data, charset)
+                request = parse_execute(
+                    payload, self.param_count, self.types, long_data, charset, attributes
+                )
             except WrongParameter as exc:  # (a ValueError too: caught before client_input)
                 message = f"Incorrect arguments to mysqld_stmt_execute: {exc}"
                 raise WrongArguments(message) from exc

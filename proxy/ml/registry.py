@@ -38,7 +38,13 @@ from rewriter.aliases import alias_function
 from rewriter.calls import register_function_names
 from rewriter.ddl import AliasFunction
 from rewriter.functions import MLFunction
-from rewriter.registry import NAMES_QUERY, Routine, definition_of, definitions_query
+from rewriter.registry import (
+    FULL_VIEW_QUERY,
+    Routine,
+    definition_of,
+    definitions_query,
+    names_query,
+)
 
 log = logging.getLogger(f"mlproxy.{__name__}")
 
@@ -70,6 +76,8 @@ class FunctionRegistry:
         self._seen: dict[str, None] = {}
         #: When each account's own view was last read (monotonic seconds), by user name.
         self._learned_at: dict[bytes, float] = {}
+        #: The poller's account saw every routine at its last poll: no session need look.
+        self.sees_all = False
 
     # -- names -------------------------------------------------------------------------
 
@@ -88,7 +96,11 @@ class FunctionRegistry:
     async def learn(self, user: bytes, backend: BackendConnection) -> None:
         """Watch the alias names ``user``'s account can see, read on its own ``backend``
         connection: at most once per account per refresh interval (one round trip at a
-        login). Functions the poller's account cannot see are then watched too."""
+        login). Functions the poller's account cannot see are then watched too; when it
+        sees them all, nothing is read (no statement of the proxy's in the session's
+        profile, memory peak or counters)."""
+        if self.sees_all:
+            return
         now = time.monotonic()
         last = self._learned_at.get(user)
         if last is not None and now - last < self.refresh_interval:
@@ -98,8 +110,9 @@ class FunctionRegistry:
         self._learned_at[user] = now
         # Pipelined with a one-row SELECT that puts FOUND_ROWS() back to what a new
         # session answers (1): the client's first statement sees no trace of the proxy's.
-        backend.stream.write(b"\x03" + NAMES_QUERY.encode(), 0)
-        await backend.stream.send(b"\x03SELECT 1", 0)
+        names_sql = names_query(_is_mariadb(backend)).encode()
+        backend.stream.write(backend.query_payload(names_sql), 0)
+        await backend.stream.send(backend.query_payload(b"SELECT 1"), 0)
         names, _ = [await _rows_or_nothing(backend) for _ in range(2)]  # both, in step
         self.watch(_text(row[0]) for row in names if row[0] is not None)
 
@@ -130,9 +143,11 @@ class FunctionRegistry:
                     self._conn = await self.connect()
                     if self._conn is None:
                         return False
-                rows = await fetch_rows(self._conn, NAMES_QUERY)
+                rows = await fetch_rows(self._conn, names_query(_is_mariadb(self._conn)))
+                self.sees_all = await _sees_all(self._conn)
             except BackendError as exc:
                 log.info("function registry: cannot read the backend's aliases: %s", exc)
+                self.sees_all = False
                 await self._drop_connection()
                 return False
         self._polled = frozenset(_text(row[0]) for row in rows if row[0] is not None)
@@ -191,6 +206,19 @@ async def visible_aliases(
         if definition.schema == database:
             functions[function.name] = function
     return functions
+
+
+def _is_mariadb(backend: BackendConnection) -> bool:
+    return "mariadb" in backend.greeting.server_version.lower()
+
+
+async def _sees_all(backend: BackendConnection) -> bool:
+    """Whether the account sees every routine (FULL_VIEW_QUERY succeeds)."""
+    try:
+        await fetch_rows(backend, FULL_VIEW_QUERY)
+    except BackendRejected:
+        return False
+    return True
 
 
 async def _rows_or_nothing(backend: BackendConnection) -> list[Row]:

@@ -38,7 +38,7 @@ class PipelinedStatements:
         self._unread = 0
 
     def send(self, sql: str) -> None:
-        self.backend.stream.write(b"\x03" + self.backend.encode(sql), 0)
+        self.backend.stream.write(self.backend.query_payload(self.backend.encode(sql)), 0)
         self._unread += 1
 
     async def finish(self) -> None:

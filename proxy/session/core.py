@@ -37,6 +37,8 @@ class SessionCore(Protocol):
     backend: BackendConnection | None
     #: Who is logged in, once logged in.
     identity: ClientIdentity | None
+    #: The client negotiated MySQL 8's query attributes (proxy.wire.query_attributes).
+    query_attributes: bool
     #: Relays the backend's responses to the client, once logged in.
     relay: Relay | None
     #: This session's Aurora_ml_* counters (SHOW [SESSION] STATUS).

@@ -58,7 +58,9 @@ class Kills:
             thread_id = await self.backend_thread_of(kill.thread_id)
             if thread_id is None:
                 raise UnknownThread(f"Unknown thread id: {kill.thread_id}")
-            command = frame(b"\x03" + kill.for_backend(thread_id), 0)
+            backend = self.session.backend
+            assert backend is not None
+            command = frame(backend.query_payload(kill.for_backend(thread_id)), 0)
         else:
             command = message.raw
         session, relay, backend = self.session, self.session.relay, self.session.backend

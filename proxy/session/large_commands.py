@@ -36,6 +36,7 @@ from proxy.ml.prepared import PreparedML, statement_id
 from proxy.session.core import SessionCore
 from proxy.transport.relay import ClientGone
 from proxy.transport.stream import Message, Sink
+from proxy.wire.query_attributes import query_text
 from proxy.wire.scanner import Shape
 
 #: What a command's response is, for the commands that may be relayed unread; None: none.
@@ -108,7 +109,10 @@ class LargeCommands:
         test on its first part), an execution of an ML or KILL prepared statement."""
         command = head[0]
         if command in _STATEMENTS:
-            return self.session.ctx.detector.may_call(head[1:])
+            attributes = self.session.query_attributes
+            text = query_text(head, attributes) if command == Commands.COM_QUERY else None
+            # (a block longer than the head: the names are looked for in it as well)
+            return self.session.ctx.detector.may_call(head[1:] if text is None else text)
         if command == Commands.COM_STMT_EXECUTE:
             return not self._plain_execute(head)
         return False

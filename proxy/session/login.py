@@ -30,7 +30,7 @@ from proxy.transport.relay import Relay
 from proxy.transport.stream import Message
 from proxy.upstream.backend import BackendConnection, Login
 from proxy.upstream.internal import send_command
-from proxy.wire.capabilities import SHAPING
+from proxy.wire.capabilities import CLIENT_QUERY_ATTRIBUTES, SHAPING
 from proxy.wire.capabilities import names as capability_names
 from proxy.wire.greeting import client_greeting, statements_to_keep_word
 from proxy.wire.handshake import ChangeUser, Greeting, make_greeting, parse_change_user
@@ -108,6 +108,7 @@ class Logins:
         await ctx.registry.ensure_loaded()  # the first login may bring the poller's account
         await ctx.registry.learn(identity.user, backend)  # what this account sees
         session.identity = identity
+        session.query_attributes = bool(identity.capabilities & CLIENT_QUERY_ATTRIBUTES)
         session.log.add_context(user=identity.user.decode("utf-8", "replace"))
         session.relay = Relay(session.client, backend.stream, session.settled, backend.capabilities)
         await session.client.send(make_ok(backend.status), seq)

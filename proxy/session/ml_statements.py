@@ -133,7 +133,7 @@ class MLStatements:
             statement.activity = running
             rewritten = await statement.prepare_sent(quick.queried)
             self.session.log.debug("ML statement rewritten to %s", rewritten)
-            command = frame(b"\x03" + self._backend.encode(rewritten), 0)
+            command = frame(self._backend.query_payload(self._backend.encode(rewritten)), 0)
             ok = await self._send_final(command, running.shift(), watch=statement.asked_models)
         self._log_ml_summary(before, started, ok)
 
@@ -178,7 +178,7 @@ class MLStatements:
             statement = MLStatement(self._ctx.ml, self._backend, plan, settings, requester, running)
             rewritten = await statement.prepare()
             self.session.log.debug("ML statement rewritten to %s", rewritten)
-            command = frame(b"\x03" + self._backend.encode(rewritten), 0)
+            command = frame(self._backend.query_payload(self._backend.encode(rewritten)), 0)
             shift = running.shift()
             # (after progress reports, the response is renumbered: not for the memo)
             if shift is None and self.planner.worth_remembering(sql):
@@ -273,7 +273,7 @@ class MLStatements:
     async def _run_relayed(self, sql: bytes, shift: SequenceShift | None = None) -> bool:
         """Run a statement of the proxy's making; the client gets the backend's response
         (renumbered by ``shift`` after progress reports). True when it succeeded."""
-        return await self._run_relayed_command(frame(b"\x03" + sql, 0), shift)
+        return await self._run_relayed_command(frame(self._backend.query_payload(sql), 0), shift)
 
     async def _run_relayed_command(self, command: bytes, shift: SequenceShift | None) -> bool:
         """``_run_relayed`` of a framed COM_QUERY."""
@@ -304,7 +304,8 @@ class MLStatements:
             statement = MLStatement(self._ctx.ml, self._backend, planned.plan, planned.settings)
             rewritten = await statement.prepare_explain()
         await send_command(
-            self._backend, b"\x03" + explain.prefix + self._backend.encode(rewritten)
+            self._backend,
+            self._backend.query_payload(explain.prefix + self._backend.encode(rewritten)),
         )
         response = mark_batched(await read_response(self._backend), self._backend.shape)
         self.session.client.write_raw(frame_all(response))
@@ -346,7 +347,7 @@ class MLStatements:
         """The backend's own SHOW CREATE FUNCTION (privileges, errors, sql_mode and
         collations are its own), with an alias's stub text replaced by its Aurora DDL."""
         assert self.session.relay is not None
-        await self.session.relay.send_command(frame(b"\x03" + sql, 0))
+        await self.session.relay.send_command(frame(self._backend.query_payload(sql), 0))
         response = await read_response(self._backend)
         if response[0][0] != ERR_HEADER and len(response) > 1:
             response = await self._with_alias_text(response, schema, name)

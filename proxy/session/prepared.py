@@ -107,7 +107,9 @@ class PreparedStatements:
             await self._kills.run(message, kill)
             return
         try:
-            request = parse_execute(message.payload, 1, [], {}, DEFAULT_CHARSET)
+            request = parse_execute(
+                message.payload, 1, [], {}, DEFAULT_CHARSET, self.session.query_attributes
+            )
             thread_id = int(request.literals[0])
         except ValueError as exc:  # MalformedParameters, WrongParameter, not an integer
             raise ClientProtocolError("malformed COM_STMT_EXECUTE of a prepared KILL") from exc
@@ -152,7 +154,7 @@ class PreparedStatements:
         # The parameters are in the session's character set of now (SET NAMES after the
         # login changes it), as the server reads them; the bound text goes out in it too.
         charset = (await self._ml.planner.settings(self._backend)).charset or prepared.charset
-        literals = prepared.bind(message.payload, charset.name)
+        literals = prepared.bind(message.payload, charset.name, self.session.query_attributes)
         planned = await self._plan_execution(prepared, literals, charset)
         if planned is None:
             raise MLStatementError(

@@ -24,6 +24,7 @@ from proxy.session.ssl_status import connection_status
 from proxy.transport.stream import Message
 from proxy.upstream.internal import read_response
 from proxy.wire.packets import frame_all
+from proxy.wire.query_attributes import query_text
 from proxy.wire.scanner import Shape
 from rewriter.lexer import UnreadableStatement
 
@@ -66,7 +67,10 @@ class Queries:
         )
 
     async def serve(self, message: Message) -> None:
-        sql = message.payload[1:]
+        sql = query_text(message.payload, self.session.query_attributes)
+        if sql is None:  # a malformed attribute block: the backend's to answer
+            await self.session.forward(message, Shape.RESULT)
+            return
         metrics = self.session.ctx.metrics
         self._known_settings.query(sql)
         if self.plain(sql):  # straight to the backend, past the other kinds' tests

@@ -56,6 +56,7 @@ from proxy.session.queries import Queries
 from proxy.transport.relay import ClientGone, Relay
 from proxy.transport.stream import Message, MessageTooLarge, PacketStream, ReadInterrupted
 from proxy.upstream.backend import BackendConnection
+from proxy.wire.query_attributes import query_text
 from proxy.wire.scanner import ResponseScanner, Shape
 
 log = logging.getLogger(f"mlproxy.{__name__}")
@@ -85,6 +86,8 @@ class Session:
         self.id = connection_id
         self.backend: BackendConnection | None = None
         self.identity: ClientIdentity | None = None
+        #: The client negotiated MySQL 8's query attributes (proxy.wire.query_attributes).
+        self.query_attributes = False
         #: Running a command, or a detached command's response is on its way.
         self.busy = False
         self._in_command = False  # the task runs a command (not: waits for the client)
@@ -261,7 +264,9 @@ class Session:
         payload = raw[4:]
         command = payload[0]
         if command == _COM_QUERY:
-            sql = payload[1:]
+            sql = query_text(payload, self.query_attributes)
+            if sql is None:  # a malformed attribute block: the task relays it
+                return False
             self.known_settings.query(sql)
             if not self.queries.plain(sql):
                 return self._ml_in_callback(Message(payload, raw, raw[3], raw[3]), sql)
@@ -493,7 +498,13 @@ class Session:
             raise EndSession
 
     async def _report_fatal(self, exc: BaseException, message: Message) -> None:
-        """Report a broken backend in-band if the response has not started; then close."""
+        """Report a broken backend in-band if the response has not started; then close.
+        A lost backend is not reported: the client sees its connection close, as when
+        the server itself goes, and its library says 2013 or 2006. An ERR packet with
+        that client-side code is what libmariadb (the mariadb CLI, DBD::MariaDB, the
+        mariadb Python connector) refuses as 2027 "malformed packet" (issue 11)."""
+        if isinstance(exc, BackendLost):
+            return
         if self.relay is not None and self.relay.response_started:
             return
         with contextlib.suppress(OSError, RuntimeError):

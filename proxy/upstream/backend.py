@@ -27,7 +27,11 @@ from proxy.errors import (
 )
 from proxy.transport.stream import Message, PacketStream, open_connection, open_unix_connection
 from proxy.wire import scramble
-from proxy.wire.capabilities import CLIENT_DEPRECATE_EOF, RELAYABLE_MARIADB
+from proxy.wire.capabilities import (
+    CLIENT_DEPRECATE_EOF,
+    CLIENT_QUERY_ATTRIBUTES,
+    RELAYABLE_MARIADB,
+)
 from proxy.wire.handshake import (
     AUTH_MORE_DATA,
     AUTH_SWITCH,
@@ -38,6 +42,7 @@ from proxy.wire.handshake import (
     parse_greeting,
 )
 from proxy.wire.packets import ERR_HEADER, OK_HEADER, ok_status, parse_err
+from proxy.wire.query_attributes import query_head
 from proxy.wire.result_shape import ResultShape
 from rewriter.charsets import UTF8, ClientCharset
 
@@ -67,7 +72,7 @@ RELAYABLE_CAPABILITIES = int(
     | Capabilities.CLIENT_CONNECT_ATTRS
     | Capabilities.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA
     | Capabilities.CLIENT_SESSION_TRACK
-) | (CLIENT_DEPRECATE_EOF | RELAYABLE_MARIADB)
+) | (CLIENT_DEPRECATE_EOF | CLIENT_QUERY_ATTRIBUTES | RELAYABLE_MARIADB)
 
 _REQUIRED = (
     Capabilities.CLIENT_PROTOCOL_41
@@ -227,10 +232,16 @@ class BackendConnection:
         #: The session's character_set_client as last read (proxy.ml.settings): the
         #: proxy's own statements that carry the client's text are encoded in it.
         self.charset: ClientCharset = UTF8
+        self._query_head = query_head(bool(capabilities & CLIENT_QUERY_ATTRIBUTES))
 
     def encode(self, sql: str) -> bytes:
         """A statement of the proxy's in the session's character set."""
         return self.charset.encode(sql)
+
+    def query_payload(self, sql: bytes) -> bytes:
+        """The COM_QUERY of a statement of the proxy's making (with query attributes
+        negotiated, an empty block before its text: proxy.wire.query_attributes)."""
+        return self._query_head + sql
 
     @property
     def shape(self) -> ResultShape:
@@ -257,7 +268,7 @@ class BackendConnection:
     async def query(self, sql: str) -> int:
         """Run a statement that answers OK or ERR (proxy-internal use: KILL, ...); return
         the OK's status flags."""
-        await self.stream.send(b"\x03" + self.encode(sql), 0)
+        await self.stream.send(self.query_payload(self.encode(sql)), 0)
         reply = await self.read()
         if reply.payload[:1] == bytes((ERR_HEADER,)):
             raise BackendRejected(parse_err(reply.payload))

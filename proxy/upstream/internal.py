@@ -64,7 +64,7 @@ async def fetch_rows(
     (a memory budget is spent), the rest of the result is read and dropped, so the
     connection stays in step, and its exception is raised. Decoding yields to the event
     loop once per slice: a result of many rows must not hold up other sessions."""
-    await send_command(backend, b"\x03" + backend.encode(sql))
+    await send_command(backend, backend.query_payload(backend.encode(sql)))
     return await read_rows(backend, charge)
 
 

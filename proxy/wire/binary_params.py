@@ -11,6 +11,12 @@ their binary form, DECIMAL from the digits of the number the server itself would
 literals (text types with the connection's character set introducer, BLOB types as
 binary strings, as the server binds them).
 
+With MySQL 8's query attributes (CLIENT_QUERY_ATTRIBUTES, proxy.wire.query_attributes)
+the block starts with the count of all its values, the statement's parameters first and
+the attributes after them, and each type is followed by a name; the count is there when
+the statement has parameters or the flags say PARAMETER_COUNT_AVAILABLE. Attributes are
+read past, never bound.
+
 Two errors, as the server reports them: bytes that do not follow the layout raise
 MalformedParameters (the server's ER_MALFORMED_PACKET, 1835); a well-formed value of a
 type the server does not take, or out of its type's range, raises WrongParameter
@@ -90,7 +96,11 @@ class ExecuteRequest:
     types: list[tuple[int, bool]]
 
 
-class _Reader:
+#: COM_STMT_EXECUTE's flags: a parameter count precedes the block (query attributes).
+PARAMETER_COUNT_AVAILABLE = 0x08
+
+
+class Reader:
     """Bounds-checked reads from a payload: running past its end is MalformedParameters."""
 
     def __init__(self, payload: bytes, pos: int) -> None:
@@ -108,12 +118,15 @@ class _Reader:
     def byte(self) -> int:
         return self.take(1)[0]
 
-    def lenenc_bytes(self) -> bytes:
+    def lenenc_int(self) -> int:
         try:
-            length, self.pos = read_lenenc_int(self.payload, self.pos)
+            value, self.pos = read_lenenc_int(self.payload, self.pos)
         except (ValueError, IndexError) as exc:
-            raise MalformedParameters("malformed length of a parameter value") from exc
-        return self.take(length)
+            raise MalformedParameters("malformed length-encoded integer") from exc
+        return value
+
+    def lenenc_bytes(self) -> bytes:
+        return self.take(self.lenenc_int())
 
 
 def parse_execute(
@@ -122,25 +135,31 @@ def parse_execute(
     previous_types: list[tuple[int, bool]],
     long_data: dict[int, bytes],
     charset: str,
+    attributes: bool = False,
 ) -> ExecuteRequest:
     """Decode COM_STMT_EXECUTE (the payload includes the command byte). ``previous_types``
     are reused when the client does not send types again; ``long_data`` holds values sent
-    with COM_STMT_SEND_LONG_DATA. Raises MalformedParameters or WrongParameter."""
-    reader = _Reader(payload, 1)
+    with COM_STMT_SEND_LONG_DATA; ``attributes``: the connection has query attributes.
+    Raises MalformedParameters or WrongParameter."""
+    reader = Reader(payload, 1)
     statement_id = int.from_bytes(reader.take(4), "little")
     flags = reader.byte()
     reader.take(4)  # iteration count, always 1
-    if param_count == 0:
+    count = param_count
+    if attributes and (param_count or flags & PARAMETER_COUNT_AVAILABLE):
+        count = reader.lenenc_int()
+        if count < param_count:
+            raise MalformedParameters("fewer values than the statement has parameters")
+    if count == 0:
         return ExecuteRequest(statement_id, flags, [], [])
-    nulls = reader.take((param_count + 7) // 8)
+    nulls = reader.take((count + 7) // 8)
     types = previous_types
     if reader.byte() == 1:
-        pairs = reader.take(2 * param_count)
-        types = [(pairs[2 * i], bool(pairs[2 * i + 1] & 0x80)) for i in range(param_count)]
-    if len(types) != param_count:
+        types = _types(reader, count, attributes)
+    if len(types) != count:
         raise MalformedParameters("parameter types were never sent")
     literals = []
-    for index, (kind, unsigned) in enumerate(types):
+    for index, (kind, unsigned) in enumerate(types[:param_count]):
         if nulls[index // 8] & (1 << (index % 8)):
             literals.append("NULL")
         elif index in long_data:
@@ -150,7 +169,19 @@ def parse_execute(
     return ExecuteRequest(statement_id, flags, literals, types)
 
 
-def _value(reader: _Reader, kind: int, unsigned: bool, charset: str) -> str:
+def _types(reader: Reader, count: int, named: bool) -> list[tuple[int, bool]]:
+    """Each value's type and unsigned flag; with query attributes each has a name after
+    it (empty for the statement's parameters), which is skipped."""
+    types = []
+    for _ in range(count):
+        kind, flag = reader.take(2)
+        types.append((kind, bool(flag & 0x80)))
+        if named:
+            reader.lenenc_bytes()
+    return types
+
+
+def _value(reader: Reader, kind: int, unsigned: bool, charset: str) -> str:
     """A parameter that is not NULL in the bitmap (the server refuses the NULL type then)."""
     if kind in _INTEGERS:
         codec = (_UNSIGNED if unsigned else _INTEGERS)[ColumnType(kind)]
@@ -217,7 +248,7 @@ def string_literal(raw: bytes, kind: int, charset: str) -> str:
     return f"_{charset} X'{raw.hex()}'" if raw else f"_{charset}''"
 
 
-def _date_literal(reader: _Reader, kind: int) -> str:
+def _date_literal(reader: Reader, kind: int) -> str:
     """DATE, DATETIME or TIMESTAMP: 0, 4, 7 or 11 bytes of fields."""
     length = reader.byte()
     if length not in (0, 4, 7, 11):
@@ -237,7 +268,7 @@ def _date_literal(reader: _Reader, kind: int) -> str:
     return f"TIMESTAMP'{date} {hour:02d}:{minute:02d}:{second:02d}{fraction}'"
 
 
-def _time_literal(reader: _Reader) -> str:
+def _time_literal(reader: Reader) -> str:
     """TIME: 0, 8 or 12 bytes (sign, days, hours, minutes, seconds, microseconds)."""
     length = reader.byte()
     if length not in (0, 8, 12):

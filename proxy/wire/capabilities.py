@@ -24,9 +24,13 @@ Which capabilities the proxy relays, and why (docs/architecture.md, "How a state
   ML prepared statement runs as another statement of the proxy's making, so the proxy
   makes sure its client always gets the definitions (proxy.transport.metadata_relay).
 
-Not relayed: CLIENT_QUERY_ATTRIBUTES (MySQL 8's attributes before each COM_QUERY's text,
-which the proxy reads: MariaDB has none, and the test environment has no MySQL 8 to
-test a parser of them against), MARIADB_CLIENT_PROGRESS (progress packets are ERR
+- CLIENT_QUERY_ATTRIBUTES (MySQL 8.0.23+): named values before each COM_QUERY's text and
+  after a COM_STMT_EXECUTE's parameters. The proxy reads past them to the text and the
+  parameters (proxy.wire.query_attributes) and writes an empty block before the
+  statements of its own making. MariaDB has none: in front of it the proxy never offers
+  the flag.
+
+Not relayed: MARIADB_CLIENT_PROGRESS (progress packets are ERR
 packets with code 0xFFFF in the middle of a response), MARIADB_CLIENT_STMT_BULK_OPERATIONS
 (COM_STMT_BULK_EXECUTE, which the proxy would have to run for ML prepared statements
 too), compression, and CLIENT_OPTIONAL_RESULTSET_METADATA.
@@ -39,6 +43,7 @@ from mysql_mimic.types import Capabilities
 #: Bit 0: a client or server that is not MariaDB-extended (MySQL's CLIENT_LONG_PASSWORD).
 CLIENT_MYSQL = int(Capabilities.CLIENT_LONG_PASSWORD)
 CLIENT_DEPRECATE_EOF = int(Capabilities.CLIENT_DEPRECATE_EOF)
+CLIENT_QUERY_ATTRIBUTES = int(Capabilities.CLIENT_QUERY_ATTRIBUTES)
 
 MARIADB_CLIENT_PROGRESS = 1 << 32
 MARIADB_CLIENT_STMT_BULK_OPERATIONS = 1 << 34
@@ -48,9 +53,15 @@ MARIADB_CLIENT_CACHE_METADATA = 1 << 36
 #: MariaDB's capabilities the proxy relays (see the module docstring).
 RELAYABLE_MARIADB = MARIADB_CLIENT_EXTENDED_METADATA | MARIADB_CLIENT_CACHE_METADATA
 
-#: Capabilities that change the bytes of a response: the client's and its backend
-#: connection's must agree on each, or the relayed bytes would not be what the client reads.
-SHAPING = CLIENT_DEPRECATE_EOF | MARIADB_CLIENT_EXTENDED_METADATA | MARIADB_CLIENT_CACHE_METADATA
+#: Capabilities that change the bytes of a response or of a command: the client's and its
+#: backend connection's must agree on each, or the relayed bytes would not be what the
+#: other side reads.
+SHAPING = (
+    CLIENT_DEPRECATE_EOF
+    | CLIENT_QUERY_ATTRIBUTES
+    | MARIADB_CLIENT_EXTENDED_METADATA
+    | MARIADB_CLIENT_CACHE_METADATA
+)
 
 _LOW = 0xFFFFFFFF
 
@@ -80,6 +91,7 @@ def names(capabilities: int) -> str:
         name
         for bit, name in (
             (CLIENT_DEPRECATE_EOF, "DEPRECATE_EOF"),
+            (CLIENT_QUERY_ATTRIBUTES, "QUERY_ATTRIBUTES"),
             (MARIADB_CLIENT_EXTENDED_METADATA, "EXTENDED_METADATA"),
             (MARIADB_CLIENT_CACHE_METADATA, "CACHE_METADATA"),
         )

@@ -82,9 +82,11 @@ def test_a_command_with_a_wrong_sequence_id_gets_1156_and_the_session_ends(
         assert cur.fetchall() == (("POSITIVE",),)
 
 
-def test_a_backend_that_closes_under_a_session_is_2013_for_the_next_ml_statement(
+def test_a_backend_that_closes_under_a_session_closes_it_at_the_next_ml_statement(
     backend: BackendInfo, proxy_log: pytest.LogCaptureFixture, login: Callable[[], Wire]
 ) -> None:
+    """As when the server itself closes: no packet, the connection closed (the client's
+    library reports 2013; an ERR carrying 2013 is malformed to libmariadb, see below)."""
     client = login()
     client.send(b"\x03SELECT CONNECTION_ID()")
     thread = client.read_response(Shape.RESULT, Outcome()).payloads[3]  # the row
@@ -93,7 +95,32 @@ def test_a_backend_that_closes_under_a_session_is_2013_for_the_next_ml_statement
     time.sleep(0.2)
     client.send(b"\x03" + f"SELECT {S}('I love it', 'en')".encode())
     answer = client.closes(Outcome())
-    assert [error_of(p)[0] for p in answer.payloads] == [2013] and answer.closed
+    assert answer.payloads == [] and answer.closed
+
+
+@pytest.mark.parametrize("ml", [False, True], ids=["plain", "ml"])
+def test_a_session_the_backend_ends_is_lost_to_libmariadb_as_directly(
+    proxy: RunningProxy, backend: BackendInfo, ml: bool
+) -> None:
+    """MariaDB's transaction_timeout test through the proxy: the server ends an idle
+    transaction's session; the next statement fails as directly (2006 or 2013), never
+    with 2027 "malformed packet" (libmariadb's reading of an ERR with a client code)."""
+    mariadb = pytest.importorskip("mariadb")
+
+    def next_statement_error(port: int) -> int:
+        conn = mariadb.connect(
+            host="127.0.0.1", port=port, user=APP.user, password=APP.password, database=TEST_DB
+        )
+        cur = conn.cursor()
+        cur.execute("SET SESSION idle_transaction_timeout = 1")
+        cur.execute("BEGIN")
+        time.sleep(2)
+        with pytest.raises(mariadb.Error) as failed:
+            cur.execute(f"SELECT {S}('I love it', 'en')" if ml else "SELECT 1")
+        return int(failed.value.errno)
+
+    assert next_statement_error(backend.port) in (2006, 2013)
+    assert next_statement_error(proxy.port) in (2006, 2013)
 
 
 def test_change_user_abandoned_after_full_authentication_is_asked_for_logs_no_traceback(

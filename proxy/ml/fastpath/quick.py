@@ -88,8 +88,11 @@ class QuickStatement:
 
     def queries(self) -> bytes:
         """The key queries, framed, to send at once."""
-        encode = self.statement.backend.encode
-        return b"".join(frame(b"\x03" + encode(site.key_query or ""), 0) for site in self.queried)
+        backend = self.statement.backend
+        return b"".join(
+            frame(backend.query_payload(backend.encode(site.key_query or "")), 0)
+            for site in self.queried
+        )
 
     def answer(self, data: bytes) -> QuickAnswer | None:
         """The rewrite, from the key queries' results in ``data`` and the cache; None to
@@ -111,7 +114,7 @@ class QuickStatement:
         replacements, asked = found
         try:
             rewritten = statement.plan.rewrite(replacements)
-            command = frame(b"\x03" + statement.backend.encode(rewritten), 0)
+            command = frame(statement.backend.query_payload(statement.backend.encode(rewritten)), 0)
         except (UnreadableStatement, ProxyError):
             return None
         return QuickAnswer(command, asked)
