@@ -151,7 +151,7 @@ class NativeAccounts:
                         self._conn, self._conn.query_payload(b"SET SESSION autocommit = 1")
                     )
                     await read_response(self._conn)
-                mariadb = "mariadb" in self._conn.greeting.server_version.lower()
+                mariadb = self._conn.greeting.is_mariadb
                 return await fetch_rows(self._conn, account_query(user, mariadb))
             except BackendError as exc:
                 log.info(

@@ -110,7 +110,7 @@ class FunctionRegistry:
         self._learned_at[user] = now
         # Pipelined with a one-row SELECT that puts FOUND_ROWS() back to what a new
         # session answers (1): the client's first statement sees no trace of the proxy's.
-        names_sql = names_query(_is_mariadb(backend)).encode()
+        names_sql = names_query(backend.greeting.is_mariadb).encode()
         backend.stream.write(backend.query_payload(names_sql), 0)
         await backend.stream.send(backend.query_payload(b"SELECT 1"), 0)
         names, _ = [await _rows_or_nothing(backend) for _ in range(2)]  # both, in step
@@ -143,7 +143,7 @@ class FunctionRegistry:
                     self._conn = await self.connect()
                     if self._conn is None:
                         return False
-                rows = await fetch_rows(self._conn, names_query(_is_mariadb(self._conn)))
+                rows = await fetch_rows(self._conn, names_query(self._conn.greeting.is_mariadb))
                 self.sees_all = await _sees_all(self._conn)
             except BackendError as exc:
                 log.info("function registry: cannot read the backend's aliases: %s", exc)
@@ -206,10 +206,6 @@ async def visible_aliases(
         if definition.schema == database:
             functions[function.name] = function
     return functions
-
-
-def _is_mariadb(backend: BackendConnection) -> bool:
-    return "mariadb" in backend.greeting.server_version.lower()
 
 
 async def _sees_all(backend: BackendConnection) -> bool:

@@ -76,7 +76,7 @@ class ProxyContext:
         caps = (RELAYABLE_CAPABILITIES & self.backend_greeting.capabilities) | int(_PROXY_SIDE)
         if self.auth.tls is not None:
             caps |= int(Capabilities.CLIENT_SSL)
-        if "mariadb" in self.backend_greeting.server_version.lower():
+        if self.backend_greeting.is_mariadb:
             caps |= int(CLIENT_PROGRESS)
         return caps
 

@@ -266,7 +266,7 @@ class MLStatements:
         (True when it succeeded). A response renumbered by ``shift`` (after progress
         reports), or one to ``watch`` (a statement that asked a model: its summary says
         whether it succeeded), always goes through the task."""
-        if shift is None and not watch and self.session.detach(Message(command[4:], command, 0, 0)):
+        if shift is None and not watch and self.session.detach(Message.of_packet(command)):
             return None
         return await self._run_relayed_command(command, shift)
 

@@ -277,7 +277,7 @@ class Session:
                 self.known_settings.execute(statement_id(payload))
         else:
             return False
-        if not self.detach(Message(payload, raw, raw[3], raw[3])):
+        if not self.detach(Message(payload, raw, raw[3], raw[3])):  # (payload: sliced once)
             return False
         self.busy = True
         return True
@@ -291,7 +291,7 @@ class Session:
             return False  # more than an ML statement may be: the task refuses it (1153)
         rewrite = self.ml.planner.cached_rewrite(sql)
         if rewrite is not None:
-            if not self.detach(Message(rewrite.command[4:], rewrite.command, 0, 0)):
+            if not self.detach(Message.of_packet(rewrite.command)):
                 return False
             rewrite.count(self.ml_counters)
             self._served_in_callback(rewrite.calls)
@@ -334,7 +334,7 @@ class Session:
         the backend stream, and the task is woken when it waits for its client)."""
         replayed = self.ml.planner.replayed(sql, data) if quick.queried else None
         if replayed is not None:  # the same rows as last time: the same rewrite
-            if not self.detach(Message(replayed.command[4:], replayed.command, 0, 0)):
+            if not self.detach(Message.of_packet(replayed.command)):
                 self.client.interrupt()
                 return False
             replayed.count(self.ml_counters)
@@ -346,8 +346,7 @@ class Session:
         except Exception as exc:  # a bug of ours: the task's path reports it its way
             self.log.warning("quick ML path failed: %r", exc)
             answer = None
-        final = None if answer is None else Message(answer.command[4:], answer.command, 0, 0)
-        if answer is None or final is None or not self.detach(final):
+        if answer is None or not self.detach(Message.of_packet(answer.command)):
             if quick.queried:
                 self.client.interrupt()
             return False

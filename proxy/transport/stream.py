@@ -57,6 +57,11 @@ class Message:
     def next_seq(self) -> int:
         return (self.last_seq + 1) & 0xFF
 
+    @classmethod
+    def of_packet(cls, raw: bytes) -> Message:
+        """The message one framed packet carries (header and payload)."""
+        return cls(raw[4:], raw, raw[3], raw[3])
+
 
 class MessageTooLarge(ValueError):
     """read_message met a message larger than its ``max_size`` in its first packet; nothing
@@ -210,7 +215,7 @@ class PacketStream(asyncio.Protocol):
             await self._more_data()
         if len(raw) - 4 < MAX_PAYLOAD:
             # Nearly every message is one packet: no lists, one copy of the payload.
-            return Message(raw[4:], raw, raw[3], raw[3])
+            return Message.of_packet(raw)
         return await self._read_continued(raw, max_size)
 
     async def _read_continued(self, first: bytes, max_size: int) -> Message:

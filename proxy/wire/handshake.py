@@ -35,6 +35,11 @@ class Greeting:
     status: int
     auth_plugin: str
 
+    @property
+    def is_mariadb(self) -> bool:
+        """A MariaDB server (its version says so), rather than a MySQL one."""
+        return "mariadb" in self.server_version.lower()
+
 
 @dataclass
 class HandshakeResponse:

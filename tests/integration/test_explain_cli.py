@@ -47,8 +47,8 @@ def local_proxy(backend: BackendInfo, tables: None) -> Iterator[RunningProxy]:
     proxy.stop()
 
 
-def explained(backend: BackendInfo, sql: str) -> str:
-    """The rewritten statement `mlproxy explain` prints."""
+def mlproxy_explain(backend: BackendInfo, sql: str) -> str:
+    """What `mlproxy explain` prints for ``sql`` against the test database (it succeeds)."""
     url = f"mysql://{backend.admin_user}:{backend.admin_password}@{backend.host}:{backend.port}/{TEST_DB}"
     result = subprocess.run(
         [sys.executable, "-m", "proxy", "explain", "--backend", url, sql],
@@ -58,7 +58,12 @@ def explained(backend: BackendInfo, sql: str) -> str:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
+    return result.stdout
+
+
+def explained(backend: BackendInfo, sql: str) -> str:
+    """The rewritten statement `mlproxy explain` prints."""
+    lines = mlproxy_explain(backend, sql).splitlines()
     return lines[lines.index("Rewritten statement:") + 1].strip()
 
 

@@ -9,8 +9,6 @@ statement made no backend call and left no write half-done.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ import pytest
 
 from ml_backends.local import LocalSentimentBackend
 from tests.conftest import TEST_DB, RunningProxy, admin_connect, start_proxy
+from tests.integration.test_explain_cli import mlproxy_explain
 from tests.support import switchable_backend
 from tests.support.backend import BackendInfo
 
@@ -225,20 +224,12 @@ def test_status_counts_and_flush_status_resets(
 
 
 def test_mlproxy_explain_prints_the_rewrite_and_the_cost(backend: BackendInfo, texts: None) -> None:
-    url = f"mysql://{backend.admin_user}:{backend.admin_password}@{backend.host}:{backend.port}/{TEST_DB}"
     sql = f"SELECT {S}(txt, 'en') FROM feature_texts WHERE id < 30"
-    result = subprocess.run(
-        [sys.executable, "-m", "proxy", "explain", "--backend", url, sql],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    output = mlproxy_explain(backend, sql)
     # 30 distinct inputs go inline, as the run writes them (tests/integration/test_explain_cli.py)
-    assert "CAST(ELT(FIELD(" in result.stdout and "_mlproxy_ml_" not in result.stdout
-    assert "SELECT DISTINCT" in result.stdout
-    assert "2 request(s) for 30 distinct input(s)" in result.stdout
+    assert "CAST(ELT(FIELD(" in output and "_mlproxy_ml_" not in output
+    assert "SELECT DISTINCT" in output
+    assert "2 request(s) for 30 distinct input(s)" in output
 
 
 def sql_statements(script: str) -> list[str]:

@@ -99,6 +99,21 @@ def app_connect(backend: BackendInfo, database: str, **options: Any) -> pymysql.
     )
 
 
+def connector_through(proxy: RunningProxy) -> Any:
+    """Connector/Python (server-side prepared statements) through the proxy, in the
+    proxy side's database."""
+    return mysql.connector.connect(
+        host=proxy.host,
+        port=proxy.port,
+        user=APP.user,
+        password=APP.password,
+        database=DATABASES["a"][1],
+        use_pure=True,
+        ssl_disabled=True,
+        autocommit=True,
+    )
+
+
 class Sides:
     """One connection through the proxy, one direct; each in its side's database."""
 
@@ -236,16 +251,7 @@ def test_a_mode_set_in_a_multi_statement_batch_counts(
 def test_a_mode_set_by_a_server_side_prepared_statement_counts(
     cached_proxy: RunningProxy, backend: BackendInfo, sides: Sides
 ) -> None:
-    conn = mysql.connector.connect(
-        host=cached_proxy.host,
-        port=cached_proxy.port,
-        user=APP.user,
-        password=APP.password,
-        database=DATABASES["a"][1],
-        use_pure=True,
-        ssl_disabled=True,
-        autocommit=True,
-    )
+    conn = connector_through(cached_proxy)
     try:
         sql = f"SELECT id, {S}(\"txt\", 'en') FROM comments WHERE id = 4"
         expected = {}
@@ -444,16 +450,7 @@ def test_a_prepared_statement_follows_a_redefinition(
     database = DATABASES["a"][1]
     creator = cached_proxy.connect(database=database)
     run(creator, alias_ddl(name, "score-ep"))
-    conn = mysql.connector.connect(
-        host=cached_proxy.host,
-        port=cached_proxy.port,
-        user=APP.user,
-        password=APP.password,
-        database=database,
-        use_pure=True,
-        ssl_disabled=True,
-        autocommit=True,
-    )
+    conn = connector_through(cached_proxy)
     try:
         cur = conn.cursor(prepared=True)
         statement = f"SELECT id, {name}(id, %s) FROM comments WHERE id = %s"
@@ -480,16 +477,7 @@ def test_a_prepared_statement_is_planned_once_for_all_its_executions(
     cached_proxy: RunningProxy, backend: BackendInfo, sides: Sides
 ) -> None:
     statement = f"SELECT id, {S}(txt, %s), {C}(txt, %s) FROM comments WHERE id = %s"
-    conn = mysql.connector.connect(
-        host=cached_proxy.host,
-        port=cached_proxy.port,
-        user=APP.user,
-        password=APP.password,
-        database=DATABASES["a"][1],
-        use_pure=True,
-        ssl_disabled=True,
-        autocommit=True,
-    )
+    conn = connector_through(cached_proxy)
     assert cached_proxy.server is not None and cached_proxy.server.ctx is not None
     plans = cached_proxy.server.ctx.ml.plans
     try:
