@@ -46,7 +46,7 @@ _INTRODUCED = re.compile(r"[\w$\u0080-\U0010ffff]")
 
 
 class SlotKind(IntEnum):
-    """What a slot of a statement is (rewriter.shapes): text whose value, not its place,
+    """What a slot of a statement is (rewriter.shaped.shapes): text whose value, not its place,
     differs between statements of one shape."""
 
     STRING = 0
@@ -110,7 +110,7 @@ class ReadStatement:
     canonical: str
     _restore: dict[int, str] = field(default_factory=dict)
     #: The literals, comments (and, when asked, ``?`` parameters) of the text, in order:
-    #: what two statements of one shape may differ by (rewriter.shapes).
+    #: what two statements of one shape may differ by (rewriter.shaped.shapes).
     slots: list[Slot] = field(default_factory=list)
 
     def restore(self, generated: str) -> str:
@@ -141,10 +141,41 @@ def read_statement(text: str, syntax: SqlSyntax, parameters: bool = False) -> Re
 
 def read_slots(text: str, syntax: SqlSyntax, parameters: bool = False) -> ReadStatement:
     """``read_statement`` without the canonical twin (empty): the slots alone, for a
-    statement whose shape is all the proxy needs (rewriter.shapes), in the same pass and
+    statement whose shape is all the proxy needs (rewriter.shaped.shapes), in the same pass and
     with the same refusals (UnreadableStatement), but for the canonical twin's own limit
     on distinct escapes inside quotes."""
+    slots = None if parameters else _plain_slots(text)
+    if slots is not None:
+        return ReadStatement(text, "", {}, slots)
     return _Canonicalizer(text, syntax, parameters, canonical=False).run()
+
+
+#: What only the lexer's states read right: a double quote or a backtick (a string or an
+#: identifier, by sql_mode), a backslash (an escape or not, by sql_mode), a comment's
+#: opener (and so an executable comment's end), a NUL.
+_NEEDS_STATES = re.compile(r"[\"`\\#\x00]|--|/\*")
+#: Without those, the text's strings are single-quoted with ``''`` as their only escape,
+#: and everything else is code: one scan finds its slots (a lone quote: a string
+#: without its end).
+_PLAIN_SLOTS = re.compile(f"'[^']*(?:''[^']*)*'|'|{_INTEGER.pattern}")
+
+
+def _plain_slots(text: str) -> list[Slot] | None:
+    """The slots of a text the server reads the same in every sql_mode and version (no
+    quoting but single quotes, no comment), in one scan; None for any other text and
+    for one the lexer refuses."""
+    if _NEEDS_STATES.search(text):
+        return None
+    slots: list[Slot] = []
+    for found in _PLAIN_SLOTS.finditer(text):
+        start, end = found.span()
+        if text[start] != "'":
+            slots.append((start, end, SlotKind.INTEGER))
+        elif end - start == 1:
+            return None  # a string without its end: the lexer's refusal
+        elif not (start and _INTRODUCED.match(text, start - 1)):
+            slots.append((start, end, SlotKind.STRING))
+    return slots
 
 
 class _Canonicalizer:

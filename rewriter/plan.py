@@ -72,7 +72,7 @@ class CallSite:
     #: text gives them (an alias is added after each): their start and end offsets.
     aliases: list[tuple[int, int]] = field(default_factory=list)
     #: For a constant site: its key row when its inputs' exact bytes are known from the
-    #: statement's text alone (plain literals, rewriter.plan_cache), so no query reads them.
+    #: statement's text alone (plain literals, rewriter.shaped.plan_cache), so no query reads them.
     known_inputs: tuple[bytes | None, ...] | None = None
     #: Per input: whether it is a literal (the same for every row, in the key query and
     #: in the statement), which an inline lookup need not compare (proxy.ml.answers).
@@ -138,20 +138,36 @@ class MLPlan:
         """The statement with each call (by index) replaced by the given SQL text, aliases
         added where a select item's name must be kept, and ROW_COUNT()/FOUND_ROWS()
         replaced by the values in ``state`` (by function name) when given."""
-        edits = {(c.span.start, 0, c.span.end): replacements[c.index] for c in self.calls}
+        edits: Edits = {(c.span.start, 0, c.span.end): replacements[c.index] for c in self.calls}
         for name, span in self.state_calls:
             if state is not None and name in state:
                 edits[(span.start, 0, span.end)] = state[name]
         for call in self.calls:
-            for start, end in call.aliases:
-                edits[(end, 1, end)] = " AS " + item_alias(self.sql[start:end])
-        out, pos = [], 0
-        for (start, _, end), text in sorted(edits.items()):
-            out.append(self.sql[pos:start])
-            out.append(text)
-            pos = end
-        out.append(self.sql[pos:])
-        return "".join(out)
+            add_aliases(edits, self.sql, call.aliases)
+        return splice(self.sql, edits)
+
+
+#: Changes to a statement's text: (start, 0, end) replaces that stretch; (end, 1, end)
+#: inserts after it (an alias), after any replacement that ends there.
+Edits = dict[tuple[int, int, int], str]
+
+
+def add_aliases(edits: Edits, sql: str, aliases: Iterable[tuple[int, int]]) -> None:
+    """An alias after each select item (start and end offsets) that keeps its column's
+    name as the client wrote it; an item two calls share gets one."""
+    for start, end in aliases:
+        edits[(end, 1, end)] = " AS " + item_alias(sql[start:end])
+
+
+def splice(sql: str, edits: Edits) -> str:
+    """``sql`` with ``edits`` made (they do not overlap)."""
+    out, pos = [], 0
+    for (start, _, end), text in sorted(edits.items()):
+        out.append(sql[pos:start])
+        out.append(text)
+        pos = end
+    out.append(sql[pos:])
+    return "".join(out)
 
 
 def plan_statement(

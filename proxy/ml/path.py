@@ -1,7 +1,7 @@
 """Running a statement that calls ML functions (the plan comes from rewriter.plan).
 
 1. Read every call site's inputs: constant inputs from the statement's text when it
-   says them plainly (rewriter.plan_cache), else one query for them all; one key query
+   says them plainly (rewriter.shaped.plan_cache), else one query for them all; one key query
    per row-dependent site.
 2. Check the inputs (languages). When the cache does not answer them all: read the
    session's ML settings (user variables), check the client's privileges for the
@@ -63,7 +63,7 @@ from rewriter.errors import PlanError
 from rewriter.functions import MLFunction
 from rewriter.lexer import SqlSyntax
 from rewriter.plan import CallSite, MLPlan, plan_statement, render
-from rewriter.plan_cache import PlanCache
+from rewriter.shaped.plan_cache import PlanCache
 
 log = logging.getLogger(f"mlproxy.{__name__}")
 

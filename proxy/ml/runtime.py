@@ -22,7 +22,7 @@ from proxy.replicas.link import RedisLink
 from proxy.replicas.shared_cache import SharedCache
 from rewriter.ddl import AliasFunction
 from rewriter.functions import BUILTINS, SENTIMENT
-from rewriter.plan_cache import PlanCache
+from rewriter.shaped.plan_cache import PlanCache
 
 log = logging.getLogger(f"mlproxy.{__name__}")
 

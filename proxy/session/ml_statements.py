@@ -20,8 +20,10 @@ from ml_backends.counters import MLCounters
 from proxy.errors import Interrupted, MLStatementError
 from proxy.ml.activity import CLIENT_PROGRESS, ProgressReports, RunningML
 from proxy.ml.explain import mark_batched, split_explain
+from proxy.ml.fastpath.constants import constant_rewrite
 from proxy.ml.fastpath.known_settings import KnownSettings
-from proxy.ml.fastpath.planning import Planned, SessionPlanner
+from proxy.ml.fastpath.memo import Rewrite
+from proxy.ml.fastpath.planning import Planned, SessionPlanner, Shaped
 from proxy.ml.fastpath.quick import QuickStatement
 from proxy.ml.path import MLStatement, Requester, check_target_name, read_statement_settings
 from proxy.ml.registry import definitions
@@ -50,6 +52,7 @@ from rewriter.registry import (
     show_create_text,
     stub_statement,
 )
+from rewriter.shaped.plan_cache import Template
 
 _SHOW_CREATE_FUNCTION = re.compile(
     rb"^\s*SHOW\s+CREATE\s+FUNCTION\s+(?:(`(?:[^`]|``)+`|\w+)\s*\.\s*)?(`(?:[^`]|``)+`|\w+)\s*;?\s*$",
@@ -104,23 +107,42 @@ class MLStatements:
         await self._run_ml(message, planned.plan, planned.settings, sql)
         return True
 
-    def quick_statement(self, sql: bytes) -> QuickStatement | None:
-        """The callbacks' form of an ML statement (proxy.ml.fastpath.quick), or None: a statement
-        that may be DDL, a setting, EXPLAIN or one of the proxy's own, one whose plan
-        needs a query, one too large for the callbacks."""
+    def callback_form(self, sql: bytes) -> Rewrite | QuickStatement | None:
+        """How the socket callbacks can serve an ML statement whose answers are cached:
+        its whole rewrite (one that came before, from the memo, or one whose calls all
+        take literals: proxy.ml.fastpath.constants), or its key queries to send
+        (proxy.ml.fastpath.quick). None for a statement the task must serve: one that may
+        be DDL, a setting, EXPLAIN or one of the proxy's own, one whose plan needs a
+        query, one too large for the callbacks."""
+        planner = self.planner
+        rewrite = planner.cached_rewrite(sql)
+        if rewrite is not None:
+            return rewrite
         head = sql[:4].lower()
         if not head[:1].isalpha() or head in _NOT_QUICK or self._backend is None:
             return None
         if not self._ctx.detector.may_call(sql):
             return None
-        planned = self.planner.plan_now(sql, self._account)
-        if planned is None:
+        read = planner.read_now(sql, self._account)
+        if isinstance(read, Shaped):
+            rewrite = self._constant_rewrite(read)
+            if rewrite is not None:
+                planner.remember_rewrite(sql, None, rewrite.command, rewrite.answers)
+                return rewrite
+            read = planner.fill(read)
+        if read is None:
             return None
         requester = Requester(self._account, self.session.ml_counters)
-        statement = MLStatement(
-            self._ctx.ml, self._backend, planned.plan, planned.settings, requester
-        )
+        statement = MLStatement(self._ctx.ml, self._backend, read.plan, read.settings, requester)
         return QuickStatement.of(statement)
+
+    def _constant_rewrite(self, read: Shaped) -> Rewrite | None:
+        entry = read.entry
+        if not isinstance(entry, Template) or entry.constant is None or read.shape is None:
+            return None
+        utf8 = read.settings.utf8_session
+        ml, backend = self._ctx.ml, self._backend
+        return constant_rewrite(entry.constant, read.shape, utf8, ml, backend, self._account)
 
     async def finish_quick(self, message: Message, quick: QuickStatement) -> None:
         """A quick statement the task takes over, its key queries sent: from here on as

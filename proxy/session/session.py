@@ -43,6 +43,7 @@ from proxy.errors import (
 from proxy.logs import ContextLog
 from proxy.ml.activity import RunningML
 from proxy.ml.fastpath.known_settings import KnownSettings
+from proxy.ml.fastpath.memo import Rewrite
 from proxy.ml.fastpath.quick import QuickStatement
 from proxy.ml.prepared import statement_id
 from proxy.ml.status_access import ProcessPrivilege
@@ -284,19 +285,20 @@ class Session:
 
     def _ml_in_callback(self, message: Message, sql: bytes) -> bool:
         """An ML statement the callbacks can serve (its answers cached): one that came
-        before goes to the backend rewritten from here (proxy.ml.fastpath.memo), a small one sends
-        its key queries from here and is answered from the backend socket's callback
+        before (proxy.ml.fastpath.memo) or whose calls all take literals
+        (proxy.ml.fastpath.constants) goes to the backend rewritten from here, a small one
+        sends its key queries from here and is answered from the backend socket's callback
         (proxy.ml.fastpath.quick). False for any other, which the task serves."""
         if len(message.payload) > self.large_commands.command_limit:
             return False  # more than an ML statement may be: the task refuses it (1153)
-        rewrite = self.ml.planner.cached_rewrite(sql)
-        if rewrite is not None:
-            if not self.detach(Message.of_packet(rewrite.command)):
+        form = self.ml.callback_form(sql)
+        if isinstance(form, Rewrite):
+            if not self.detach(Message.of_packet(form.command)):
                 return False
-            rewrite.count(self.ml_counters)
-            self._served_in_callback(rewrite.calls)
+            form.count(self.ml_counters)
+            self._served_in_callback(form.calls)
             return True
-        quick = self.ml.quick_statement(sql)
+        quick = form
         if quick is None:
             return False
         if not quick.queried:  # constant inputs only: the rewrite now

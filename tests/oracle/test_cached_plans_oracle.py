@@ -2,7 +2,7 @@
 changed (issue 15).
 
 The proxy keeps what makes an ML statement cheap the second time: the session's settings
-(proxy.ml.fastpath.known_settings), plans by shape (rewriter.plan_cache), the session's
+(proxy.ml.fastpath.known_settings), plans by shape (rewriter.shaped.plan_cache), the session's
 last statements and their rewrites (proxy.ml.fastpath.memo), the callbacks' path
 (proxy.ml.fastpath.quick). Each test here runs a statement until all of that is warm,
 changes what the statement means (the sql_mode, the character set, the database, a

@@ -16,7 +16,15 @@ from hypothesis import strategies as st
 from sqlglot import exp
 from sqlglot.tokenizer_core import TokenType
 
-from rewriter.lexer import SqlSyntax, UnreadableStatement, read_statement, version_number
+from rewriter.lexer import (
+    SqlSyntax,
+    UnreadableStatement,
+    _Canonicalizer,
+    _plain_slots,
+    read_slots,
+    read_statement,
+    version_number,
+)
 from rewriter.spans import tokenize
 
 SYNTAXES = [
@@ -132,3 +140,38 @@ def test_session_syntax() -> None:
     assert syntax == SqlSyntax(False, True, 101109, True, pipes_as_concat=True)  # ANSI has it
     assert SqlSyntax.from_session("", "8.0.36") == SqlSyntax(True, False, 80036, False)
     assert version_number("11.4.2-MariaDB") == 110402
+
+
+#: Text around literals: quotes, digits, what may sit next to an integer or introduce a
+#: string, comment openers and the characters only the lexer's states read right.
+SLOTTY = st.text(alphabet=st.sampled_from(list("'' 1234x_.@$-/*#\"`\\\x00é縗N(),=")), max_size=30)
+
+
+@pytest.mark.parametrize("syntax", SYNTAXES, ids=str)
+@given(text=SLOTTY)
+@settings(max_examples=400, deadline=None)
+def test_the_one_scan_finds_the_slots_the_lexer_finds(syntax: SqlSyntax, text: str) -> None:
+    """read_slots' one-scan path for text without double quotes, backticks, backslashes
+    or comments gives the slots the lexer's states give, and refuses what they refuse."""
+    sql = f"SELECT f({text}) FROM t WHERE a = {text}"
+    try:
+        expected = _Canonicalizer(sql, syntax, canonical=False).run().slots
+    except UnreadableStatement:
+        expected = None
+    one_scan = _plain_slots(sql)
+    if one_scan is not None:
+        assert one_scan == expected
+    if expected is None:
+        with pytest.raises(UnreadableStatement):
+            read_slots(sql, syntax)
+    else:
+        assert read_slots(sql, syntax).slots == expected
+
+
+def test_the_one_scan_serves_plain_statements() -> None:
+    sql = "SELECT f('it''s', 'en', 12), _utf8mb4'x', N'y', 1.5, t1.c FROM t WHERE id = -7"
+    slots = _plain_slots(sql)
+    assert slots is not None
+    assert [sql[a:b] for a, b, _ in slots] == ["'it''s'", "'en'", "12", "7"]
+    assert _plain_slots("SELECT 'a' -- b") is None  # a comment: the lexer's states
+    assert _plain_slots("SELECT 'a") is None  # a string without its end

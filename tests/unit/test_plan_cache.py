@@ -1,5 +1,5 @@
-"""rewriter.shapes and rewriter.plan_cache: a plan made from one statement's shape is the
-plan of every statement of that shape.
+"""rewriter.shaped.shapes and rewriter.shaped.plan_cache: a plan made from one statement's
+shape is the plan of every statement of that shape.
 
 The oracle is the planner itself: for generated statements (their literals, comments and
 numbers drawn, in every sql_mode the lexer knows), the plan the cache gives, made from
@@ -20,8 +20,8 @@ from rewriter.errors import PlanError
 from rewriter.functions import BUILTINS
 from rewriter.lexer import SlotKind, SqlSyntax, read_slots, read_statement
 from rewriter.plan import MLPlan, plan_statement
-from rewriter.plan_cache import UNSHARED, PlanCache, Template, make_template, plan_shaped
-from rewriter.shapes import Shape, shape_of
+from rewriter.shaped.plan_cache import UNSHARED, PlanCache, Template, make_template, plan_shaped
+from rewriter.shaped.shapes import Shape, shape_of
 
 S = "aws_comprehend_detect_sentiment"
 C = "aws_comprehend_detect_sentiment_confidence"

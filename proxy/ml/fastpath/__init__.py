@@ -3,7 +3,7 @@
 - known_settings: the session's sql_mode, character sets and database, kept between its
   ML statements while no command may have changed them;
 - planning: a session's statements planned from the plan cache by shape
-  (rewriter.plan_cache), prepared statements from their shape once;
+  (rewriter.shaped.plan_cache), prepared statements from their shape once;
 - memo: the session's last statements by their exact bytes (their plans, and the whole
   rewrite of those answered from the cache);
 - quick: small statements with cached answers served from the sockets' callbacks.

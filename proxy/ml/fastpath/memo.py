@@ -1,14 +1,14 @@
 """A session's last ML statements, by their exact bytes, for when they come again.
 
 An application that calls a model per request sends the same few statements over and
-over. The plan cache (rewriter.plan_cache) spares each of them the parse; this spares a
+over. The plan cache (rewriter.shaped.plan_cache) spares each of them the parse; this spares a
 statement that comes again byte for byte the reading of its text too:
 
 - its **plan**, valid while the session's settings (proxy.ml.fastpath.known_settings) and the
   registry's names are those it was planned under, for statements that call only the
   built-in functions (an alias's definition is read at each statement that calls it);
 - for a statement whose every call has constant inputs the proxy knows from the text
-  (rewriter.plan_cache) and whose answers all came from the result cache, its whole
+  (rewriter.shaped.plan_cache) and whose answers all came from the result cache, its whole
   **rewrite**: the statement sent to the backend. It is used again only while each answer
   is still in the cache, the same answer, and it counts each call as a cache hit as the
   engine would (Aurora_ml_logical_request_cnt, cache_hit_cnt, logical_response_cnt). Such
@@ -81,7 +81,8 @@ class Rewrite:
 @dataclass(frozen=True)
 class _Entry:
     stamp: Stamp
-    plan: MLPlan
+    #: None for a rewrite made without a plan (proxy.ml.fastpath.constants).
+    plan: MLPlan | None
     #: The framed COM_QUERY of the rewrite (None: only the plan is kept).
     command: bytes | None = None
     answers: tuple[CachedAnswers, ...] = ()
@@ -119,7 +120,7 @@ class StatementMemo:
         self,
         sql: bytes,
         stamp: Stamp | None,
-        plan: MLPlan,
+        plan: MLPlan | None,
         command: bytes,
         answers: tuple[CachedAnswers, ...],
     ) -> None:

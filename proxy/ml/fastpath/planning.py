@@ -8,8 +8,8 @@
    client sees them, read on its own connection at each statement that names one (a
    redefinition, here or behind the proxy's back, applies at once).
 4. One pass of the lexer reads the text as the server does and gives its shape
-   (rewriter.shapes); the plan of a statement of the same shape, made under the same
-   conditions, is filled in with this statement's literals (rewriter.plan_cache). Only a
+   (rewriter.shaped.shapes); the plan of a statement of the same shape, made under the same
+   conditions, is filled in with this statement's literals (rewriter.shaped.plan_cache). Only a
    new shape is parsed.
 
 A prepared statement's text is read once, at its COM_STMT_PREPARE, with its ``?``
@@ -34,8 +34,8 @@ from rewriter.errors import PlanError
 from rewriter.functions import MLFunction
 from rewriter.lexer import SlotKind, SqlSyntax, UnreadableStatement, read_slots
 from rewriter.plan import MLPlan, plan_statement
-from rewriter.plan_cache import plan_shaped
-from rewriter.shapes import Shape, shape_of
+from rewriter.shaped.plan_cache import Entry, filled, plan_shaped, template_of
+from rewriter.shaped.shapes import Shape, shape_of
 
 #: The built-in functions' names (the context's detector watches aliases' names too).
 _BUILTINS = CallDetector()
@@ -49,6 +49,19 @@ class Planned:
     plan: MLPlan
     settings: StatementSettings
     shape: Shape | None
+
+
+@dataclass(frozen=True)
+class Shaped:
+    """A statement read for its plan (SessionPlanner.read_now), not yet filled in: its
+    shape (None: too many literals to have one) and the plan cache's entry for it."""
+
+    sql: bytes
+    stamp: Stamp | None
+    settings: StatementSettings
+    text: str
+    shape: Shape | None
+    entry: Entry
 
 
 @dataclass(frozen=True)
@@ -115,7 +128,11 @@ class SessionPlanner:
             self.memo.keep_replay(sql, self.stamp(), plan, reply, command, answers)
 
     def remember_rewrite(
-        self, sql: bytes, plan: MLPlan, command: bytes, answers: tuple[CachedAnswers, ...] | None
+        self,
+        sql: bytes,
+        plan: MLPlan | None,
+        command: bytes,
+        answers: tuple[CachedAnswers, ...] | None,
     ) -> None:
         """Keep a statement's rewrite when ``answers`` says it may be used again."""
         if answers is not None and self.runtime.plans.enabled:
@@ -151,11 +168,12 @@ class SessionPlanner:
             self.memo.keep_plan(sql, stamp, plan)  # built-ins only: no definition to read
         return Planned(plan, settings, shape)
 
-    def plan_now(self, sql: bytes, account: bytes) -> Planned | None:
-        """The plan of a statement that passed the name test when it is made without a
-        query: the session's settings are known and it calls built-in functions only.
-        None otherwise, and for anything the task's ``plan`` reports (an unreadable
-        statement, a refused call), which then plans it again."""
+    def read_now(self, sql: bytes, account: bytes) -> Planned | Shaped | None:
+        """A statement that passed the name test, read without a query (the session's
+        settings are known, it calls built-in functions only): the plan the memo keeps
+        for ``sql``, or its shape and the plan cache's entry for it, not yet filled in
+        (``fill``). None otherwise, and for anything the task's ``plan`` reports (an
+        unreadable statement, a refused call), which then plans it again."""
         settings = self.known.for_statement()
         if settings is None or settings.charset is None or not self.runtime.plans.enabled:
             return None
@@ -168,16 +186,31 @@ class SessionPlanner:
             if self.registry.may_call(text) or not _BUILTINS.may_call(sql):
                 return None
             shape = shape_of(read_slots(text, settings.syntax))
+            if shape is None:
+                return self.fill(Shaped(sql, stamp, settings, text, None, None))
             context = self._context(
                 self.runtime.functions, settings.syntax, settings.sql_mode, settings, account
             )
-            plan = _plan(shape, text, self.runtime.functions, settings, context, self.runtime)
+            entry = _entry(shape, self.runtime.functions, settings.syntax, context, self.runtime)
         except (UnreadableStatement, MLStatementError):
             return None
+        return Shaped(sql, stamp, settings, text, shape, entry)
+
+    def fill(self, read: Shaped) -> Planned | None:
+        """The plan of a statement ``read_now`` read (kept in the memo)."""
+        functions, settings = self.runtime.functions, read.settings
+        try:
+            if read.shape is None:
+                plan = plan_statement(read.text, functions, settings.syntax)
+            else:
+                syntax, utf8 = settings.syntax, settings.utf8_session
+                plan = filled(read.entry, read.shape, functions, syntax, utf8)
+        except (UnreadableStatement, PlanError, RecursionError):
+            return None  # the task plans it again, and reports it
         if plan is None:
             return None
-        self.memo.keep_plan(sql, stamp, plan)
-        return Planned(plan, settings, shape)
+        self.memo.keep_plan(read.sql, read.stamp, plan)
+        return Planned(plan, settings, read.shape)
 
     async def plan_bound(
         self, backend: BackendConnection, reading: Reading, shape: Shape, account: bytes
@@ -221,7 +254,7 @@ class SessionPlanner:
         settings: StatementSettings,
         account: bytes,
     ) -> Hashable:
-        """Everything besides its shape that a plan depends on (rewriter.plan_cache)."""
+        """Everything besides its shape that a plan depends on (rewriter.shaped.plan_cache)."""
         aliases = () if functions is self.runtime.functions else _definitions(functions)
         charset = settings.charset.name if settings.charset is not None else None
         return (
@@ -256,9 +289,29 @@ def _plan(
             return plan_statement(text, functions, syntax)
         return plan_shaped(shape, functions, syntax, runtime.plans, context, settings.utf8_session)
     except RecursionError:
-        # sqlglot recurses per nesting level (about 40 parentheses exhaust the stack):
-        # too deep to parse is treated like unparsable, not as a reason to drop the client.
-        return None
+        return None  # too deep to parse (_refused)
     except PlanError as exc:
-        state = "42000" if exc.code in (1582, 1235, 1064) else "HY000"
-        raise MLStatementError(str(exc), exc.code, state) from exc
+        raise _refused(exc) from exc
+
+
+def _entry(
+    shape: Shape,
+    functions: Mapping[str, MLFunction],
+    syntax: SqlSyntax,
+    context: Hashable,
+    runtime: MLRuntime,
+) -> Entry:
+    try:
+        return template_of(shape, functions, syntax, runtime.plans, context)
+    except RecursionError:
+        return None  # too deep to parse (_refused)
+    except PlanError as exc:
+        raise _refused(exc) from exc
+
+
+def _refused(exc: PlanError) -> MLStatementError:
+    """A call the planner refuses, as the client gets it. (A statement too deep for
+    sqlglot, which recurses per nesting level, about 40 parentheses exhausting the stack,
+    is treated like an unparsable one: the backend answers it, the client stays.)"""
+    state = "42000" if exc.code in (1582, 1235, 1064) else "HY000"
+    return MLStatementError(str(exc), exc.code, state)

@@ -9,7 +9,7 @@ answer costs the proxy. So a statement that needs nothing the callbacks cannot d
 served the same way:
 
 1. its plan is known without a query (the session's settings are known, it calls the
-   built-in functions only: proxy.ml.fastpath.planning.SessionPlanner.plan_now);
+   built-in functions only: proxy.ml.fastpath.planning.SessionPlanner.read_now);
 2. it is small: one wave of calls, no ROW_COUNT()/FOUND_ROWS(), constant inputs known
    from the text, at most MAX_QUERIES key queries, none reading another call's answers;
 3. the client socket's callback sends its key queries, all at once;

@@ -3,7 +3,7 @@
 Planning a statement (rewriter.plan) parses it with sqlglot and writes its key queries:
 about a millisecond for a point select, most of an ML statement's fixed cost when its
 answers are cached. Statements that differ only in their literals and comments have one
-shape (rewriter.shapes), and one plan made from the shape fits each of them: its offsets
+shape (rewriter.shaped.shapes), and one plan made from the shape fits each of them: its offsets
 are moved by how much longer or shorter each literal is, its key queries get the
 statement's own literal text where the markers stand (the client's text, in the
 session's own quoting), and its select items' names are the statement's own text.
@@ -34,22 +34,15 @@ from enum import Enum
 
 from rewriter.errors import PlanError
 from rewriter.functions import MLFunction
-from rewriter.lexer import SlotKind, SqlSyntax
+from rewriter.lexer import SqlSyntax
 from rewriter.plan import CallSite, MLPlan, placeholder, plan_statement
-from rewriter.shapes import MARKER_RESIDUE, MARKERS, Shape, number_slot
+from rewriter.shaped.constant_calls import ConstantRecipe, ConstantSite, known_row
+from rewriter.shaped.shapes import MARKER_RESIDUE, MARKERS, Shape, number_slot
 from rewriter.spans import CallSpan
 
 #: Bytes charged per call site and per plan beside their strings.
 _OBJECT_BYTES = 2048
 _PLACEHOLDER = re.compile(r"__mlproxy_call_at_(-?\d+)__")
-#: Text of a string literal the proxy may take as it is (single-quoted, or double-quoted
-#: where the lexer found a string: not under ANSI_QUOTES): no quote, backslash or control
-#: character (so no escape and no sql_mode changes it), in ASCII without the characters
-#: swe7 reads otherwise.
-_PLAIN_ASCII = re.compile(r"(['\"])([A-Za-z0-9 !#$%&()*+,\-./:;<=>?_]+)\1\Z")
-_PLAIN_TEXT = re.compile(r"(['\"])([^'\"\\\x00-\x1f\x7f\ud800-\udfff]+)\1\Z")
-_BOUND_UTF8 = re.compile(r"_utf8(?:mb4|mb3)? X'((?:[0-9a-f]{2})+)'\Z")
-_INTEGER = re.compile(r"-?\d{1,18}\Z")
 
 
 class Unshared(Enum):
@@ -89,6 +82,9 @@ class Template:
     sites: tuple[_CompiledSite, ...]
     state_points: tuple[tuple[int, int], ...]
     size: int
+    #: When every call takes literals only: the rewrite made from them
+    #: (rewriter.shaped.constant_calls).
+    constant: ConstantRecipe | None = None
 
 
 #: What the cache holds per key: a template, None (the shape calls no ML function), or
@@ -112,7 +108,30 @@ def make_template(shape: Shape, functions: Mapping[str, MLFunction], syntax: Sql
     state = [point for _, span in plan.state_calls for point in _span_points(span)]
     size = sys.getsizeof(shape.key) + sum(map(sys.getsizeof, queries))
     size += _OBJECT_BYTES * (1 + len(plan.calls))
-    return Template(plan, sites, _points(state, shape), size)
+    return Template(plan, sites, _points(state, shape), size, _constant_recipe(plan, sites))
+
+
+def _constant_recipe(plan: MLPlan, sites: tuple[_CompiledSite, ...]) -> ConstantRecipe | None:
+    """The recipe of a plan whose calls are all built-ins with plain literal inputs (no
+    ROW_COUNT() or FOUND_ROWS(), whose values a query reads); None for any other."""
+    if plan.state_calls:
+        return None
+    recipe = []
+    for site, compiled in zip(plan.calls, sites, strict=True):
+        slots = compiled.input_slots
+        if not site.constant or site.function.definition or slots is None or None in slots:
+            return None
+        aliases = compiled.points[3 + 2 * len(site.span.args) :]
+        recipe.append(
+            ConstantSite(
+                site.function,
+                (compiled.points[1], compiled.points[2]),
+                tuple(zip(aliases[::2], aliases[1::2], strict=True)),
+                tuple(slot for slot in slots if slot is not None),
+                compiled.batch_slot,
+            )
+        )
+    return ConstantRecipe(tuple(recipe))
 
 
 def _compiled(site: CallSite, key: str, shape: Shape) -> _CompiledSite:
@@ -203,7 +222,7 @@ def instantiate(template: Template, shape: Shape, utf8_session: bool = False) ->
                 _filled(compiled.key_query, shape, growth),
                 _filled(compiled.flat_key_query, shape, growth),
                 list(zip(aliases[::2], aliases[1::2], strict=True)),
-                None if slots is None else _known(slots, shape, utf8_session),
+                None if slots is None else known_row(slots, shape, utf8_session),
                 site.literal_inputs,
             )
         )
@@ -241,42 +260,6 @@ def _batch_size(slot: int | None, site: CallSite, shape: Shape) -> int | None:
         return int(text)
     name = site.function.name
     raise PlanError(f"max_batch_size of {name}() must be a positive integer literal", code=1210)
-
-
-def _known(
-    slots: tuple[int | None, ...], shape: Shape, utf8_session: bool
-) -> tuple[bytes | None, ...] | None:
-    """A constant call's key row when the proxy knows each input's exact utf8mb4 bytes
-    from its text alone, so no query needs to read them; None otherwise."""
-    row = []
-    for slot in slots:
-        if slot is None:
-            return None
-        value = _literal_value(shape.slot_text(slot), shape.slot_kind(slot), utf8_session)
-        if value is None:
-            return None
-        row.append(value)
-    return tuple(row)
-
-
-def _literal_value(text: str, kind: SlotKind, utf8_session: bool) -> bytes | None:
-    """The utf8mb4 bytes the server makes of a literal, when they are certain."""
-    if kind == SlotKind.STRING:
-        found = (_PLAIN_TEXT if utf8_session else _PLAIN_ASCII).match(text)
-        return None if found is None else found.group(2).encode("utf-8")
-    if _INTEGER.match(text):  # an integer, or a parameter bound to one
-        return str(int(text)).encode("ascii")
-    if kind == SlotKind.PARAMETER:
-        found = _BOUND_UTF8.match(text)
-        if found is not None:
-            value = bytes.fromhex(found.group(1))
-            try:
-                value.decode("utf-8")
-            except UnicodeDecodeError:
-                return None
-            utf8mb4 = text.startswith("_utf8mb4 ")
-            return value if utf8mb4 or max(value) < 0xF0 else None
-    return None
 
 
 class PlanCache:
@@ -330,6 +313,19 @@ def plan_shaped(
 ) -> MLPlan | None:
     """The plan of ``shape``'s statement (None: it calls no ML function), from the
     cache when a statement of its shape was planned in the same ``context``."""
+    entry = template_of(shape, functions, syntax, cache, context)
+    return filled(entry, shape, functions, syntax, utf8_session)
+
+
+def template_of(
+    shape: Shape,
+    functions: Mapping[str, MLFunction],
+    syntax: SqlSyntax,
+    cache: PlanCache,
+    context: Hashable,
+) -> Entry:
+    """What the cache holds for ``shape`` in ``context``, made (and kept) if missing.
+    Raises PlanError as plan_statement does."""
     key = (shape.key, context)
     found, entry = cache.get(key)
     if not found:
@@ -338,6 +334,17 @@ def plan_shaped(
             entry.size if isinstance(entry, Template) else sys.getsizeof(shape.key) + _OBJECT_BYTES
         )
         cache.put(key, entry, size)
+    return entry
+
+
+def filled(
+    entry: Entry,
+    shape: Shape,
+    functions: Mapping[str, MLFunction],
+    syntax: SqlSyntax,
+    utf8_session: bool = False,
+) -> MLPlan | None:
+    """The plan of ``shape``'s statement from its cache ``entry`` (template_of)."""
     if entry is None:
         return None
     if isinstance(entry, Template):

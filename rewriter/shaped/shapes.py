@@ -3,7 +3,7 @@
 An application that calls a model per request sends the same statement over and over
 with other values (``... WHERE id = 7``, ``... WHERE id = 8``). Those statements have one
 shape, and one plan fits them all once it is made from the shape: the plan is made once
-per shape (rewriter.plan_cache) and filled in with each statement's own literals.
+per shape (rewriter.shaped.plan_cache) and filled in with each statement's own literals.
 
 The slots come from the pass that reads the statement as the server does
 (rewriter.lexer): string literals (not introduced ones such as ``_utf8mb4'x'`` or

@@ -1,0 +1,3 @@
+"""Statements that come again with other literals: their shape (shapes), the plan made
+once per shape (plan_cache), and the rewrite of a shape whose calls all take literals
+(constant_calls)."""
