@@ -103,16 +103,21 @@ class AttributesBackend:
     _loop: asyncio.AbstractEventLoop | None = None
     _server: asyncio.Server | None = None
     _ready: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
 
     def start(self) -> AttributesBackend:
-        threading.Thread(target=asyncio.run, args=(self._main(),), daemon=True).start()
+        self._thread = threading.Thread(target=asyncio.run, args=(self._main(),), daemon=True)
+        self._thread.start()
         if not self._ready.wait(10):
             raise RuntimeError("the query-attributes stand-in did not start")
         return self
 
     def stop(self) -> None:
+        """Stop listening, end the open connections, and wait for the loop to finish."""
         if self._loop is not None and self._server is not None:
             self._loop.call_soon_threadsafe(self._server.close)
+        if self._thread is not None:
+            self._thread.join(10)
 
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -129,11 +134,17 @@ class AttributesBackend:
             asyncio.ensure_future(self._downstream(up_reader, writer, link)),
             asyncio.ensure_future(self._upstream(reader, up_writer, link)),
         ]
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in tasks:
-            task.cancel()
-        writer.close()
-        up_writer.close()
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            # Also when stop() ends the loop: each side's end (EOF, a reset) is retrieved
+            # and both sockets closed here, not left to the garbage collector, which
+            # would report them in whichever later test it runs in.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            writer.close()
+            up_writer.close()
 
     async def _downstream(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link: _Link
