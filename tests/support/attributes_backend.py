@@ -104,6 +104,7 @@ class AttributesBackend:
     _server: asyncio.Server | None = None
     _ready: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    _writers: set[asyncio.StreamWriter] = field(default_factory=set)
 
     def start(self) -> AttributesBackend:
         self._thread = threading.Thread(target=asyncio.run, args=(self._main(),), daemon=True)
@@ -124,27 +125,41 @@ class AttributesBackend:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
         self._ready.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._server.serve_forever()
+        try:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._server.serve_forever()
+        finally:
+            self._close_all()  # (a connection whose task never started too)
+
+    def _close_all(self) -> None:
+        for writer in self._writers:
+            writer.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(self.backend_host, self.backend_port)
-        link = _Link()
-        tasks = [
-            asyncio.ensure_future(self._downstream(up_reader, writer, link)),
-            asyncio.ensure_future(self._upstream(reader, up_writer, link)),
-        ]
+        # Each socket is closed here or when the loop ends (_main), never left to the
+        # garbage collector, which would report it in whichever later test it runs in.
+        mine = [writer]
+        self._writers.add(writer)
+        tasks: list[asyncio.Future[None]] = []
         try:
+            up_reader, up_writer = await asyncio.open_connection(
+                self.backend_host, self.backend_port
+            )
+            mine.append(up_writer)
+            self._writers.add(up_writer)
+            link = _Link()
+            tasks += [
+                asyncio.ensure_future(self._downstream(up_reader, writer, link)),
+                asyncio.ensure_future(self._upstream(reader, up_writer, link)),
+            ]
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            # Also when stop() ends the loop: each side's end (EOF, a reset) is retrieved
-            # and both sockets closed here, not left to the garbage collector, which
-            # would report them in whichever later test it runs in.
-            for task in tasks:
+            for task in tasks:  # each side's end (EOF, a reset) retrieved
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            writer.close()
-            up_writer.close()
+            for own in mine:
+                own.close()
+                self._writers.discard(own)
 
     async def _downstream(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link: _Link
