@@ -129,7 +129,7 @@ class AttributesBackend:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._server.serve_forever()
         finally:
-            self._close_all()  # (a connection whose task never started too)
+            self._close_all()  # the connections still open when stop() ends the loop
 
     def _close_all(self) -> None:
         for writer in self._writers:
