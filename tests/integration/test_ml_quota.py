@@ -204,11 +204,12 @@ def test_the_sessions_own_statement_timeout_is_the_budget_when_smaller(
         cur.execute("SELECT VERSION()")
         ((version,),) = cur.fetchall()
         if "mariadb" in version.lower():
-            cur.execute("SET SESSION max_statement_time = 1")
+            budget, one_second = "max_statement_time", 1
             want = (1969, "max_statement_time exceeded")
         else:
-            cur.execute("SET SESSION max_execution_time = 1000")
+            budget, one_second = "max_execution_time", 1000
             want = (3024, "maximum statement execution time exceeded")
+        cur.execute(f"SET SESSION {budget} = {one_second}")
         began = time.monotonic()
         with pytest.raises(pymysql.MySQLError) as caught:
             cur.execute(SQL.format(table=table))
@@ -216,5 +217,9 @@ def test_the_sessions_own_statement_timeout_is_the_budget_when_smaller(
         code, message = caught.value.args
         assert (code, want[1] in message) == (want[0], True)
         fake.reset()
+        # The limiter still paces at the rate the throttling cut it to (down to one
+        # request per 2 s), so the service's answers for 30 rows may take longer than the
+        # 1 s budget on a loaded machine: lift the budget to show the session goes on.
+        cur.execute(f"SET SESSION {budget} = 0")
         cur.execute(SQL.format(table=table))  # the session goes on, the service is back
         assert len(cur.fetchall()) == 30
