@@ -39,9 +39,11 @@ _IDENTIFIER_STOP = re.compile(r"[`\"]")
 #: A standalone integer literal of the code: not part of an identifier (``t1``, ``1e``,
 #: MySQL's ``1abc``), of a decimal (``1.5``), an exponent (``1e5``), a hex or bit number
 #: (``0x1F``), a user variable (``@1``). Other numbers stay part of a statement's shape.
-_INTEGER = re.compile(r"(?<![\w$.@\u0080-\U0010ffff])\d+(?![\w$.\u0080-\U0010ffff])")
+_INTEGER = re.compile(r"(?<![\w$.@\u0080-\U0010ffff])[0-9]+(?![\w$.\u0080-\U0010ffff])")
 #: A string literal's quote right after one of these is introduced (``_utf8mb4'x'``,
 #: ``N'x'``, ``X'41'``, ``B'01'``): such literals stay part of a statement's shape.
+#: The server's digits: ASCII only (``\u0661`` is an identifier's character to it).
+_DIGITS = "0123456789"
 _INTRODUCED = re.compile(r"[\w$\u0080-\U0010ffff]")
 
 
@@ -90,13 +92,19 @@ class SqlSyntax:
 
 
 def version_number(version: str) -> int | None:
-    """``10.11.9-MariaDB-log`` -> 101109; None when it does not start with x.y.z.
+    """``10.11.9-MariaDB-log`` -> 101109; None when it does not start with x.y.z. A
+    MariaDB greeting's ``5.5.5-`` prefix (kept for old replicas) is not its version:
+    MariaDB dates executable comments by the version that follows.
 
     >>> version_number("10.11.9-MariaDB"), version_number("8.0.36"), version_number("x")
     (101109, 80036, None)
+    >>> version_number("5.5.5-10.11.9-MariaDB-log")
+    101109
     """
+    if version.startswith("5.5.5-") and "mariadb" in version.lower():
+        version = version.removeprefix("5.5.5-")
     parts = version.split("-", 1)[0].split(".")
-    if len(parts) < 3 or not all(p.isdigit() for p in parts[:3]):
+    if len(parts) < 3 or not all(p.isascii() and p.isdigit() for p in parts[:3]):
         return None
     major, minor, patch = (int(p) for p in parts[:3])
     return major * 10000 + minor * 100 + patch
@@ -346,7 +354,7 @@ class _Canonicalizer:
         text, start = self.text, self.pos
         if self.in_executable:
             raise UnreadableStatement("a comment nested in an executable comment")
-        opener = _executable_opener(text, start, self.syntax)
+        opener = executable_opener(text, start, self.syntax)
         if opener is not None:
             self._blank(start, opener)
             self.in_executable = True
@@ -368,7 +376,13 @@ class _Canonicalizer:
                 self.out[i] = " "
 
 
-def _executable_opener(text: str, start: int, syntax: SqlSyntax) -> int | None:
+#: The versions of MySQL's executable comments MariaDB skips as comments, whatever its own
+#: version (measured on 10.11: /*!50699 runs, /*!50700 and /*!99999 do not, /*!100000 does;
+#: /*M!50700 does).
+_MYSQL_57_ON = range(50700, 100000)
+
+
+def executable_opener(text: str, start: int, syntax: SqlSyntax) -> int | None:
     """Where the code of an executable comment the server runs starts (after ``/*!``,
     ``/*!NNNNN``, or MariaDB's ``/*M!NNNNNN``); None for a comment it skips. Raises
     UnreadableStatement for an executable comment whose fate is unknown."""
@@ -383,13 +397,16 @@ def _executable_opener(text: str, start: int, syntax: SqlSyntax) -> int | None:
     if mariadb_only and not syntax.mariadb:
         return None  # MySQL reads /*M! ... */ as a comment
     digits = 0
-    while i + digits < len(text) and text[i + digits].isdigit():
+    while i + digits < len(text) and text[i + digits] in _DIGITS:
         digits += 1
     if digits == 0:
         return i
     if digits not in (5, 6) or syntax.server_version is None:
         raise UnreadableStatement("an executable comment the proxy cannot date")
-    if int(text[i : i + digits]) <= syntax.server_version:
+    version = int(text[i : i + digits])
+    if syntax.mariadb and not mariadb_only and version in _MYSQL_57_ON:
+        return None  # MariaDB skips MySQL 5.7+'s comments (/*!50700 ... /*!99999)
+    if version <= syntax.server_version:
         return i + digits
     return None
 

@@ -275,7 +275,7 @@ def _call_site(
         inputs=inputs,
         batch_size=_batch_size(node, function),
         constant=not any(_refers_to_rows(arg) for arg in node.expressions[: function.inputs]),
-        aliases=item_aliases(node, span, parsable, tokens),
+        aliases=item_aliases(node, span, parsable, tokens, sql),
         literal_inputs=tuple(
             isinstance(arg, exp.Literal | exp.Null) for arg in node.expressions[: function.inputs]
         ),
@@ -369,7 +369,7 @@ def placeholder(offset: int) -> str:
     return f"__mlproxy_call_at_{offset}__"
 
 
-_PLACEHOLDER = re.compile(r"__mlproxy_call_at_(-?\d+)__")
+_PLACEHOLDER = re.compile(r"__mlproxy_call_at_(-?[0-9]+)__")
 
 
 def dependencies(key_query: str) -> set[int]:

@@ -38,6 +38,9 @@ _SELECT_MODIFIERS = {
     "SQL_NO_CACHE",
     "SQL_CALC_FOUND_ROWS",
 }
+#: Executable comments' openers (``/*!``, ``/*!50000``, ``/*M!100000``) and the whitespace
+#: before them (only before one: in a shape's key a comment is one space).
+_SPACE_AND_OPENERS = re.compile(r"(?:[ \t\n\r\x0b\x0c]*/\*M?![0-9]*)*")
 _ITEM_END = {
     TokenType.COMMA,
     TokenType.FROM,
@@ -85,14 +88,19 @@ def quote_identifier(name: str) -> str:
 
 
 def item_aliases(
-    node: exp.Expr, span: CallSpan, sql: str, tokens: list[Token] | None = None
+    node: exp.Expr,
+    span: CallSpan,
+    sql: str,
+    tokens: list[Token] | None = None,
+    client: str | None = None,
 ) -> list[tuple[int, int]]:
     """For each select-list item around the call that has no alias, from the innermost
     out: the item's start and end offsets. MySQL names such a column by its text (see
     ``item_alias``); the rewrite must not change the name. ``sql`` is what sqlglot read
     (rewriter.lexer's canonical twin, whose offsets are the client's text's), ``tokens``
-    its tokens when they are at hand."""
+    its tokens when they are at hand, ``client`` the client's text (default ``sql``)."""
     tokens = tokenize(sql) if tokens is None else tokens
+    client = sql if client is None else client
     depths = _depths(tokens)
     anchor = next(i for i, t in enumerate(tokens) if t.start == span.name_start)
     strict = False
@@ -106,7 +114,7 @@ def item_aliases(
         if parent is None or select is None:
             return aliases
         if item in parent.expressions and not isinstance(item, exp.Alias):
-            aliases.append(_item_bounds(tokens, depths, anchor, select))
+            aliases.append(_item_bounds(tokens, depths, anchor, select, client))
         item, anchor, strict = parent, select, True
 
 
@@ -145,10 +153,13 @@ def _owning_select(tokens: list[Token], depths: list[int], anchor: int, strict: 
 
 
 def _item_bounds(
-    tokens: list[Token], depths: list[int], anchor: int, select: int
+    tokens: list[Token], depths: list[int], anchor: int, select: int, client: str
 ) -> tuple[int, int]:
-    """Offsets of the select item holding ``anchor``: between the separators at the depth
-    of its SELECT."""
+    """Offsets of the select item holding ``anchor`` as the server names it: between the
+    separators at the depth of its SELECT. The server notes where a name starts once it
+    has read the item's first token after SELECT or a modifier (so comments and hints
+    before it are not part of the name), but right after a comma (so they are, except
+    an executable comment's opener, which it drops from the text it names by)."""
     level = depths[select]
     separator = select
     for i in range(anchor - 1, select, -1):
@@ -160,8 +171,12 @@ def _item_bounds(
         if depths[i] < level or (depths[i] == level and tokens[i].token_type in _ITEM_END):
             break
         last = i
-    # From just after the separator: a comment before the item is part of its name.
-    return tokens[separator].end + 1, tokens[last].end + 1
+    end = tokens[last].end + 1
+    if tokens[separator].token_type != TokenType.COMMA:
+        return tokens[separator + 1].start, end
+    start, first = tokens[separator].end + 1, tokens[separator + 1].start
+    openers = _SPACE_AND_OPENERS.match(client, start, first)
+    return (start if openers is None else openers.end()), end
 
 
 def _starts_items(token: Token) -> bool:

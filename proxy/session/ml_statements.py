@@ -348,8 +348,9 @@ class MLStatements:
             if settings.charset is None:
                 raise UnreadableStatement("the session's character set")
             text = settings.charset.decode(sql)
+            syntax = settings.syntax
             parsed = parse_ml_ddl(
-                text, backslash_escapes=escapes, ansi_quotes=settings.syntax.ansi_quotes
+                text, backslash_escapes=escapes, ansi_quotes=syntax.ansi_quotes, syntax=syntax
             )
         except UnreadableStatement as exc:
             self.session.log.info("DDL sent as it is (cannot read %s)", exc)

@@ -37,6 +37,7 @@ from rewriter.ddl.types import (
     _Type,
 )
 from rewriter.errors import PlanError
+from rewriter.lexer import SqlSyntax
 
 # --- parser ----------------------------------------------------------------------------
 
@@ -61,9 +62,15 @@ class _Header:
 class _Parser:
     """Recursive descent over the tokens of one statement."""
 
-    def __init__(self, sql: str, backslash_escapes: bool = True, ansi_quotes: bool = False) -> None:
+    def __init__(
+        self,
+        sql: str,
+        backslash_escapes: bool = True,
+        ansi_quotes: bool = False,
+        syntax: SqlSyntax | None = None,
+    ) -> None:
         self.sql = sql
-        self.tokens = _scan(sql, backslash_escapes, ansi_quotes)
+        self.tokens = _scan(sql, backslash_escapes, ansi_quotes, syntax)
         self.pos = 0
         last = self.tokens[-2] if len(self.tokens) > 1 else None
         self.stmt_end = (
@@ -419,16 +426,22 @@ def _unsupported(what: str) -> PlanError:
 
 
 def parse_ml_ddl(
-    sql: str, *, backslash_escapes: bool = True, ansi_quotes: bool = False
+    sql: str,
+    *,
+    backslash_escapes: bool = True,
+    ansi_quotes: bool = False,
+    syntax: SqlSyntax | None = None,
 ) -> AliasFunction | DropFunction | None:
     """Parse Aurora ML DDL: an :class:`AliasFunction` for ``CREATE FUNCTION ... ALIAS``,
     a :class:`DropFunction` for any ``DROP FUNCTION``, None for anything else (an
     ordinary stored function included). Malformed ML DDL raises :class:`PlanError`.
     ``backslash_escapes`` is False under the session's NO_BACKSLASH_ESCAPES, and
-    ``ansi_quotes`` True under ANSI_QUOTES (double quotes delimit identifiers)."""
+    ``ansi_quotes`` True under ANSI_QUOTES (double quotes delimit identifiers); ``syntax``
+    the session's, when known, whose server's version says which executable comments run
+    (else all do)."""
     if not looks_like_ml_ddl(sql):
         return None
-    parser = _Parser(sql, backslash_escapes, ansi_quotes)
+    parser = _Parser(sql, backslash_escapes, ansi_quotes, syntax)
     if parser.is_word("DROP"):
         return parser.drop()
     return parser.create()

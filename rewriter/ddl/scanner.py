@@ -6,11 +6,15 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from rewriter.lexer import SqlSyntax, UnreadableStatement, executable_opener
+
 # --- the cheap pre-check -------------------------------------------------------------
 
-_SKIP = r"(?:\s|/\*(?!!).*?\*/|(?:--(?=\s|$)|\#)[^\n]*(?:\n|$))*"
+#: Whitespace and comments as the server skips them (ASCII whitespace only; ``--`` before a
+#: control character or a space).
+_SKIP = r"(?:[ \t\n\r\x0b\x0c]|/\*(?!!).*?\*/|(?:--(?=[\x00-\x20\x7f]|$)|\#)[^\n]*(?:\n|$))*"
 #: Comments, whitespace and a ``/*!50003`` executable-comment opener.
-_LEAD = r"\A" + _SKIP + r"(?:/\*!\d*" + _SKIP + r")?"
+_LEAD = r"\A" + _SKIP + r"(?:/\*M?![0-9]*" + _SKIP + r")?"
 _CREATE_RE = re.compile(_LEAD + r"create\b", re.IGNORECASE | re.DOTALL)
 _DROP_RE = re.compile(_LEAD + r"drop\b" + _SKIP + r"function\b", re.IGNORECASE | re.DOTALL)
 _CREATE_B = re.compile(_CREATE_RE.pattern.encode(), re.IGNORECASE | re.DOTALL)
@@ -51,6 +55,10 @@ class _Tok:
     end: int
 
 
+#: What the server reads as digits and as whitespace: ASCII only (U+00A0 or U+0661 are
+#: an identifier's characters to it, as every character above U+007F).
+_DIGITS = "0123456789"
+_SPACE = " \t\n\r\x0b\x0c"
 _WORD_RE = re.compile(r"(?:[0-9A-Za-z_$]|[^\x00-\x7f])+")
 _ESCAPES = {"0": "\0", "b": "\b", "n": "\n", "r": "\r", "t": "\t", "Z": "\x1a"}
 _ESCAPES |= {"%": "\\%", "_": "\\_"}
@@ -83,7 +91,7 @@ def _skip_comment(sql: str, i: int) -> int | None:
     """The offset after a comment starting at ``i``, ``i`` when none starts there, or
     None for an unterminated ``/*``."""
     if sql.startswith("#", i) or (
-        sql.startswith("--", i) and (i + 2 == len(sql) or sql[i + 2].isspace())
+        sql.startswith("--", i) and (i + 2 == len(sql) or sql[i + 2] <= " " or sql[i + 2] == "\x7f")
     ):
         end = sql.find("\n", i)
         return len(sql) if end < 0 else end + 1
@@ -93,24 +101,43 @@ def _skip_comment(sql: str, i: int) -> int | None:
     return i
 
 
-def _scan(sql: str, escapes: bool = True, ansi_quotes: bool = False) -> list[_Tok]:
+def _scan(
+    sql: str, escapes: bool = True, ansi_quotes: bool = False, syntax: SqlSyntax | None = None
+) -> list[_Tok]:
     """The statement's tokens, ending with an ``end`` token, or with an ``error`` token
     where a quote or comment is left open. ``/*! ... */`` executable comments count as
-    their content, as in MySQL. Under ANSI_QUOTES (``ansi_quotes``) double quotes delimit
+    their content, as in MySQL; with the session's ``syntax``, only those its server runs
+    (rewriter.lexer.executable_opener: a ``/*!99999`` one is a comment), MariaDB's
+    ``/*M!`` ones too. Under ANSI_QUOTES (``ansi_quotes``) double quotes delimit
     identifiers."""
     tokens: list[_Tok] = []
     i, n, in_exec = 0, len(sql), False
     while i < n:
         c = sql[i]
+        if syntax is not None and not in_exec and sql.startswith(("/*!", "/*M!"), i):
+            try:
+                code = executable_opener(sql, i, syntax)
+            except UnreadableStatement:
+                tokens.append(_Tok("error", "comment", i, n))
+                return tokens
+            if code is not None:
+                i, in_exec = code, True
+                continue
+            end = sql.find("*/", i + 2)
+            if end < 0:
+                tokens.append(_Tok("error", "comment", i, n))
+                return tokens
+            i = end + 2
+            continue
         skipped = _skip_comment(sql, i)
         if skipped is None:
             tokens.append(_Tok("error", "comment", i, n))
             return tokens
-        if c.isspace() or skipped != i:
+        if c in _SPACE or skipped != i:
             i = max(skipped, i + 1)
         elif sql.startswith("/*!", i):
             i += 3
-            while i < n and sql[i].isdigit():
+            while i < n and sql[i] in _DIGITS:
                 i += 1
             in_exec = True
         elif in_exec and sql.startswith("*/", i):
@@ -125,7 +152,8 @@ def _scan(sql: str, escapes: bool = True, ansi_quotes: bool = False) -> list[_To
             i = found[1]
         elif match := _WORD_RE.match(sql, i):
             word = match.group()
-            tokens.append(_Tok("number" if word.isdigit() else "word", word, i, match.end()))
+            number = word.isascii() and word.isdigit()
+            tokens.append(_Tok("number" if number else "word", word, i, match.end()))
             i = match.end()
         else:
             tokens.append(_Tok("punct", c, i, i + 1))

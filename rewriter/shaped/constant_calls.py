@@ -35,7 +35,7 @@ from rewriter.shaped.shapes import Shape
 _PLAIN_ASCII = re.compile(r"(['\"])([A-Za-z0-9 !#$%&()*+,\-./:;<=>?_]+)\1\Z")
 _PLAIN_TEXT = re.compile(r"(['\"])([^'\"\\\x00-\x1f\x7f\ud800-\udfff]+)\1\Z")
 _BOUND_UTF8 = re.compile(r"_utf8(?:mb4|mb3)? X'((?:[0-9a-f]{2})+)'\Z")
-_INTEGER = re.compile(r"-?\d{1,18}\Z")
+_INTEGER = re.compile(r"-?[0-9]{1,18}\Z")
 
 #: An offset of a shape's key and the number of markers that end at or before it: in a
 #: statement of the shape it is at ``offset + growth[before]`` (rewriter.shaped.shapes).
@@ -98,7 +98,7 @@ class ConstantRecipe:
 
 
 def _positive(text: str) -> bool:
-    return text.isdigit() and int(text) > 0
+    return text.isascii() and text.isdigit() and int(text) > 0
 
 
 def known_row(slots: Sequence[int | None], shape: Shape, utf8_session: bool) -> KnownRow | None:

@@ -42,7 +42,7 @@ from rewriter.spans import CallSpan
 
 #: Bytes charged per call site and per plan beside their strings.
 _OBJECT_BYTES = 2048
-_PLACEHOLDER = re.compile(r"__mlproxy_call_at_(-?\d+)__")
+_PLACEHOLDER = re.compile(r"__mlproxy_call_at_(-?[0-9]+)__")
 
 
 class Unshared(Enum):
@@ -256,7 +256,7 @@ def _batch_size(slot: int | None, site: CallSite, shape: Shape) -> int | None:
     if slot is None:
         return site.batch_size
     text = shape.slot_text(slot)
-    if text.isdigit() and int(text) > 0:
+    if text.isascii() and text.isdigit() and int(text) > 0:
         return int(text)
     name = site.function.name
     raise PlanError(f"max_batch_size of {name}() must be a positive integer literal", code=1210)

@@ -48,7 +48,7 @@ NUMBER_BASE = 10**26
 MAX_SLOTS = 100_000
 #: Every marker in text a plan holds; group 1 a string's slot, group 2 a number's value.
 MARKERS = re.compile(
-    f"'{STRING_OPEN}(\\d+){STRING_CLOSE}'|(?<![\\w.])(1000000000000000000000\\d{{5}})(?![\\w.])"
+    f"'{STRING_OPEN}([0-9]+){STRING_CLOSE}'|(?<![\\w.])(1000000000000000000000[0-9]{{5}})(?![\\w.])"
 )
 #: What is left of a marker that is not whole (sqlglot wrote it otherwise).
 MARKER_RESIDUE = re.compile(f"[{STRING_OPEN}{STRING_CLOSE}]|100000000000000000000")

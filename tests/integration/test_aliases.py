@@ -226,6 +226,29 @@ def test_grammar_variants_through_the_proxy(db: pymysql.Connection[Any]) -> None
 
 
 @pytest.mark.parametrize(
+    ("opener", "runs"),
+    [("/*!50003", True), ("/*M!100000", True), ("/*!50700", False), ("/*!999999", False)],
+)
+def test_ddl_in_an_executable_comment_runs_when_the_server_runs_it(
+    db: pymysql.Connection[Any], direct: pymysql.Connection[Any], opener: str, runs: bool
+) -> None:
+    """MariaDB skips /*!50700 ... */ and comments newer than itself: so does the proxy
+    (no alias made behind an empty query), and it makes the alias where the server
+    would run the code (a mysqldump's /*!50003 CREATE*/)."""
+    name = unique("f")
+    ddl = (
+        f"{opener} CREATE FUNCTION {name}(a INT, b VARCHAR(20)) RETURNS INT "
+        "ALIAS AWS_SAGEMAKER_INVOKE_ENDPOINT ENDPOINT NAME 'score-ep' */"
+    )
+    if runs:
+        run(db, ddl)
+        assert run(db, f"SELECT {name}(2, 'abc')") == [(7,)]
+    else:
+        assert run(db, ddl) == run(direct, ddl) == []  # a comment alone: an empty OK
+        assert error_of(db, f"SELECT {name}(2, 'abc')")[0] == 1305  # no such function
+
+
+@pytest.mark.parametrize(
     ("ddl", "code", "fragment"),
     [
         (

@@ -12,6 +12,7 @@ import pymysql
 import pytest
 
 from rewriter.functions import BUILTINS
+from rewriter.lexer import SqlSyntax, read_statement
 from rewriter.plan import MLPlan, dependencies, plan_statement, render
 
 S = "aws_comprehend_detect_sentiment"
@@ -34,6 +35,35 @@ def test_the_rewritten_columns_are_named_as_the_server_names_the_original(
         cur.execute(rewritten)
         names = [column[0] for column in cur.description]
     assert names == ["1 + 1", f"{S}('Good', 'en')", f"{C}( 'Good' ,'en' )"]
+
+
+#: Executable comments around each version boundary, MySQL's form and MariaDB's.
+COMMENT_VERSIONS = ["50505", "50699", "50700", "80036", "99999", "100000", "101109", "999999"]
+COMMENT_OPENERS = (
+    [f"/*!{v}" for v in COMMENT_VERSIONS]
+    + [f"/*M!{v}" for v in ("50700", "99999", "101109", "999999")]
+    + ["/*!", "/*!\u0665\u0660\u0660\u0660\u0660 + 0"]
+)
+
+
+@pytest.mark.parametrize("opener", COMMENT_OPENERS)
+def test_the_lexer_runs_the_executable_comments_the_server_runs(
+    direct: pymysql.Connection[Any], opener: str
+) -> None:
+    """The lexer's reading of ``SELECT 1 /*!NNNNN + 1 */`` against the server's own, with
+    the server's version as its greeting gives it (a MariaDB one starts "5.5.5-")."""
+    sql = f"SELECT 1 {opener} + 1 */"
+    with direct.cursor() as cur:
+        cur.execute("SELECT @@sql_mode")
+        ((mode,),) = cur.fetchall()
+        try:
+            cur.execute(sql)
+            server_runs = cur.fetchall() == ((2,),)
+        except pymysql.MySQLError:  # the \u0665... identifier: the comment ran
+            server_runs = True
+    syntax = SqlSyntax.from_session(mode, direct.server_version)
+    canonical = read_statement(sql, syntax).canonical
+    assert ("+ 1" in canonical) == server_runs, (sql, direct.server_version)
 
 
 def test_the_metadata_twin_runs_and_answers_nulls(direct: pymysql.Connection[Any]) -> None:

@@ -62,6 +62,47 @@ SELECT id, {S}(txt /* inner */, 'en') FROM comments
 -- case: sel-comment-before-item
 SELECT id, /* {S}(txt, 'en') */ {S}(txt, 'en') FROM comments
 
+-- The server notes where an item's name starts once it has read the item's first token
+-- after SELECT or a modifier, but right after a comma; it drops executable comments'
+-- openers and ends from the text it names by.
+-- case: sel-comment-before-first-item
+SELECT /* request 12 */ {S}(txt, 'en') FROM comments
+
+-- case: sel-hint-before-first-item
+SELECT /*+ NO_RANGE_OPTIMIZATION(comments) */ {S}(txt, 'en') FROM comments
+
+-- case: sel-line-comment-before-first-item
+SELECT DISTINCT -- first
+  {S}(txt, 'en') FROM comments
+
+-- case: sel-line-comment-after-comma
+SELECT id, # the label
+  {S}(txt, 'en') FROM comments
+
+-- case: sel-executable-comment-item
+SELECT /*!50000 {S}(txt, 'en') */ FROM comments
+
+-- case: sel-executable-comment-after-comma
+SELECT id, /*!50000 {S}(txt, 'en')*/ FROM comments
+
+-- case: sel-mariadb-executable-comment-item
+SELECT /*M!100000 {S}(txt, 'en') */ FROM comments
+
+-- MariaDB's greeting says 5.5.5-10.x: the comment is dated by 10.x, so it runs.
+-- case: sel-executable-comment-dated-after-5.5.5
+SELECT /*!50600 {S}(txt, 'en') */ FROM comments
+
+-- MariaDB skips MySQL 5.7+'s executable comments (on MySQL 8 this one runs).
+-- case: sel-executable-comment-mysql-57
+SELECT id /*!50700 , {S}(txt, 'en') */ FROM comments
+
+-- case: sel-executable-comment-too-new
+SELECT id /*!999999 , {S}(txt, 'en') */ FROM comments
+
+-- case: sel-executable-comment-inside-item
+-- xfail: EXECUTABLE_INSIDE_ITEM
+SELECT {S}(txt /*!50000 , 'en' */) FROM comments
+
 -- case: sel-emoji-in-unaliased-item
 SELECT id, CONCAT({S}(txt, 'en'), '😀') FROM comments
 

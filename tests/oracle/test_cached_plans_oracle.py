@@ -294,6 +294,29 @@ def test_a_statement_is_read_in_the_sessions_character_set_each_time(sides: Side
     sides.compare(gbk)
 
 
+#: A warm shape, then a statement whose "digits" the server does not read as digits: it
+#: reads only ASCII 0-9 as digits, and U+0660-U+0669 (as every character above U+007F)
+#: as an identifier's.
+FOREIGN_DIGIT_CASES = {
+    "constant-input": (f"SELECT {S}(12, 'en')", f"SELECT {S}(\u0661\u0662, 'en')"),
+    "key-query-where": (
+        f"SELECT id, {S}(txt, 'en') FROM comments WHERE id = 3",
+        f"SELECT id, {S}(txt, 'en') FROM comments WHERE id = \u0663",
+    ),
+    "executable-comment-version": (
+        f"SELECT /*!50000 {S}('good', 'en') */",
+        f"SELECT /*!\u0665\u0660\u0660\u0660\u0660 {S}('good', 'en') */",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", FOREIGN_DIGIT_CASES.values(), ids=FOREIGN_DIGIT_CASES.keys())
+def test_only_ascii_digits_are_numbers(sides: Sides, case: tuple[str, str]) -> None:
+    warm, foreign = case
+    sides.compare(warm)
+    sides.compare(foreign)
+
+
 # --- the database -----------------------------------------------------------------------------
 
 

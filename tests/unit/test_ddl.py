@@ -514,3 +514,31 @@ def test_ansi_quotes_make_double_quotes_identifiers() -> None:
     assert (parsed.name, [a.name for a in parsed.args]) == ("my\\f", ["x"])
     with pytest.raises(PlanError):
         parse_ml_ddl(ddl)
+
+
+_ALIAS_DDL = (
+    "CREATE{space}FUNCTION f(a INT) RETURNS INT "
+    "ALIAS AWS_SAGEMAKER_INVOKE_ENDPOINT ENDPOINT NAME 'ep'"
+)
+
+
+@pytest.mark.parametrize(
+    ("sql", "is_alias"),
+    [
+        (_ALIAS_DDL.format(space=" "), True),
+        (_ALIAS_DDL.format(space="\t\x0b\x0c"), True),
+        # The server's whitespace is ASCII: U+00A0 or U+3000 make one identifier of the
+        # two words, as every character above U+007F is an identifier's to it.
+        (_ALIAS_DDL.format(space="\u00a0"), False),
+        (_ALIAS_DDL.format(space="\u3000"), False),
+        # "--" starts a comment before any control character, not only whitespace.
+        ("--\x01 made by a tool\n" + _ALIAS_DDL.format(space=" "), True),
+    ],
+)
+def test_ddl_is_read_with_the_servers_whitespace(sql: str, is_alias: bool) -> None:
+    if is_alias:
+        assert isinstance(parse_ml_ddl(sql), AliasFunction)
+    else:  # the server's own answer to "CREATE<U+00A0>FUNCTION": a syntax error
+        with pytest.raises(PlanError) as caught:
+            parse_ml_ddl(sql)
+        assert caught.value.code == 1064
