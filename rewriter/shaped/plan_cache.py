@@ -37,6 +37,7 @@ from rewriter.functions import MLFunction
 from rewriter.lexer import SqlSyntax
 from rewriter.plan import CallSite, MLPlan, placeholder, plan_statement
 from rewriter.shaped.constant_calls import ConstantRecipe, ConstantSite, known_row
+from rewriter.shaped.matcher import ShapeMatcher, matcher_of
 from rewriter.shaped.shapes import MARKER_RESIDUE, MARKERS, Shape, number_slot
 from rewriter.spans import CallSpan
 
@@ -85,6 +86,9 @@ class Template:
     #: When every call takes literals only: the rewrite made from them
     #: (rewriter.shaped.constant_calls).
     constant: ConstantRecipe | None = None
+    #: With a recipe: what recognises the shape's statements without the lexer
+    #: (rewriter.shaped.matcher), when it can be sure.
+    matcher: ShapeMatcher | None = None
 
 
 #: What the cache holds per key: a template, None (the shape calls no ML function), or
@@ -108,7 +112,11 @@ def make_template(shape: Shape, functions: Mapping[str, MLFunction], syntax: Sql
     state = [point for _, span in plan.state_calls for point in _span_points(span)]
     size = sys.getsizeof(shape.key) + sum(map(sys.getsizeof, queries))
     size += _OBJECT_BYTES * (1 + len(plan.calls))
-    return Template(plan, sites, _points(state, shape), size, _constant_recipe(plan, sites))
+    recipe = _constant_recipe(plan, sites)
+    matcher = None if recipe is None else matcher_of(shape)
+    if matcher is not None:
+        size += _OBJECT_BYTES + 4 * sys.getsizeof(matcher.pattern.pattern)
+    return Template(plan, sites, _points(state, shape), size, recipe, matcher)
 
 
 def _constant_recipe(plan: MLPlan, sites: tuple[_CompiledSite, ...]) -> ConstantRecipe | None:

@@ -22,7 +22,9 @@ import pymysql
 import pytest
 from pymysql.constants import CLIENT
 
+from proxy.ml.fastpath import planning
 from rewriter.ddl import parse_ml_ddl
+from rewriter.lexer import ReadStatement, SqlSyntax, read_slots
 from rewriter.registry import stub_statement
 from tests.conftest import APP, RunningProxy, admin_connect, start_proxy, unique
 from tests.oracle.test_ml_oracle import (
@@ -292,6 +294,35 @@ def test_a_statement_is_read_in_the_sessions_character_set_each_time(sides: Side
     for conn in (sides.direct, sides.proxy):
         conn.set_character_set("utf8mb4")
     sides.compare(gbk)
+
+
+def test_varied_constant_calls_are_recognised_without_the_lexer_and_read_anew_after_a_change(
+    sides: Sides, cached_proxy: RunningProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session that sent a statement whose calls all take literals recognises the next
+    ones of its shape (rewriter.shaped.matcher): no lexer pass, the answers the database
+    gives. After SET NAMES the same bytes are other text, and are read as such."""
+    template = f"SELECT {S}('café {{}}', 'fr') AS a, {C}('café {{}}', 'fr')"
+    statements = [template.format(i, i) for i in range(12)]
+    with cached_proxy.connect(database=DATABASES["a"][1]) as other:
+        for sql in statements:  # the answers cached, by another session (no memo here)
+            run(other, sql)
+    for sql in statements[:2]:  # the settings read (the task), then the shape (callbacks)
+        sides.compare(sql, times=1)
+    reads: list[str] = []
+
+    def counted(text: str, syntax: SqlSyntax, parameters: bool = False) -> ReadStatement:
+        reads.append(text)
+        return read_slots(text, syntax, parameters)
+
+    monkeypatch.setattr(planning, "read_slots", counted)
+    for sql in statements[2:]:
+        sides.compare(sql, times=1)
+    assert reads == []
+    sides.both("SET NAMES latin1")  # the clients still send UTF-8 bytes: other text now
+    for sql in statements[:3]:
+        sides.compare(sql, times=2)
+    assert len(reads) >= 1
 
 
 #: A warm shape, then a statement whose "digits" the server does not read as digits: it

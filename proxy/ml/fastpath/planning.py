@@ -29,16 +29,21 @@ from proxy.ml.path import MLRuntime, read_statement_settings
 from proxy.ml.registry import FunctionRegistry
 from proxy.ml.settings import StatementSettings
 from proxy.upstream.backend import BackendConnection
+from rewriter.charsets import ClientCharset
 from rewriter.detect import CallDetector
 from rewriter.errors import PlanError
 from rewriter.functions import MLFunction
 from rewriter.lexer import SlotKind, SqlSyntax, UnreadableStatement, read_slots
 from rewriter.plan import MLPlan, plan_statement
-from rewriter.shaped.plan_cache import Entry, filled, plan_shaped, template_of
+from rewriter.shaped.constant_calls import ConstantRecipe
+from rewriter.shaped.matcher import ShapeMatcher
+from rewriter.shaped.plan_cache import Entry, Template, filled, plan_shaped, template_of
 from rewriter.shaped.shapes import Shape, shape_of
 
 #: The built-in functions' names (the context's detector watches aliases' names too).
 _BUILTINS = CallDetector()
+#: How many shapes with a recipe a session recognises without reading its statements.
+RECENT_RECIPES = 4
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,28 @@ class Shaped:
     text: str
     shape: Shape | None
     entry: Entry
+
+
+@dataclass(frozen=True)
+class Matched:
+    """A statement recognised as one of a recent shape's with a recipe
+    (SessionPlanner.matched): its shape and what answers it."""
+
+    recipe: ConstantRecipe
+    shape: Shape
+    utf8_session: bool
+
+
+@dataclass(frozen=True)
+class _Recent:
+    """A shape with a recipe the session sent lately, and the settings it was read under
+    (valid while the memo's stamp is the same)."""
+
+    stamp: Stamp
+    matcher: ShapeMatcher
+    recipe: ConstantRecipe
+    charset: ClientCharset
+    utf8_session: bool
 
 
 @dataclass(frozen=True)
@@ -91,6 +118,8 @@ class SessionPlanner:
         self.registry = registry
         self.known = known
         self.memo = StatementMemo()
+        #: Shapes with a recipe this session sent lately, the latest first.
+        self._recent: list[_Recent] = []
 
     def stamp(self) -> Stamp | None:
         """What the session's memo entries are valid under (proxy.ml.fastpath.memo)."""
@@ -168,6 +197,41 @@ class SessionPlanner:
             self.memo.keep_plan(sql, stamp, plan)  # built-ins only: no definition to read
         return Planned(plan, settings, shape)
 
+    def matched(self, sql: bytes) -> Matched | None:
+        """``sql`` recognised as a statement of a shape with a recipe the session sent
+        lately, under the same settings and registry (rewriter.shaped.matcher): no name
+        test, no lexer, no plan cache. None otherwise."""
+        if not self._recent or not self.runtime.plans.enabled:
+            return None
+        stamp = self.stamp()
+        text: str | None = None
+        for recent in self._recent:
+            if recent.stamp != stamp:
+                self._recent.clear()  # the settings or the registry changed: all stale
+                return None
+            if text is None:
+                try:
+                    text = recent.charset.decode(sql)
+                except UnreadableStatement:
+                    return None
+            shape = recent.matcher.shape(text)
+            if shape is not None:
+                return Matched(recent.recipe, shape, recent.utf8_session)
+        return None
+
+    def _recently(self, read: Shaped) -> None:
+        """Keep ``read``'s shape among the session's recent ones, if it has a matcher."""
+        entry, charset = read.entry, read.settings.charset
+        if not isinstance(entry, Template) or entry.matcher is None or entry.constant is None:
+            return
+        if read.stamp is None or charset is None:
+            return
+        recent = _Recent(
+            read.stamp, entry.matcher, entry.constant, charset, read.settings.utf8_session
+        )
+        self._recent = [recent, *(r for r in self._recent if r.matcher is not entry.matcher)]
+        del self._recent[RECENT_RECIPES:]
+
     def read_now(self, sql: bytes, account: bytes) -> Planned | Shaped | None:
         """A statement that passed the name test, read without a query (the session's
         settings are known, it calls built-in functions only): the plan the memo keeps
@@ -194,7 +258,9 @@ class SessionPlanner:
             entry = _entry(shape, self.runtime.functions, settings.syntax, context, self.runtime)
         except (UnreadableStatement, MLStatementError):
             return None
-        return Shaped(sql, stamp, settings, text, shape, entry)
+        read = Shaped(sql, stamp, settings, text, shape, entry)
+        self._recently(read)
+        return read
 
     def fill(self, read: Shaped) -> Planned | None:
         """The plan of a statement ``read_now`` read (kept in the memo)."""
