@@ -121,18 +121,11 @@ class MLStatements:
         head = sql[:4].lower()
         if not head[:1].isalpha() or head in _NOT_QUICK or self._backend is None:
             return None
-        matched = planner.matched(sql)
-        if matched is not None:
-            ml, backend, utf8 = self._ctx.ml, self._backend, matched.utf8_session
-            rewrite = constant_rewrite(
-                matched.recipe, matched.shape, utf8, ml, backend, self._account
-            )
-            if rewrite is not None:
-                planner.remember_rewrite(sql, None, rewrite.command, rewrite.answers)
-                return rewrite
-        if not self._ctx.detector.may_call(sql):
-            return None
-        read = planner.read_now(sql, self._account)
+        read = planner.matched(sql)
+        if read is None:
+            if not self._ctx.detector.may_call(sql):
+                return None
+            read = planner.read_now(sql, self._account)
         if isinstance(read, Shaped):
             rewrite = self._constant_rewrite(read)
             if rewrite is not None:

@@ -86,7 +86,7 @@ class Template:
     #: When every call takes literals only: the rewrite made from them
     #: (rewriter.shaped.constant_calls).
     constant: ConstantRecipe | None = None
-    #: With a recipe: what recognises the shape's statements without the lexer
+    #: What recognises the shape's statements without the lexer
     #: (rewriter.shaped.matcher), when it can be sure.
     matcher: ShapeMatcher | None = None
 
@@ -112,10 +112,10 @@ def make_template(shape: Shape, functions: Mapping[str, MLFunction], syntax: Sql
     state = [point for _, span in plan.state_calls for point in _span_points(span)]
     size = sys.getsizeof(shape.key) + sum(map(sys.getsizeof, queries))
     size += _OBJECT_BYTES * (1 + len(plan.calls))
-    recipe = _constant_recipe(plan, sites)
-    matcher = None if recipe is None else matcher_of(shape)
+    matcher = matcher_of(shape)
     if matcher is not None:
-        size += _OBJECT_BYTES + 4 * sys.getsizeof(matcher.pattern.pattern)
+        size += sys.getsizeof(matcher.pattern) + sys.getsizeof(matcher.pattern.pattern)
+    recipe = _constant_recipe(plan, sites)
     return Template(plan, sites, _points(state, shape), size, recipe, matcher)
 
 

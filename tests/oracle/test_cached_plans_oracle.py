@@ -296,14 +296,21 @@ def test_a_statement_is_read_in_the_sessions_character_set_each_time(sides: Side
     sides.compare(gbk)
 
 
-def test_varied_constant_calls_are_recognised_without_the_lexer_and_read_anew_after_a_change(
-    sides: Sides, cached_proxy: RunningProxy, monkeypatch: pytest.MonkeyPatch
+#: Statements an application sends per request, with other literals each time.
+PER_REQUEST = {
+    "constant-calls": f"SELECT {S}('café {{0}}', 'fr') AS a, {C}('café {{0}}', 'fr')",
+    "point-select": f"SELECT id, {S}(txt, 'fr'), 'é{{0}}' FROM comments WHERE id = {{0}}",
+}
+
+
+@pytest.mark.parametrize("template", PER_REQUEST.values(), ids=PER_REQUEST.keys())
+def test_statements_of_a_recent_shape_are_recognised_without_the_lexer_and_read_anew(
+    sides: Sides, cached_proxy: RunningProxy, monkeypatch: pytest.MonkeyPatch, template: str
 ) -> None:
-    """A session that sent a statement whose calls all take literals recognises the next
-    ones of its shape (rewriter.shaped.matcher): no lexer pass, the answers the database
-    gives. After SET NAMES the same bytes are other text, and are read as such."""
-    template = f"SELECT {S}('café {{}}', 'fr') AS a, {C}('café {{}}', 'fr')"
-    statements = [template.format(i, i) for i in range(12)]
+    """A session recognises the next statements of a shape it sent lately
+    (rewriter.shaped.matcher): no lexer pass, the answers the database gives. After SET
+    NAMES the same bytes are other text, and are read as such."""
+    statements = [template.format(i) for i in range(12)]
     with cached_proxy.connect(database=DATABASES["a"][1]) as other:
         for sql in statements:  # the answers cached, by another session (no memo here)
             run(other, sql)

@@ -214,13 +214,13 @@ def test_the_cache_is_bounded_in_entries_and_bytes() -> None:
     for i in range(5):
         plan_shaped(_shape(f"SELECT {S}(txt, 'en') FROM t{i}"), BUILTINS, SqlSyntax(), cache, ())
     assert len(cache) == 3
-    small = PlanCache(max_entries=100, max_bytes=40_000)
+    small = PlanCache(max_entries=100, max_bytes=64_000)
     for i in range(20):
         plan_shaped(_shape(f"SELECT {S}(txt, 'en') FROM t{i}"), BUILTINS, SqlSyntax(), small, ())
-    assert small.bytes <= 40_000 and 0 < len(small) < 20
+    assert small.bytes <= 64_000 and 0 < len(small) < 20
     huge = f"SELECT {S}(txt, 'en') FROM t WHERE " + " OR ".join(f"c{i} = 1" for i in range(500))
     plan_shaped(_shape(huge), BUILTINS, SqlSyntax(), small, ())
-    assert all(size <= 40_000 // 8 for _, size in small._entries.values())
+    assert all(size <= 64_000 // 8 for _, size in small._entries.values())
     off = PlanCache(max_entries=0)
     plan_shaped(_shape(f"SELECT {S}(txt, 'en') FROM t"), BUILTINS, SqlSyntax(), off, ())
     assert len(off) == 0 and not off.enabled

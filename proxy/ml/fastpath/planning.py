@@ -29,21 +29,19 @@ from proxy.ml.path import MLRuntime, read_statement_settings
 from proxy.ml.registry import FunctionRegistry
 from proxy.ml.settings import StatementSettings
 from proxy.upstream.backend import BackendConnection
-from rewriter.charsets import ClientCharset
 from rewriter.detect import CallDetector
 from rewriter.errors import PlanError
 from rewriter.functions import MLFunction
 from rewriter.lexer import SlotKind, SqlSyntax, UnreadableStatement, read_slots
 from rewriter.plan import MLPlan, plan_statement
-from rewriter.shaped.constant_calls import ConstantRecipe
 from rewriter.shaped.matcher import ShapeMatcher
 from rewriter.shaped.plan_cache import Entry, Template, filled, plan_shaped, template_of
 from rewriter.shaped.shapes import Shape, shape_of
 
 #: The built-in functions' names (the context's detector watches aliases' names too).
 _BUILTINS = CallDetector()
-#: How many shapes with a recipe a session recognises without reading its statements.
-RECENT_RECIPES = 4
+#: How many shapes a session recognises without reading its statements.
+RECENT_SHAPES = 4
 
 
 @dataclass(frozen=True)
@@ -70,25 +68,13 @@ class Shaped:
 
 
 @dataclass(frozen=True)
-class Matched:
-    """A statement recognised as one of a recent shape's with a recipe
-    (SessionPlanner.matched): its shape and what answers it."""
-
-    recipe: ConstantRecipe
-    shape: Shape
-    utf8_session: bool
-
-
-@dataclass(frozen=True)
 class _Recent:
-    """A shape with a recipe the session sent lately, and the settings it was read under
-    (valid while the memo's stamp is the same)."""
+    """A shape the session sent lately (its template, and what recognises its
+    statements), valid while the memo's stamp is the one it was read under."""
 
     stamp: Stamp
     matcher: ShapeMatcher
-    recipe: ConstantRecipe
-    charset: ClientCharset
-    utf8_session: bool
+    entry: Template
 
 
 @dataclass(frozen=True)
@@ -118,7 +104,7 @@ class SessionPlanner:
         self.registry = registry
         self.known = known
         self.memo = StatementMemo()
-        #: Shapes with a recipe this session sent lately, the latest first.
+        #: Shapes this session sent lately, the latest first (all of one stamp).
         self._recent: list[_Recent] = []
 
     def stamp(self) -> Stamp | None:
@@ -197,40 +183,42 @@ class SessionPlanner:
             self.memo.keep_plan(sql, stamp, plan)  # built-ins only: no definition to read
         return Planned(plan, settings, shape)
 
-    def matched(self, sql: bytes) -> Matched | None:
-        """``sql`` recognised as a statement of a shape with a recipe the session sent
-        lately, under the same settings and registry (rewriter.shaped.matcher): no name
-        test, no lexer, no plan cache. None otherwise."""
+    def matched(self, sql: bytes) -> Planned | Shaped | None:
+        """``sql`` recognised as a statement of a shape the session sent lately, under
+        the same settings and registry (rewriter.shaped.matcher): what ``read_now`` gives
+        for it, without the name tests, the lexer or the plan cache. None otherwise."""
         if not self._recent or not self.runtime.plans.enabled:
             return None
         stamp = self.stamp()
-        text: str | None = None
+        if stamp != self._recent[0].stamp:
+            self._recent.clear()  # the settings or the registry changed: all stale
+            return None
+        settings = self.known.for_statement()
+        if settings is None or settings.charset is None:
+            return None
+        remembered = self.memo.plan(sql, stamp)
+        if remembered is not None:
+            return Planned(remembered, settings, None)
+        try:
+            text = settings.charset.decode(sql)
+        except UnreadableStatement:
+            return None
         for recent in self._recent:
-            if recent.stamp != stamp:
-                self._recent.clear()  # the settings or the registry changed: all stale
-                return None
-            if text is None:
-                try:
-                    text = recent.charset.decode(sql)
-                except UnreadableStatement:
-                    return None
             shape = recent.matcher.shape(text)
             if shape is not None:
-                return Matched(recent.recipe, shape, recent.utf8_session)
+                return Shaped(sql, stamp, settings, text, shape, recent.entry)
         return None
 
     def _recently(self, read: Shaped) -> None:
         """Keep ``read``'s shape among the session's recent ones, if it has a matcher."""
-        entry, charset = read.entry, read.settings.charset
-        if not isinstance(entry, Template) or entry.matcher is None or entry.constant is None:
+        entry = read.entry
+        if not isinstance(entry, Template) or entry.matcher is None or read.stamp is None:
             return
-        if read.stamp is None or charset is None:
-            return
-        recent = _Recent(
-            read.stamp, entry.matcher, entry.constant, charset, read.settings.utf8_session
-        )
-        self._recent = [recent, *(r for r in self._recent if r.matcher is not entry.matcher)]
-        del self._recent[RECENT_RECIPES:]
+        if self._recent and self._recent[0].stamp != read.stamp:
+            self._recent.clear()
+        recent = _Recent(read.stamp, entry.matcher, entry)
+        self._recent = [recent, *(r for r in self._recent if r.entry is not entry)]
+        del self._recent[RECENT_SHAPES:]
 
     def read_now(self, sql: bytes, account: bytes) -> Planned | Shaped | None:
         """A statement that passed the name test, read without a query (the session's
