@@ -31,6 +31,11 @@ class KnownSettings:
         read); None when they must be read again."""
         return None if self._settings is None else self._settings.for_next_statement()
 
+    def kept(self) -> StatementSettings | None:
+        """The settings kept, not a copy: for reading only (for_statement gives a
+        statement its own)."""
+        return self._settings
+
     def keep(self, settings: StatementSettings) -> None:
         self._settings = settings.for_next_statement()
         self._epoch += 1

@@ -65,6 +65,9 @@ class Shaped:
     text: str
     shape: Shape | None
     entry: Entry
+    #: ``settings`` are the session's kept ones, not this statement's own copy: read them
+    #: only (``fill`` takes a copy for the statement).
+    shared: bool = False
 
 
 @dataclass(frozen=True)
@@ -193,12 +196,12 @@ class SessionPlanner:
         if stamp != self._recent[0].stamp:
             self._recent.clear()  # the settings or the registry changed: all stale
             return None
-        settings = self.known.for_statement()
+        settings = self.known.kept()  # read-only here: ``fill`` takes its own copy
         if settings is None or settings.charset is None:
             return None
         remembered = self.memo.plan(sql, stamp)
         if remembered is not None:
-            return Planned(remembered, settings, None)
+            return Planned(remembered, settings.for_next_statement(), None)
         try:
             text = settings.charset.decode(sql)
         except UnreadableStatement:
@@ -206,7 +209,7 @@ class SessionPlanner:
         for recent in self._recent:
             shape = recent.matcher.shape(text)
             if shape is not None:
-                return Shaped(sql, stamp, settings, text, shape, recent.entry)
+                return Shaped(sql, stamp, settings, text, shape, recent.entry, shared=True)
         return None
 
     def _recently(self, read: Shaped) -> None:
@@ -251,8 +254,10 @@ class SessionPlanner:
         return read
 
     def fill(self, read: Shaped) -> Planned | None:
-        """The plan of a statement ``read_now`` read (kept in the memo)."""
+        """The plan of a statement ``read_now`` or ``matched`` read (kept in the memo)."""
         functions, settings = self.runtime.functions, read.settings
+        if read.shared:
+            settings = settings.for_next_statement()
         try:
             if read.shape is None:
                 plan = plan_statement(read.text, functions, settings.syntax)
