@@ -120,6 +120,9 @@ class ReadStatement:
     #: The literals, comments (and, when asked, ``?`` parameters) of the text, in order:
     #: what two statements of one shape may differ by (rewriter.shaped.shapes).
     slots: list[Slot] = field(default_factory=list)
+    #: The openers and ends of the executable comments the server runs: text the server
+    #: reads as code that is not in a column's name (rewriter.sql_text.item_aliases).
+    hidden: list[tuple[int, int]] = field(default_factory=list)
 
     def restore(self, generated: str) -> str:
         """Text written from the canonical twin, with the client's characters back."""
@@ -202,6 +205,7 @@ class _Canonicalizer:
         #: The end of an executable comment the server runs, while inside one.
         self.in_executable = False
         self.slots: list[Slot] = []
+        self.hidden: list[tuple[int, int]] = []
 
     def run(self) -> ReadStatement:
         text, end = self.text, len(self.text)
@@ -222,6 +226,7 @@ class _Canonicalizer:
                 self._block_comment()
             elif char == "*" and self.in_executable and text.startswith("*/", self.pos):
                 self._blank(self.pos, self.pos + 2)
+                self.hidden.append((self.pos, self.pos + 2))
                 self.in_executable = False
                 self.pos += 2
             elif char == "\x00":
@@ -233,7 +238,7 @@ class _Canonicalizer:
         if self.in_executable:
             raise UnreadableStatement("an executable comment without its end")
         restore = {code: value for value, code in self.codes.items()}
-        return ReadStatement(self.text, "".join(self.out), restore, self.slots)
+        return ReadStatement(self.text, "".join(self.out), restore, self.slots, self.hidden)
 
     def _code(self, start: int, end: int) -> None:
         """Note the integer literals (and ``?`` parameters) of a stretch of code."""
@@ -357,6 +362,7 @@ class _Canonicalizer:
         opener = executable_opener(text, start, self.syntax)
         if opener is not None:
             self._blank(start, opener)
+            self.hidden.append((start, opener))
             self.in_executable = True
             self.pos = opener
             return

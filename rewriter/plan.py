@@ -29,7 +29,7 @@ from sqlglot.tokenizer_core import Token
 from rewriter.dialect import MYSQL, dialect_of
 from rewriter.errors import PlanError
 from rewriter.functions import MLFunction
-from rewriter.lexer import SqlSyntax, read_statement
+from rewriter.lexer import ReadStatement, SqlSyntax, read_statement
 from rewriter.spans import CallSpan, token_call_spans
 from rewriter.sql_text import input_key, item_alias, item_aliases
 
@@ -69,8 +69,10 @@ class CallSite:
     #: when the subquery is correlated (its own scope alone does not resolve).
     flat_key_query: str | None = None
     #: The select items around the call whose columns must keep the name the client's
-    #: text gives them (an alias is added after each): their start and end offsets.
-    aliases: list[tuple[int, int]] = field(default_factory=list)
+    #: text gives them (an alias is added after each): per item, the start and end
+    #: offsets of the pieces of text its name is made of (rewriter.sql_text.item_aliases),
+    #: the alias going after the last.
+    aliases: list[tuple[int, ...]] = field(default_factory=list)
     #: For a constant site: its key row when its inputs' exact bytes are known from the
     #: statement's text alone (plain literals, rewriter.shaped.plan_cache), so no query reads them.
     known_inputs: tuple[bytes | None, ...] | None = None
@@ -85,6 +87,12 @@ class MLPlan:
     calls: list[CallSite] = field(default_factory=list)
     #: ROW_COUNT() and FOUND_ROWS() calls of the statement: (function name, span).
     state_calls: list[tuple[str, CallSpan]] = field(default_factory=list)
+    #: Its executable comments' openers and ends (ReadStatement.hidden).
+    hidden: tuple[tuple[int, int], ...] = ()
+
+    def code(self, start: int, end: int) -> str:
+        """The statement's text from ``start`` to ``end`` as code (``code_between``)."""
+        return code_between(self.sql, start, end, self.hidden)
 
     @property
     def constant_calls(self) -> list[CallSite]:
@@ -128,7 +136,7 @@ class MLPlan:
         count and the result columns a prepared statement of the original would have."""
         replacements = {}
         for call in self.calls:
-            args = " OR ".join(f"({self.sql[a:b]}) IS NULL" for a, b in call.span.args) or "1"
+            args = " OR ".join(f"({self.code(a, b)}) IS NULL" for a, b in call.span.args) or "1"
             replacements[call.index] = f"CAST(IF({args}, NULL, NULL) AS {call.function.cast_type})"
         return self.rewrite(replacements)
 
@@ -152,11 +160,32 @@ class MLPlan:
 Edits = dict[tuple[int, int, int], str]
 
 
-def add_aliases(edits: Edits, sql: str, aliases: Iterable[tuple[int, int]]) -> None:
-    """An alias after each select item (start and end offsets) that keeps its column's
-    name as the client wrote it; an item two calls share gets one."""
-    for start, end in aliases:
-        edits[(end, 1, end)] = " AS " + item_alias(sql[start:end])
+def add_aliases(edits: Edits, sql: str, aliases: Iterable[tuple[int, ...]]) -> None:
+    """An alias after each select item (the offsets of the pieces its name is made of)
+    that keeps its column's name as the server names it; an item two calls share gets
+    one."""
+    for bounds in aliases:
+        end = bounds[-1]
+        if len(bounds) == 2:
+            text = sql[bounds[0] : end]
+        else:
+            text = "".join(sql[a:b] for a, b in zip(bounds[::2], bounds[1::2], strict=True))
+        edits[(end, 1, end)] = " AS " + item_alias(text)
+
+
+def code_between(sql: str, start: int, end: int, hidden: Iterable[tuple[int, int]]) -> str:
+    """``sql[start:end]`` less the executable comments' openers and ends in it
+    (``hidden``): an argument's text written elsewhere (a key query) must not carry an
+    opener without its end."""
+    pieces, pos = [], start
+    for a, b in hidden:
+        if start <= a and b <= end:
+            pieces.append(sql[pos:a])
+            pos = b
+    if not pieces:
+        return sql[start:end]
+    pieces.append(sql[pos:end])
+    return "".join(pieces)
 
 
 def splice(sql: str, edits: Edits) -> str:
@@ -207,9 +236,10 @@ def plan_statement(
             "statement, so put the call in the query that reads the view"
         )
     spans = token_call_spans(tokens, frozenset(f.name for f in functions.values()))
-    plan = MLPlan(sql, state_calls=_state_calls(parsable, tokens, spans.values()))
+    state_calls = _state_calls(parsable, tokens, spans.values())
+    plan = MLPlan(sql, state_calls=state_calls, hidden=tuple(read.hidden))
     for node in sorted(nodes, key=lambda n: n.meta.get("start", 0)):
-        site = _call_site(len(plan.calls), node, spans, functions, sql, parsable, tokens, dialect)
+        site = _call_site(len(plan.calls), node, spans, functions, read, parsable, tokens, dialect)
         site.key_query = site.key_query and read.restore(site.key_query)
         site.flat_key_query = site.flat_key_query and read.restore(site.flat_key_query)
         plan.calls.append(site)
@@ -244,13 +274,14 @@ def _call_site(
     node: exp.Anonymous,
     spans: Mapping[int, CallSpan],
     functions: Mapping[str, MLFunction],
-    sql: str,
+    read: ReadStatement,
     parsable: str,
     tokens: list[Token],
     dialect: MySQL,
 ) -> CallSite:
-    """``sql`` is the client's text, ``parsable`` its canonical twin (same offsets) and
-    ``tokens`` the twin's tokens."""
+    """``read`` is the client's text as the lexer read it, ``parsable`` its canonical twin
+    (same offsets) and ``tokens`` the twin's tokens."""
+    sql = read.text
     function = lookup(node, functions)
     assert function is not None
     span = spans.get(node.meta.get("start", -1))
@@ -265,7 +296,7 @@ def _call_site(
             f"{function.name}() cannot take another ML function's result as input", code=1235
         )
     inputs = [
-        function.input_sql(i, sql[a:b].strip())
+        function.input_sql(i, code_between(sql, a, b, read.hidden).strip())
         for i, (a, b) in enumerate(span.args[: function.inputs])
     ]
     site = CallSite(
@@ -275,7 +306,7 @@ def _call_site(
         inputs=inputs,
         batch_size=_batch_size(node, function),
         constant=not any(_refers_to_rows(arg) for arg in node.expressions[: function.inputs]),
-        aliases=item_aliases(node, span, parsable, tokens, sql),
+        aliases=item_aliases(node, span, parsable, tokens, read.hidden),
         literal_inputs=tuple(
             isinstance(arg, exp.Literal | exp.Null) for arg in node.expressions[: function.inputs]
         ),

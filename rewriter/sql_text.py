@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 
 from sqlglot import exp
 from sqlglot.tokenizer_core import Token, TokenType
@@ -38,9 +39,6 @@ _SELECT_MODIFIERS = {
     "SQL_NO_CACHE",
     "SQL_CALC_FOUND_ROWS",
 }
-#: Executable comments' openers (``/*!``, ``/*!50000``, ``/*M!100000``) and the whitespace
-#: before them (only before one: in a shape's key a comment is one space).
-_SPACE_AND_OPENERS = re.compile(r"(?:[ \t\n\r\x0b\x0c]*/\*M?![0-9]*)*")
 _ITEM_END = {
     TokenType.COMMA,
     TokenType.FROM,
@@ -92,19 +90,20 @@ def item_aliases(
     span: CallSpan,
     sql: str,
     tokens: list[Token] | None = None,
-    client: str | None = None,
-) -> list[tuple[int, int]]:
+    hidden: Sequence[tuple[int, int]] = (),
+) -> list[tuple[int, ...]]:
     """For each select-list item around the call that has no alias, from the innermost
-    out: the item's start and end offsets. MySQL names such a column by its text (see
-    ``item_alias``); the rewrite must not change the name. ``sql`` is what sqlglot read
-    (rewriter.lexer's canonical twin, whose offsets are the client's text's), ``tokens``
-    its tokens when they are at hand, ``client`` the client's text (default ``sql``)."""
+    out: the start and end offsets of the pieces of text the server names its column by
+    (see ``item_alias``): the item's text, less the executable comments' openers and
+    ends in it (``hidden``: ReadStatement.hidden), which the server drops; the rewrite
+    must not change the name. ``sql`` is what sqlglot read (rewriter.lexer's canonical
+    twin, whose offsets are the client's text's), ``tokens`` its tokens when they are at
+    hand."""
     tokens = tokenize(sql) if tokens is None else tokens
-    client = sql if client is None else client
     depths = _depths(tokens)
     anchor = next(i for i, t in enumerate(tokens) if t.start == span.name_start)
     strict = False
-    aliases: list[tuple[int, int]] = []
+    aliases: list[tuple[int, ...]] = []
     item: exp.Expr = node
     while True:
         while item.parent is not None and not isinstance(item.parent, exp.Select):
@@ -114,7 +113,8 @@ def item_aliases(
         if parent is None or select is None:
             return aliases
         if item in parent.expressions and not isinstance(item, exp.Alias):
-            aliases.append(_item_bounds(tokens, depths, anchor, select, client))
+            start, end = _item_bounds(tokens, depths, anchor, select)
+            aliases.append(_less(start, end, hidden))
         item, anchor, strict = parent, select, True
 
 
@@ -152,14 +152,23 @@ def _owning_select(tokens: list[Token], depths: list[int], anchor: int, strict: 
     return None
 
 
+def _less(start: int, end: int, hidden: Sequence[tuple[int, int]]) -> tuple[int, ...]:
+    """The pieces of ``start``..``end`` outside the ``hidden`` stretches, as offsets."""
+    bounds = [start]
+    for a, b in hidden:
+        if start <= a and b <= end:
+            bounds += [a, b]
+    bounds.append(end)
+    return tuple(bounds)
+
+
 def _item_bounds(
-    tokens: list[Token], depths: list[int], anchor: int, select: int, client: str
+    tokens: list[Token], depths: list[int], anchor: int, select: int
 ) -> tuple[int, int]:
     """Offsets of the select item holding ``anchor`` as the server names it: between the
     separators at the depth of its SELECT. The server notes where a name starts once it
     has read the item's first token after SELECT or a modifier (so comments and hints
-    before it are not part of the name), but right after a comma (so they are, except
-    an executable comment's opener, which it drops from the text it names by)."""
+    before it are not part of the name), but right after a comma (so they are)."""
     level = depths[select]
     separator = select
     for i in range(anchor - 1, select, -1):
@@ -174,9 +183,7 @@ def _item_bounds(
     end = tokens[last].end + 1
     if tokens[separator].token_type != TokenType.COMMA:
         return tokens[separator + 1].start, end
-    start, first = tokens[separator].end + 1, tokens[separator + 1].start
-    openers = _SPACE_AND_OPENERS.match(client, start, first)
-    return (start if openers is None else openers.end()), end
+    return tokens[separator].end + 1, end
 
 
 def _starts_items(token: Token) -> bool:

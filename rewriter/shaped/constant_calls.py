@@ -51,8 +51,9 @@ class ConstantSite:
     function: MLFunction
     #: The call's start and end (its replacement's stretch).
     span: tuple[Point, Point]
-    #: The select items around it whose names the rewrite keeps (rewriter.plan.CallSite).
-    aliases: tuple[tuple[Point, Point], ...]
+    #: The select items around it whose names the rewrite keeps: the pieces of text each
+    #: name is made of (rewriter.plan.CallSite).
+    aliases: tuple[tuple[Point, ...], ...]
     #: Per input, the slot of the literal it is.
     input_slots: tuple[int, ...]
     #: The slot of its max_batch_size argument, if a literal.
@@ -92,7 +93,7 @@ class ConstantRecipe:
             add_aliases(
                 edits,
                 text,
-                [(a + growth[ab], b + growth[bb]) for (a, ab), (b, bb) in site.aliases],
+                [tuple(at + growth[before] for at, before in alias) for alias in site.aliases],
             )
         return splice(text, edits)
 

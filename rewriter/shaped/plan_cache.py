@@ -28,14 +28,15 @@ import bisect
 import re
 import sys
 from collections import OrderedDict
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import TypeVar
 
 from rewriter.errors import PlanError
 from rewriter.functions import MLFunction
 from rewriter.lexer import SqlSyntax
-from rewriter.plan import CallSite, MLPlan, placeholder, plan_statement
+from rewriter.plan import CallSite, MLPlan, code_between, placeholder, plan_statement
 from rewriter.shaped.constant_calls import ConstantRecipe, ConstantSite, known_row
 from rewriter.shaped.matcher import ShapeMatcher, matcher_of
 from rewriter.shaped.shapes import MARKER_RESIDUE, MARKERS, Shape, number_slot
@@ -43,6 +44,7 @@ from rewriter.spans import CallSpan
 
 #: Bytes charged per call site and per plan beside their strings.
 _OBJECT_BYTES = 2048
+T = TypeVar("T")
 _PLACEHOLDER = re.compile(r"__mlproxy_call_at_(-?[0-9]+)__")
 
 
@@ -73,6 +75,8 @@ class _CompiledSite:
     batch_slot: int | None
     #: For a constant site of a built-in: per input, the slot it is (None: anything else).
     input_slots: tuple[int | None, ...] | None
+    #: How many of ``points`` (after the span's) each of the site's aliases takes.
+    alias_sizes: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,8 @@ class Template:
     sites: tuple[_CompiledSite, ...]
     state_points: tuple[tuple[int, int], ...]
     size: int
+    #: The plan's executable comments' openers and ends (MLPlan.hidden), as points.
+    hidden_points: tuple[tuple[int, int], ...]
     #: When every call takes literals only: the rewrite made from them
     #: (rewriter.shaped.constant_calls).
     constant: ConstantRecipe | None = None
@@ -108,7 +114,7 @@ def make_template(shape: Shape, functions: Mapping[str, MLFunction], syntax: Sql
     queries = [q for site in plan.calls for q in (site.key_query, site.flat_key_query) if q]
     if any(MARKER_RESIDUE.search(MARKERS.sub("", q)) for q in queries):
         return UNSHARED
-    sites = tuple(_compiled(site, plan.sql, shape) for site in plan.calls)
+    sites = tuple(_compiled(site, plan, shape) for site in plan.calls)
     state = [point for _, span in plan.state_calls for point in _span_points(span)]
     size = sys.getsizeof(shape.key) + sum(map(sys.getsizeof, queries))
     size += _OBJECT_BYTES * (1 + len(plan.calls))
@@ -116,7 +122,8 @@ def make_template(shape: Shape, functions: Mapping[str, MLFunction], syntax: Sql
     if matcher is not None:
         size += sys.getsizeof(matcher.pattern) + sys.getsizeof(matcher.pattern.pattern)
     recipe = _constant_recipe(plan, sites)
-    return Template(plan, sites, _points(state, shape), size, recipe, matcher)
+    hidden = _points([at for stretch in plan.hidden for at in stretch], shape)
+    return Template(plan, sites, _points(state, shape), size, hidden, recipe, matcher)
 
 
 def _constant_recipe(plan: MLPlan, sites: tuple[_CompiledSite, ...]) -> ConstantRecipe | None:
@@ -134,7 +141,7 @@ def _constant_recipe(plan: MLPlan, sites: tuple[_CompiledSite, ...]) -> Constant
             ConstantSite(
                 site.function,
                 (compiled.points[1], compiled.points[2]),
-                tuple(zip(aliases[::2], aliases[1::2], strict=True)),
+                tuple(_grouped(aliases, compiled.alias_sizes)),
                 tuple(slot for slot in slots if slot is not None),
                 compiled.batch_slot,
             )
@@ -142,20 +149,30 @@ def _constant_recipe(plan: MLPlan, sites: tuple[_CompiledSite, ...]) -> Constant
     return ConstantRecipe(tuple(recipe))
 
 
-def _compiled(site: CallSite, key: str, shape: Shape) -> _CompiledSite:
+def _compiled(site: CallSite, plan: MLPlan, shape: Shape) -> _CompiledSite:
     offsets = _span_points(site.span) + [at for span in site.aliases for at in span]
     batch_slot = None if site.batch_size is None else number_slot(site.batch_size)
     input_slots = None
     if site.constant and not site.function.input_casts:
         args = site.span.args[: site.function.inputs]
-        input_slots = tuple(_slot_at(key[a:b]) for a, b in args)
+        input_slots = tuple(_slot_at(plan.code(a, b)) for a, b in args)
     return _CompiledSite(
         _points(offsets, shape),
         _pieces(site.key_query, shape),
         _pieces(site.flat_key_query, shape),
         batch_slot,
         input_slots,
+        tuple(len(alias) for alias in site.aliases),
     )
+
+
+def _grouped(flat: Sequence[T], sizes: tuple[int, ...]) -> list[tuple[T, ...]]:
+    """``flat`` cut into tuples of ``sizes``."""
+    groups, at = [], 0
+    for size in sizes:
+        groups.append(tuple(flat[at : at + size]))
+        at += size
+    return groups
 
 
 def _span_points(span: CallSpan) -> list[int]:
@@ -207,6 +224,8 @@ def instantiate(template: Template, shape: Shape, utf8_session: bool = False) ->
     its text (else only plain ASCII ones are taken as they are)."""
     growth = (0, *shape.growth)
     text = shape.text
+    moved_hidden = [at + growth[before] for at, before in template.hidden_points]
+    hidden = tuple(zip(moved_hidden[::2], moved_hidden[1::2], strict=True))
     calls = []
     for site, compiled in zip(template.plan.calls, template.sites, strict=True):
         moved = [at + growth[before] for at, before in compiled.points]
@@ -214,7 +233,7 @@ def instantiate(template: Template, shape: Shape, utf8_session: bool = False) ->
         nargs = len(site.span.args)
         args = tuple(zip(moved[3 : 3 + 2 * nargs : 2], moved[4 : 4 + 2 * nargs : 2], strict=True))
         span = CallSpan(moved[0], moved[1], moved[2], args)
-        aliases = moved[3 + 2 * nargs :]
+        aliases = _grouped(moved[3 + 2 * nargs :], compiled.alias_sizes)
         slots = compiled.input_slots
         calls.append(
             CallSite(
@@ -222,14 +241,14 @@ def instantiate(template: Template, shape: Shape, utf8_session: bool = False) ->
                 function,
                 span,
                 [
-                    function.input_sql(i, text[a:b].strip())
+                    function.input_sql(i, code_between(text, a, b, hidden).strip())
                     for i, (a, b) in enumerate(args[: function.inputs])
                 ],
                 _batch_size(compiled.batch_slot, site, shape),
                 site.constant,
                 _filled(compiled.key_query, shape, growth),
                 _filled(compiled.flat_key_query, shape, growth),
-                list(zip(aliases[::2], aliases[1::2], strict=True)),
+                aliases,
                 None if slots is None else known_row(slots, shape, utf8_session),
                 site.literal_inputs,
             )
@@ -240,7 +259,7 @@ def instantiate(template: Template, shape: Shape, utf8_session: bool = False) ->
         first = state[index * 3 : index * 3 + 3] if not span.args else None
         assert first is not None  # ROW_COUNT() and FOUND_ROWS() take no argument
         state_calls.append((name, CallSpan(first[0], first[1], first[2], ())))
-    return MLPlan(text, calls, state_calls)
+    return MLPlan(text, calls, state_calls, hidden)
 
 
 def _filled(pieces: tuple[Piece, ...] | None, shape: Shape, growth: tuple[int, ...]) -> str | None:

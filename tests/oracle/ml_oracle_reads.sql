@@ -100,8 +100,13 @@ SELECT id /*!50700 , {S}(txt, 'en') */ FROM comments
 SELECT id /*!999999 , {S}(txt, 'en') */ FROM comments
 
 -- case: sel-executable-comment-inside-item
--- xfail: EXECUTABLE_INSIDE_ITEM
 SELECT {S}(txt /*!50000 , 'en' */) FROM comments
+
+-- case: sel-executable-comment-around-argument
+SELECT id, {S}(/*!50000 txt*/, 'en') FROM comments
+
+-- case: sel-executable-comments-in-two-items
+SELECT /*!50000 {S}(txt, 'en'), {C}(txt, 'en')*/, {C}(/*M!100000 txt, */ 'en') FROM comments
 
 -- case: sel-emoji-in-unaliased-item
 SELECT id, CONCAT({S}(txt, 'en'), '😀') FROM comments

@@ -117,11 +117,6 @@ BATCH_TEXTS = 60
 # Diagnoses of the shapes the proxy gets wrong today (strict xfails: a fix turns them red)
 # --------------------------------------------------------------------------------------
 
-EXECUTABLE_INSIDE_ITEM = (
-    "rewriter/sql_text.py item_aliases: the alias keeps the item's text as the client wrote "
-    "it; the server drops an executable comment's opener and end inside an item from the "
-    "column's name ('f(txt  , 'en' )'), the proxy keeps them ('f(txt /*!50000 , 'en' */)')"
-)
 STANDALONE_VALUES = (
     "sqlglot 30.30 cannot parse a standalone VALUES statement (ParseError: Required keyword "
     "'expressions' missing for Aliases): plan_statement returns None, the statement is "
@@ -426,7 +421,6 @@ def shape(
 #: The known failures the corpora name (``-- xfail: NAME``).
 DIAGNOSES = {
     "ASSIGNMENT_ORDER": ASSIGNMENT_ORDER,
-    "EXECUTABLE_INSIDE_ITEM": EXECUTABLE_INSIDE_ITEM,
     "ODKU_COLUMN": ODKU_COLUMN,
     "ODKU_VALUES": ODKU_VALUES,
     "RECURSIVE_BODY": RECURSIVE_BODY,

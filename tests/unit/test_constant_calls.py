@@ -30,6 +30,7 @@ FORMS = [
     f"SELECT {S}({{s}}, 'en', {{n}}) {{c}} FROM dual WHERE {{n}} > 0",
     f"INSERT INTO t (a, b) VALUES ({{n}}, {S}({{s}}, 'en'))",
     f"SELECT UPPER({S}({{s}}, 'en')), {S}({{s}}, 'en') AS x, {{s}}",
+    f"SELECT /*! {S}({{s}}, 'en') */, {C}({{s}} /*! , {{s}} */)",
 ]
 
 

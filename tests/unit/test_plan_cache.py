@@ -46,6 +46,8 @@ FORMS = [
     f"SELECT id, {S}(txt || {{s}}, 'en') FROM t WHERE txt || {{s}} = {{s}} ORDER BY {{n}}",
     f"SELECT {S}(txt, 'en') AS x, COUNT(*) FROM t WHERE n = -{{n}} "
     "GROUP BY 1 HAVING COUNT(*) > {n}",
+    # Executable comments' openers and ends inside the items and the arguments.
+    f"SELECT {S}(txt /*! , {{s}} */), /*! {C}(txt, {{s}})*/, {{n}} FROM t WHERE id = {{n}}",
 ]
 TEXT = st.text(alphabet=st.sampled_from(list("ab 'x\"\\%_é😀?(")), max_size=8)
 
