@@ -332,6 +332,31 @@ def test_statements_of_a_recent_shape_are_recognised_without_the_lexer_and_read_
     assert len(reads) >= 1
 
 
+def test_a_session_recognises_its_last_four_shapes_only(
+    sides: Sides, cached_proxy: RunningProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Six shapes sent in turn: the last four are recognised, the first two fell out of
+    the session's recent ones and are read again (planning.RECENT_SHAPES)."""
+    shapes = [f"SELECT {S}('shape {k} {{0}}', 'en') AS s{k}" for k in range(6)]
+    with cached_proxy.connect(database=DATABASES["a"][1]) as other:
+        for template in shapes:
+            for i in range(3):
+                run(other, template.format(i))
+    sides.compare(shapes[0].format(0), times=1)  # the settings read (the task)
+    for template in shapes:
+        sides.compare(template.format(1), times=1)  # each shape read once (callbacks)
+    reads: list[str] = []
+
+    def counted(text: str, syntax: SqlSyntax, parameters: bool = False) -> ReadStatement:
+        reads.append(text)
+        return read_slots(text, syntax, parameters)
+
+    monkeypatch.setattr(planning, "read_slots", counted)
+    for template in shapes[2:] + shapes[:2]:  # the last four first, then the two others
+        sides.compare(template.format(2), times=1)
+    assert [text.split("'")[1] for text in reads] == ["shape 0 2", "shape 1 2"]
+
+
 #: A warm shape, then a statement whose "digits" the server does not read as digits: it
 #: reads only ASCII 0-9 as digits, and U+0660-U+0669 (as every character above U+007F)
 #: as an identifier's.

@@ -40,8 +40,11 @@ from rewriter.shaped.shapes import Shape, shape_of
 
 #: The built-in functions' names (the context's detector watches aliases' names too).
 _BUILTINS = CallDetector()
-#: How many shapes a session recognises without reading its statements.
+#: How many shapes a session recognises without reading its statements, and the largest
+#: template it holds for that (Template.size): a session holds at most 64 KiB of templates
+#: the plan cache may have let go, as its memo holds a few tens of KiB.
 RECENT_SHAPES = 4
+RECENT_TEMPLATE_BYTES = 16 << 10
 
 
 @dataclass(frozen=True)
@@ -216,6 +219,8 @@ class SessionPlanner:
         """Keep ``read``'s shape among the session's recent ones, if it has a matcher."""
         entry = read.entry
         if not isinstance(entry, Template) or entry.matcher is None or read.stamp is None:
+            return
+        if entry.size > RECENT_TEMPLATE_BYTES:
             return
         if self._recent and self._recent[0].stamp != read.stamp:
             self._recent.clear()
