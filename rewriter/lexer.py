@@ -40,10 +40,10 @@ _IDENTIFIER_STOP = re.compile(r"[`\"]")
 #: MySQL's ``1abc``), of a decimal (``1.5``), an exponent (``1e5``), a hex or bit number
 #: (``0x1F``), a user variable (``@1``). Other numbers stay part of a statement's shape.
 _INTEGER = re.compile(r"(?<![\w$.@\u0080-\U0010ffff])[0-9]+(?![\w$.\u0080-\U0010ffff])")
+#: The server's digits: ASCII only (``\u0661`` is an identifier's character to it).
+DIGITS = "0123456789"
 #: A string literal's quote right after one of these is introduced (``_utf8mb4'x'``,
 #: ``N'x'``, ``X'41'``, ``B'01'``): such literals stay part of a statement's shape.
-#: The server's digits: ASCII only (``\u0661`` is an identifier's character to it).
-_DIGITS = "0123456789"
 _INTRODUCED = re.compile(r"[\w$\u0080-\U0010ffff]")
 
 
@@ -337,12 +337,7 @@ class _Canonicalizer:
     # -- comments --------------------------------------------------------------------------
 
     def _dash_comment(self) -> bool:
-        """``--`` starts a comment only before whitespace, a control character or the end
-        (``1--1`` is one minus minus one)."""
-        if not self.text.startswith("--", self.pos):
-            return False
-        after = self.pos + 2
-        return after >= len(self.text) or self.text[after] <= " " or self.text[after] == "\x7f"
+        return dash_comment_at(self.text, self.pos)
 
     def _line_comment(self, start: int) -> None:
         end = self.text.find("\n", start)
@@ -388,6 +383,15 @@ class _Canonicalizer:
 _MYSQL_57_ON = range(50700, 100000)
 
 
+def dash_comment_at(text: str, pos: int) -> bool:
+    """Whether a ``--`` comment starts at ``pos``: only before whitespace, a control
+    character or the end (``1--1`` is one minus minus one)."""
+    if not text.startswith("--", pos):
+        return False
+    after = pos + 2
+    return after >= len(text) or text[after] <= " " or text[after] == "\x7f"
+
+
 def executable_opener(text: str, start: int, syntax: SqlSyntax) -> int | None:
     """Where the code of an executable comment the server runs starts (after ``/*!``,
     ``/*!NNNNN``, or MariaDB's ``/*M!NNNNNN``); None for a comment it skips. Raises
@@ -403,7 +407,7 @@ def executable_opener(text: str, start: int, syntax: SqlSyntax) -> int | None:
     if mariadb_only and not syntax.mariadb:
         return None  # MySQL reads /*M! ... */ as a comment
     digits = 0
-    while i + digits < len(text) and text[i + digits] in _DIGITS:
+    while i + digits < len(text) and text[i + digits] in DIGITS:
         digits += 1
     if digits == 0:
         return i

@@ -31,7 +31,7 @@ from rewriter.errors import PlanError
 from rewriter.functions import MLFunction
 from rewriter.lexer import ReadStatement, SqlSyntax, read_statement
 from rewriter.spans import CallSpan, token_call_spans
-from rewriter.sql_text import input_key, item_alias, item_aliases
+from rewriter.sql_text import code_between, input_key, item_alias, item_aliases, text_of
 
 _MARKER = "__mlproxy_keys__"
 _NONDETERMINISTIC = {
@@ -165,27 +165,7 @@ def add_aliases(edits: Edits, sql: str, aliases: Iterable[tuple[int, ...]]) -> N
     that keeps its column's name as the server names it; an item two calls share gets
     one."""
     for bounds in aliases:
-        end = bounds[-1]
-        if len(bounds) == 2:
-            text = sql[bounds[0] : end]
-        else:
-            text = "".join(sql[a:b] for a, b in zip(bounds[::2], bounds[1::2], strict=True))
-        edits[(end, 1, end)] = " AS " + item_alias(text)
-
-
-def code_between(sql: str, start: int, end: int, hidden: Iterable[tuple[int, int]]) -> str:
-    """``sql[start:end]`` less the executable comments' openers and ends in it
-    (``hidden``): an argument's text written elsewhere (a key query) must not carry an
-    opener without its end."""
-    pieces, pos = [], start
-    for a, b in hidden:
-        if start <= a and b <= end:
-            pieces.append(sql[pos:a])
-            pos = b
-    if not pieces:
-        return sql[start:end]
-    pieces.append(sql[pos:end])
-    return "".join(pieces)
+        edits[(bounds[-1], 1, bounds[-1])] = " AS " + item_alias(text_of(sql, bounds))
 
 
 def splice(sql: str, edits: Edits) -> str:
@@ -400,17 +380,18 @@ def placeholder(offset: int) -> str:
     return f"__mlproxy_call_at_{offset}__"
 
 
-_PLACEHOLDER = re.compile(r"__mlproxy_call_at_(-?[0-9]+)__")
+#: A call's placeholder in a key query (``placeholder``); group 1 its offset.
+PLACEHOLDER = re.compile(r"__mlproxy_call_at_(-?[0-9]+)__")
 
 
 def dependencies(key_query: str) -> set[int]:
     """Offsets of the calls a key query waits for."""
-    return {int(m) for m in _PLACEHOLDER.findall(key_query)}
+    return {int(m) for m in PLACEHOLDER.findall(key_query)}
 
 
 def render(key_query: str, answers_at: Mapping[int, str]) -> str:
     """A key query with each placeholder replaced by its call's answer (SQL text)."""
-    return _PLACEHOLDER.sub(lambda m: answers_at[int(m.group(1))], key_query)
+    return PLACEHOLDER.sub(lambda m: answers_at[int(m.group(1))], key_query)
 
 
 def _union_scope(union: exp.SetOperation) -> exp.Select:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlglot import exp
 from sqlglot.tokenizer_core import Token, TokenType
@@ -114,7 +114,7 @@ def item_aliases(
             return aliases
         if item in parent.expressions and not isinstance(item, exp.Alias):
             start, end = _item_bounds(tokens, depths, anchor, select)
-            aliases.append(_less(start, end, hidden))
+            aliases.append(pieces_between(start, end, hidden))
         item, anchor, strict = parent, select, True
 
 
@@ -152,14 +152,32 @@ def _owning_select(tokens: list[Token], depths: list[int], anchor: int, strict: 
     return None
 
 
-def _less(start: int, end: int, hidden: Sequence[tuple[int, int]]) -> tuple[int, ...]:
-    """The pieces of ``start``..``end`` outside the ``hidden`` stretches, as offsets."""
+def pieces_between(start: int, end: int, hidden: Iterable[tuple[int, int]]) -> tuple[int, ...]:
+    """The pieces of ``start``..``end`` outside the ``hidden`` stretches (executable
+    comments' openers and ends: ReadStatement.hidden), as their offsets in turn: start and
+    end of the first, of the second..."""
     bounds = [start]
     for a, b in hidden:
         if start <= a and b <= end:
             bounds += [a, b]
     bounds.append(end)
     return tuple(bounds)
+
+
+def text_of(sql: str, bounds: tuple[int, ...]) -> str:
+    """The text of the pieces ``bounds`` gives (``pieces_between``)."""
+    if len(bounds) == 2:
+        return sql[bounds[0] : bounds[1]]
+    return "".join(sql[a:b] for a, b in zip(bounds[::2], bounds[1::2], strict=True))
+
+
+def code_between(sql: str, start: int, end: int, hidden: Sequence[tuple[int, int]]) -> str:
+    """``sql[start:end]`` less the executable comments' openers and ends in it: an
+    argument's text written elsewhere (a key query) must not carry an opener without
+    its end."""
+    if not hidden:
+        return sql[start:end]
+    return text_of(sql, pieces_between(start, end, hidden))
 
 
 def _item_bounds(

@@ -6,7 +6,13 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from rewriter.lexer import SqlSyntax, UnreadableStatement, executable_opener
+from rewriter.lexer import (
+    DIGITS,
+    SqlSyntax,
+    UnreadableStatement,
+    dash_comment_at,
+    executable_opener,
+)
 
 # --- the cheap pre-check -------------------------------------------------------------
 
@@ -55,9 +61,8 @@ class _Tok:
     end: int
 
 
-#: What the server reads as digits and as whitespace: ASCII only (U+00A0 or U+0661 are
-#: an identifier's characters to it, as every character above U+007F).
-_DIGITS = "0123456789"
+#: What the server reads as whitespace: ASCII only (U+00A0 is an identifier's character
+#: to it, as every character above U+007F).
 _SPACE = " \t\n\r\x0b\x0c"
 _WORD_RE = re.compile(r"(?:[0-9A-Za-z_$]|[^\x00-\x7f])+")
 _ESCAPES = {"0": "\0", "b": "\b", "n": "\n", "r": "\r", "t": "\t", "Z": "\x1a"}
@@ -90,9 +95,7 @@ def _quoted(sql: str, start: int, quote: str, escapes: bool = True) -> tuple[str
 def _skip_comment(sql: str, i: int) -> int | None:
     """The offset after a comment starting at ``i``, ``i`` when none starts there, or
     None for an unterminated ``/*``."""
-    if sql.startswith("#", i) or (
-        sql.startswith("--", i) and (i + 2 == len(sql) or sql[i + 2] <= " " or sql[i + 2] == "\x7f")
-    ):
+    if sql.startswith("#", i) or dash_comment_at(sql, i):
         end = sql.find("\n", i)
         return len(sql) if end < 0 else end + 1
     if sql.startswith("/*", i) and not sql.startswith("/*!", i):
@@ -137,7 +140,7 @@ def _scan(
             i = max(skipped, i + 1)
         elif sql.startswith("/*!", i):
             i += 3
-            while i < n and sql[i] in _DIGITS:
+            while i < n and sql[i] in DIGITS:
                 i += 1
             in_exec = True
         elif in_exec and sql.startswith("*/", i):

@@ -36,16 +36,22 @@ from typing import TypeVar
 from rewriter.errors import PlanError
 from rewriter.functions import MLFunction
 from rewriter.lexer import SqlSyntax
-from rewriter.plan import CallSite, MLPlan, code_between, placeholder, plan_statement
+from rewriter.plan import (
+    PLACEHOLDER,
+    CallSite,
+    MLPlan,
+    placeholder,
+    plan_statement,
+)
 from rewriter.shaped.constant_calls import ConstantRecipe, ConstantSite, known_row
 from rewriter.shaped.matcher import ShapeMatcher, matcher_of
 from rewriter.shaped.shapes import MARKER_RESIDUE, MARKERS, Shape, number_slot
 from rewriter.spans import CallSpan
+from rewriter.sql_text import code_between
 
 #: Bytes charged per call site and per plan beside their strings.
 _OBJECT_BYTES = 2048
 T = TypeVar("T")
-_PLACEHOLDER = re.compile(r"__mlproxy_call_at_(-?[0-9]+)__")
 
 
 class Unshared(Enum):
@@ -184,7 +190,7 @@ def _points(offsets: list[int], shape: Shape) -> tuple[tuple[int, int], ...]:
     return tuple((at, bisect.bisect_right(shape.marker_ends, at)) for at in offsets)
 
 
-_PIECES = re.compile(f"{MARKERS.pattern}|{_PLACEHOLDER.pattern}")
+_PIECES = re.compile(f"{MARKERS.pattern}|{PLACEHOLDER.pattern}")
 
 
 def _pieces(query: str | None, shape: Shape) -> tuple[Piece, ...] | None:
