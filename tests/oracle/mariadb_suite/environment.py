@@ -80,8 +80,19 @@ class SystemTablesChanged(Exception):
 
 def _start_proxy(backend: BackendInfo, backend_url: str) -> RunningProxy:
     """The proxy in-process on port 0, as tests/conftest.py starts it, logged in to the
-    backend as ``backend_url``'s account for its own reads."""
-    values = {"listen": "127.0.0.1:0", "backend": backend_url, "shutdown_timeout": 5}
+    backend as ``backend_url``'s account for its own reads.
+
+    The alias poller reads the registry once at start, then once an hour: its reads count in
+    the server's global status (``Com_select``, ``Questions``), and files such as
+    change_user compare those across a statement, as if no other client ran (the calibration's
+    direct runs had none). A function the files create goes through this proxy and is
+    watched at once, without a poll."""
+    values = {
+        "listen": "127.0.0.1:0",
+        "backend": backend_url,
+        "shutdown_timeout": 5,
+        "registry_refresh": 3600,
+    }
     return RunningProxy(load_config({**values, "loop": TEST_LOOP}, env={}), backend).start()
 
 
