@@ -26,6 +26,12 @@ class ClientCharset:
     #: Bytes below 0x80 can be part of a multibyte character: decode strictly.
     strict: bool = False
 
+    @property
+    def single_byte(self) -> bool:
+        """Every byte is one character (so decoding with surrogateescape maps bytes to
+        characters one to one)."""
+        return not self.strict and self.codec not in _MULTIBYTE_TRANSPARENT
+
     def decode(self, sql: bytes) -> str:
         if not self.strict:
             return sql.decode(self.codec, "surrogateescape")
@@ -38,6 +44,8 @@ class ClientCharset:
         return text
 
     def encode(self, text: str) -> bytes:
+        if text.isascii():  # each of these writes ASCII as ASCII, and UTF-8's codec is fastest
+            return text.encode()
         try:
             return text.encode(self.codec, "strict" if self.strict else "surrogateescape")
         except UnicodeEncodeError as exc:
@@ -84,6 +92,9 @@ _TRANSPARENT = {
     "keybcs2": "latin-1",
     "geostd8": "latin-1",
 }
+
+#: The codecs of _TRANSPARENT whose characters may take more than one byte (all >= 0x80).
+_MULTIBYTE_TRANSPARENT = frozenset({"utf-8", "euc_jp", "euc_kr", "gb2312"})
 
 UTF8 = ClientCharset("utf8mb4", "utf-8")
 

@@ -20,10 +20,10 @@ from ml_backends.counters import MLCounters
 from proxy.errors import Interrupted, MLStatementError
 from proxy.ml.activity import CLIENT_PROGRESS, ProgressReports, RunningML
 from proxy.ml.explain import mark_batched, split_explain
-from proxy.ml.fastpath.constants import constant_rewrite
+from proxy.ml.fastpath.constants import constant_rewrite, spliced_rewrite
 from proxy.ml.fastpath.known_settings import KnownSettings
 from proxy.ml.fastpath.memo import Rewrite
-from proxy.ml.fastpath.planning import Planned, SessionPlanner, Shaped
+from proxy.ml.fastpath.planning import Planned, SessionPlanner, Shaped, Spliced
 from proxy.ml.fastpath.quick import QuickStatement
 from proxy.ml.path import MLStatement, Requester, check_target_name, read_statement_settings
 from proxy.ml.registry import definitions
@@ -126,7 +126,15 @@ class MLStatements:
             if not self._ctx.detector.may_call(sql):
                 return None
             read = planner.read_now(sql, self._account)
-        if isinstance(read, Shaped):
+        if isinstance(read, Spliced):
+            ml, backend = self._ctx.ml, self._backend
+            rewrite = spliced_rewrite(read.splice, read.found, ml, backend, self._account)
+            if rewrite is not None:
+                planner.remember_spliced(read, rewrite)
+                return rewrite
+            shaped = planner.unspliced(read)  # (the recipe would not answer it either)
+            read = None if shaped is None else planner.fill(shaped)
+        elif isinstance(read, Shaped):
             rewrite = self._constant_rewrite(read)
             if rewrite is not None:
                 planner.remember_rewrite(sql, None, rewrite.command, rewrite.answers)

@@ -44,6 +44,7 @@ from rewriter.plan import (
     plan_statement,
 )
 from rewriter.shaped.constant_calls import ConstantRecipe, ConstantSite, known_row
+from rewriter.shaped.constant_splice import ConstantSplice, constant_splice
 from rewriter.shaped.matcher import ShapeMatcher, matcher_of
 from rewriter.shaped.shapes import MARKER_RESIDUE, MARKERS, Shape, number_slot
 from rewriter.spans import CallSpan
@@ -101,6 +102,9 @@ class Template:
     #: What recognises the shape's statements without the lexer
     #: (rewriter.shaped.matcher), when it can be sure.
     matcher: ShapeMatcher | None = None
+    #: With both a recipe and a matcher: the two on a utf8mb4 session's bytes
+    #: (rewriter.shaped.constant_splice).
+    splice: ConstantSplice | None = None
 
 
 #: What the cache holds per key: a template, None (the shape calls no ML function), or
@@ -128,8 +132,16 @@ def make_template(shape: Shape, functions: Mapping[str, MLFunction], syntax: Sql
     if matcher is not None:
         size += sys.getsizeof(matcher.pattern) + sys.getsizeof(matcher.pattern.pattern)
     recipe = _constant_recipe(plan, sites)
+    splice = None
+    if recipe is not None and matcher is not None:
+        splice = constant_splice(recipe, matcher)
+        if splice is not None:
+            for pattern in (splice.utf8, splice.single_byte):
+                if pattern is not None:
+                    size += sys.getsizeof(pattern) + sys.getsizeof(pattern.pattern)
+            size += sum(map(sys.getsizeof, splice.text.fixed))
     hidden = _points([at for stretch in plan.hidden for at in stretch], shape)
-    return Template(plan, sites, _points(state, shape), size, hidden, recipe, matcher)
+    return Template(plan, sites, _points(state, shape), size, hidden, recipe, matcher, splice)
 
 
 def _constant_recipe(plan: MLPlan, sites: tuple[_CompiledSite, ...]) -> ConstantRecipe | None:

@@ -23,9 +23,12 @@ import pytest
 from pymysql.constants import CLIENT
 
 from proxy.ml.fastpath import planning
+from proxy.session import ml_statements
 from rewriter.ddl import parse_ml_ddl
 from rewriter.lexer import ReadStatement, SqlSyntax, read_slots
 from rewriter.registry import stub_statement
+from rewriter.shaped.constant_calls import ConstantRecipe
+from rewriter.shaped.shapes import Shape
 from tests.conftest import APP, RunningProxy, admin_connect, start_proxy, unique
 from tests.oracle.test_ml_oracle import (
     COMMENTS,
@@ -330,6 +333,55 @@ def test_statements_of_a_recent_shape_are_recognised_without_the_lexer_and_read_
     for sql in statements[:3]:
         sides.compare(sql, times=2)
     assert len(reads) >= 1
+
+
+#: A shape's literals, each with whether a utf8mb4 session's splice answers it: plain text,
+#: a character beyond the BMP (a '?' in the column's name), a backtick (doubled in the
+#: alias), a name over 256 characters (cut), and texts the splice leaves to the recipe's
+#: path (a double quote, a tab: the recipe does not take them as they are either).
+SPLICED_TEXTS = {
+    "café 1": True,
+    "grin \U0001f600": True,
+    "back`tick": True,
+    "long " + "x" * 300: True,
+    'say "hi"': False,
+    "tab\there": False,
+}
+
+
+def test_a_utf8mb4_session_rewrites_a_recent_shapes_statements_on_their_bytes(
+    sides: Sides, cached_proxy: RunningProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A statement of a recent shape whose calls all take literals is rewritten on its
+    bytes (rewriter.shaped.constant_splice), not through its decoded text: the answers,
+    the columns' names and types the database gives."""
+    template = f"SELECT {S}('{{0}}', 'en'), {C}('{{0}}', 'en') AS c, {S}({{1}}, 'en')"
+    warm = [template.format(f"warm {i}", i) for i in range(2)]
+    statements = [template.format(text, f"00{i}") for i, text in enumerate(SPLICED_TEXTS)]
+    with cached_proxy.connect(database=DATABASES["a"][1]) as other:
+        for sql in warm + statements:  # the answers cached, by another session
+            run(other, sql)
+    for sql in warm:  # the settings read (the task), then the shape (callbacks)
+        sides.compare(sql, times=1)
+    spliced: list[bool] = []
+    recipes: list[str] = []
+
+    def splicing(*args: Any) -> Any:
+        rewrite = original(*args)
+        spliced.append(rewrite is not None)
+        return rewrite
+
+    def rewriting(recipe: ConstantRecipe, shape: Shape, answers: Any) -> str:
+        recipes.append(shape.text)
+        return recipe_rewrite(recipe, shape, answers)
+
+    original, recipe_rewrite = ml_statements.spliced_rewrite, ConstantRecipe.rewrite
+    monkeypatch.setattr(ml_statements, "spliced_rewrite", splicing)
+    monkeypatch.setattr(ConstantRecipe, "rewrite", rewriting)
+    for sql in statements:
+        sides.compare(sql, times=1)
+    assert spliced == [True] * sum(SPLICED_TEXTS.values())
+    assert recipes == []
 
 
 def test_a_session_recognises_its_last_four_shapes_only(

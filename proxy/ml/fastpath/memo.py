@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ml_backends.counters import MLCounters
 from ml_backends.engine import InferenceEngine
@@ -46,10 +47,10 @@ MAX_SEEN = 32
 Stamp = tuple[int, int]
 
 
-@dataclass(frozen=True)
-class CachedAnswers:
+class CachedAnswers(NamedTuple):
     """One engine's answers a rewrite holds: its inputs (as the statement asked them, in
-    order, repeats included) and the cached values written into the rewrite."""
+    order, repeats included) and the cached values written into the rewrite. (A tuple:
+    the callbacks' path makes one per statement.)"""
 
     engine: InferenceEngine
     namespace: Hashable

@@ -19,8 +19,10 @@ is planned without reading any text.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from proxy.errors import MLStatementError
 from proxy.ml.fastpath.known_settings import KnownSettings
@@ -34,6 +36,7 @@ from rewriter.errors import PlanError
 from rewriter.functions import MLFunction
 from rewriter.lexer import SlotKind, SqlSyntax, UnreadableStatement, read_slots
 from rewriter.plan import MLPlan, plan_statement
+from rewriter.shaped.constant_splice import ConstantSplice
 from rewriter.shaped.matcher import ShapeMatcher
 from rewriter.shaped.plan_cache import Entry, Template, filled, plan_shaped, template_of
 from rewriter.shaped.shapes import Shape, shape_of
@@ -71,6 +74,20 @@ class Shaped:
     #: ``settings`` are the session's kept ones, not this statement's own copy: read them
     #: only (``fill`` takes a copy for the statement).
     shared: bool = False
+
+
+class Spliced(NamedTuple):
+    """A statement that a recent shape's splice matched on its bytes
+    (rewriter.shaped.constant_splice): its answers, if cached, make its rewrite. (A tuple:
+    the callbacks' path makes one per statement.)"""
+
+    sql: bytes
+    stamp: Stamp
+    #: The session's kept settings: read them only (as Shaped.shared).
+    settings: StatementSettings
+    entry: Template
+    splice: ConstantSplice
+    found: re.Match[bytes]
 
 
 @dataclass(frozen=True)
@@ -148,6 +165,11 @@ class SessionPlanner:
         if self.runtime.plans.enabled:
             self.memo.keep_replay(sql, self.stamp(), plan, reply, command, answers)
 
+    def remember_spliced(self, read: Spliced, rewrite: Rewrite) -> None:
+        """Keep the rewrite of a statement ``matched`` gave as Spliced (it checked that
+        plans are on, and its stamp is the session's)."""
+        self.memo.keep_rewrite(read.sql, read.stamp, None, rewrite.command, rewrite.answers)
+
     def remember_rewrite(
         self,
         sql: bytes,
@@ -189,10 +211,11 @@ class SessionPlanner:
             self.memo.keep_plan(sql, stamp, plan)  # built-ins only: no definition to read
         return Planned(plan, settings, shape)
 
-    def matched(self, sql: bytes) -> Planned | Shaped | None:
+    def matched(self, sql: bytes) -> Planned | Shaped | Spliced | None:
         """``sql`` recognised as a statement of a shape the session sent lately, under
         the same settings and registry (rewriter.shaped.matcher): what ``read_now`` gives
-        for it, without the name tests, the lexer or the plan cache. None otherwise."""
+        for it, without the name tests, the lexer or the plan cache; or its shape's
+        splice's match, on its bytes (rewriter.shaped.constant_splice). None otherwise."""
         if not self._recent or not self.runtime.plans.enabled:
             return None
         stamp = self.stamp()
@@ -205,15 +228,37 @@ class SessionPlanner:
         remembered = self.memo.plan(sql, stamp)
         if remembered is not None:
             return Planned(remembered, settings.for_next_statement(), None)
-        try:
-            text = settings.charset.decode(sql)
-        except UnreadableStatement:
-            return None
+        charset, utf8 = settings.charset, settings.utf8_session
+        text = None
         for recent in self._recent:
+            splice = recent.entry.splice
+            if splice is not None:
+                pattern = splice.pattern(charset, utf8)
+                found = None if pattern is None else pattern.fullmatch(sql)
+                if found is not None:
+                    return Spliced(sql, stamp, settings, recent.entry, splice, found)
+            if text is None:
+                try:
+                    text = charset.decode(sql)
+                except UnreadableStatement:
+                    return None
             shape = recent.matcher.shape(text)
             if shape is not None:
                 return Shaped(sql, stamp, settings, text, shape, recent.entry, shared=True)
         return None
+
+    def unspliced(self, read: Spliced) -> Shaped | None:
+        """What ``matched`` gives for a statement its splice matched without it: for the
+        plan path, when the cache does not answer it."""
+        assert read.settings.charset is not None and read.entry.matcher is not None
+        try:
+            text = read.settings.charset.decode(read.sql)
+        except UnreadableStatement:
+            return None
+        shape = read.entry.matcher.shape(text)
+        if shape is None:
+            return None
+        return Shaped(read.sql, read.stamp, read.settings, text, shape, read.entry, shared=True)
 
     def _recently(self, read: Shaped) -> None:
         """Keep ``read``'s shape among the session's recent ones, if it has a matcher."""
