@@ -22,8 +22,7 @@ import pymysql
 import pytest
 from pymysql.constants import CLIENT
 
-from proxy.ml.fastpath import planning
-from proxy.session import ml_statements
+from proxy.ml.fastpath import constants, planning
 from rewriter.ddl import parse_ml_ddl
 from rewriter.lexer import ReadStatement, SqlSyntax, read_slots
 from rewriter.registry import stub_statement
@@ -375,8 +374,8 @@ def test_a_utf8mb4_session_rewrites_a_recent_shapes_statements_on_their_bytes(
         recipes.append(shape.text)
         return recipe_rewrite(recipe, shape, answers)
 
-    original, recipe_rewrite = ml_statements.spliced_rewrite, ConstantRecipe.rewrite
-    monkeypatch.setattr(ml_statements, "spliced_rewrite", splicing)
+    original, recipe_rewrite = constants.spliced_rewrite, ConstantRecipe.rewrite
+    monkeypatch.setattr("proxy.session.ml_statements.spliced_rewrite", splicing)
     monkeypatch.setattr(ConstantRecipe, "rewrite", rewriting)
     for sql in statements:
         sides.compare(sql, times=1)
