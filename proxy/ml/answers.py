@@ -118,28 +118,32 @@ def inline_lookup(site: CallSite, site_answers: dict[Row, object]) -> str | None
     table (so READ ONLY transactions and users without CREATE TEMPORARY TABLES work),
     and the inputs are evaluated where the call stood (an aggregate input too). FIELD
     compares the binary keys bytewise; ELT picks the answer (NULL when none matches);
-    the CAST gives the function's result type. None when there are too many answers."""
-    null_safe = site.function.answers_text
-    answered = [
-        (row, answer)
-        for row, answer in site_answers.items()
-        if answer is not None and (null_safe or all(part is not None for part in row))
-    ]
+    the CAST gives the function's result type. None when there are too many answers.
+    (Loops, not comprehensions: a point select's statement makes one per request.)"""
+    function = site.function
+    null_safe = function.answers_text
+    answered = []
+    for row, answer in site_answers.items():
+        if answer is not None and (null_safe or None not in row):
+            answered.append((row, answer))
     if len(answered) > INLINE_MAX_ANSWERS:
         return None  # before building thousands of keys only to drop them
-    compared = _compared_inputs(site, [row for row, _ in answered])
-    if compared is not None:
-        answered = [(tuple(row[i] for i in compared), answer) for row, answer in answered]
-    keys = [bytes_literal(combined_key(row, null_safe)) for row, _ in answered]
-    if sum(len(k) for k in keys) > INLINE_MAX_BYTES:
-        return None
-    cast = site.function.cast_type
+    cast = function.cast_type
     if not answered:
         return f"CAST(NULL AS {cast})"
-    values = ", ".join(_elt_literal(site.function, answer) for _, answer in answered)
+    compared = _compared_inputs(site, [row for row, _ in answered])
+    keys, values, size = [], [], 0
+    for row, answer in answered:
+        compared_row = row if compared is None else tuple(row[i] for i in compared)
+        key = bytes_literal(combined_key(compared_row, null_safe))
+        size += len(key)
+        keys.append(key)
+        values.append(_elt_literal(function, answer))
+    if size > INLINE_MAX_BYTES:
+        return None
     inputs = site.inputs if compared is None else [site.inputs[i] for i in compared]
-    key = combined_key_sql(inputs, null_safe)
-    return f"CAST(ELT(FIELD({key}, {', '.join(keys)}), {values}) AS {cast})"
+    key_sql = combined_key_sql(inputs, null_safe)
+    return f"CAST(ELT(FIELD({key_sql}, {', '.join(keys)}), {', '.join(values)}) AS {cast})"
 
 
 def _compared_inputs(site: CallSite, rows: list[Row]) -> list[int] | None:
@@ -162,6 +166,8 @@ def combined_key(row: Row, null_safe: bool = False) -> bytes:
     with ``null_safe``, every part marked N (NULL) or V (a value) and length-prefixed."""
     if null_safe:
         return b"".join(b"N" if p is None else f"V{len(p)}:".encode() + p for p in row)
+    if len(row) == 1:  # the usual key: one input compared
+        return row[0] or b""
     parts = [part or b"" for part in row]
     return b"".join(f"{len(p)}:".encode() + p for p in parts[:-1]) + parts[-1]
 
