@@ -32,10 +32,16 @@ from rewriter.shaped.shapes import Shape
 #: where the lexer found a string: not under ANSI_QUOTES): no quote, backslash or control
 #: character (so no escape and no sql_mode changes it), in ASCII without the characters
 #: swe7 reads otherwise.
-_PLAIN_ASCII = re.compile(r"(['\"])([A-Za-z0-9 !#$%&()*+,\-./:;<=>?_]+)\1\Z")
-_PLAIN_TEXT = re.compile(r"(['\"])([^'\"\\\x00-\x1f\x7f\ud800-\udfff]+)\1\Z")
+#: The rules as character classes and a digit count (rewriter.shaped.constant_splice writes
+#: them into its byte patterns): the ASCII a string may hold, what any string may not hold
+#: (besides lone surrogates, which bytes cannot be), an integer's most digits.
+PLAIN_ASCII_CHARACTERS = r"A-Za-z0-9 !#$%&()*+,\-./:;<=>?_"
+NOT_PLAIN_CHARACTERS = r"'\"\\\x00-\x1f\x7f"
+INTEGER_DIGITS = 18
+_PLAIN_ASCII = re.compile(rf"(['\"])([{PLAIN_ASCII_CHARACTERS}]+)\1\Z")
+_PLAIN_TEXT = re.compile(rf"(['\"])([^{NOT_PLAIN_CHARACTERS}\ud800-\udfff]+)\1\Z")
 _BOUND_UTF8 = re.compile(r"_utf8(?:mb4|mb3)? X'((?:[0-9a-f]{2})+)'\Z")
-_INTEGER = re.compile(r"-?[0-9]{1,18}\Z")
+_INTEGER = re.compile(rf"-?[0-9]{{1,{INTEGER_DIGITS}}}\Z")
 
 #: An offset of a shape's key and the number of markers that end at or before it: in a
 #: statement of the shape it is at ``offset + growth[before]`` (rewriter.shaped.shapes).

@@ -35,19 +35,25 @@ from typing import TypeVar
 from rewriter.charsets import ClientCharset
 from rewriter.functions import MLFunction
 from rewriter.lexer import SlotKind
-from rewriter.shaped.constant_calls import ConstantRecipe, KnownRow
+from rewriter.shaped.constant_calls import (
+    INTEGER_DIGITS,
+    NOT_PLAIN_CHARACTERS,
+    PLAIN_ASCII_CHARACTERS,
+    ConstantRecipe,
+    KnownRow,
+)
 from rewriter.shaped.matcher import ShapeMatcher
 from rewriter.sql_text import MAX_ALIAS, item_alias
 
 #: A slot's pattern by its role (the quotes of a string are the shape's own text). An input
-#: string is what constant_calls._PLAIN_TEXT takes (its UTF-8 checked after the match), an
-#: input integer what constant_calls._INTEGER takes (digits: a sign is the shape's own
+#: string is what the recipe takes as it is (constant_calls.literal_value: its UTF-8
+#: checked after the match), an input integer too (digits: a sign is the shape's own
 #: text), a max_batch_size a positive integer.
 _STRING = rb"([^'\\\x00]*)"
-_STRING_INPUT = rb"([^'\"\\\x00-\x1f\x7f]+)"
-_ASCII_INPUT = rb"([A-Za-z0-9 !#$%&()*+,\-./:;<=>?_]+)"
+_STRING_INPUT = b"([^" + NOT_PLAIN_CHARACTERS.encode() + b"]+)"
+_ASCII_INPUT = b"([" + PLAIN_ASCII_CHARACTERS.encode() + b"]+)"
 _INTEGER = rb"([0-9]+)"
-_INTEGER_INPUT = rb"([0-9]{1,18})"
+_INTEGER_INPUT = b"([0-9]{1,%d})" % INTEGER_DIGITS
 _BATCH_SIZE = rb"(0*[1-9][0-9]*)"
 #: What an item's bytes may start and end with to be an alias as they are (no space for
 #: ``strip`` to take, no backtick), and what they may not hold: a backtick, and a 4-byte
