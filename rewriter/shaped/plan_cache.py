@@ -139,7 +139,7 @@ def make_template(shape: Shape, functions: Mapping[str, MLFunction], syntax: Sql
             for pattern in (splice.utf8, splice.single_byte):
                 if pattern is not None:
                     size += sys.getsizeof(pattern) + sys.getsizeof(pattern.pattern)
-            size += sum(map(sys.getsizeof, splice.text.fixed))
+            size += sum(map(sys.getsizeof, splice.rewriting.text.fixed))
     hidden = _points([at for stretch in plan.hidden for at in stretch], shape)
     return Template(plan, sites, _points(state, shape), size, hidden, recipe, matcher, splice)
 
