@@ -12,7 +12,8 @@ does), so its keys keep NULL apart from every value and its lookups match NULL-s
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
+from typing import Protocol
 
 from ml_backends.sentiment import Sentiment, SentimentInput, normalize_language
 from proxy.errors import ErrorCode, MLStatementError
@@ -77,6 +78,20 @@ def _sentiment_input(function: MLFunction, row: Row) -> SentimentInput | None:
 # --- answers to SQL -------------------------------------------------------------------
 
 
+class LookupSite(Protocol):
+    """What an inline lookup reads of a call (rewriter.plan.CallSite, or the point
+    splice's site with its inputs' text: proxy.ml.fastpath.point)."""
+
+    @property
+    def function(self) -> MLFunction: ...
+
+    @property
+    def inputs(self) -> Sequence[str]: ...
+
+    @property
+    def literal_inputs(self) -> Sequence[bool]: ...
+
+
 def literal(function: MLFunction, answer: object) -> str:
     """An answer as a SQL literal of the function's stored answer type."""
     if answer is None:
@@ -113,7 +128,7 @@ def _elt_literal(function: MLFunction, answer: object) -> str:
     return literal(function, answer)
 
 
-def inline_lookup(site: CallSite, site_answers: dict[Row, object]) -> str | None:
+def inline_lookup(site: LookupSite, site_answers: dict[Row, object]) -> str | None:
     """The answers written into the statement itself, when there are few: no temporary
     table (so READ ONLY transactions and users without CREATE TEMPORARY TABLES work),
     and the inputs are evaluated where the call stood (an aggregate input too). FIELD
@@ -146,7 +161,7 @@ def inline_lookup(site: CallSite, site_answers: dict[Row, object]) -> str | None
     return f"CAST(ELT(FIELD({key_sql}, {', '.join(keys)}), {', '.join(values)}) AS {cast})"
 
 
-def _compared_inputs(site: CallSite, rows: list[Row]) -> list[int] | None:
+def _compared_inputs(site: LookupSite, rows: list[Row]) -> list[int] | None:
     """The inputs an inline lookup compares when some are literals (``'en'``): a literal
     is the same in every row, so only the others tell rows apart, and the statement's
     key is shorter for the server to read and compute. None: compare them all."""
@@ -172,7 +187,7 @@ def combined_key(row: Row, null_safe: bool = False) -> bytes:
     return b"".join(f"{len(p)}:".encode() + p for p in parts[:-1]) + parts[-1]
 
 
-def combined_key_sql(inputs: list[str], null_safe: bool = False) -> str:
+def combined_key_sql(inputs: Sequence[str], null_safe: bool = False) -> str:
     """The SQL computing ``combined_key`` of the inputs, row by row."""
     keys = [input_key(text) for text in inputs]
     if null_safe:

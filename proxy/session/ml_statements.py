@@ -23,7 +23,8 @@ from proxy.ml.explain import mark_batched, split_explain
 from proxy.ml.fastpath.constants import constant_rewrite, spliced_rewrite
 from proxy.ml.fastpath.known_settings import KnownSettings
 from proxy.ml.fastpath.memo import Rewrite
-from proxy.ml.fastpath.planning import Planned, SessionPlanner, Shaped, Spliced
+from proxy.ml.fastpath.planning import Planned, Pointed, SessionPlanner, Shaped, Spliced
+from proxy.ml.fastpath.point import PointStatement
 from proxy.ml.fastpath.quick import QuickStatement
 from proxy.ml.path import MLStatement, Requester, check_target_name, read_statement_settings
 from proxy.ml.registry import definitions
@@ -107,11 +108,12 @@ class MLStatements:
         await self._run_ml(message, planned.plan, planned.settings, sql)
         return True
 
-    def callback_form(self, sql: bytes) -> Rewrite | QuickStatement | None:
+    def callback_form(self, sql: bytes) -> Rewrite | QuickStatement | PointStatement | None:
         """How the socket callbacks can serve an ML statement whose answers are cached:
         its whole rewrite (one that came before, from the memo, or one whose calls all
         take literals: proxy.ml.fastpath.constants), or its key queries to send
-        (proxy.ml.fastpath.quick). None for a statement the task must serve: one that may
+        (proxy.ml.fastpath.quick, and on its bytes proxy.ml.fastpath.point). None for a
+        statement the task must serve: one that may
         be DDL, a setting, EXPLAIN or one of the proxy's own, one whose plan needs a
         query, one too large for the callbacks."""
         planner = self.planner
@@ -126,7 +128,12 @@ class MLStatements:
             if not self._ctx.detector.may_call(sql):
                 return None
             read = planner.read_now(sql, self._account)
-        if isinstance(read, Spliced):
+        if isinstance(read, Pointed):
+            if self._ctx.ml.memory.has_room():
+                return PointStatement(read, self._ctx.ml, self._backend, self._account)
+            shaped = planner.unspliced(read)
+            read = None if shaped is None else planner.fill(shaped)
+        elif isinstance(read, Spliced):
             ml, backend = self._ctx.ml, self._backend
             rewrite = spliced_rewrite(read.splice, read.found, ml, backend, self._account)
             if rewrite is not None:
@@ -154,9 +161,16 @@ class MLStatements:
         ml, backend = self._ctx.ml, self._backend
         return constant_rewrite(entry.constant, read.shape, utf8, ml, backend, self._account)
 
-    async def finish_quick(self, message: Message, quick: QuickStatement) -> None:
+    async def finish_quick(self, message: Message, quick: QuickStatement | PointStatement) -> None:
         """A quick statement the task takes over, its key queries sent: from here on as
-        any ML statement (KILL, SHOW PROCESSLIST and progress reports see it)."""
+        any ML statement (KILL, SHOW PROCESSLIST and progress reports see it). A point
+        statement is planned now (its key queries are the plan's)."""
+        if isinstance(quick, PointStatement):
+            planned = self._point_planned(quick)
+            if planned is None:
+                await self._unplanned_point(message, quick)
+                return
+            quick = planned
         statement = quick.statement
         started, before = time.perf_counter(), replace(self.session.ml_counters)
         with self.running_statement(
@@ -168,6 +182,31 @@ class MLStatements:
             command = frame(self._backend.query_payload(self._backend.encode(rewritten)), 0)
             ok = await self._send_final(command, running.shift(), watch=statement.asked_models)
         self._log_ml_summary(before, started, ok)
+
+    def _point_planned(self, point: PointStatement) -> QuickStatement | None:
+        """The quick form of a point statement, from its plan (filled in now)."""
+        shaped = self.planner.unspliced(point.read)
+        planned = None if shaped is None else self.planner.fill(shaped)
+        if planned is None:
+            return None
+        requester = Requester(self._account, self.session.ml_counters)
+        plan, settings = planned.plan, planned.settings
+        statement = MLStatement(self._ctx.ml, self._backend, plan, settings, requester)
+        waves = planned.plan.waves()
+        quick = QuickStatement(statement, waves[0]) if len(waves) == 1 else None
+        if quick is None or quick.queries() != point.queries():
+            return None  # not the key queries sent: their results are not this plan's
+        return quick
+
+    async def _unplanned_point(self, message: Message, point: PointStatement) -> None:
+        """A point statement whose plan did not come (a splice that took a statement its
+        shape's template does not: a bug of ours). Its key queries' results are read and
+        dropped, and the statement served from the start."""
+        self.session.log.warning("point statement not planned: served from the start")
+        for _ in point.queried:
+            await read_response(self._backend)
+        if not await self.statement(message, point.read.sql):
+            await self.session.forward(message, Shape.RESULT)
 
     async def _ddl_or_setting(self, sql: bytes) -> bool:
         if looks_like_ml_ddl(sql):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -44,6 +45,7 @@ from proxy.logs import ContextLog
 from proxy.ml.activity import RunningML
 from proxy.ml.fastpath.known_settings import KnownSettings
 from proxy.ml.fastpath.memo import Rewrite
+from proxy.ml.fastpath.point import PointStatement
 from proxy.ml.fastpath.quick import QuickStatement
 from proxy.ml.prepared import statement_id
 from proxy.ml.status_access import ProcessPrivilege
@@ -98,7 +100,7 @@ class Session:
         self._detached_handler: _Handler = Session._take_over
         #: An ML statement served from the callbacks, its key queries sent
         #: (proxy.ml.fastpath.quick).
-        self._quick: QuickStatement | None = None
+        self._quick: QuickStatement | PointStatement | None = None
         self.stopping = False
         self.task: asyncio.Task[None] | None = None
         self.relay: Relay | None = None
@@ -301,11 +303,16 @@ class Session:
         quick = form
         if quick is None:
             return False
-        if not quick.queried:  # constant inputs only: the rewrite now
-            return self._quick_answered(quick, b"", sql)
+        answered: Callable[[bytes], bool]
+        if isinstance(quick, PointStatement):
+            answered = functools.partial(self._point_answered, quick, sql)
+        elif not quick.queried:  # constant inputs only: the rewrite now
+            return self._quick_answered(quick, sql, b"")
+        else:
+            answered = functools.partial(self._quick_answered, quick, sql)
         assert self.backend is not None
         stream = self.backend.stream
-        if not stream.divert(lambda data: self._quick_answered(quick, data, sql)):
+        if not stream.divert(answered):
             return False
         try:
             stream.write_raw(quick.queries())
@@ -330,7 +337,28 @@ class Session:
         self.ml.log_cached_summary(calls)
         self.busy = True
 
-    def _quick_answered(self, quick: QuickStatement, data: bytes, sql: bytes) -> bool:
+    def _point_answered(self, point: PointStatement, sql: bytes, data: bytes) -> bool:
+        """``_quick_answered`` for a statement served on its bytes
+        (proxy.ml.fastpath.point)."""
+        planner = self.ml.planner
+        rewrite = planner.replayed(sql, data)
+        if rewrite is None:
+            try:
+                rewrite = point.answer(data)
+            except Exception as exc:  # a bug of ours: the task's path reports it its way
+                self.log.warning("point ML path failed: %r", exc)
+                rewrite = None
+        if rewrite is None or not self.detach(Message.of_packet(rewrite.command)):
+            self.client.interrupt()
+            return False
+        rewrite.count(self.ml_counters)
+        self._detached_handler, self._quick = Session._take_over, None
+        if planner.worth_remembering(sql):  # (it came before: it may come again)
+            planner.remember_replay(sql, None, data, rewrite.command, rewrite.answers)
+        self._served_in_callback(rewrite.calls, counted=True)
+        return True
+
+    def _quick_answered(self, quick: QuickStatement, sql: bytes, data: bytes) -> bool:
         """Send a quick statement's rewrite, answered from ``data`` (its key queries'
         results) and the cache; False when the task must take it (``data`` is left to
         the backend stream, and the task is woken when it waits for its client)."""

@@ -46,6 +46,7 @@ from rewriter.plan import (
 from rewriter.shaped.constant_calls import ConstantRecipe, ConstantSite, known_row
 from rewriter.shaped.constant_splice import ConstantSplice, constant_splice
 from rewriter.shaped.matcher import ShapeMatcher, matcher_of
+from rewriter.shaped.point_splice import PointSplice, point_splice
 from rewriter.shaped.shapes import MARKER_RESIDUE, MARKERS, Shape, number_slot
 from rewriter.spans import CallSpan
 from rewriter.sql_text import code_between
@@ -105,6 +106,9 @@ class Template:
     #: With both a recipe and a matcher: the two on a utf8mb4 session's bytes
     #: (rewriter.shaped.constant_splice).
     splice: ConstantSplice | None = None
+    #: With a matcher, when its calls all read rows with one key query each: its key
+    #: queries and rewrite on the session's bytes (rewriter.shaped.point_splice).
+    point: PointSplice | None = None
 
 
 #: What the cache holds per key: a template, None (the shape calls no ML function), or
@@ -140,8 +144,28 @@ def make_template(shape: Shape, functions: Mapping[str, MLFunction], syntax: Sql
                 if pattern is not None:
                     size += sys.getsizeof(pattern) + sys.getsizeof(pattern.pattern)
             size += sum(map(sys.getsizeof, splice.rewriting.text.fixed))
+    point = None
+    if recipe is None and matcher is not None:
+        point = _point_splice(plan, sites, matcher)
+        size += 0 if point is None else _point_size(point)
     hidden = _points([at for stretch in plan.hidden for at in stretch], shape)
-    return Template(plan, sites, _points(state, shape), size, hidden, recipe, matcher, splice)
+    state_points = _points(state, shape)
+    return Template(plan, sites, state_points, size, hidden, recipe, matcher, splice, point)
+
+
+def _point_splice(
+    plan: MLPlan, sites: tuple[_CompiledSite, ...], matcher: ShapeMatcher
+) -> PointSplice | None:
+    key_queries = [site.key_query for site in sites]
+    return point_splice(plan, key_queries, [site.batch_slot for site in sites], matcher)
+
+
+def _point_size(point: PointSplice) -> int:
+    """The bytes a point splice's patterns and texts take."""
+    pattern = point.bytes_pattern
+    size = sys.getsizeof(pattern) + sys.getsizeof(pattern.pattern)
+    texts = [*point.rewriting.text.fixed, *(t for s in point.sites for t in s.key_query.fixed)]
+    return size + sum(map(sys.getsizeof, texts))
 
 
 def _constant_recipe(plan: MLPlan, sites: tuple[_CompiledSite, ...]) -> ConstantRecipe | None:

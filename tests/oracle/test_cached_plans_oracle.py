@@ -23,10 +23,14 @@ import pytest
 from pymysql.constants import CLIENT
 
 from proxy.ml.fastpath import constants, planning
+from proxy.ml.fastpath.point import PointStatement
+from proxy.session.ml_statements import MLStatements
 from rewriter.ddl import parse_ml_ddl
 from rewriter.lexer import ReadStatement, SqlSyntax, read_slots
 from rewriter.registry import stub_statement
+from rewriter.shaped import plan_cache
 from rewriter.shaped.constant_calls import ConstantRecipe
+from rewriter.shaped.plan_cache import Template
 from rewriter.shaped.shapes import Shape
 from tests.conftest import APP, RunningProxy, admin_connect, start_proxy, unique
 from tests.oracle.test_ml_oracle import (
@@ -381,6 +385,80 @@ def test_a_utf8mb4_session_rewrites_a_recent_shapes_statements_on_their_bytes(
         sides.compare(sql, times=1)
     assert spliced == [True] * sum(SPLICED_TEXTS.values())
     assert recipes == []
+
+
+#: A point shape's literals: plain, a character beyond the BMP, a backtick and a name over
+#: 256 characters in the column's name, an empty string.
+POINT_TEXTS = ["plain", "grin \U0001f600", "back`tick", "long " + "x" * 300, ""]
+
+
+def test_a_recent_point_shapes_statements_are_served_on_their_bytes(
+    sides: Sides, cached_proxy: RunningProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A statement of a recent shape whose calls read rows sends its key queries and its
+    rewrite made on its bytes (rewriter.shaped.point_splice), no plan filled in: the
+    answers, the columns' names and types the database gives. A row whose answer is not
+    cached goes to the task, which plans it then and reads the key queries' results."""
+    template = (
+        f"SELECT id, {S}(CONCAT(txt, '{{0}}'), lang), '{{0}}' AS t "
+        "FROM comments WHERE id IN ({1}, {2}) ORDER BY id"
+    )
+    warm = [template.format(f"warm {i}", i, i + 1) for i in range(1, 3)]
+    statements = [template.format(text, i + 1, i + 3) for i, text in enumerate(POINT_TEXTS)]
+    with cached_proxy.connect(database=DATABASES["a"][1]) as other:
+        for sql in warm + statements:  # the answers cached, by another session
+            run(other, sql)
+    for sql in warm:  # the settings read (the task), then the shape (callbacks)
+        sides.compare(sql, times=1)
+    answered: list[bool] = []
+    filled: list[str] = []
+
+    def answer(point: PointStatement, data: bytes) -> Any:
+        rewrite = original(point, data)
+        answered.append(rewrite is not None)
+        return rewrite
+
+    def instantiated(template: Template, shape: Shape, utf8_session: bool = False) -> Any:
+        filled.append(shape.text)
+        return instantiate(template, shape, utf8_session)
+
+    original, instantiate = PointStatement.answer, plan_cache.instantiate
+    monkeypatch.setattr(PointStatement, "answer", answer)
+    monkeypatch.setattr(plan_cache, "instantiate", instantiated)
+    for sql in statements:
+        sides.compare(sql, times=1)
+    assert answered == [True] * len(statements)
+    assert filled == []
+    unseen = template.format("never asked", 2, 4)  # its answers not cached: the task's
+    sides.compare(unseen, times=1)
+    assert answered[-1:] == [False]
+    assert filled == [unseen]
+    sides.compare(unseen, times=1)  # now cached: on its bytes again
+    assert answered[-1:] == [True]
+    assert len(filled) == 1
+
+
+def test_a_point_statement_the_task_cannot_plan_is_served_from_the_start(
+    sides: Sides, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The task takes a point statement over (its answer not cached) and its plan does
+    not come (a bug of ours, made here): the key queries' results are read and dropped,
+    and the statement is served from the start; the session goes on."""
+    template = f"SELECT id, {S}(CONCAT(txt, '{{0}}'), lang) FROM comments WHERE id = {{1}}"
+    for i in range(2):  # the settings read, then the shape recent
+        sides.compare(template.format("warm", i + 1), times=1)
+    refused: list[bytes] = []
+
+    def unplanned(statements: MLStatements, point: PointStatement) -> None:
+        refused.append(point.read.sql)
+        return None
+
+    monkeypatch.setattr(MLStatements, "_point_planned", unplanned)
+    for i in range(3):
+        sql = template.format(unique("unasked"), i + 1)
+        sides.compare(sql, times=1)
+        assert refused[-1:] == [sql.encode()]
+    sides.compare("SELECT id, txt FROM comments WHERE id = 2", times=2)
 
 
 def test_a_session_recognises_its_last_four_shapes_only(

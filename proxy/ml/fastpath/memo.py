@@ -82,7 +82,7 @@ class Rewrite:
 @dataclass(frozen=True)
 class _Entry:
     stamp: Stamp
-    #: None for a rewrite made without a plan (proxy.ml.fastpath.constants).
+    #: None for a rewrite made without a plan (proxy.ml.fastpath.constants and point).
     plan: MLPlan | None
     #: The framed COM_QUERY of the rewrite (None: only the plan is kept).
     command: bytes | None = None
@@ -132,7 +132,7 @@ class StatementMemo:
         self,
         sql: bytes,
         stamp: Stamp | None,
-        plan: MLPlan,
+        plan: MLPlan | None,
         reply: bytes,
         command: bytes,
         answers: tuple[CachedAnswers, ...],

@@ -39,6 +39,7 @@ from rewriter.plan import MLPlan, plan_statement
 from rewriter.shaped.constant_splice import ConstantSplice
 from rewriter.shaped.matcher import ShapeMatcher
 from rewriter.shaped.plan_cache import Entry, Template, filled, plan_shaped, template_of
+from rewriter.shaped.point_splice import PointSplice
 from rewriter.shaped.shapes import Shape, shape_of
 
 #: The built-in functions' names (the context's detector watches aliases' names too).
@@ -87,6 +88,19 @@ class Spliced(NamedTuple):
     settings: StatementSettings
     entry: Template
     splice: ConstantSplice
+    found: re.Match[bytes]
+
+
+class Pointed(NamedTuple):
+    """A statement that a recent shape's point splice matched on its bytes
+    (rewriter.shaped.point_splice): its key queries, and with their rows its rewrite."""
+
+    sql: bytes
+    stamp: Stamp
+    #: The session's kept settings: read them only (as Shaped.shared).
+    settings: StatementSettings
+    entry: Template
+    splice: PointSplice
     found: re.Match[bytes]
 
 
@@ -157,7 +171,7 @@ class SessionPlanner:
     def remember_replay(
         self,
         sql: bytes,
-        plan: MLPlan,
+        plan: MLPlan | None,
         reply: bytes,
         command: bytes,
         answers: tuple[CachedAnswers, ...],
@@ -211,11 +225,12 @@ class SessionPlanner:
             self.memo.keep_plan(sql, stamp, plan)  # built-ins only: no definition to read
         return Planned(plan, settings, shape)
 
-    def matched(self, sql: bytes) -> Planned | Shaped | Spliced | None:
+    def matched(self, sql: bytes) -> Planned | Shaped | Spliced | Pointed | None:
         """``sql`` recognised as a statement of a shape the session sent lately, under
         the same settings and registry (rewriter.shaped.matcher): what ``read_now`` gives
         for it, without the name tests, the lexer or the plan cache; or its shape's
-        splice's match, on its bytes (rewriter.shaped.constant_splice). None otherwise."""
+        splice's match, on its bytes (rewriter.shaped.constant_splice and point_splice).
+        None otherwise."""
         if not self._recent or not self.runtime.plans.enabled:
             return None
         stamp = self.stamp()
@@ -237,6 +252,12 @@ class SessionPlanner:
                 found = None if pattern is None else pattern.fullmatch(sql)
                 if found is not None:
                     return Spliced(sql, stamp, settings, recent.entry, splice, found)
+            point = recent.entry.point
+            if point is not None:
+                pattern = point.pattern(charset, utf8)
+                found = None if pattern is None else pattern.fullmatch(sql)
+                if found is not None:
+                    return Pointed(sql, stamp, settings, recent.entry, point, found)
             if text is None:
                 try:
                     text = charset.decode(sql)
@@ -247,7 +268,7 @@ class SessionPlanner:
                 return Shaped(sql, stamp, settings, text, shape, recent.entry, shared=True)
         return None
 
-    def unspliced(self, read: Spliced) -> Shaped | None:
+    def unspliced(self, read: Spliced | Pointed) -> Shaped | None:
         """What ``matched`` gives for a statement its splice matched without it: for the
         plan path, when the cache does not answer it."""
         assert read.settings.charset is not None and read.entry.matcher is not None

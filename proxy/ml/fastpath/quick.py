@@ -97,8 +97,9 @@ class QuickStatement:
     def answer(self, data: bytes) -> QuickAnswer | None:
         """The rewrite, from the key queries' results in ``data`` and the cache; None to
         leave the statement to the task (nothing counted)."""
-        shape = self.statement.backend.shape
-        results = _results(data, len(self.queried), shape) if len(data) <= QUICK_BYTES else None
+        if len(data) > QUICK_BYTES:
+            return None
+        results = key_query_results(data, len(self.queried), self.statement.backend.shape)
         if results is None:
             return None
         inputs = CallInputs()
@@ -128,7 +129,7 @@ class QuickStatement:
         return self.statement.cached_answers()
 
 
-def _results(data: bytes, count: int, shape: ResultShape) -> list[list[Row]] | None:
+def key_query_results(data: bytes, count: int, shape: ResultShape) -> list[list[Row]] | None:
     """The rows of ``count`` text-protocol result sets (of the connection's negotiated
     ``shape``) that are all of ``data``; None for anything else (an error, an OK, a
     result cut short, bytes after them)."""

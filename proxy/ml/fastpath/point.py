@@ -1,0 +1,138 @@
+"""A point select of a recent shape, served from the callbacks on its bytes.
+
+proxy.ml.fastpath.quick serves a small statement from the sockets' callbacks once its plan
+is filled in (rewriter.shaped.plan_cache.instantiate), most of what a point select with
+cached answers costs the proxy beyond the round trips. A statement its shape's point
+splice matched (rewriter.shaped.point_splice) needs no plan for that: its key queries are
+the splice's bytes filled with the statement's slots, and once the backend's results are
+in and the cache answers every row, its rewrite is the splice's bytes filled with the
+slots and each call's inline lookup (proxy.ml.answers.inline_lookup, on the inputs' SQL
+text). The same key queries, the same rewrite, the same counts and memo entry as the
+quick path; ``tests/unit/test_point_splice.py`` compares the two.
+
+Anything else (a result in several reads, an error, an input not cached, too many
+answers to write inline) goes to the session's task, which plans the statement then,
+checks that the plan's key queries are the bytes sent, and reads their results as it
+does for a quick statement (proxy.session.ml_statements.MLStatements.finish_quick).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from typing import NamedTuple
+
+from ml_backends.engine import InferenceEngine
+from ml_backends.slices import CHECK_EVERY
+from proxy.errors import MLStatementError, ProxyError
+from proxy.ml.answers import backend_input, inline_lookup
+from proxy.ml.fastpath.memo import CachedAnswers, Rewrite
+from proxy.ml.fastpath.planning import Pointed
+from proxy.ml.fastpath.quick import QUICK_BYTES, key_query_results
+from proxy.ml.path import MLRuntime, engine_of
+from proxy.upstream.backend import BackendConnection
+from proxy.upstream.internal import Row
+from proxy.wire.packets import frame
+from rewriter.functions import MLFunction
+from rewriter.lexer import UnreadableStatement
+from rewriter.shaped.point_splice import PointSite
+
+
+class _Lookup(NamedTuple):
+    """A site as proxy.ml.answers.inline_lookup reads it (answers.LookupSite)."""
+
+    function: MLFunction
+    inputs: Sequence[str]
+    literal_inputs: Sequence[bool]
+
+
+class _Asked(NamedTuple):
+    """One family's answers the statement takes from the cache, in the order asked."""
+
+    engine: InferenceEngine
+    namespace: Hashable
+    inputs: list[Hashable]
+    values: list[object]
+
+
+class PointStatement:
+    """One statement a point splice matched (module docstring)."""
+
+    def __init__(
+        self, read: Pointed, runtime: MLRuntime, backend: BackendConnection, account: bytes
+    ) -> None:
+        #: What the planner matched (the task plans the statement from it if it takes over).
+        self.read = read
+        self.splice = splice = read.splice
+        self.groups = read.found.groups()
+        self.runtime = runtime
+        self.backend = backend
+        self.account = account
+        #: The sites whose key queries go to the backend, in this order (all of them).
+        self.queried = splice.sites
+
+    def queries(self) -> bytes:
+        """The key queries, framed, to send at once."""
+        payload, groups = self.backend.query_payload, self.groups
+        return b"".join(frame(payload(site.key_query.joined(groups)), 0) for site in self.queried)
+
+    def answer(self, data: bytes) -> Rewrite | None:
+        """The rewrite (not yet counted: Rewrite.count) from the key queries' results in
+        ``data`` and the cache; None to leave the statement to the task."""
+        if len(data) > QUICK_BYTES:
+            return None
+        results = key_query_results(data, len(self.queried), self.backend.shape)
+        if results is None:
+            return None
+        try:
+            return self._rewrite(results)
+        except (MLStatementError, UnreadableStatement, ProxyError):
+            return None  # the task's path reports it
+
+    def _rewrite(self, results: list[list[Row]]) -> Rewrite | None:
+        backend = self.backend
+        codec = backend.charset.codec
+        asked: dict[str, _Asked] = {}
+        lookups = []
+        for site, rows in zip(self.queried, results, strict=True):
+            answers = self._answers(site, rows, asked)
+            if answers is None:
+                return None
+            inputs = site.input_texts(self.groups, codec)
+            lookup = inline_lookup(_Lookup(site.function, inputs, site.literal_inputs), answers)
+            if lookup is None:
+                return None
+            lookups.append(backend.encode(lookup))
+        rewritten = self.splice.rewriting.write(self.groups, lookups, codec)
+        held = tuple(
+            CachedAnswers(a.engine, a.namespace, tuple(a.inputs), tuple(a.values))
+            for a in asked.values()
+        )
+        return Rewrite(frame(backend.query_payload(rewritten), 0), held)
+
+    def _answers(
+        self, site: PointSite, rows: list[Row], asked: dict[str, _Asked]
+    ) -> dict[Row, object] | None:
+        """Each row's cached answer (MLStatement.cached_replacements); None when one is
+        not cached."""
+        if len(rows) > CHECK_EVERY:
+            return None
+        function = site.function
+        family = function.family
+        if family not in asked:
+            engine = engine_of(self.runtime, function)
+            asked[family] = _Asked(engine, (self.account, family), [], [])
+        engine, namespace, inputs, values = asked[family]
+        held = engine.cache.held
+        answers: dict[Row, object] = {}
+        for row in rows:
+            key = backend_input(function, row)
+            if key is None:
+                answers[row] = None
+                continue
+            hit, value = held(namespace, key)
+            if not hit:
+                return None
+            answers[row] = value
+            inputs.append(key)
+            values.append(value)
+        return answers
