@@ -163,6 +163,32 @@ def plan_ml_statement(
         raise MLStatementError(str(exc), exc.code) from exc
 
 
+def held_answers(
+    function: MLFunction,
+    rows: Sequence[Row],
+    engine: InferenceEngine,
+    namespace: Hashable,
+    wanted: list[Hashable],
+    found: dict[Hashable, object],
+) -> dict[Row, object] | None:
+    """Each key row's answer from the process's cache, at once (a NULL or empty input
+    answered NULL, not asked), each input asked added to ``wanted`` and its answer to
+    ``found``; None when one is not cached (the callbacks' paths: proxy.ml.fastpath)."""
+    held = engine.cache.held
+    answers: dict[Row, object] = {}
+    for row in rows:
+        key = backend_input(function, row)
+        if key is None:
+            answers[row] = None
+            continue
+        hit, value = held(namespace, key)
+        if not hit:
+            return None
+        answers[row] = found[key] = value
+        wanted.append(key)
+    return answers
+
+
 def engine_of(runtime: MLRuntime, function: MLFunction) -> InferenceEngine:
     """The engine answering ``function``, or the MLStatementError a client gets when
     there is none (its target unusable: 1210 or 1105, logged; no backend: 1235)."""
@@ -375,18 +401,9 @@ class MLStatement:
                 engine = self._engine(function)
                 asked[family] = (engine, self._namespace(family), [], {})
             engine, namespace, wanted, found = asked[family]
-            held = engine.cache.held
-            answers: dict[Row, object] = {}
-            for row in rows:
-                key = backend_input(function, row)
-                if key is None:
-                    answers[row] = None
-                    continue
-                hit, value = held(namespace, key)
-                if not hit:
-                    return None
-                answers[row] = found[key] = value
-                wanted.append(key)
+            answers = held_answers(function, rows, engine, namespace, wanted, found)
+            if answers is None:
+                return None
             if site.constant:
                 (row,) = rows
                 replacements[site.index] = typed_literal(function, answers[row])

@@ -46,7 +46,7 @@ from proxy.ml.activity import RunningML
 from proxy.ml.fastpath.known_settings import KnownSettings
 from proxy.ml.fastpath.memo import Rewrite
 from proxy.ml.fastpath.point import PointStatement
-from proxy.ml.fastpath.quick import QuickStatement
+from proxy.ml.fastpath.quick import PARTIAL, QuickStatement
 from proxy.ml.prepared import statement_id
 from proxy.ml.status_access import ProcessPrivilege
 from proxy.session.context import ProxyContext
@@ -57,7 +57,15 @@ from proxy.session.ml_statements import MLStatements
 from proxy.session.prepared import PreparedStatements
 from proxy.session.queries import Queries
 from proxy.transport.relay import ClientGone, Relay
-from proxy.transport.stream import Message, MessageTooLarge, PacketStream, ReadInterrupted
+from proxy.transport.stream import (
+    MORE,
+    Divert,
+    Message,
+    MessageTooLarge,
+    Offer,
+    PacketStream,
+    ReadInterrupted,
+)
 from proxy.upstream.backend import BackendConnection
 from proxy.wire.query_attributes import query_text
 from proxy.wire.scanner import ResponseScanner, Shape
@@ -303,11 +311,11 @@ class Session:
         quick = form
         if quick is None:
             return False
-        answered: Callable[[bytes], bool]
+        answered: Divert
         if isinstance(quick, PointStatement):
             answered = functools.partial(self._point_answered, quick, sql)
         elif not quick.queried:  # constant inputs only: the rewrite now
-            return self._quick_answered(quick, sql, b"")
+            return self._quick_answered(quick, sql, b"") is True
         else:
             answered = functools.partial(self._quick_answered, quick, sql)
         assert self.backend is not None
@@ -337,44 +345,59 @@ class Session:
         self.ml.log_cached_summary(calls)
         self.busy = True
 
-    def _point_answered(self, point: PointStatement, sql: bytes, data: bytes) -> bool:
+    def _point_answered(self, point: PointStatement, sql: bytes, data: bytes) -> bool | Offer:
         """``_quick_answered`` for a statement served on its bytes
         (proxy.ml.fastpath.point)."""
         planner = self.ml.planner
-        rewrite = planner.replayed(sql, data)
+        replayed = planner.replayed(sql, data)
+        if replayed is not None:  # the same rows as last time: the same rewrite
+            return self._send_answered(replayed)
+        try:
+            rewrite = point.answer(data)
+        except Exception as exc:  # a bug of ours: the task's path reports it its way
+            self.log.warning("point ML path failed: %r", exc)
+            rewrite = None
+        if rewrite is PARTIAL:
+            if data:
+                return MORE  # the stream holds them, and offers them again with the rest
+            rewrite = None  # (the connection ended)
         if rewrite is None:
-            try:
-                rewrite = point.answer(data)
-            except Exception as exc:  # a bug of ours: the task's path reports it its way
-                self.log.warning("point ML path failed: %r", exc)
-                rewrite = None
-        if rewrite is None or not self.detach(Message.of_packet(rewrite.command)):
+            self.client.interrupt()
+            return False
+        if not self._send_answered(rewrite):
+            return False
+        if planner.worth_remembering(sql):  # (it came before: it may come again)
+            planner.remember_replay(sql, None, data, rewrite.command, rewrite.answers)
+        return True
+
+    def _send_answered(self, rewrite: Rewrite) -> bool:
+        """Send the rewrite of a statement whose key queries' results are in, its
+        answers all cached, and count them; False (the task woken to take the statement
+        over) when it cannot be detached."""
+        if not self.detach(Message.of_packet(rewrite.command)):
             self.client.interrupt()
             return False
         rewrite.count(self.ml_counters)
         self._detached_handler, self._quick = Session._take_over, None
-        if planner.worth_remembering(sql):  # (it came before: it may come again)
-            planner.remember_replay(sql, None, data, rewrite.command, rewrite.answers)
         self._served_in_callback(rewrite.calls, counted=True)
         return True
 
-    def _quick_answered(self, quick: QuickStatement, sql: bytes, data: bytes) -> bool:
+    def _quick_answered(self, quick: QuickStatement, sql: bytes, data: bytes) -> bool | Offer:
         """Send a quick statement's rewrite, answered from ``data`` (its key queries'
-        results) and the cache; False when the task must take it (``data`` is left to
-        the backend stream, and the task is woken when it waits for its client)."""
+        results) and the cache; MORE while they are not all in (the backend stream
+        holds them); False when the task must take it (``data`` is left to the backend
+        stream, and the task is woken when it waits for its client)."""
         replayed = self.ml.planner.replayed(sql, data) if quick.queried else None
         if replayed is not None:  # the same rows as last time: the same rewrite
-            if not self.detach(Message.of_packet(replayed.command)):
-                self.client.interrupt()
-                return False
-            replayed.count(self.ml_counters)
-            self._detached_handler, self._quick = Session._take_over, None
-            self._served_in_callback(replayed.calls, counted=True)
-            return True
+            return self._send_answered(replayed)
         try:
             answer = quick.answer(data)
         except Exception as exc:  # a bug of ours: the task's path reports it its way
             self.log.warning("quick ML path failed: %r", exc)
+            answer = None
+        if answer is PARTIAL:
+            if data:
+                return MORE
             answer = None
         if answer is None or not self.detach(Message.of_packet(answer.command)):
             if quick.queried:

@@ -29,6 +29,7 @@ import asyncio
 import ssl
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, cast
 
 from proxy.wire.packets import MAX_PAYLOAD, frame
@@ -42,6 +43,20 @@ Sink = Callable[[bytes | bytearray], Awaitable[None]]
 
 #: What a server runs for each accepted connection.
 OnConnected = Callable[["PacketStream"], Coroutine[Any, Any, None]]
+
+
+class Offer(Enum):
+    """What a diverted sink may answer besides True (taken) and False (left to the
+    readers): see ``PacketStream.divert``."""
+
+    MORE = "more"
+
+
+#: A sink's answer for bytes that begin what it waits for: the stream holds them, stays
+#: diverted, and offers them again with the next bytes to arrive.
+MORE = Offer.MORE
+#: A diverted sink (PacketStream.divert).
+Divert = Callable[[bytes], bool | Offer]
 
 
 @dataclass(slots=True)
@@ -98,7 +113,8 @@ class PacketStream(asyncio.Protocol):
         self._lost = False
         self._closed: asyncio.Future[None] = self._loop.create_future()
         self._over_tls = False
-        self._sink: Callable[[bytes], bool] | None = None  # see divert
+        self._sink: Divert | None = None  # see divert
+        self._held = b""  # what the sink answered MORE to
         self._express: Callable[[bytes], bool] | None = None  # see offer_packets
         self._interrupted = False
         #: Called when the peer closes its side (a session notices a client that left
@@ -130,7 +146,13 @@ class PacketStream(asyncio.Protocol):
         sink = self._sink
         if sink is not None:
             self._sink = None
-            if sink(data):
+            if self._held:
+                data, self._held = self._held + data, b""
+            taken = sink(data)
+            if taken is MORE:
+                self._held, self._sink = data, sink
+                return
+            if taken:
                 return
         waiter = self._waiter
         if (
@@ -182,10 +204,17 @@ class PacketStream(asyncio.Protocol):
         self._wake_drainers()
 
     def _offer_end(self) -> None:
-        """Tell a diverted reader that nothing more will come (an empty offer)."""
+        """Tell a diverted reader that nothing more will come (an empty offer); what
+        it held back goes to the readers."""
         sink, self._sink = self._sink, None
+        self._give_back_held()
         if sink is not None:
             sink(b"")
+
+    def _give_back_held(self) -> None:
+        held, self._held = self._held, b""
+        if held:
+            self._buffer[0:0] = held  # (before anything buffered since: none while diverted)
 
     def _wake_reader(self) -> None:
         waiter, self._waiter = self._waiter, None
@@ -363,21 +392,26 @@ class PacketStream(asyncio.Protocol):
         self._read_paused = False
         self._transport.resume_reading()
 
-    def divert(self, sink: Callable[[bytes], bool]) -> bool:
+    def divert(self, sink: Divert) -> bool:
         """Offer the next bytes to arrive to ``sink`` before buffering them, once: it
         returns True when it has taken them, False to leave them to the buffer and the
-        readers as usual; b"" when the connection ends instead. False (and no divert)
-        when bytes are already buffered or the peer has closed.
+        readers as usual, MORE when they begin what it waits for (the stream holds them
+        and offers them again with the next bytes, until it answers otherwise); b"" when
+        the connection ends instead (what it held goes to the readers). False (and no
+        divert) when bytes are already buffered or the peer has closed.
 
         Why: the relay takes a whole response in the loop's callback, sparing the
-        session's task a wake-up per statement (proxy.transport.relay.Relay.detach)."""
+        session's task a wake-up per statement (proxy.transport.relay.Relay.detach);
+        the ML fast path gathers its key queries' results there (proxy.ml.fastpath.quick)."""
         if self._buffer or self._eof:
             return False
         self._sink = sink
         return True
 
     def undivert(self) -> None:
+        """Stop offering; what the sink held back goes to the readers."""
         self._sink = None
+        self._give_back_held()
 
     def offer_packets(self, express: Callable[[bytes], bool] | None) -> None:
         """Offer ``express`` every arrival that is one whole packet (header included) and

@@ -24,6 +24,7 @@ from pymysql.constants import CLIENT
 
 from proxy.ml.fastpath import constants, planning
 from proxy.ml.fastpath.point import PointStatement
+from proxy.ml.fastpath.quick import PARTIAL
 from proxy.session.ml_statements import MLStatements
 from rewriter.ddl import parse_ml_ddl
 from rewriter.lexer import ReadStatement, SqlSyntax, read_slots
@@ -338,6 +339,18 @@ def test_statements_of_a_recent_shape_are_recognised_without_the_lexer_and_read_
     assert len(reads) >= 1
 
 
+def _answers_cached_and_shape_warm(
+    sides: Sides, proxy: RunningProxy, warm: list[str], statements: list[str]
+) -> None:
+    """Every statement's answers cached by another session; the ``warm`` ones through
+    ``sides``: the settings read (the task), then the shape recent (the callbacks)."""
+    with proxy.connect(database=DATABASES["a"][1]) as other:
+        for sql in warm + statements:
+            run(other, sql)
+    for sql in warm:
+        sides.compare(sql, times=1)
+
+
 #: A shape's literals, each with whether a utf8mb4 session's splice answers it: plain text,
 #: a character beyond the BMP (a '?' in the column's name), a backtick (doubled in the
 #: alias), a name over 256 characters (cut), and texts the splice leaves to the recipe's
@@ -361,11 +374,7 @@ def test_a_utf8mb4_session_rewrites_a_recent_shapes_statements_on_their_bytes(
     template = f"SELECT {S}('{{0}}', 'en'), {C}('{{0}}', 'en') AS c, {S}({{1}}, 'en')"
     warm = [template.format(f"warm {i}", i) for i in range(2)]
     statements = [template.format(text, f"00{i}") for i, text in enumerate(SPLICED_TEXTS)]
-    with cached_proxy.connect(database=DATABASES["a"][1]) as other:
-        for sql in warm + statements:  # the answers cached, by another session
-            run(other, sql)
-    for sql in warm:  # the settings read (the task), then the shape (callbacks)
-        sides.compare(sql, times=1)
+    _answers_cached_and_shape_warm(sides, cached_proxy, warm, statements)
     spliced: list[bool] = []
     recipes: list[str] = []
 
@@ -397,25 +406,24 @@ def test_a_recent_point_shapes_statements_are_served_on_their_bytes(
 ) -> None:
     """A statement of a recent shape whose calls read rows sends its key queries and its
     rewrite made on its bytes (rewriter.shaped.point_splice), no plan filled in: the
-    answers, the columns' names and types the database gives. A row whose answer is not
-    cached goes to the task, which plans it then and reads the key queries' results."""
+    answers, the columns' names and types the database gives. Its two key queries'
+    results, which often arrive in two reads, are gathered (proxy.transport.stream.MORE).
+    A row whose answer is not cached goes to the task, which plans it then and reads the
+    key queries' results."""
     template = (
-        f"SELECT id, {S}(CONCAT(txt, '{{0}}'), lang), '{{0}}' AS t "
+        f"SELECT id, {S}(CONCAT(txt, '{{0}}'), lang) AS s, {C}(txt, 'en'), '{{0}}' "
         "FROM comments WHERE id IN ({1}, {2}) ORDER BY id"
     )
     warm = [template.format(f"warm {i}", i, i + 1) for i in range(1, 3)]
     statements = [template.format(text, i + 1, i + 3) for i, text in enumerate(POINT_TEXTS)]
-    with cached_proxy.connect(database=DATABASES["a"][1]) as other:
-        for sql in warm + statements:  # the answers cached, by another session
-            run(other, sql)
-    for sql in warm:  # the settings read (the task), then the shape (callbacks)
-        sides.compare(sql, times=1)
+    _answers_cached_and_shape_warm(sides, cached_proxy, warm, statements)
     answered: list[bool] = []
     filled: list[str] = []
 
     def answer(point: PointStatement, data: bytes) -> Any:
         rewrite = original(point, data)
-        answered.append(rewrite is not None)
+        if rewrite is not PARTIAL:  # (the results not all in yet: offered again)
+            answered.append(rewrite is not None)
         return rewrite
 
     def instantiated(template: Template, shape: Shape, utf8_session: bool = False) -> Any:

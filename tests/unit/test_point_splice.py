@@ -29,7 +29,7 @@ from proxy.ml.answers import backend_input
 from proxy.ml.fastpath.known_settings import KnownSettings
 from proxy.ml.fastpath.planning import Pointed, SessionPlanner
 from proxy.ml.fastpath.point import PointStatement
-from proxy.ml.fastpath.quick import QuickStatement
+from proxy.ml.fastpath.quick import PARTIAL, QuickStatement
 from proxy.ml.path import MLRuntime, MLStatement, Requester
 from proxy.ml.registry import FunctionRegistry
 from proxy.ml.runtime import build_runtime
@@ -174,11 +174,14 @@ def test_a_point_statement_gives_what_the_quick_path_gives(
         _cache(runtime, site, rows, every)
     columns = [len(site.inputs) for site in point.queried]
     reply = b"".join(_result(rows, n) for rows, n in zip(rows_per_site, columns, strict=True))
+    cut = data.draw(st.integers(0, len(reply) - 1))  # the results not all in yet
+    assert point.answer(reply[:cut]) is PARTIAL
+    assert quick.answer(reply[:cut]) is PARTIAL
     expected, written = _answered(quick, reply), point.answer(reply)
     if expected is None:
         assert written is None
         return
-    assert written is not None
+    assert written is not None and written is not PARTIAL
     assert written.command == expected[0]
     assert written.calls == expected[1]
     assert _held(written.answers) == expected[2]
@@ -188,6 +191,7 @@ def _answered(quick: QuickStatement, reply: bytes) -> tuple[bytes, int, Any] | N
     answer = quick.answer(reply)
     if answer is None:
         return None
+    assert answer is not PARTIAL
     quick.count(answer)
     return answer.command, answer.calls, _held(quick.statement.answers_used())
 

@@ -15,7 +15,14 @@ from typing import Any
 import pytest
 
 from proxy.transport.relay import Relay
-from proxy.transport.stream import READ_LIMIT, MessageTooLarge, PacketStream, ReadInterrupted
+from proxy.transport.stream import (
+    MORE,
+    READ_LIMIT,
+    MessageTooLarge,
+    Offer,
+    PacketStream,
+    ReadInterrupted,
+)
 from proxy.wire.packets import MAX_PAYLOAD, frame, make_ok
 from proxy.wire.scanner import Shape
 
@@ -439,5 +446,63 @@ def test_a_command_is_not_detached_behind_unread_bytes() -> None:
         relay.backend.data_received(frame(make_ok(IN_TRANS), 1))
         assert not relay.detach(query(b"SELECT 1"))
         assert backend_transport.written == []  # nothing sent: relay() sends it
+
+    run(scenario)
+
+
+# --- a sink that gathers (MORE) ---------------------------------------------------------
+
+
+def gatherer(whole: bytes, offers: list[bytes], taken: bool = True) -> Callable[[bytes], Any]:
+    """A sink that waits for ``whole``: MORE for its start, then ``taken``."""
+
+    def sink(data: bytes) -> bool | Offer:
+        offers.append(data)
+        if data and whole.startswith(data) and data != whole:
+            return MORE
+        return taken
+
+    return sink
+
+
+@pytest.mark.parametrize("pieces", [1, 2, 3, 7])
+def test_a_sink_gathers_what_arrives_in_pieces(pieces: int) -> None:
+    async def scenario() -> None:
+        stream, _ = connected()
+        whole = text_result(b"gathered")
+        offers: list[bytes] = []
+        assert stream.divert(gatherer(whole, offers))
+        size = -(-len(whole) // pieces)
+        for at in range(0, len(whole), size):
+            stream.data_received(whole[at : at + size])
+        assert offers[-1] == whole and len(offers) == pieces  # each offer: all so far
+        stream.data_received(b"late")  # taken: the divert is over
+        assert await stream.read_chunk() == b"late"
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("how", ["left", "undivert", "eof"])
+def test_what_a_sink_gathered_goes_to_the_readers_in_order(how: str) -> None:
+    """A sink that leaves the bytes (False), a task that takes the statement back
+    (undivert), or the peer's end: every byte held reaches the readers, in order."""
+
+    async def scenario() -> None:
+        stream, _ = connected()
+        whole = text_result(b"in order")
+        offers: list[bytes] = []
+        assert stream.divert(gatherer(whole, offers, taken=False))
+        stream.data_received(whole[:5])
+        stream.data_received(whole[5:9])
+        if how == "left":
+            stream.data_received(whole[9:])
+        elif how == "undivert":
+            stream.undivert()
+            stream.data_received(whole[9:])
+        else:
+            stream.eof_received()
+            assert offers[-1] == b""
+        expected = whole if how != "eof" else whole[:9]
+        assert await stream.read_chunk() == expected
 
     run(scenario)

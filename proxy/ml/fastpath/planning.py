@@ -246,16 +246,13 @@ class SessionPlanner:
         charset, utf8 = settings.charset, settings.utf8_session
         text = None
         for recent in self._recent:
-            splice = recent.entry.splice
+            splice, point = recent.entry.splice, recent.entry.point
             if splice is not None:
-                pattern = splice.pattern(charset, utf8)
-                found = None if pattern is None else pattern.fullmatch(sql)
+                found = _fullmatch(splice.pattern(charset, utf8), sql)
                 if found is not None:
                     return Spliced(sql, stamp, settings, recent.entry, splice, found)
-            point = recent.entry.point
-            if point is not None:
-                pattern = point.pattern(charset, utf8)
-                found = None if pattern is None else pattern.fullmatch(sql)
+            elif point is not None:
+                found = _fullmatch(point.pattern(charset, utf8), sql)
                 if found is not None:
                     return Pointed(sql, stamp, settings, recent.entry, point, found)
             if text is None:
@@ -396,6 +393,10 @@ class SessionPlanner:
             aliases,
             account,
         )
+
+
+def _fullmatch(pattern: re.Pattern[bytes] | None, sql: bytes) -> re.Match[bytes] | None:
+    return None if pattern is None else pattern.fullmatch(sql)
 
 
 def _definitions(functions: Mapping[str, MLFunction]) -> tuple[tuple[str, str], ...]:

@@ -10,7 +10,7 @@ slots and each call's inline lookup (proxy.ml.answers.inline_lookup, on the inpu
 text). The same key queries, the same rewrite, the same counts and memo entry as the
 quick path; ``tests/unit/test_point_splice.py`` compares the two.
 
-Anything else (a result in several reads, an error, an input not cached, too many
+Anything else (results over QUICK_BYTES, an error, an input not cached, too many
 answers to write inline) goes to the session's task, which plans the statement then,
 checks that the plan's key queries are the bytes sent, and reads their results as it
 does for a quick statement (proxy.session.ml_statements.MLStatements.finish_quick).
@@ -24,11 +24,11 @@ from typing import NamedTuple
 from ml_backends.engine import InferenceEngine
 from ml_backends.slices import CHECK_EVERY
 from proxy.errors import MLStatementError, ProxyError
-from proxy.ml.answers import backend_input, inline_lookup
+from proxy.ml.answers import inline_lookup
 from proxy.ml.fastpath.memo import CachedAnswers, Rewrite
 from proxy.ml.fastpath.planning import Pointed
-from proxy.ml.fastpath.quick import QUICK_BYTES, key_query_results
-from proxy.ml.path import MLRuntime, engine_of
+from proxy.ml.fastpath.quick import PARTIAL, QUICK_BYTES, Partial, key_query_results
+from proxy.ml.path import MLRuntime, engine_of, held_answers
 from proxy.upstream.backend import BackendConnection
 from proxy.upstream.internal import Row
 from proxy.wire.packets import frame
@@ -46,12 +46,13 @@ class _Lookup(NamedTuple):
 
 
 class _Asked(NamedTuple):
-    """One family's answers the statement takes from the cache, in the order asked."""
+    """One family's answers the statement takes from the cache: the inputs in the order
+    asked, and each input's answer."""
 
     engine: InferenceEngine
     namespace: Hashable
     inputs: list[Hashable]
-    values: list[object]
+    found: dict[Hashable, object]
 
 
 class PointStatement:
@@ -75,14 +76,15 @@ class PointStatement:
         payload, groups = self.backend.query_payload, self.groups
         return b"".join(frame(payload(site.key_query.joined(groups)), 0) for site in self.queried)
 
-    def answer(self, data: bytes) -> Rewrite | None:
+    def answer(self, data: bytes) -> Rewrite | Partial | None:
         """The rewrite (not yet counted: Rewrite.count) from the key queries' results in
-        ``data`` and the cache; None to leave the statement to the task."""
+        ``data`` and the cache; PARTIAL while they are not all in; None to leave the
+        statement to the task."""
         if len(data) > QUICK_BYTES:
             return None
         results = key_query_results(data, len(self.queried), self.backend.shape)
-        if results is None:
-            return None
+        if results is None or results is PARTIAL:
+            return results
         try:
             return self._rewrite(results)
         except (MLStatementError, UnreadableStatement, ProxyError):
@@ -104,7 +106,7 @@ class PointStatement:
             lookups.append(backend.encode(lookup))
         rewritten = self.splice.rewriting.write(self.groups, lookups, codec)
         held = tuple(
-            CachedAnswers(a.engine, a.namespace, tuple(a.inputs), tuple(a.values))
+            CachedAnswers(a.engine, a.namespace, tuple(a.inputs), tuple(map(a.found.get, a.inputs)))
             for a in asked.values()
         )
         return Rewrite(frame(backend.query_payload(rewritten), 0), held)
@@ -120,19 +122,6 @@ class PointStatement:
         family = function.family
         if family not in asked:
             engine = engine_of(self.runtime, function)
-            asked[family] = _Asked(engine, (self.account, family), [], [])
-        engine, namespace, inputs, values = asked[family]
-        held = engine.cache.held
-        answers: dict[Row, object] = {}
-        for row in rows:
-            key = backend_input(function, row)
-            if key is None:
-                answers[row] = None
-                continue
-            hit, value = held(namespace, key)
-            if not hit:
-                return None
-            answers[row] = value
-            inputs.append(key)
-            values.append(value)
-        return answers
+            asked[family] = _Asked(engine, (self.account, family), [], {})
+        engine, namespace, inputs, found = asked[family]
+        return held_answers(function, rows, engine, namespace, inputs, found)

@@ -13,13 +13,14 @@ served the same way:
 2. it is small: one wave of calls, no ROW_COUNT()/FOUND_ROWS(), constant inputs known
    from the text, at most MAX_QUERIES key queries, none reading another call's answers;
 3. the client socket's callback sends its key queries, all at once;
-4. the backend socket's callback receives their results, whole in one read (QUICK_BYTES
-   at most: what the statement holds in the proxy is that read, so it is not counted
-   against ml_statement_memory, only admitted while the process is below ml_memory),
-   and the cache answers every input: the rewrite is written and its response relayed
-   as a plain statement's.
+4. the backend socket's callback receives their results, gathered over as many reads as
+   they take (the stream holds them: proxy.transport.stream.MORE) up to QUICK_BYTES
+   (plus the read that passes it: what the statement holds in the proxy, so it is not
+   counted against ml_statement_memory, only admitted while the process is below
+   ml_memory), and the cache answers every input: the rewrite is written and its
+   response relayed as a plain statement's.
 
-Whatever does not fit (a result in several reads, an error, an input not cached, an
+Whatever does not fit (results over QUICK_BYTES, an error, an input not cached, an
 answer too large for the statement) goes to the session's task as it is, which takes the
 statement from there (MLStatement.prepare_sent: the key queries' results are read from
 the backend, the rest as for any statement). The results are the same either way: the
@@ -29,6 +30,7 @@ same plan, the same cache, the same rewrite, the same counts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 from proxy.errors import ProxyError
 from proxy.ml.fastpath.memo import CachedAnswers
@@ -94,14 +96,15 @@ class QuickStatement:
             for site in self.queried
         )
 
-    def answer(self, data: bytes) -> QuickAnswer | None:
-        """The rewrite, from the key queries' results in ``data`` and the cache; None to
-        leave the statement to the task (nothing counted)."""
+    def answer(self, data: bytes) -> QuickAnswer | Partial | None:
+        """The rewrite, from the key queries' results in ``data`` and the cache; PARTIAL
+        while they are not all in; None to leave the statement to the task (nothing
+        counted)."""
         if len(data) > QUICK_BYTES:
             return None
         results = key_query_results(data, len(self.queried), self.statement.backend.shape)
-        if results is None:
-            return None
+        if results is None or results is PARTIAL:
+            return results
         inputs = CallInputs()
         statement = self.statement
         for site in self.wave:
@@ -129,25 +132,43 @@ class QuickStatement:
         return self.statement.cached_answers()
 
 
-def key_query_results(data: bytes, count: int, shape: ResultShape) -> list[list[Row]] | None:
+class Partial(Enum):
+    """Key queries' results not all in yet (the backend socket's callback waits for
+    the rest: proxy.transport.stream.MORE)."""
+
+    PARTIAL = "partial"
+
+
+PARTIAL = Partial.PARTIAL
+#: _packet's offset for a 16 MiB packet, which a key query of a small statement never sends.
+_TOO_LONG = -1
+
+
+def key_query_results(
+    data: bytes, count: int, shape: ResultShape
+) -> list[list[Row]] | Partial | None:
     """The rows of ``count`` text-protocol result sets (of the connection's negotiated
-    ``shape``) that are all of ``data``; None for anything else (an error, an OK, a
-    result cut short, bytes after them)."""
+    ``shape``) that are all of ``data``; PARTIAL when ``data`` is their start (a packet
+    not all there); None for anything else (an error, an OK, bytes after them)."""
     results = []
     pos, end = 0, len(data)
     for _ in range(count):
         payload, pos = _packet(data, pos)
-        if payload is None or payload[0] in (ERR_HEADER, OK_HEADER):
+        if payload is None:
+            return _unfinished(pos)
+        if payload[0] in (ERR_HEADER, OK_HEADER):
             return None
         columns, _ = read_lenenc_int(payload, 0)
         for _ in range(shape.head_size(payload) - 1):  # the definitions, then their EOF
             payload, pos = _packet(data, pos)
             if payload is None:
-                return None
+                return _unfinished(pos)
         rows: list[Row] = []
         while True:
             payload, pos = _packet(data, pos)
-            if payload is None or payload[0] == ERR_HEADER:
+            if payload is None:
+                return _unfinished(pos)
+            if payload[0] == ERR_HEADER:
                 return None
             if shape.is_end(payload):
                 break
@@ -156,13 +177,19 @@ def key_query_results(data: bytes, count: int, shape: ResultShape) -> list[list[
     return results if pos == end else None
 
 
+def _unfinished(pos: int) -> Partial | None:
+    return None if pos == _TOO_LONG else PARTIAL
+
+
 def _packet(data: bytes, pos: int) -> tuple[bytes | None, int]:
-    """The payload of the packet at ``pos`` and the offset after it; None when it is not
-    all there (or is a 16 MiB one, which a key query of a small statement never sends)."""
+    """The payload of the packet at ``pos`` and the offset after it; None and ``pos``
+    when it is not all there, None and _TOO_LONG for a 16 MiB one."""
     if pos + 4 > len(data):
         return None, pos
     length = data[pos] | data[pos + 1] << 8 | data[pos + 2] << 16
+    if length >= 0xFFFFFF:
+        return None, _TOO_LONG
     start, stop = pos + 4, pos + 4 + length
-    if stop > len(data) or length >= 0xFFFFFF:
+    if stop > len(data):
         return None, pos
     return data[start:stop], stop
