@@ -513,21 +513,26 @@ class MLStatement:
             for c in self.plan.calls
             if c.index in replacements
         }
+        read: dict[str, list[Row]] = {}  # (calls with one key query read it once)
         for site in sites:
             if site.key_query is not None:
-                inputs.by_site[site.index] = await self._site_inputs(site, answers_at)
+                query = render(site.key_query, answers_at)
+                rows = read.get(query)
+                if rows is None:
+                    rows = read[query] = await self._site_inputs(site, query, answers_at)
+                inputs.by_site[site.index] = rows
         return inputs
 
-    async def _site_inputs(self, site: CallSite, answers_at: Mapping[int, str]) -> list[Row]:
-        """The site's distinct inputs; a correlated subquery's own scope does not resolve
-        (1054 unknown column), and then the scopes around it are read too."""
-        assert site.key_query is not None
+    async def _site_inputs(
+        self, site: CallSite, query: str, answers_at: Mapping[int, str]
+    ) -> list[Row]:
+        """The site's distinct inputs (``query``: its key query, rendered); a correlated
+        subquery's own scope does not resolve (1054 unknown column), and then the scopes
+        around it are read too."""
         try:
             if site.index in self._sent:
                 return await read_rows(self.backend, self._charge_row)
-            return await fetch_rows(
-                self.backend, render(site.key_query, answers_at), self._charge_row
-            )
+            return await fetch_rows(self.backend, query, self._charge_row)
         except BackendRejected as exc:
             if exc.code != ER_BAD_FIELD or site.flat_key_query is None:
                 raise

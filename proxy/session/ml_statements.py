@@ -203,7 +203,7 @@ class MLStatements:
         shape's template does not: a bug of ours). Its key queries' results are read and
         dropped, and the statement served from the start."""
         self.session.log.warning("point statement not planned: served from the start")
-        for _ in point.queried:
+        for _ in point.texts:
             await read_response(self._backend)
         if not await self.statement(message, point.read.sql):
             await self.session.forward(message, Shape.RESULT)

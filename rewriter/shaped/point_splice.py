@@ -159,9 +159,8 @@ def _site(call: CallSite, pieces: Sequence[KeyQueryPiece], cut: Cutter) -> Point
             inputs.append(holes_of(merged(between)))
         else:
             inputs.append(function.input_sql(number, cut.key[start:end].strip()))
-    return PointSite(
-        call.index, function, holes_of(merged(key_query)), tuple(inputs), call.literal_inputs
-    )
+    key = holes_of(merged(key_query))
+    return PointSite(call.index, function, key, tuple(inputs), call.literal_inputs)
 
 
 def _ascii_site(site: PointSite) -> bool:

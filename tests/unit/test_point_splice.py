@@ -60,14 +60,16 @@ SESSIONS = [
     ("ujis", False),
 ]
 #: Point shapes ({s}: a string's bytes between single quotes, {n}: an integer's digits):
-#: one call, two calls of two families, an input holding a slot, an alias made of slots,
-#: a max_batch_size, a column named in UTF-8 (no single-byte session: not ASCII).
+#: one call, two calls with other inputs, an input holding a slot, an alias made of slots,
+#: a max_batch_size, a column named in UTF-8 (no single-byte session: not ASCII), two
+#: calls that share their key query.
 FORMS = [
     f"SELECT id, {S}(txt, 'en') FROM t WHERE id = {{n}}",
     f"SELECT {S}(txt, '{{s}}'), {C}(txt, 'en') AS c FROM t WHERE name = '{{s}}' LIMIT {{n}}",
     f"SELECT id, {S}(CONCAT(txt, '{{s}}'), lang) AS s FROM t WHERE id IN ({{n}}, {{n}})",
     f"SELECT {S}(txt, 'en', {{n}}) FROM t WHERE id > {{n}}",
     f"SELECT {S}(tëxt, 'en'), '{{s}}' FROM t WHERE id = {{n}}",
+    f"SELECT {S}(txt, 'en'), {C}(txt, 'en') AS c, '{{s}}' FROM t WHERE id = {{n}}",
 ]
 #: Shapes with a matcher but no point splice: a constant call (the constant splice's),
 #: a call reading another's answer (two waves), ROW_COUNT().
@@ -164,16 +166,16 @@ def test_a_point_statement_gives_what_the_quick_path_gives(
     point = PointStatement(read, runtime, backend, ACCOUNT)  # type: ignore[arg-type]
     quick = _oracle(runtime, backend, charset, utf8, sql)
     assert point.queries() == quick.queries()
-    rows_per_site = [
+    assert point.query_of == quick.query_of  # (calls sharing a key query: sent once)
+    rows_per_query = [
         data.draw(st.lists(st.tuples(TEXTS, LANGUAGES), min_size=0, max_size=4))
-        for _ in point.queried
+        for _ in quick.texts
     ]
     every = data.draw(st.booleans())
     runtime.engines["comprehend.sentiment"].cache.clear()
-    for site, rows in zip(quick.queried, rows_per_site, strict=True):
-        _cache(runtime, site, rows, every)
-    columns = [len(site.inputs) for site in point.queried]
-    reply = b"".join(_result(rows, n) for rows, n in zip(rows_per_site, columns, strict=True))
+    for site, at in zip(quick.queried, quick.query_of, strict=True):
+        _cache(runtime, site, rows_per_query[at], every)
+    reply = b"".join(_result(rows, 2) for rows in rows_per_query)  # (each call: 2 inputs)
     cut = data.draw(st.integers(0, len(reply) - 1))  # the results not all in yet
     assert point.answer(reply[:cut]) is PARTIAL
     assert quick.answer(reply[:cut]) is PARTIAL
@@ -235,3 +237,15 @@ def test_a_session_it_cannot_serve_gets_no_pattern() -> None:
     assert entry.point.pattern(client_charset("utf8mb4"), True) is not None
     assert entry.point.pattern(client_charset("latin1"), False) is None  # (not ASCII)
     assert entry.point.pattern(client_charset("ujis"), False) is None
+
+
+def test_calls_with_the_same_inputs_in_one_scope_send_one_key_query(runtime: MLRuntime) -> None:
+    form = f"SELECT {S}(txt, 'en'), {C}(txt, 'en') AS c FROM t WHERE id = {{}}"
+    charset = client_charset("utf8mb4")
+    planner = _planner(runtime, charset, True)
+    assert planner.read_now(form.format(1).encode(), ACCOUNT) is not None
+    read = planner.matched(form.format(2).encode())
+    assert isinstance(read, Pointed)
+    point = PointStatement(read, runtime, FakeBackend(charset), ACCOUNT)  # type: ignore[arg-type]
+    assert len(point.queried) == 2 and len(point.texts) == 1
+    assert point.query_of == [0, 0]

@@ -68,13 +68,18 @@ class PointStatement:
         self.runtime = runtime
         self.backend = backend
         self.account = account
-        #: The sites whose key queries go to the backend, in this order (all of them).
+        #: The sites, all with a key query; the key queries to send (each text once:
+        #: calls with the same inputs in one scope share one, as the quick path's do),
+        #: and per site the index of its own among them.
         self.queried = splice.sites
+        texts = [site.key_query.joined(self.groups) for site in splice.sites]
+        self.texts = list(dict.fromkeys(texts))
+        self.query_of = [self.texts.index(text) for text in texts]
 
     def queries(self) -> bytes:
         """The key queries, framed, to send at once."""
-        payload, groups = self.backend.query_payload, self.groups
-        return b"".join(frame(payload(site.key_query.joined(groups)), 0) for site in self.queried)
+        payload = self.backend.query_payload
+        return b"".join(frame(payload(text), 0) for text in self.texts)
 
     def answer(self, data: bytes) -> Rewrite | Partial | None:
         """The rewrite (not yet counted: Rewrite.count) from the key queries' results in
@@ -82,7 +87,7 @@ class PointStatement:
         statement to the task."""
         if len(data) > QUICK_BYTES:
             return None
-        results = key_query_results(data, len(self.queried), self.backend.shape)
+        results = key_query_results(data, len(self.texts), self.backend.shape)
         if results is None or results is PARTIAL:
             return results
         try:
@@ -95,8 +100,8 @@ class PointStatement:
         codec = backend.charset.codec
         asked: dict[str, _Asked] = {}
         lookups = []
-        for site, rows in zip(self.queried, results, strict=True):
-            answers = self._answers(site, rows, asked)
+        for site, at in zip(self.queried, self.query_of, strict=True):
+            answers = self._answers(site, results[at], asked)
             if answers is None:
                 return None
             inputs = site.input_texts(self.groups, codec)

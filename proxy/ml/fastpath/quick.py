@@ -66,8 +66,17 @@ class QuickStatement:
     def __init__(self, statement: MLStatement, wave: list[CallSite]) -> None:
         self.statement = statement
         self.wave = wave
-        #: The row-dependent sites, whose key queries go to the backend in this order.
+        #: The row-dependent sites, whose key queries go to the backend in this order
+        #: (each text once: calls with the same inputs in the same scope share it).
         self.queried = [site for site in wave if not site.constant]
+        self.texts: list[str] = []
+        #: Per queried site: the index of its key query among ``texts``.
+        self.query_of: list[int] = []
+        for site in self.queried:
+            text = site.key_query or ""
+            if text not in self.texts:
+                self.texts.append(text)
+            self.query_of.append(self.texts.index(text))
 
     @classmethod
     def of(cls, statement: MLStatement) -> QuickStatement | None:
@@ -92,8 +101,7 @@ class QuickStatement:
         """The key queries, framed, to send at once."""
         backend = self.statement.backend
         return b"".join(
-            frame(backend.query_payload(backend.encode(site.key_query or "")), 0)
-            for site in self.queried
+            frame(backend.query_payload(backend.encode(text)), 0) for text in self.texts
         )
 
     def answer(self, data: bytes) -> QuickAnswer | Partial | None:
@@ -102,7 +110,7 @@ class QuickStatement:
         counted)."""
         if len(data) > QUICK_BYTES:
             return None
-        results = key_query_results(data, len(self.queried), self.statement.backend.shape)
+        results = key_query_results(data, len(self.texts), self.statement.backend.shape)
         if results is None or results is PARTIAL:
             return results
         inputs = CallInputs()
@@ -110,8 +118,8 @@ class QuickStatement:
         for site in self.wave:
             if site.known_inputs is not None:
                 inputs.by_site[site.index] = [site.known_inputs]
-        for site, rows in zip(self.queried, results, strict=True):
-            inputs.by_site[site.index] = rows
+        for site, at in zip(self.queried, self.query_of, strict=True):
+            inputs.by_site[site.index] = results[at]
         found = statement.cached_replacements(self.wave, inputs)
         if found is None:
             return None
