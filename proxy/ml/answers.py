@@ -116,7 +116,32 @@ def literal(function: MLFunction, answer: object) -> str:
 
 def typed_literal(function: MLFunction, answer: object) -> str:
     """A constant answer with the function's result type and nullability, so that
-    CREATE TABLE ... AS SELECT makes the same column as a real function call would."""
+    CREATE TABLE ... AS SELECT makes the same column as a real function call would.
+    A built-in's label is written once per label (a label is one of a few: an
+    application's constant calls write the same ones over and over)."""
+    if (
+        not isinstance(answer, Sentiment)
+        or function.output != "label"
+        or function.definition is not None
+        or type(answer.label) is not str
+    ):
+        return _typed_literal(function, answer)
+    key = (function.name, answer.label)
+    written = _LABEL_LITERALS.get(key)
+    if written is None:
+        written = _typed_literal(function, answer)
+        if len(_LABEL_LITERALS) >= _LABEL_LITERALS_MAX:  # a model that invents labels
+            _LABEL_LITERALS.clear()
+        _LABEL_LITERALS[key] = written
+    return written
+
+
+#: typed_literal's labels, by built-in function name and label.
+_LABEL_LITERALS: dict[tuple[str, str], str] = {}
+_LABEL_LITERALS_MAX = 256
+
+
+def _typed_literal(function: MLFunction, answer: object) -> str:
     return f"CAST(NULLIF({literal(function, answer)}, NULL) AS {function.cast_type})"
 
 
