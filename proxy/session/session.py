@@ -20,6 +20,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from mysql_mimic.types import Commands
 
@@ -46,7 +47,7 @@ from proxy.ml.activity import RunningML
 from proxy.ml.fastpath.known_settings import KnownSettings
 from proxy.ml.fastpath.memo import Rewrite
 from proxy.ml.fastpath.point import PointStatement
-from proxy.ml.fastpath.quick import PARTIAL, QuickStatement
+from proxy.ml.fastpath.quick import PARTIAL, Partial, QuickAnswer, QuickStatement
 from proxy.ml.prepared import statement_id
 from proxy.ml.status_access import ProcessPrivilege
 from proxy.session.context import ProxyContext
@@ -69,6 +70,9 @@ from proxy.transport.stream import (
 from proxy.upstream.backend import BackendConnection
 from proxy.wire.query_attributes import query_text
 from proxy.wire.scanner import ResponseScanner, Shape
+
+#: What a callbacks' path answers with the key queries' results in.
+_Answer = TypeVar("_Answer", QuickAnswer, Rewrite)
 
 log = logging.getLogger(f"mlproxy.{__name__}")
 
@@ -352,15 +356,9 @@ class Session:
         replayed = planner.replayed(sql, data)
         if replayed is not None:  # the same rows as last time: the same rewrite
             return self._send_answered(replayed)
-        try:
-            rewrite = point.answer(data)
-        except Exception as exc:  # a bug of ours: the task's path reports it its way
-            self.log.warning("point ML path failed: %r", exc)
-            rewrite = None
-        if rewrite is PARTIAL:
-            if data:
-                return MORE  # the stream holds them, and offers them again with the rest
-            rewrite = None  # (the connection ended)
+        rewrite = self._answered_from(point.answer, data)
+        if rewrite is MORE:
+            return MORE
         if rewrite is None:
             self.client.interrupt()
             return False
@@ -369,6 +367,22 @@ class Session:
         if planner.worth_remembering(sql):  # (it came before: it may come again)
             planner.remember_replay(sql, None, data, rewrite.command, rewrite.answers)
         return True
+
+    def _answered_from(
+        self, answered: Callable[[bytes], _Answer | Partial | None], data: bytes
+    ) -> _Answer | Offer | None:
+        """``answered(data)`` (QuickStatement.answer, PointStatement.answer): MORE while
+        the key queries' results are not all in (the stream holds them, and offers them
+        again with the rest; None when the connection ended instead); None for a
+        failure of ours too (logged: the task's path reports it its way)."""
+        try:
+            answer = answered(data)
+        except Exception as exc:
+            self.log.warning("quick ML path failed: %r", exc)
+            return None
+        if answer is PARTIAL:
+            return MORE if data else None
+        return answer
 
     def _send_answered(self, rewrite: Rewrite) -> bool:
         """Send the rewrite of a statement whose key queries' results are in, its
@@ -390,15 +404,9 @@ class Session:
         replayed = self.ml.planner.replayed(sql, data) if quick.queried else None
         if replayed is not None:  # the same rows as last time: the same rewrite
             return self._send_answered(replayed)
-        try:
-            answer = quick.answer(data)
-        except Exception as exc:  # a bug of ours: the task's path reports it its way
-            self.log.warning("quick ML path failed: %r", exc)
-            answer = None
-        if answer is PARTIAL:
-            if data:
-                return MORE
-            answer = None
+        answer = self._answered_from(quick.answer, data)
+        if answer is MORE:
+            return MORE
         if answer is None or not self.detach(Message.of_packet(answer.command)):
             if quick.queried:
                 self.client.interrupt()
