@@ -29,7 +29,7 @@ from proxy.ml.answers import backend_input
 from proxy.ml.fastpath.known_settings import KnownSettings
 from proxy.ml.fastpath.planning import Pointed, SessionPlanner
 from proxy.ml.fastpath.point import PointStatement
-from proxy.ml.fastpath.quick import PARTIAL, QuickStatement
+from proxy.ml.fastpath.quick import MAX_READS, PARTIAL, QuickStatement
 from proxy.ml.path import MLRuntime, MLStatement, Requester
 from proxy.ml.registry import FunctionRegistry
 from proxy.ml.runtime import build_runtime
@@ -249,3 +249,22 @@ def test_calls_with_the_same_inputs_in_one_scope_send_one_key_query(runtime: MLR
     point = PointStatement(read, runtime, FakeBackend(charset), ACCOUNT)  # type: ignore[arg-type]
     assert len(point.queried) == 2 and len(point.texts) == 1
     assert point.query_of == [0, 0]
+
+
+def test_results_trickling_in_go_to_the_task_after_max_reads(runtime: MLRuntime) -> None:
+    """Each offer parses what came so far: the callback gathers over MAX_READS reads at
+    most, then leaves the statement to the task (None), on both paths."""
+    form = f"SELECT id, {S}(txt, 'en') FROM t WHERE id = {{}}"
+    charset = client_charset("utf8mb4")
+    planner = _planner(runtime, charset, True)
+    assert planner.read_now(form.format(1).encode(), ACCOUNT) is not None
+    sql = form.format(2).encode()
+    read = planner.matched(sql)
+    assert isinstance(read, Pointed)
+    backend = FakeBackend(charset)
+    point = PointStatement(read, runtime, backend, ACCOUNT)  # type: ignore[arg-type]
+    quick = _oracle(runtime, backend, charset, True, sql)
+    reply = _result([(b"I love it", b"en")], 2)
+    for form_ in (point, quick):
+        offers = [form_.answer(reply[: n + 1]) for n in range(MAX_READS)]
+        assert offers[:-1] == [PARTIAL] * (MAX_READS - 1) and offers[-1] is None

@@ -27,7 +27,7 @@ from proxy.errors import MLStatementError, ProxyError
 from proxy.ml.answers import inline_lookup
 from proxy.ml.fastpath.memo import CachedAnswers, Rewrite
 from proxy.ml.fastpath.planning import Pointed
-from proxy.ml.fastpath.quick import PARTIAL, QUICK_BYTES, Partial, key_query_results
+from proxy.ml.fastpath.quick import PARTIAL, Partial, gathered_results
 from proxy.ml.path import MLRuntime, engine_of, held_answers
 from proxy.upstream.backend import BackendConnection
 from proxy.upstream.internal import Row
@@ -72,6 +72,8 @@ class PointStatement:
         #: calls with the same inputs in one scope share one, as the quick path's do),
         #: and per site the index of its own among them.
         self.queried = splice.sites
+        #: How often the backend socket's callback offered results (gathered_results).
+        self.reads = 0
         texts = [site.key_query.joined(self.groups) for site in splice.sites]
         self.texts = list(dict.fromkeys(texts))
         self.query_of = [self.texts.index(text) for text in texts]
@@ -85,9 +87,8 @@ class PointStatement:
         """The rewrite (not yet counted: Rewrite.count) from the key queries' results in
         ``data`` and the cache; PARTIAL while they are not all in; None to leave the
         statement to the task."""
-        if len(data) > QUICK_BYTES:
-            return None
-        results = key_query_results(data, len(self.texts), self.backend.shape)
+        self.reads += 1
+        results = gathered_results(data, len(self.texts), self.backend.shape, self.reads)
         if results is None or results is PARTIAL:
             return results
         try:

@@ -13,14 +13,15 @@ served the same way:
 2. it is small: one wave of calls, no ROW_COUNT()/FOUND_ROWS(), constant inputs known
    from the text, at most MAX_QUERIES key queries, none reading another call's answers;
 3. the client socket's callback sends its key queries, all at once;
-4. the backend socket's callback receives their results, gathered over as many reads as
-   they take (the stream holds them: proxy.transport.stream.MORE) up to QUICK_BYTES
+4. the backend socket's callback receives their results, gathered over the reads they
+   take (the stream holds them: proxy.transport.stream.MORE; at most MAX_READS) up to
+   QUICK_BYTES
    (plus the read that passes it: what the statement holds in the proxy, so it is not
    counted against ml_statement_memory, only admitted while the process is below
    ml_memory), and the cache answers every input: the rewrite is written and its
    response relayed as a plain statement's.
 
-Whatever does not fit (results over QUICK_BYTES, an error, an input not cached, an
+Whatever does not fit (results over QUICK_BYTES or MAX_READS, an error, an input not cached, an
 answer too large for the statement) goes to the session's task as it is, which takes the
 statement from there (MLStatement.prepare_sent: the key queries' results are read from
 the backend, the rest as for any statement). The results are the same either way: the
@@ -45,6 +46,10 @@ from rewriter.plan import CallSite, dependencies
 MAX_QUERIES = 4
 #: The most bytes of key-query results the callback reads (more goes to the task).
 QUICK_BYTES = 1 << 16
+#: The most reads the callback gathers them over: each offer parses what came so far, so
+#: results trickling in small reads go to the task (which reads them once) before that
+#: parsing adds up.
+MAX_READS = 16
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,8 @@ class QuickStatement:
         #: The row-dependent sites, whose key queries go to the backend in this order
         #: (each text once: calls with the same inputs in the same scope share it).
         self.queried = [site for site in wave if not site.constant]
+        #: How often the backend socket's callback offered results (gathered_results).
+        self.reads = 0
         self.texts: list[str] = []
         #: Per queried site: the index of its key query among ``texts``.
         self.query_of: list[int] = []
@@ -108,9 +115,8 @@ class QuickStatement:
         """The rewrite, from the key queries' results in ``data`` and the cache; PARTIAL
         while they are not all in; None to leave the statement to the task (nothing
         counted)."""
-        if len(data) > QUICK_BYTES:
-            return None
-        results = key_query_results(data, len(self.texts), self.statement.backend.shape)
+        self.reads += 1
+        results = gathered_results(data, len(self.texts), self.statement.backend.shape, self.reads)
         if results is None or results is PARTIAL:
             return results
         inputs = CallInputs()
@@ -138,6 +144,17 @@ class QuickStatement:
     def cached(self) -> tuple[CachedAnswers, ...] | None:
         """After ``count``: what proxy.ml.fastpath.memo may keep of the statement."""
         return self.statement.cached_answers()
+
+
+def gathered_results(
+    data: bytes, count: int, shape: ResultShape, reads: int
+) -> list[list[Row]] | Partial | None:
+    """key_query_results of ``data``, the ``reads``-th offer of them: None past
+    QUICK_BYTES, or still PARTIAL at the MAX_READS-th offer."""
+    if len(data) > QUICK_BYTES:
+        return None
+    results = key_query_results(data, count, shape)
+    return None if results is PARTIAL and reads >= MAX_READS else results
 
 
 class Partial(Enum):
