@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ml_backends.base import ItemError
@@ -187,6 +187,14 @@ def held_answers(
         answers[row] = found[key] = value
         wanted.append(key)
     return answers
+
+
+def answers_held(asked: Iterable[Asked]) -> tuple[CachedAnswers, ...]:
+    """What each engine was asked, as the memo keeps it (proxy.ml.fastpath.memo)."""
+    return tuple(
+        CachedAnswers(engine, namespace, tuple(inputs), tuple(map(outcomes.__getitem__, inputs)))
+        for engine, namespace, inputs, outcomes in asked
+    )
 
 
 def engine_of(runtime: MLRuntime, function: MLFunction) -> InferenceEngine:
@@ -437,12 +445,7 @@ class MLStatement:
 
     def answers_used(self) -> tuple[CachedAnswers, ...]:
         """The answers each engine gave the statement (proxy.ml.fastpath.memo)."""
-        return tuple(
-            CachedAnswers(
-                engine, namespace, tuple(inputs), tuple(map(outcomes.__getitem__, inputs))
-            )
-            for engine, namespace, inputs, outcomes in self._answered
-        )
+        return answers_held(self._answered)
 
     async def prepare_explain(self) -> str:
         """The rewritten statement for EXPLAIN: empty lookup tables, no inference. An

@@ -128,12 +128,11 @@ class MLStatements:
             if not self._ctx.detector.may_call(sql):
                 return None
             read = planner.read_now(sql, self._account)
-        if isinstance(read, Pointed):
-            if self._ctx.ml.memory.has_room():
-                return PointStatement(read, self._ctx.ml, self._backend, self._account)
-            shaped = planner.unspliced(read)
-            read = None if shaped is None else planner.fill(shaped)
-        elif isinstance(read, Spliced):
+        if isinstance(read, Pointed):  # (no room: QuickStatement.of would refuse it too)
+            if not self._ctx.ml.memory.has_room():
+                return None
+            return PointStatement(read, self._ctx.ml, self._backend, self._account)
+        if isinstance(read, Spliced):
             ml, backend = self._ctx.ml, self._backend
             rewrite = spliced_rewrite(read.splice, read.found, ml, backend, self._account)
             if rewrite is not None:

@@ -62,7 +62,6 @@ class PointSite:
     """One row-dependent call: its key query, and its inputs' SQL as the inline lookup
     compares them."""
 
-    index: int
     function: MLFunction
     key_query: Holes
     #: Per input: its SQL text, or its bytes with holes when it holds a slot (decoded
@@ -160,13 +159,12 @@ def _site(call: CallSite, pieces: Sequence[KeyQueryPiece], cut: Cutter) -> Point
         else:
             inputs.append(function.input_sql(number, cut.key[start:end].strip()))
     key = holes_of(merged(key_query))
-    return PointSite(call.index, function, key, tuple(inputs), call.literal_inputs)
+    return PointSite(function, key, tuple(inputs), call.literal_inputs)
 
 
 def _ascii_site(site: PointSite) -> bool:
     """Whether a site's own texts are ASCII (a single-byte session writes them alike)."""
-    own = [text for text in site.inputs if isinstance(text, str)]
-    parts = [part for text in site.inputs if isinstance(text, Holes) for part in text.fixed]
-    return all(part.isascii() for part in (*site.key_query.fixed, *parts)) and all(
-        text.isascii() for text in own
-    )
+    texts = list(site.key_query.fixed)
+    for text in site.inputs:
+        texts += [text.encode("utf-8", "surrogateescape")] if isinstance(text, str) else text.fixed
+    return all(text.isascii() for text in texts)

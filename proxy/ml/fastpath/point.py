@@ -18,17 +18,16 @@ does for a quick statement (proxy.session.ml_statements.MLStatements.finish_quic
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from typing import NamedTuple
 
-from ml_backends.engine import InferenceEngine
 from ml_backends.slices import CHECK_EVERY
 from proxy.errors import MLStatementError, ProxyError
 from proxy.ml.answers import inline_lookup
-from proxy.ml.fastpath.memo import CachedAnswers, Rewrite
+from proxy.ml.fastpath.memo import Rewrite
 from proxy.ml.fastpath.planning import Pointed
-from proxy.ml.fastpath.quick import PARTIAL, Partial, gathered_results
-from proxy.ml.path import MLRuntime, engine_of, held_answers
+from proxy.ml.fastpath.quick import PARTIAL, Partial, distinct, gathered_results
+from proxy.ml.path import Asked, MLRuntime, answers_held, engine_of, held_answers
 from proxy.upstream.backend import BackendConnection
 from proxy.upstream.internal import Row
 from proxy.wire.packets import frame
@@ -43,16 +42,6 @@ class _Lookup(NamedTuple):
     function: MLFunction
     inputs: Sequence[str]
     literal_inputs: Sequence[bool]
-
-
-class _Asked(NamedTuple):
-    """One family's answers the statement takes from the cache: the inputs in the order
-    asked, and each input's answer."""
-
-    engine: InferenceEngine
-    namespace: Hashable
-    inputs: list[Hashable]
-    found: dict[Hashable, object]
 
 
 class PointStatement:
@@ -75,8 +64,7 @@ class PointStatement:
         #: How often the backend socket's callback offered results (gathered_results).
         self.reads = 0
         texts = [site.key_query.joined(self.groups) for site in splice.sites]
-        self.texts = list(dict.fromkeys(texts))
-        self.query_of = [self.texts.index(text) for text in texts]
+        self.texts, self.query_of = distinct(texts)
 
     def queries(self) -> bytes:
         """The key queries, framed, to send at once."""
@@ -99,7 +87,7 @@ class PointStatement:
     def _rewrite(self, results: list[list[Row]]) -> Rewrite | None:
         backend = self.backend
         codec = backend.charset.codec
-        asked: dict[str, _Asked] = {}
+        asked: dict[str, Asked] = {}
         lookups = []
         for site, at in zip(self.queried, self.query_of, strict=True):
             answers = self._answers(site, results[at], asked)
@@ -111,14 +99,10 @@ class PointStatement:
                 return None
             lookups.append(backend.encode(lookup))
         rewritten = self.splice.rewriting.write(self.groups, lookups, codec)
-        held = tuple(
-            CachedAnswers(a.engine, a.namespace, tuple(a.inputs), tuple(map(a.found.get, a.inputs)))
-            for a in asked.values()
-        )
-        return Rewrite(frame(backend.query_payload(rewritten), 0), held)
+        return Rewrite(frame(backend.query_payload(rewritten), 0), answers_held(asked.values()))
 
     def _answers(
-        self, site: PointSite, rows: list[Row], asked: dict[str, _Asked]
+        self, site: PointSite, rows: list[Row], asked: dict[str, Asked]
     ) -> dict[Row, object] | None:
         """Each row's cached answer (MLStatement.cached_replacements); None when one is
         not cached."""
@@ -128,6 +112,6 @@ class PointStatement:
         family = function.family
         if family not in asked:
             engine = engine_of(self.runtime, function)
-            asked[family] = _Asked(engine, (self.account, family), [], {})
+            asked[family] = (engine, (self.account, family), [], {})
         engine, namespace, inputs, found = asked[family]
         return held_answers(function, rows, engine, namespace, inputs, found)

@@ -15,14 +15,14 @@ served the same way:
 3. the client socket's callback sends its key queries, all at once;
 4. the backend socket's callback receives their results, gathered over the reads they
    take (the stream holds them: proxy.transport.stream.MORE; at most MAX_READS) up to
-   QUICK_BYTES
-   (plus the read that passes it: what the statement holds in the proxy, so it is not
-   counted against ml_statement_memory, only admitted while the process is below
-   ml_memory), and the cache answers every input: the rewrite is written and its
+   QUICK_BYTES (plus the read that passes it: what the statement holds in the proxy, so
+   it is not counted against ml_statement_memory, only admitted while the process is
+   below ml_memory), and the cache answers every input: the rewrite is written and its
    response relayed as a plain statement's.
 
-Whatever does not fit (results over QUICK_BYTES or MAX_READS, an error, an input not cached, an
-answer too large for the statement) goes to the session's task as it is, which takes the
+Whatever does not fit (results over QUICK_BYTES or MAX_READS, an error, an input not
+cached, an answer too large for the statement) goes to the session's task as it is, which
+takes the
 statement from there (MLStatement.prepare_sent: the key queries' results are read from
 the backend, the rest as for any statement). The results are the same either way: the
 same plan, the same cache, the same rewrite, the same counts.
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import TypeVar
 
 from proxy.errors import ProxyError
 from proxy.ml.fastpath.memo import CachedAnswers
@@ -46,6 +47,7 @@ from rewriter.plan import CallSite, dependencies
 MAX_QUERIES = 4
 #: The most bytes of key-query results the callback reads (more goes to the task).
 QUICK_BYTES = 1 << 16
+T = TypeVar("T", str, bytes)
 #: The most reads the callback gathers them over: each offer parses what came so far, so
 #: results trickling in small reads go to the task (which reads them once) before that
 #: parsing adds up.
@@ -76,14 +78,8 @@ class QuickStatement:
         self.queried = [site for site in wave if not site.constant]
         #: How often the backend socket's callback offered results (gathered_results).
         self.reads = 0
-        self.texts: list[str] = []
-        #: Per queried site: the index of its key query among ``texts``.
-        self.query_of: list[int] = []
-        for site in self.queried:
-            text = site.key_query or ""
-            if text not in self.texts:
-                self.texts.append(text)
-            self.query_of.append(self.texts.index(text))
+        #: The key queries to send, and per queried site the index of its own among them.
+        self.texts, self.query_of = distinct([site.key_query or "" for site in self.queried])
 
     @classmethod
     def of(cls, statement: MLStatement) -> QuickStatement | None:
@@ -146,6 +142,23 @@ class QuickStatement:
         return self.statement.cached_answers()
 
 
+class Partial(Enum):
+    """Key queries' results not all in yet (the backend socket's callback waits for
+    the rest: proxy.transport.stream.MORE)."""
+
+    PARTIAL = "partial"
+
+
+PARTIAL = Partial.PARTIAL
+
+
+def distinct(texts: list[T]) -> tuple[list[T], list[int]]:
+    """Each key query's text once, in order, and per call the index of its own: calls
+    with the same inputs in one scope share one run (as MLStatement.collect does)."""
+    unique = list(dict.fromkeys(texts))
+    return unique, [unique.index(text) for text in texts]
+
+
 def gathered_results(
     data: bytes, count: int, shape: ResultShape, reads: int
 ) -> list[list[Row]] | Partial | None:
@@ -157,14 +170,6 @@ def gathered_results(
     return None if results is PARTIAL and reads >= MAX_READS else results
 
 
-class Partial(Enum):
-    """Key queries' results not all in yet (the backend socket's callback waits for
-    the rest: proxy.transport.stream.MORE)."""
-
-    PARTIAL = "partial"
-
-
-PARTIAL = Partial.PARTIAL
 #: _packet's offset for a 16 MiB packet, which a key query of a small statement never sends.
 _TOO_LONG = -1
 
