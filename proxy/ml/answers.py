@@ -12,7 +12,7 @@ does), so its keys keep NULL apart from every value and its lookups match NULL-s
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Protocol
 
 from ml_backends.sentiment import Sentiment, SentimentInput, normalize_language
@@ -65,7 +65,7 @@ def _sentiment_input(function: MLFunction, row: Row) -> SentimentInput | None:
     text, language = row[0], row[1]
     if text is None or language is None or not text:
         return None
-    code = normalize_language(language.decode("utf-8", "replace"))
+    code = _language_code(language)
     if code is None:
         raise MLStatementError(
             f"Incorrect arguments to {function.name}: unsupported language "
@@ -73,6 +73,24 @@ def _sentiment_input(function: MLFunction, row: Row) -> SentimentInput | None:
             ErrorCode.WRONG_ARGUMENTS,
         )
     return SentimentInput(text.decode("utf-8", "replace"), code)
+
+
+def _language_code(language: bytes) -> str | None:
+    """normalize_language of a key row's language bytes, kept per spelling: an
+    application writes its one or few languages the same way in every statement."""
+    code = _LANGUAGE_CODES.get(language, _UNSEEN)
+    if code is _UNSEEN:
+        code = normalize_language(language.decode("utf-8", "replace"))
+        if len(_LANGUAGE_CODES) >= _LANGUAGE_CODES_MAX:  # a client that invents spellings
+            _LANGUAGE_CODES.clear()
+        _LANGUAGE_CODES[language] = code
+    return code  # type: ignore[return-value]
+
+
+#: _language_code's spellings (a language's bytes as a statement gives them).
+_LANGUAGE_CODES: dict[bytes, str | None] = {}
+_LANGUAGE_CODES_MAX = 256
+_UNSEEN = object()
 
 
 # --- answers to SQL -------------------------------------------------------------------
@@ -119,25 +137,56 @@ def typed_literal(function: MLFunction, answer: object) -> str:
     CREATE TABLE ... AS SELECT makes the same column as a real function call would.
     A built-in's label is written once per label (a label is one of a few: an
     application's constant calls write the same ones over and over)."""
+    key = _label_key(function, answer)
+    if key is None:
+        return _typed_literal(function, answer)
+    return _label_literal(key, function, answer)[0]
+
+
+def encoded_typed_literal(
+    function: MLFunction, answer: object, encode: Callable[[str], bytes]
+) -> bytes:
+    """``encode(typed_literal(function, answer))``, for ``encode`` a session's
+    ClientCharset.encode: a built-in's label's bytes are written once too (its literal
+    is ASCII, which every client character set writes as ASCII)."""
+    key = _label_key(function, answer)
+    if key is not None:
+        written = _LABEL_LITERALS.get(key)
+        if written is None:
+            written = _label_literal(key, function, answer)
+        if written[1] is not None:
+            return written[1]
+    return encode(typed_literal(function, answer))
+
+
+def _label_key(function: MLFunction, answer: object) -> tuple[str, str] | None:
+    """What a built-in's label literal is kept under; None for any other answer."""
     if (
         not isinstance(answer, Sentiment)
         or function.output != "label"
         or function.definition is not None
         or type(answer.label) is not str
     ):
-        return _typed_literal(function, answer)
-    key = (function.name, answer.label)
+        return None
+    return (function.name, answer.label)
+
+
+def _label_literal(
+    key: tuple[str, str], function: MLFunction, answer: object
+) -> tuple[str, bytes | None]:
+    """A label's literal, and its bytes when it is ASCII (a hex literal is)."""
     written = _LABEL_LITERALS.get(key)
     if written is None:
-        written = _typed_literal(function, answer)
+        text = _typed_literal(function, answer)
+        written = (text, text.encode("ascii") if text.isascii() else None)
         if len(_LABEL_LITERALS) >= _LABEL_LITERALS_MAX:  # a model that invents labels
             _LABEL_LITERALS.clear()
         _LABEL_LITERALS[key] = written
     return written
 
 
-#: typed_literal's labels, by built-in function name and label.
-_LABEL_LITERALS: dict[tuple[str, str], str] = {}
+#: typed_literal's labels (as text and as ASCII bytes), by built-in function name and label.
+_LABEL_LITERALS: dict[tuple[str, str], tuple[str, bytes | None]] = {}
 _LABEL_LITERALS_MAX = 256
 
 

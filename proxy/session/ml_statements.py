@@ -94,9 +94,9 @@ class MLStatements:
         if (
             rewrite is not None
         ):  # it came before, and its answers are cached (proxy.ml.fastpath.memo)
-            rewrite.count(self.session.ml_counters)
+            calls = rewrite.count(self.session.ml_counters)
             await self._send_final(rewrite.command)
-            self.log_cached_summary(rewrite.calls)
+            self.log_cached_summary(calls)
             return True
         if _may_be_ddl_or_setting(sql) and await self._ddl_or_setting(sql):
             return True

@@ -309,8 +309,7 @@ class Session:
         if isinstance(form, Rewrite):
             if not self.detach(Message.of_packet(form.command)):
                 return False
-            form.count(self.ml_counters)
-            self._served_in_callback(form.calls)
+            self._served_in_callback(form.count(self.ml_counters))
             return True
         quick = form
         if quick is None:
@@ -391,9 +390,9 @@ class Session:
         if not self.detach(Message.of_packet(rewrite.command)):
             self.client.interrupt()
             return False
-        rewrite.count(self.ml_counters)
+        calls = rewrite.count(self.ml_counters)
         self._detached_handler, self._quick = Session._take_over, None
-        self._served_in_callback(rewrite.calls, counted=True)
+        self._served_in_callback(calls, counted=True)
         return True
 
     def _quick_answered(self, quick: QuickStatement, sql: bytes, data: bytes) -> bool | Offer:

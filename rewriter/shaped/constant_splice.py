@@ -70,6 +70,19 @@ class SpliceSite:
     function: MLFunction
     inputs: tuple[tuple[int, bool], ...]
 
+    def row(self, groups: Sequence[bytes]) -> KnownRow | None:
+        """The call's key row from the match's groups (ConstantRecipe.rows); None when a
+        string is not UTF-8."""
+        row = []
+        for group, integer in self.inputs:
+            value = groups[group]
+            if integer:
+                value = value.lstrip(b"0") or b"0"
+            elif not value.isascii() and not _utf8(value):
+                return None
+            row.append(value)
+        return tuple(row)
+
 
 @dataclass(frozen=True)
 class ConstantSplice:
@@ -99,15 +112,10 @@ class ConstantSplice:
         groups = found.groups()
         rows = []
         for site in self.sites:
-            row = []
-            for group, integer in site.inputs:
-                value = groups[group]
-                if integer:
-                    value = value.lstrip(b"0") or b"0"
-                elif not value.isascii() and not _utf8(value):
-                    return None
-                row.append(value)
-            rows.append(tuple(row))
+            row = site.row(groups)
+            if row is None:
+                return None
+            rows.append(row)
         return rows
 
     def write(self, found: re.Match[bytes], answers: Sequence[bytes], codec: str) -> bytes:

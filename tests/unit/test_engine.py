@@ -116,6 +116,30 @@ def test_cache_entries_expire_and_the_cache_is_bounded() -> None:
     assert len(cache) == 1
 
 
+def test_held_is_get_of_the_namespaced_key_expiry_and_recency_included() -> None:
+    """ResultCache.held writes ``get`` out for the callbacks: the same answers, an
+    expired entry dropped, a hit made the most recently used."""
+    now = [0.0]
+    cache = ResultCache(max_entries=2, ttl_seconds=10, clock=lambda: now[0])
+    cache.put(("ns", "a"), 1)
+    cache.put(("ns", "b"), 2)
+    assert cache.held("ns", "a") == (True, 1)
+    assert cache.held("other", "a") == (False, None)
+    now[0] = 5
+    cache.put(("ns", "c"), 3)  # b, not a, was the least recently used
+    assert cache.held("ns", "b") == (False, None)
+    assert cache.held("ns", "a") == (True, 1)
+    now[0] = 10
+    assert cache.held("ns", "a") == (True, 1)  # ten seconds old: not older than the ttl
+    now[0] = 11
+    assert cache.held("ns", "a") == (False, None)  # put at 0: expired, and dropped
+    assert len(cache) == 1
+    assert cache.held("ns", "c") == (True, 3)  # put at 5
+    now[0] = 15.5
+    assert cache.held("ns", "c") == (False, None)
+    assert len(cache) == 0 and cache.bytes == 0
+
+
 def test_a_disabled_cache_stores_nothing() -> None:
     cache = ResultCache(max_entries=0)
     cache.put("a", 1)

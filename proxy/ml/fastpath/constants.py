@@ -19,11 +19,10 @@ general path, which reports what needs reporting.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
-from typing import TypeVar
+from collections.abc import Sequence
 
 from proxy.errors import MLStatementError, ProxyError
-from proxy.ml.answers import backend_input, typed_literal
+from proxy.ml.answers import backend_input, encoded_typed_literal, typed_literal
 from proxy.ml.fastpath.memo import CachedAnswers, Rewrite
 from proxy.ml.path import MLRuntime, engine_of
 from proxy.upstream.backend import BackendConnection
@@ -33,8 +32,6 @@ from rewriter.lexer import UnreadableStatement
 from rewriter.shaped.constant_calls import ConstantRecipe, KnownRow
 from rewriter.shaped.constant_splice import ConstantSplice
 from rewriter.shaped.shapes import Shape
-
-T = TypeVar("T")
 
 
 def constant_rewrite(
@@ -52,10 +49,11 @@ def constant_rewrite(
         return None
     functions = [site.function for site in recipe.sites]
     try:
-        cached = _cached_answers(functions, rows, runtime, account, str)
+        cached = _cached_answers(functions, rows, runtime, account)
         if cached is None:
             return None
-        answers, held = cached
+        values, held = cached
+        answers = [typed_literal(f, v) for f, v in zip(functions, values, strict=True)]
         rewritten = recipe.rewrite(shape, answers)
         command = frame(backend.query_payload(backend.encode(rewritten)), 0)
     except (MLStatementError, UnreadableStatement, ProxyError):
@@ -71,20 +69,36 @@ def spliced_rewrite(
     account: bytes,
 ) -> Rewrite | None:
     """``constant_rewrite`` of the statement ``found`` by its shape's splice
-    (rewriter.shaped.constant_splice): the same rewrite, made on its bytes."""
-    rows = splice.rows(found)
-    if rows is None:
+    (rewriter.shaped.constant_splice): the same rewrite, made on its bytes. (What
+    ``_cached_answers`` does, in one loop with the rows and the literals: this is the
+    path of every constant call an application sends with new literals.)"""
+    if not runtime.memory.has_room():
         return None
+    groups = found.groups()
+    answers: list[bytes] = []
+    held: list[CachedAnswers] = []
+    encode = backend.encode
     try:
-        cached = _cached_answers(splice.functions, rows, runtime, account, backend.encode)
-        if cached is None:
-            return None
-        answers, held = cached
+        for site in splice.sites:
+            row = site.row(groups)
+            if row is None:
+                return None
+            function = site.function
+            engine = engine_of(runtime, function)  # (first: no engine is the general path's error)
+            key = backend_input(function, row)
+            value: object = None  # NULL or empty text: answered NULL, not asked
+            if key is not None:
+                namespace = (account, function.family)
+                hit, value = engine.cache.held(namespace, key)
+                if not hit:
+                    return None
+                held.append(CachedAnswers(engine, namespace, (key,), (value,)))
+            answers.append(encoded_typed_literal(function, value, encode))
         rewritten = splice.write(found, answers, backend.charset.codec)
         command = frame(backend.query_payload(rewritten), 0)
     except (MLStatementError, UnreadableStatement, ProxyError):
         return None  # the general path reports it
-    return Rewrite(command, held)
+    return Rewrite(command, tuple(held))
 
 
 def _cached_answers(
@@ -92,14 +106,13 @@ def _cached_answers(
     rows: Sequence[KnownRow],
     runtime: MLRuntime,
     account: bytes,
-    written: Callable[[str], T],
-) -> tuple[list[T], tuple[CachedAnswers, ...]] | None:
-    """Each call's answer as SQL text (``written``: as text, or encoded), and the answers
-    held (one CachedAnswers per call asked); None when the cache does not answer every
-    call or the process has no ML memory to spare."""
+) -> tuple[list[object], tuple[CachedAnswers, ...]] | None:
+    """Each call's cached answer (None: NULL, not asked), and the answers held (one
+    CachedAnswers per call asked); None when the cache does not answer every call or
+    the process has no ML memory to spare."""
     if not runtime.memory.has_room():
         return None
-    answers: list[T] = []
+    values: list[object] = []
     held: list[CachedAnswers] = []
     for function, row in zip(functions, rows, strict=True):
         engine = engine_of(runtime, function)  # (first: no engine is the general path's error)
@@ -111,5 +124,5 @@ def _cached_answers(
             if not hit:
                 return None
             held.append(CachedAnswers(engine, namespace, (key,), (value,)))
-        answers.append(written(typed_literal(function, value)))
-    return answers, tuple(held)
+        values.append(value)
+    return values, tuple(held)

@@ -58,10 +58,10 @@ class CachedAnswers(NamedTuple):
     values: tuple[object, ...]
 
 
-@dataclass(frozen=True)
-class Rewrite:
+class Rewrite(NamedTuple):
     """A statement's rewrite from the memo: the framed COM_QUERY to send, and the cached
-    answers it holds, to count once it is sent."""
+    answers it holds, to count once it is sent. (A tuple: the callbacks' path makes one
+    per statement.)"""
 
     command: bytes
     answers: tuple[CachedAnswers, ...]
@@ -71,12 +71,16 @@ class Rewrite:
         """The ML calls the statement makes (each answered from the cache)."""
         return sum(len(answers.inputs) for answers in self.answers)
 
-    def count(self, counters: MLCounters) -> None:
+    def count(self, counters: MLCounters) -> int:
         """Count each call as the engine counts a cache hit (a session's ``counters`` and
-        the process's)."""
+        the process's); the calls counted."""
+        calls = 0
         for answers in self.answers:
-            answers.engine.counters.add_cached(len(answers.inputs))
-            counters.add_cached(len(answers.inputs))
+            asked = len(answers.inputs)
+            answers.engine.counters.add_cached(asked)
+            counters.add_cached(asked)
+            calls += asked
+        return calls
 
 
 @dataclass(frozen=True)
