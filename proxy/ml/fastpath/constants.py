@@ -69,9 +69,9 @@ def spliced_rewrite(
     account: bytes,
 ) -> Rewrite | None:
     """``constant_rewrite`` of the statement ``found`` by its shape's splice
-    (rewriter.shaped.constant_splice): the same rewrite, made on its bytes. (What
-    ``_cached_answers`` does, in one loop with the rows and the literals: this is the
-    path of every constant call an application sends with new literals.)"""
+    (rewriter.shaped.constant_splice): the same rewrite, made on its bytes. (The rows,
+    answers and literals in one loop: this is the path of every constant call an
+    application sends with new literals.)"""
     if not runtime.memory.has_room():
         return None
     groups = found.groups()
@@ -83,17 +83,10 @@ def spliced_rewrite(
             row = site.row(groups)
             if row is None:
                 return None
-            function = site.function
-            engine = engine_of(runtime, function)  # (first: no engine is the general path's error)
-            key = backend_input(function, row)
-            value: object = None  # NULL or empty text: answered NULL, not asked
-            if key is not None:
-                namespace = (account, function.family)
-                hit, value = engine.cache.held(namespace, key)
-                if not hit:
-                    return None
-                held.append(CachedAnswers(engine, namespace, (key,), (value,)))
-            answers.append(encoded_typed_literal(function, value, encode))
+            hit, value = _cached_answer(site.function, row, runtime, account, held)
+            if not hit:
+                return None
+            answers.append(encoded_typed_literal(site.function, value, encode))
         rewritten = splice.write(found, answers, backend.charset.codec)
         command = frame(backend.query_payload(rewritten), 0)
     except (MLStatementError, UnreadableStatement, ProxyError):
@@ -115,14 +108,29 @@ def _cached_answers(
     values: list[object] = []
     held: list[CachedAnswers] = []
     for function, row in zip(functions, rows, strict=True):
-        engine = engine_of(runtime, function)  # (first: no engine is the general path's error)
-        key = backend_input(function, row)
-        value: object = None  # NULL or empty text: answered NULL, not asked
-        if key is not None:
-            namespace = (account, function.family)
-            hit, value = engine.cache.held(namespace, key)
-            if not hit:
-                return None
-            held.append(CachedAnswers(engine, namespace, (key,), (value,)))
+        hit, value = _cached_answer(function, row, runtime, account, held)
+        if not hit:
+            return None
         values.append(value)
     return values, tuple(held)
+
+
+def _cached_answer(
+    function: MLFunction,
+    row: KnownRow,
+    runtime: MLRuntime,
+    account: bytes,
+    held: list[CachedAnswers],
+) -> tuple[bool, object]:
+    """Whether the cache answers one call, and its answer (None for NULL or empty text:
+    answered NULL, not asked); an answer it holds is added to ``held``. Raises the
+    general path's MLStatementError when the call has no engine."""
+    engine = engine_of(runtime, function)  # (first: no engine is the general path's error)
+    key = backend_input(function, row)
+    if key is None:
+        return True, None
+    namespace = (account, function.family)
+    hit, value = engine.cache.held(namespace, key)
+    if hit:
+        held.append(CachedAnswers(engine, namespace, (key,), (value,)))
+    return hit, value
