@@ -78,19 +78,19 @@ def _sentiment_input(function: MLFunction, row: Row) -> SentimentInput | None:
 def _language_code(language: bytes) -> str | None:
     """normalize_language of a key row's language bytes, kept per spelling: an
     application writes its one or few languages the same way in every statement."""
-    code = _LANGUAGE_CODES.get(language, _UNSEEN)
-    if code is _UNSEEN:
+    try:
+        return _LANGUAGE_CODES[language]
+    except KeyError:
         code = normalize_language(language.decode("utf-8", "replace"))
-        if len(_LANGUAGE_CODES) >= _LANGUAGE_CODES_MAX:  # a client that invents spellings
-            _LANGUAGE_CODES.clear()
-        _LANGUAGE_CODES[language] = code
-    return code  # type: ignore[return-value]
+    if len(_LANGUAGE_CODES) >= _LANGUAGE_CODES_MAX:  # a client that invents spellings
+        _LANGUAGE_CODES.clear()
+    _LANGUAGE_CODES[language] = code
+    return code
 
 
 #: _language_code's spellings (a language's bytes as a statement gives them).
 _LANGUAGE_CODES: dict[bytes, str | None] = {}
 _LANGUAGE_CODES_MAX = 256
-_UNSEEN = object()
 
 
 # --- answers to SQL -------------------------------------------------------------------
@@ -150,13 +150,10 @@ def encoded_typed_literal(
     ClientCharset.encode: a built-in's label's bytes are written once too (its literal
     is ASCII, which every client character set writes as ASCII)."""
     key = _label_key(function, answer)
-    if key is not None:
-        written = _LABEL_LITERALS.get(key)
-        if written is None:
-            written = _label_literal(key, function, answer)
-        if written[1] is not None:
-            return written[1]
-    return encode(typed_literal(function, answer))
+    if key is None:
+        return encode(_typed_literal(function, answer))
+    text, ascii_bytes = _label_literal(key, function, answer)
+    return encode(text) if ascii_bytes is None else ascii_bytes
 
 
 def _label_key(function: MLFunction, answer: object) -> tuple[str, str] | None:

@@ -98,9 +98,7 @@ class Rewriting:
         """The statement whose slots' bytes are ``groups`` with each call replaced by its
         answer's SQL text (``answers``, in the sites' order, as bytes); ``codec``: the
         session's (ClientCharset.codec)."""
-        out = list(self.text.fixed)  # (Holes.filled, written out: once per statement)
-        for at, group in self.text.groups:
-            out[at] = groups[group]
+        out = self.text.filled(groups)
         for at, site in self.answers:
             out[at] = answers[site]
         for at, alias in self.aliases:
