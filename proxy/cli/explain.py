@@ -59,7 +59,9 @@ async def explain(config: Config, sql: str) -> str:
     finally:
         await backend.close()
     forms = {
-        s.index: lookup_sql(s) if s.index in later else _form(s, inputs.by_site[s.index])
+        s.index: lookup_sql(s)
+        if s.index in later
+        else _form(s, inputs.by_site[s.index], settings.mariadb)
         for s in plan.calls
     }
     lines = ["Rewritten statement:", "  " + plan.rewrite(forms), "", "Call sites:"]
@@ -99,7 +101,7 @@ def _reading_other_calls(plan: MLPlan) -> set[int]:
     return {site.index for wave in waves[1:] for site in wave}
 
 
-def _form(site: CallSite, rows: list[Row]) -> str:
+def _form(site: CallSite, rows: list[Row], mariadb: bool) -> str:
     """What replaces the call in the run, as proxy.ml.path's _materialize decides it,
     with each answer that the model would be asked for unknown."""
     answers: dict[Row, object] = {
@@ -107,7 +109,7 @@ def _form(site: CallSite, rows: list[Row]) -> str:
     }
     if site.constant:
         (row,) = rows
-        return typed_literal(site.function, answers[row])
+        return typed_literal(site.function, answers[row], mariadb=mariadb)
     inline = inline_lookup(site, answers)
     return lookup_sql(site) if inline is None else inline
 

@@ -399,6 +399,7 @@ class MLStatement:
         (``count_cached``); None when the cache does not answer them all."""
         replacements: dict[int, str] = {}
         asked: dict[str, Asked] = {}
+        mariadb = self._settings.mariadb
         for site in wave:
             rows = inputs.by_site[site.index]
             if len(rows) > CHECK_EVERY:
@@ -414,7 +415,7 @@ class MLStatement:
                 return None
             if site.constant:
                 (row,) = rows
-                replacements[site.index] = typed_literal(function, answers[row])
+                replacements[site.index] = typed_literal(function, answers[row], mariadb=mariadb)
                 continue
             inline = inline_lookup(site, answers)
             if inline is None:
@@ -780,7 +781,9 @@ class MLStatement:
             site_answers = answers[site.index]
             if site.constant:
                 (row,) = inputs.by_site[site.index]
-                replacements[site.index] = typed_literal(site.function, site_answers[row])
+                replacements[site.index] = typed_literal(
+                    site.function, site_answers[row], mariadb=self._settings.mariadb
+                )
                 continue
             inline = None if site.index in tables else inline_lookup(site, site_answers)
             if inline is None:

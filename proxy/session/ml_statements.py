@@ -134,7 +134,8 @@ class MLStatements:
             return PointStatement(read, self._ctx.ml, self._backend, self._account)
         if isinstance(read, Spliced):
             ml, backend = self._ctx.ml, self._backend
-            rewrite = spliced_rewrite(read.splice, read.found, ml, backend, self._account)
+            mariadb = read.settings.mariadb
+            rewrite = spliced_rewrite(read.splice, read.found, mariadb, ml, backend, self._account)
             if rewrite is not None:
                 planner.remember_spliced(read, rewrite)
                 return rewrite
@@ -156,9 +157,10 @@ class MLStatements:
         entry = read.entry
         if not isinstance(entry, Template) or entry.constant is None or read.shape is None:
             return None
-        utf8 = read.settings.utf8_session
         ml, backend = self._ctx.ml, self._backend
-        return constant_rewrite(entry.constant, read.shape, utf8, ml, backend, self._account)
+        return constant_rewrite(
+            entry.constant, read.shape, read.settings, ml, backend, self._account
+        )
 
     async def finish_quick(self, message: Message, quick: QuickStatement | PointStatement) -> None:
         """A quick statement the task takes over, its key queries sent: from here on as

@@ -25,6 +25,7 @@ from proxy.errors import MLStatementError, ProxyError
 from proxy.ml.answers import backend_input, encoded_typed_literal, typed_literal
 from proxy.ml.fastpath.memo import CachedAnswers, Rewrite
 from proxy.ml.path import MLRuntime, engine_of
+from proxy.ml.settings import StatementSettings
 from proxy.upstream.backend import BackendConnection
 from proxy.wire.packets import frame
 from rewriter.functions import MLFunction
@@ -37,14 +38,14 @@ from rewriter.shaped.shapes import Shape
 def constant_rewrite(
     recipe: ConstantRecipe,
     shape: Shape,
-    utf8_session: bool,
+    settings: StatementSettings,
     runtime: MLRuntime,
     backend: BackendConnection,
     account: bytes,
 ) -> Rewrite | None:
     """The framed rewrite of ``shape``'s statement and the cached answers it holds (not
     yet counted: Rewrite.count), or None when the cache does not answer every call."""
-    rows = recipe.rows(shape, utf8_session)
+    rows = recipe.rows(shape, settings.utf8_session)
     if rows is None:
         return None
     functions = [site.function for site in recipe.sites]
@@ -53,7 +54,10 @@ def constant_rewrite(
         if cached is None:
             return None
         values, held = cached
-        answers = [typed_literal(f, v) for f, v in zip(functions, values, strict=True)]
+        mariadb = settings.mariadb
+        answers = [
+            typed_literal(f, v, mariadb=mariadb) for f, v in zip(functions, values, strict=True)
+        ]
         rewritten = recipe.rewrite(shape, answers)
         command = frame(backend.query_payload(backend.encode(rewritten)), 0)
     except (MLStatementError, UnreadableStatement, ProxyError):
@@ -64,6 +68,7 @@ def constant_rewrite(
 def spliced_rewrite(
     splice: ConstantSplice,
     found: re.Match[bytes],
+    mariadb: bool,
     runtime: MLRuntime,
     backend: BackendConnection,
     account: bytes,
@@ -71,7 +76,8 @@ def spliced_rewrite(
     """``constant_rewrite`` of the statement ``found`` by its shape's splice
     (rewriter.shaped.constant_splice): the same rewrite, made on its bytes. (The rows,
     answers and literals in one loop: this is the path of every constant call an
-    application sends with new literals.)"""
+    application sends with new literals.) ``mariadb``: the session's backend is
+    MariaDB (typed_literal)."""
     if not runtime.memory.has_room():
         return None
     groups = found.groups()
@@ -86,7 +92,7 @@ def spliced_rewrite(
             hit, value = _cached_answer(site.function, row, runtime, account, held)
             if not hit:
                 return None
-            answers.append(encoded_typed_literal(site.function, value, encode))
+            answers.append(encoded_typed_literal(site.function, value, encode, mariadb=mariadb))
         rewritten = splice.write(found, answers, backend.charset.codec)
         command = frame(backend.query_payload(rewritten), 0)
     except (MLStatementError, UnreadableStatement, ProxyError):
