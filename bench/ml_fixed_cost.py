@@ -15,7 +15,8 @@ in the session). Every ML answer is in the proxy's cache before anything is time
 The clients are ``mariadb-slap`` (C, libmariadb; PyMySQL processes where it is missing),
 the backend a throwaway MariaDB, the proxy ``python -m proxy serve`` with its defaults.
 With one client, the client and the proxy each run on a CPU of their own (``--no-pin``:
-not). Each round runs every workload once, plain and ML alternating; the table gives each
+not). Each round runs every workload once, plain and ML alternating, after an untimed
+run of the side that goes first (as long as a timed one); the table gives each
 workload's median over ``--repeat`` rounds of the time per statement (a client's
 elapsed time over its statement count) and the ratio ML / plain per round, whose median
 is the figure the targets are about: at most 3x for the point select, 1.5x for the
@@ -214,6 +215,11 @@ def measure(
             if round_ % 2:
                 sides.reverse()  # which runs first alternates between rounds
             with _placement(proxy, pin and result.clients == 1):
+                # Untimed, as long as a timed run: the first run after the processes moved
+                # and the workload changed ran slow (with none, or 300 statements, the
+                # rounds' ratios alternated 0.9 / 1.6 by which side ran first, and a
+                # median of such rounds followed the count of each order).
+                time_per_statement(proxy, server, sides[0][1], result.clients, queries)
                 for side, statements in sides:
                     seconds = time_per_statement(proxy, server, statements, result.clients, queries)
                     getattr(result, side).append(seconds)
