@@ -61,7 +61,7 @@ async def explain(config: Config, sql: str) -> str:
     forms = {
         s.index: lookup_sql(s)
         if s.index in later
-        else _form(s, inputs.by_site[s.index], settings.mariadb)
+        else _form(s, inputs.by_site[s.index], settings.syntax.mariadb)
         for s in plan.calls
     }
     lines = ["Rewritten statement:", "  " + plan.rewrite(forms), "", "Call sites:"]

@@ -399,7 +399,7 @@ class MLStatement:
         (``count_cached``); None when the cache does not answer them all."""
         replacements: dict[int, str] = {}
         asked: dict[str, Asked] = {}
-        mariadb = self._settings.mariadb
+        mariadb = self._settings.syntax.mariadb
         for site in wave:
             rows = inputs.by_site[site.index]
             if len(rows) > CHECK_EVERY:
@@ -782,7 +782,7 @@ class MLStatement:
             if site.constant:
                 (row,) = inputs.by_site[site.index]
                 replacements[site.index] = typed_literal(
-                    site.function, site_answers[row], mariadb=self._settings.mariadb
+                    site.function, site_answers[row], mariadb=self._settings.syntax.mariadb
                 )
                 continue
             inline = None if site.index in tables else inline_lookup(site, site_answers)

@@ -134,7 +134,7 @@ class MLStatements:
             return PointStatement(read, self._ctx.ml, self._backend, self._account)
         if isinstance(read, Spliced):
             ml, backend = self._ctx.ml, self._backend
-            mariadb = read.settings.mariadb
+            mariadb = read.settings.syntax.mariadb
             rewrite = spliced_rewrite(read.splice, read.found, mariadb, ml, backend, self._account)
             if rewrite is not None:
                 planner.remember_spliced(read, rewrite)

@@ -54,7 +54,7 @@ def constant_rewrite(
         if cached is None:
             return None
         values, held = cached
-        mariadb = settings.mariadb
+        mariadb = settings.syntax.mariadb
         answers = [
             typed_literal(f, v, mariadb=mariadb) for f, v in zip(functions, values, strict=True)
         ]
