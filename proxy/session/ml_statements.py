@@ -20,7 +20,7 @@ from ml_backends.counters import MLCounters
 from proxy.errors import Interrupted, MLStatementError
 from proxy.ml.activity import CLIENT_PROGRESS, ProgressReports, RunningML
 from proxy.ml.explain import mark_batched, split_explain
-from proxy.ml.fastpath.constants import constant_rewrite, spliced_rewrite
+from proxy.ml.fastpath.constants import constant_rewrite
 from proxy.ml.fastpath.known_settings import KnownSettings
 from proxy.ml.fastpath.memo import Rewrite
 from proxy.ml.fastpath.planning import Planned, Pointed, SessionPlanner, Shaped, Spliced
@@ -116,12 +116,14 @@ class MLStatements:
         statement the task must serve: one that may
         be DDL, a setting, EXPLAIN or one of the proxy's own, one whose plan needs a
         query, one too large for the callbacks."""
-        planner = self.planner
-        rewrite = planner.cached_rewrite(sql)
+        planner, backend, account = self.planner, self._backend, self._account
+        rewrite = planner.lane_rewrite(sql, backend, account)
+        if rewrite is None:
+            rewrite = planner.cached_rewrite(sql)
         if rewrite is not None:
             return rewrite
         head = sql[:4].lower()
-        if not head[:1].isalpha() or head in _NOT_QUICK or self._backend is None:
+        if not head[:1].isalpha() or head in _NOT_QUICK:
             return None
         read = planner.matched(sql)
         if read is None:
@@ -131,11 +133,10 @@ class MLStatements:
         if isinstance(read, Pointed):  # (no room: QuickStatement.of would refuse it too)
             if not self._ctx.ml.memory.has_room():
                 return None
-            return PointStatement(read, self._ctx.ml, self._backend, self._account)
+            return PointStatement(read, self._ctx.ml, backend, account)
         if isinstance(read, Spliced):
-            ml, backend = self._ctx.ml, self._backend
-            mariadb = read.settings.syntax.mariadb
-            rewrite = spliced_rewrite(read.splice, read.found, mariadb, ml, backend, self._account)
+            lane = planner.lane(read, backend, account)
+            rewrite = None if lane is None else lane.rewrite(read.found)
             if rewrite is not None:
                 planner.remember_spliced(read, rewrite)
                 return rewrite

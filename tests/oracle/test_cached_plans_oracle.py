@@ -22,7 +22,8 @@ import pymysql
 import pytest
 from pymysql.constants import CLIENT
 
-from proxy.ml.fastpath import constants, planning
+from proxy.ml.fastpath import planning
+from proxy.ml.fastpath.lanes import ConstantLane
 from proxy.ml.fastpath.point import PointStatement
 from proxy.ml.fastpath.quick import PARTIAL
 from proxy.session.ml_statements import MLStatements
@@ -378,8 +379,8 @@ def test_a_utf8mb4_session_rewrites_a_recent_shapes_statements_on_their_bytes(
     spliced: list[bool] = []
     recipes: list[str] = []
 
-    def splicing(*args: Any) -> Any:
-        rewrite = original(*args)
+    def splicing(lane: ConstantLane, found: Any) -> Any:
+        rewrite = original(lane, found)
         spliced.append(rewrite is not None)
         return rewrite
 
@@ -387,8 +388,8 @@ def test_a_utf8mb4_session_rewrites_a_recent_shapes_statements_on_their_bytes(
         recipes.append(shape.text)
         return recipe_rewrite(recipe, shape, answers)
 
-    original, recipe_rewrite = constants.spliced_rewrite, ConstantRecipe.rewrite
-    monkeypatch.setattr("proxy.session.ml_statements.spliced_rewrite", splicing)
+    original, recipe_rewrite = ConstantLane.rewrite, ConstantRecipe.rewrite
+    monkeypatch.setattr(ConstantLane, "rewrite", splicing)
     monkeypatch.setattr(ConstantRecipe, "rewrite", rewriting)
     for sql in statements:
         sides.compare(sql, times=1)

@@ -18,11 +18,10 @@ general path, which reports what needs reporting.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from proxy.errors import MLStatementError, ProxyError
-from proxy.ml.answers import backend_input, encoded_typed_literal, typed_literal
+from proxy.ml.answers import backend_input, typed_literal
 from proxy.ml.fastpath.memo import CachedAnswers, Rewrite
 from proxy.ml.path import MLRuntime, engine_of
 from proxy.ml.settings import StatementSettings
@@ -31,7 +30,6 @@ from proxy.wire.packets import frame
 from rewriter.functions import MLFunction
 from rewriter.lexer import UnreadableStatement
 from rewriter.shaped.constant_calls import ConstantRecipe, KnownRow
-from rewriter.shaped.constant_splice import ConstantSplice
 from rewriter.shaped.shapes import Shape
 
 
@@ -63,41 +61,6 @@ def constant_rewrite(
     except (MLStatementError, UnreadableStatement, ProxyError):
         return None  # the general path reports it
     return Rewrite(command, held)
-
-
-def spliced_rewrite(
-    splice: ConstantSplice,
-    found: re.Match[bytes],
-    mariadb: bool,
-    runtime: MLRuntime,
-    backend: BackendConnection,
-    account: bytes,
-) -> Rewrite | None:
-    """``constant_rewrite`` of the statement ``found`` by its shape's splice
-    (rewriter.shaped.constant_splice): the same rewrite, made on its bytes. (The rows,
-    answers and literals in one loop: this is the path of every constant call an
-    application sends with new literals.) ``mariadb``: the session's backend is
-    MariaDB (typed_literal)."""
-    if not runtime.memory.has_room():
-        return None
-    groups = found.groups()
-    answers: list[bytes] = []
-    held: list[CachedAnswers] = []
-    encode = backend.encode
-    try:
-        for site in splice.sites:
-            row = site.row(groups)
-            if row is None:
-                return None
-            hit, value = _cached_answer(site.function, row, runtime, account, held)
-            if not hit:
-                return None
-            answers.append(encoded_typed_literal(site.function, value, encode, mariadb=mariadb))
-        rewritten = splice.write(found, answers, backend.charset.codec)
-        command = frame(backend.query_payload(rewritten), 0)
-    except (MLStatementError, UnreadableStatement, ProxyError):
-        return None  # the general path reports it
-    return Rewrite(command, tuple(held))
 
 
 def _cached_answers(

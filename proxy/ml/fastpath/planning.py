@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 from proxy.errors import MLStatementError
 from proxy.ml.fastpath.known_settings import KnownSettings
+from proxy.ml.fastpath.lanes import ConstantLane, ConstantLanes
 from proxy.ml.fastpath.memo import CachedAnswers, Rewrite, Stamp, StatementMemo
 from proxy.ml.path import MLRuntime, read_statement_settings
 from proxy.ml.registry import FunctionRegistry
@@ -143,11 +144,35 @@ class SessionPlanner:
         self.memo = StatementMemo()
         #: Shapes this session sent lately, the latest first (all of one stamp).
         self._recent: list[_Recent] = []
+        #: The recent shapes' constant splices, bound to the session.
+        self._lanes = ConstantLanes()
 
     def stamp(self) -> Stamp | None:
         """What the session's memo entries are valid under (proxy.ml.fastpath.memo)."""
         epoch = self.known.epoch
         return None if epoch is None else (epoch, self.registry.generation)
+
+    def lane_rewrite(
+        self, sql: bytes, backend: BackendConnection, account: bytes
+    ) -> Rewrite | None:
+        """The rewrite of a statement of a recent constant-call shape, by its lane
+        (proxy.ml.fastpath.lanes), if the cache answers all its calls; else None."""
+        lanes = self._lanes
+        return lanes.rewrite(sql, self.stamp(), backend, account) if lanes else None
+
+    def lane(
+        self, read: Spliced, backend: BackendConnection, account: bytes
+    ) -> ConstantLane | None:
+        """The lane of the shape ``matched`` gave ``read`` for (made now if need be)."""
+        lanes, stamp, pattern = self._lanes, read.stamp, read.found.re
+        lane = lanes.find(stamp, pattern, backend, account)
+        if lane is None:
+            mariadb, runtime = read.settings.syntax.mariadb, self.runtime
+            splice = read.splice
+            lane = ConstantLane.bind(stamp, splice, pattern, mariadb, runtime, backend, account)
+            if lane is not None:
+                lanes.keep(lane)
+        return lane
 
     def cached_rewrite(self, sql: bytes) -> Rewrite | None:
         """The rewrite of a statement that came before and whose answers are still
