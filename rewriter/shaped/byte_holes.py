@@ -31,6 +31,8 @@ from rewriter.sql_text import MAX_ALIAS, item_alias
 #: ``strip`` to take, no backtick), and what they may not hold: a backtick, and a 4-byte
 #: UTF-8 sequence's lead byte (or in another character set anything but ASCII).
 _PLAIN_END = frozenset(range(0x21, 0x7F)) - {0x60}
+#: The ASCII characters ``str.strip`` takes.
+_ASCII_SPACE = bytes(c for c in range(0x80) if chr(c).isspace())
 _UNSAFE_UTF8 = re.compile(b"[`\xf0-\xff]")
 _UNSAFE_OTHER = re.compile(b"[`\x80-\xff]")
 
@@ -144,7 +146,8 @@ def rewrite_holes(calls: Sequence[CallEdits], cut: Cutter) -> Rewriting | None:
         elif isinstance(piece, _Answer):
             answers.append((at, piece.site))
         elif isinstance(piece, _AliasOf):
-            aliases.append((at, Alias(holes_of(piece.item), _plain_ends(piece.item))))
+            item = _stripped(piece.item)
+            aliases.append((at, Alias(holes_of(item), _plain_ends(item))))
     return Rewriting(Holes(tuple(out), tuple(groups)), tuple(answers), tuple(aliases))
 
 
@@ -173,6 +176,19 @@ def _rewrite_pieces(calls: Sequence[CallEdits], cut: Cutter) -> list[_Piece] | N
     if rest is None:
         return None
     return merged([*pieces, *rest])
+
+
+def _stripped(item: Sequence[TextPiece]) -> list[TextPiece]:
+    """An item's pieces without the ASCII whitespace its own text starts or ends with,
+    which rewriter.sql_text.column_name strips from its name: an item after a comma
+    starts with a space, and would otherwise take Alias.written's slow way each time.
+    (Whitespace beyond ASCII is left: the item's ends are then not plain.)"""
+    pieces = list(item)
+    if isinstance(pieces[0], bytes):
+        pieces[0] = pieces[0].lstrip(_ASCII_SPACE)
+    if isinstance(pieces[-1], bytes):
+        pieces[-1] = pieces[-1].rstrip(_ASCII_SPACE)
+    return [piece for piece in pieces if piece != b""] or [b""]
 
 
 def _plain_ends(item: Sequence[TextPiece]) -> bool:

@@ -47,6 +47,8 @@ FORMS = [
     f"SELECT {S}('{{s}}','{{s}}')+{S}('{{s}}','{{s}}')",
     f"SELECT {S}({{n}}, 'en'), {C}({{n}}, 'en')",
     f"SELECT {S}({{n}}, '{{s}}')",
+    # Unaliased items after whitespace (the alias strips what the column's name does)
+    f"SELECT {{n}},\n\t{S}('{{s}}', 'en') ,\r{S}('{{s}}', 'en')\x0c",
 ]
 #: A string's bytes: plain text, and what each rule is about.
 PIECES = st.sampled_from(

@@ -70,6 +70,7 @@ FORMS = [
     f"SELECT {S}(txt, 'en', {{n}}) FROM t WHERE id > {{n}}",
     f"SELECT {S}(tëxt, 'en'), '{{s}}' FROM t WHERE id = {{n}}",
     f"SELECT {S}(txt, 'en'), {C}(txt, 'en') AS c, '{{s}}' FROM t WHERE id = {{n}}",
+    f"SELECT id,\n\t{S}(txt, '{{s}}') ,\x0b{C}(txt, 'en')\r\nFROM t WHERE id = {{n}}",
 ]
 #: Shapes with a matcher but no point splice: a constant call (the constant splice's),
 #: a call reading another's answer (two waves), ROW_COUNT().
