@@ -206,11 +206,24 @@ def _nullable_cast(cast_type: str) -> bool:
 
 
 def _elt_literal(function: MLFunction, answer: object) -> str:
-    """ELT returns text: a DOUBLE goes as its exact decimal text, cast back after."""
+    """ELT returns text: a DOUBLE goes as its exact decimal text, cast back after. (A
+    built-in's label is written once: a point select writes one per request.)"""
+    key = _label_key(function, answer, False)
+    if key is not None:
+        written = _ELT_LABELS.get(key)
+        if written is None:
+            if len(_ELT_LABELS) >= _LABEL_LITERALS_MAX:  # a model that invents labels
+                _ELT_LABELS.clear()
+            written = _ELT_LABELS[key] = literal(function, answer)
+        return written
     if function.sql_type == "DOUBLE" and not function.answers_text and answer is not UNASKED:
         value = answer[1] if isinstance(answer, Sentiment | tuple | list) else answer
         return string_literal(repr(float(value)))  # type: ignore[arg-type]
     return literal(function, answer)
+
+
+#: _elt_literal's built-in labels, by function name and label (_label_key's, for any backend).
+_ELT_LABELS: dict[tuple[str, str, bool], str] = {}
 
 
 def inline_lookup(site: LookupSite, site_answers: dict[Row, object]) -> str | None:
@@ -231,34 +244,66 @@ def inline_lookup(site: LookupSite, site_answers: dict[Row, object]) -> str | No
     cast = function.cast_type
     if not answered:
         return f"CAST(NULL AS {cast})"
-    compared = _compared_inputs(site, [row for row, _ in answered])
+    compared = _compared_inputs(site, answered)
     keys, values, size = [], [], 0
     for row, answer in answered:
-        compared_row = row if compared is None else tuple(row[i] for i in compared)
-        key = bytes_literal(combined_key(compared_row, null_safe))
+        key = bytes_literal(combined_key(_picked(row, compared), null_safe))
         size += len(key)
         keys.append(key)
         values.append(_elt_literal(function, answer))
     if size > INLINE_MAX_BYTES:
         return None
     inputs = site.inputs if compared is None else [site.inputs[i] for i in compared]
-    key_sql = combined_key_sql(inputs, null_safe)
+    key_sql = _key_sql(tuple(inputs), null_safe)
     return f"CAST(ELT(FIELD({key_sql}, {', '.join(keys)}), {', '.join(values)}) AS {cast})"
 
 
-def _compared_inputs(site: LookupSite, rows: list[Row]) -> list[int] | None:
+def _key_sql(inputs: tuple[str, ...], null_safe: bool) -> str:
+    """combined_key_sql, written once per inputs: a statement of a shape compares the
+    same inputs' text each time (a point select's column), only the keys differ."""
+    key = (inputs, null_safe)
+    written = _KEY_SQL.get(key)
+    if written is None:
+        if len(_KEY_SQL) >= _KEY_SQL_MAX:  # statements that vary their inputs' text
+            _KEY_SQL.clear()
+        written = _KEY_SQL[key] = combined_key_sql(inputs, null_safe)
+    return written
+
+
+#: _key_sql's texts; an entry is a few hundred bytes at most of an input's SQL (the
+#: inputs of a call are bounded by the statement, which is bounded by the callbacks).
+_KEY_SQL: dict[tuple[tuple[str, ...], bool], str] = {}
+_KEY_SQL_MAX = 256
+
+
+def _compared_inputs(site: LookupSite, answered: list[tuple[Row, object]]) -> list[int] | None:
     """The inputs an inline lookup compares when some are literals (``'en'``): a literal
     is the same in every row, so only the others tell rows apart, and the statement's
-    key is shorter for the server to read and compute. None: compare them all."""
+    key is shorter for the server to read and compute. None: compare them all.
+    (``answered``: the rows and their answers.)"""
     literal = site.literal_inputs
-    if not any(literal):
+    if True not in literal:
         return None
-    compared = [
-        i
-        for i, is_literal in enumerate(literal)
-        if not is_literal or len({row[i] for row in rows}) > 1
-    ]
+    compared = []
+    first = answered[0][0]
+    for i, is_literal in enumerate(literal):
+        if not is_literal:
+            compared.append(i)
+            continue
+        for row, _ in answered:
+            if row[i] != first[i]:
+                compared.append(i)
+                break
     return compared if compared and len(compared) < len(literal) else None
+
+
+def _picked(row: Row, compared: list[int] | None) -> Row:
+    """The inputs of ``row`` an inline lookup compares (_compared_inputs)."""
+    if compared is None:
+        return row
+    if len(compared) == 1:
+        return (row[compared[0]],)
+    return tuple([row[i] for i in compared])
 
 
 def combined_key(row: Row, null_safe: bool = False) -> bytes:

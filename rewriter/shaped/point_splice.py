@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rewriter.charsets import ClientCharset
 from rewriter.functions import MLFunction
@@ -52,6 +52,8 @@ from rewriter.shaped.matcher import ShapeMatcher
 
 #: The most calls a point splice is made for (proxy.ml.fastpath.quick.MAX_QUERIES).
 MAX_SITES = 4
+#: Inputs' texts a site keeps (PointSite._texts): a template holds at most this many.
+MAX_INPUT_TEXTS = 64
 
 #: A piece of a compiled key query (rewriter.shaped.plan_cache.Piece).
 KeyQueryPiece = str | int | tuple[int, int]
@@ -68,16 +70,30 @@ class PointSite:
     #: and stripped per statement, then as MLFunction.input_sql writes it).
     inputs: tuple[str | Holes, ...]
     literal_inputs: tuple[bool, ...]
+    #: Inputs' SQL text by their bytes: an application's statements of a shape mostly
+    #: repeat an input's slots (a language's 'en'), only their keys differ.
+    _texts: dict[tuple[int, bytes, str], str] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def input_texts(self, groups: Sequence[bytes], codec: str) -> list[str]:
         """The inputs' SQL text in the statement whose slots' bytes are ``groups``."""
         texts = []
         for number, text in enumerate(self.inputs):
             if not isinstance(text, str):
-                code = text.joined(groups).decode(codec, "surrogateescape").strip()
-                text = self.function.input_sql(number, code)
+                text = self._input_text(number, text.joined(groups), codec)
             texts.append(text)
         return texts
+
+    def _input_text(self, number: int, code: bytes, codec: str) -> str:
+        key = (number, code, codec)
+        text = self._texts.get(key)
+        if text is None:
+            if len(self._texts) >= MAX_INPUT_TEXTS:
+                self._texts.clear()
+            decoded = code.decode(codec, "surrogateescape").strip()
+            text = self._texts[key] = self.function.input_sql(number, decoded)
+        return text
 
 
 @dataclass(frozen=True)
