@@ -190,11 +190,13 @@ def held_answers(
 
 
 def answers_held(asked: Iterable[Asked]) -> tuple[CachedAnswers, ...]:
-    """What each engine was asked, as the memo keeps it (proxy.ml.fastpath.memo)."""
-    return tuple(
-        CachedAnswers(engine, namespace, tuple(inputs), tuple(map(outcomes.__getitem__, inputs)))
-        for engine, namespace, inputs, outcomes in asked
-    )
+    """What each engine was asked, as the memo keeps it (proxy.ml.fastpath.memo). (A
+    loop: the callbacks' paths make one per statement.)"""
+    held = []
+    for engine, namespace, inputs, outcomes in asked:
+        values = tuple(map(outcomes.__getitem__, inputs))
+        held.append(CachedAnswers(engine, namespace, tuple(inputs), values))
+    return tuple(held)
 
 
 def engine_of(runtime: MLRuntime, function: MLFunction) -> InferenceEngine:

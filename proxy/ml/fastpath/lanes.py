@@ -138,7 +138,7 @@ class ConstantLane:
                 answers.append(
                     encoded_typed_literal(site.function, value, backend.encode, mariadb=mariadb)
                 )
-            rewritten = self._splice.write(found, answers, backend.charset.codec)
+            rewritten = self._splice.rewriting.write(groups, answers, backend.charset.codec)
         except (MLStatementError, UnreadableStatement, ProxyError):
             return None  # the general path reports it
         return Rewrite(frame(backend.query_payload(rewritten), 0), tuple(held))

@@ -63,13 +63,17 @@ class PointStatement:
         self.queried = splice.sites
         #: How often the backend socket's callback offered results (gathered_results).
         self.reads = 0
-        texts = [site.key_query.joined(self.groups) for site in splice.sites]
+        texts = []
+        for site in splice.sites:  # (loops, not comprehensions: one per request)
+            texts.append(site.key_query.joined(self.groups))
         self.texts, self.query_of = distinct(texts)
 
     def queries(self) -> bytes:
         """The key queries, framed, to send at once."""
         payload = self.backend.query_payload
-        return b"".join(frame(payload(text), 0) for text in self.texts)
+        if len(self.texts) == 1:  # the usual one
+            return frame(payload(self.texts[0]), 0)
+        return b"".join([frame(payload(text), 0) for text in self.texts])
 
     def answer(self, data: bytes) -> Rewrite | Partial | None:
         """The rewrite (not yet counted: Rewrite.count) from the key queries' results in

@@ -155,6 +155,8 @@ PARTIAL = Partial.PARTIAL
 def distinct(texts: list[T]) -> tuple[list[T], list[int]]:
     """Each key query's text once, in order, and per call the index of its own: calls
     with the same inputs in one scope share one run (as MLStatement.collect does)."""
+    if len(texts) == 1:  # a point select's usual one call
+        return texts, [0]
     unique = list(dict.fromkeys(texts))
     return unique, [unique.index(text) for text in texts]
 
@@ -189,10 +191,9 @@ def key_query_results(
         if payload[0] in (ERR_HEADER, OK_HEADER):
             return None
         columns, _ = read_lenenc_int(payload, 0)
-        for _ in range(shape.head_size(payload) - 1):  # the definitions, then their EOF
-            payload, pos = _packet(data, pos)
-            if payload is None:
-                return _unfinished(pos)
+        pos = _skipped(data, pos, shape.head_size(payload) - 1)  # the definitions, their EOF
+        if pos < 0:
+            return _unfinished(pos)
         rows: list[Row] = []
         while True:
             payload, pos = _packet(data, pos)
@@ -209,6 +210,23 @@ def key_query_results(
 
 def _unfinished(pos: int) -> Partial | None:
     return None if pos == _TOO_LONG else PARTIAL
+
+
+def _skipped(data: bytes, pos: int, count: int) -> int:
+    """The offset after ``count`` packets from ``pos``, read without copying them (a
+    key query's column definitions); when they are not all there, minus ``pos`` (at
+    least 4 here, a column count came first: PARTIAL for _unfinished), and _TOO_LONG
+    for a 16 MiB one (as _packet)."""
+    for _ in range(count):
+        if pos + 4 > len(data):
+            return -pos
+        length = data[pos] | data[pos + 1] << 8 | data[pos + 2] << 16
+        if length >= 0xFFFFFF:
+            return _TOO_LONG
+        if pos + 4 + length > len(data):
+            return -pos
+        pos += 4 + length
+    return pos
 
 
 def _packet(data: bytes, pos: int) -> tuple[bytes | None, int]:
