@@ -15,8 +15,12 @@ in the session). Every ML answer is in the proxy's cache before anything is time
 The clients are ``mariadb-slap`` (C, libmariadb; PyMySQL processes where it is missing),
 the backend a throwaway MariaDB, the proxy ``python -m proxy serve`` with its defaults.
 With one client, the client and the proxy each run on a CPU of their own (``--no-pin``:
-not). Each round runs every workload once, plain and ML alternating, after an untimed
-run of the side that goes first (as long as a timed one); the table gives each
+not); the database is left to the scheduler, which on a machine whose idle CPUs halt
+may put it beside the client, where each round trip pays a halted CPU's wake-up: the
+more CPU the proxy spends per statement, the likelier (docs/performance.md, "the
+database's placement"). Each round runs every workload once, plain and ML
+alternating, after an untimed run of the side that goes first (as long as a timed
+one); the table gives each
 workload's median over ``--repeat`` rounds of the time per statement (a client's
 elapsed time over its statement count) and the ratio ML / plain per round, whose median
 is the figure the targets are about: at most 3x for the point select, 1.5x for the
