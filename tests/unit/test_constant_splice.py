@@ -84,13 +84,13 @@ NUMBERS = st.one_of(
 
 
 @st.composite
-def statement(draw: st.DrawFn, form: str) -> bytes:
-    """``form`` with each hole filled with drawn bytes."""
+def statement(draw: st.DrawFn, form: str, strings: st.SearchStrategy[bytes] = STRINGS) -> bytes:
+    """``form`` with each hole filled with drawn bytes (a string's from ``strings``)."""
     parts = form.encode().split(b"{")
     out = [parts[0]]
     for part in parts[1:]:
         hole, rest = part[:1], part[2:]
-        out += [draw(STRINGS) if hole == b"s" else draw(NUMBERS), rest]
+        out += [draw(strings) if hole == b"s" else draw(NUMBERS), rest]
     return b"".join(out)
 
 
