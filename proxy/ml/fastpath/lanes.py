@@ -12,14 +12,17 @@ callbacks try (the memo of exact statements, the matcher, the plan cache).
 Why this matters beyond its microseconds: on a machine whose idle CPUs halt (a virtual
 machine's), a proxy that spends more CPU per statement can tip the scheduler into placing
 the database's thread on a halted CPU, whose every wake-up costs tens of microseconds
-(docs/performance.md, "Where a constant call's time went"). So the path a statement takes
-before its rewrite is sent is kept short.
+(docs/performance.md, "Where a constant call's time went"). So every microsecond a
+statement costs the proxy is worth taking.
 
 A lane answers only under the stamp it was made under (the session's settings and the
-registry's names, proxy.ml.fastpath.memo) and for the backend connection it was made
-for; anything it does not answer (another shape, an answer not cached, an input the
+registry's names, proxy.ml.fastpath.memo), for the backend connection and the account
+it was made for; anything it does not answer (another shape, an answer not cached, an input the
 splice does not take, no room in the process's ML memory) goes the way it went before.
-It gives what the splice gave on the same statement: ``tests/unit/test_lanes.py``.
+It gives what the shape's recipe gives on the decoded statement, as the splice did
+(``tests/unit/test_lanes.py``). Statements a lane serves skip the session's memo of
+exact statements (proxy.ml.fastpath.memo) too, which would only give the same rewrite
+at about the same cost.
 """
 
 from __future__ import annotations
@@ -189,6 +192,3 @@ class ConstantLanes:
         lanes = self._lanes
         lanes.insert(0, lane)
         del lanes[MAX_LANES:]
-
-    def clear(self) -> None:
-        self._lanes.clear()
