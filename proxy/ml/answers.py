@@ -264,16 +264,19 @@ def _key_sql(inputs: tuple[str, ...], null_safe: bool) -> str:
     key = (inputs, null_safe)
     written = _KEY_SQL.get(key)
     if written is None:
-        if len(_KEY_SQL) >= _KEY_SQL_MAX:  # statements that vary their inputs' text
-            _KEY_SQL.clear()
-        written = _KEY_SQL[key] = combined_key_sql(inputs, null_safe)
+        written = combined_key_sql(inputs, null_safe)
+        if sum(map(len, inputs)) <= _KEY_SQL_INPUTS:  # (a client's long texts: not kept)
+            if len(_KEY_SQL) >= _KEY_SQL_MAX:  # statements that vary their inputs' text
+                _KEY_SQL.clear()
+            _KEY_SQL[key] = written
     return written
 
 
-#: _key_sql's texts; an entry is a few hundred bytes at most of an input's SQL (the
-#: inputs of a call are bounded by the statement, which is bounded by the callbacks).
+#: _key_sql's texts, for inputs of at most _KEY_SQL_INPUTS characters: at most a few
+#: hundred KiB for the process.
 _KEY_SQL: dict[tuple[tuple[str, ...], bool], str] = {}
 _KEY_SQL_MAX = 256
+_KEY_SQL_INPUTS = 256
 
 
 def _compared_inputs(site: LookupSite, answered: list[tuple[Row, object]]) -> list[int] | None:

@@ -52,8 +52,10 @@ from rewriter.shaped.matcher import ShapeMatcher
 
 #: The most calls a point splice is made for (proxy.ml.fastpath.quick.MAX_QUERIES).
 MAX_SITES = 4
-#: Inputs' texts a site keeps (PointSite._texts): a template holds at most this many.
+#: Inputs' texts a site keeps (PointSite._texts), each of at most MAX_INPUT_TEXT bytes:
+#: a few tens of KiB at most for a template.
 MAX_INPUT_TEXTS = 64
+MAX_INPUT_TEXT = 256
 
 #: A piece of a compiled key query (rewriter.shaped.plan_cache.Piece).
 KeyQueryPiece = str | int | tuple[int, int]
@@ -89,10 +91,12 @@ class PointSite:
         key = (number, code, codec)
         text = self._texts.get(key)
         if text is None:
-            if len(self._texts) >= MAX_INPUT_TEXTS:
-                self._texts.clear()
             decoded = code.decode(codec, "surrogateescape").strip()
-            text = self._texts[key] = self.function.input_sql(number, decoded)
+            text = self.function.input_sql(number, decoded)
+            if len(code) <= MAX_INPUT_TEXT:  # (a client's long texts: not kept)
+                if len(self._texts) >= MAX_INPUT_TEXTS:
+                    self._texts.clear()
+                self._texts[key] = text
         return text
 
 
