@@ -294,6 +294,8 @@ class Session:
             return False
         if not self.detach(Message(payload, raw, raw[3], raw[3])):  # (payload: sliced once)
             return False
+        if self.ctx.metrics is not None:  # (counted as the task's path counts it)
+            self.ctx.metrics.plain_statements.inc()
         self.busy = True
         return True
 

@@ -118,6 +118,10 @@ def test_metrics_move_with_the_work(ops_proxy: tuple[RunningProxy, str]) -> None
         during = scrape(base)
         assert value(during, "mlproxy_client_connections") == 1
         cur.execute("SELECT 1")
+        plain = value(scrape(base), "mlproxy_statements_total", path="plain")
+        for _ in range(20):  # served from the sockets' callbacks: counted all the same
+            cur.execute("SELECT 2")
+        assert value(scrape(base), "mlproxy_statements_total", path="plain") == plain + 20
         cur.execute(SENTIMENT, ("metrics are fun",))
         cur.execute(SENTIMENT, ("metrics are fun",))  # the cache answers
     with pytest.raises(pymysql.err.OperationalError):
