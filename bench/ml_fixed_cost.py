@@ -41,11 +41,12 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pymysql
 
+from bench.placement import ThreadPlaces
 from bench.services import Service, start_service
 from proxy.embedded_db import EmbeddedServer, start_embedded_server
 
@@ -203,6 +204,9 @@ class Result:
     clients: int
     plain: list[float]
     ml: list[float]
+    #: Per side, per round: the share of the database's busiest thread's samples on the
+    #: proxy's CPU (runs with the client and the proxy pinned only: bench.placement).
+    beside: dict[str, list[float]] = field(default_factory=lambda: {"plain": [], "ml": []})
 
     @property
     def ratios(self) -> list[float]:
@@ -218,33 +222,48 @@ def measure(
             sides = [("plain", result.pair.plain), ("ml", result.pair.ml)]
             if round_ % 2:
                 sides.reverse()  # which runs first alternates between rounds
-            with _placement(proxy, pin and result.clients == 1):
+            with _placement(proxy, pin and result.clients == 1) as proxy_cpu:
                 # Untimed, as long as a timed run: the first run after the processes moved
                 # and the workload changed ran slow (with none, or 300 statements, the
                 # rounds' ratios alternated 0.9 / 1.6 by which side ran first, and a
                 # median of such rounds followed the count of each order).
                 time_per_statement(proxy, server, sides[0][1], result.clients, queries)
                 for side, statements in sides:
-                    seconds = time_per_statement(proxy, server, statements, result.clients, queries)
+                    with _watched(server, proxy_cpu) as places:
+                        seconds = time_per_statement(
+                            proxy, server, statements, result.clients, queries
+                        )
                     getattr(result, side).append(seconds)
+                    if places is not None and places.share is not None:
+                        result.beside[side].append(places.share)
     return results
 
 
 @contextmanager
-def _placement(proxy: Service, pin: bool) -> Iterator[None]:
+def _watched(server: EmbeddedServer, cpu: int | None) -> Iterator[ThreadPlaces | None]:
+    """Where the database ran during a run, when the proxy has a CPU of its own."""
+    if cpu is None:
+        yield None
+        return
+    with ThreadPlaces(server.process.pid, cpu) as places:
+        yield places
+
+
+@contextmanager
+def _placement(proxy: Service, pin: bool) -> Iterator[int | None]:
     """With one client, the client (a child of this process) on the first CPU and the
     proxy on the second, as bench.passthrough places them: left to the scheduler, three
     processes on two cores make a one-client latency bimodal by placement, and a ratio of
     two such runs anything between half and twice its value."""
     cpus = os.sched_getaffinity(0)
     if not pin or len(cpus) < 2:
-        yield
+        yield None
         return
     client_cpu, proxy_cpu = sorted(cpus)[:2]
     os.sched_setaffinity(0, {client_cpu})
     os.sched_setaffinity(proxy.pid, {proxy_cpu})
     try:
-        yield
+        yield proxy_cpu
     finally:
         os.sched_setaffinity(0, cpus)
         os.sched_setaffinity(proxy.pid, cpus)
@@ -268,6 +287,14 @@ def format_table(
             f"{statistics.median(r.ml) * 1e3:>9.3f}{ratio:>7.2f}{r.pair.target:>6.1f} {verdict:<4}"
             f"  {' '.join(f'{x:.2f}' for x in r.ratios)}"
         )
+    placed = [r for r in results if r.beside["plain"] and r.beside["ml"]]
+    if placed:  # (bench.placement: a ratio read with where the database ran)
+        lines.append("the database's busiest thread on the proxy's CPU (median share of samples):")
+        for r in placed:
+            plain, ml = (statistics.median(r.beside[side]) for side in ("plain", "ml"))
+            lines.append(
+                f"  {r.pair.name:<24}{r.clients:>2} client  plain {plain:4.0%}  ML {ml:4.0%}"
+            )
     if loads:  # others' work on the machine spreads the rounds
         lines.append(
             f"1-minute load average before and after: {' / '.join(f'{x:.2f}' for x in loads)}"
