@@ -110,8 +110,9 @@ class MLStatements:
 
     def callback_form(self, sql: bytes) -> Rewrite | QuickStatement | PointStatement | None:
         """How the socket callbacks can serve an ML statement whose answers are cached:
-        its whole rewrite (one that came before, from the memo, or one whose calls all
-        take literals: proxy.ml.fastpath.constants), or its key queries to send
+        its whole rewrite (one of a recent constant-call shape, by its lane:
+        proxy.ml.fastpath.lanes; one that came before, from the memo; or one whose calls
+        all take literals: proxy.ml.fastpath.constants), or its key queries to send
         (proxy.ml.fastpath.quick, and on its bytes proxy.ml.fastpath.point). None for a
         statement the task must serve: one that may
         be DDL, a setting, EXPLAIN or one of the proxy's own, one whose plan needs a
