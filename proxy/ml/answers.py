@@ -57,15 +57,18 @@ def backend_input(function: MLFunction, row: Row) -> Hashable | None:
         if function.inputs == 1 and values[0] is None:
             return None  # one NULL argument (a Bedrock body): nothing to send
         return values
-    return _sentiment_input(function, row)
+    return sentiment_input(function, row)
 
 
-def _sentiment_input(function: MLFunction, row: Row) -> SentimentInput | None:
-    """None for NULL or empty text (answered NULL)."""
+def sentiment_input(function: MLFunction, row: Row) -> SentimentInput | None:
+    """A built-in's backend input (backend_input for a function with no definition);
+    None for NULL or empty text (answered NULL)."""
     text, language = row[0], row[1]
     if text is None or language is None or not text:
         return None
-    code = _language_code(language)
+    code = _LANGUAGE_CODES.get(language)  # (the usual: a spelling seen before)
+    if code is None:
+        code = _language_code(language)
     if code is None:
         raise MLStatementError(
             f"Incorrect arguments to {function.name}: unsupported language "

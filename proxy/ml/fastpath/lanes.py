@@ -28,39 +28,95 @@ at about the same cost.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Hashable
 from typing import NamedTuple
 
 from ml_backends.engine import InferenceEngine
+from ml_backends.sentiment import Sentiment
 from proxy.errors import MLStatementError, ProxyError
-from proxy.ml.answers import backend_input, encoded_typed_literal
+from proxy.ml.answers import backend_input, encoded_typed_literal, sentiment_input
 from proxy.ml.fastpath.memo import CachedAnswers, Rewrite, Stamp
 from proxy.ml.memory import ProcessMemory
 from proxy.ml.path import MLRuntime, engine_of
 from proxy.upstream.backend import BackendConnection
-from proxy.wire.packets import frame
+from proxy.upstream.internal import Row
+from proxy.wire.packets import MAX_PAYLOAD, frame
+from rewriter.functions import MLFunction
 from rewriter.lexer import UnreadableStatement
+from rewriter.shaped.byte_holes import Alias
 from rewriter.shaped.constant_splice import ConstantSplice, SpliceSite
+from rewriter.sql_text import MAX_ALIAS
 
 #: Lanes a session keeps (as many as the shapes it recognises: planning.RECENT_SHAPES).
 MAX_LANES = 4
+#: Labels a site keeps the literal of.
+MAX_LABELS = 16
 
 
 class _BoundSite(NamedTuple):
-    """One call of the shape, with the engine that answers it and its cache namespace."""
+    """One call of the shape: the engine that answers it, its cache namespace, where its
+    answer goes in the rewrite, how its key is made (proxy.ml.answers), and the literals
+    of its labels (a built-in's label function's, else None)."""
 
     site: SpliceSite
     engine: InferenceEngine
     namespace: tuple[bytes, str]
+    at: int
+    key_of: Callable[[MLFunction, Row], Hashable | None]
+    labels: dict[str, bytes] | None
+
+
+class _BoundAlias(NamedTuple):
+    """An item's alias (byte_holes.Alias), with where the item's bytes lie in a
+    statement of the shape: from ``before`` bytes ahead of slot ``first`` to ``after``
+    bytes past slot ``last`` (its own text matched as it is); ``fixed`` when it holds no
+    slot."""
+
+    at: int
+    alias: Alias
+    plain: bool
+    first: int | None
+    before: int
+    last: int
+    after: int
+    fixed: bytes
+
+    @classmethod
+    def of(cls, at: int, alias: Alias) -> _BoundAlias:
+        pieces, holes = alias.item.fixed, alias.item.groups
+        if not holes:
+            return cls(at, alias, alias.plain_ends, None, 0, 0, 0, b"".join(pieces))
+        (first_at, first), (last_at, last) = holes[0], holes[-1]
+        before = sum(len(piece) for piece in pieces[:first_at])
+        after = sum(len(piece) for piece in pieces[last_at + 1 :])
+        return cls(at, alias, alias.plain_ends, first, before, last, after, b"")
+
+
+def _labelled(function: MLFunction) -> bool:
+    """Whether a function's answer is written by its label alone (a built-in's label:
+    encoded_typed_literal keeps those too)."""
+    return function.definition is None and function.output == "label"
+
+
+def _utf8(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 class ConstantLane:
     """One recent shape's splice bound to a session (module docstring)."""
 
     __slots__ = (
+        "_aliases",
+        "_fixed",
+        "_head",
         "_mariadb",
         "_memory",
         "_sites",
-        "_splice",
+        "_slots",
         "account",
         "backend",
         "pattern",
@@ -79,8 +135,15 @@ class ConstantLane:
         account: bytes,
     ) -> None:
         self.stamp = stamp
-        self._splice = splice
         self.pattern = pattern
+        rewriting = splice.rewriting
+        #: The rewrite's pieces: the shape's text, with holes for the slots' bytes
+        #: (``_slots``), each call's answer (its site's ``at``) and each alias.
+        self._fixed = rewriting.text.fixed
+        self._slots = rewriting.text.groups
+        self._aliases = tuple(_BoundAlias.of(at, alias) for at, alias in rewriting.aliases)
+        #: What a COM_QUERY of the proxy's making starts with (query attributes).
+        self._head = backend.query_payload(b"")
         self.backend = backend
         self.account = account
         self._sites = sites
@@ -107,10 +170,18 @@ class ConstantLane:
         set) for a session whose backend is ``backend`` (``mariadb``: a MariaDB one,
         proxy.ml.answers.typed_literal) and whose account is ``account``; None when a
         call has no engine (the general path reports it)."""
+        places = {site: at for at, site in splice.rewriting.answers}
         try:
             sites = tuple(
-                _BoundSite(site, engine_of(runtime, site.function), (account, site.function.family))
-                for site in splice.sites
+                _BoundSite(
+                    site,
+                    engine_of(runtime, site.function),
+                    (account, site.function.family),
+                    places[number],
+                    backend_input if site.function.definition else sentiment_input,
+                    {} if _labelled(site.function) else None,
+                )
+                for number, site in enumerate(splice.sites)
             )
         except MLStatementError:
             return None
@@ -119,32 +190,79 @@ class ConstantLane:
     def rewrite(self, found: re.Match[bytes]) -> Rewrite | None:
         """The framed rewrite of the statement ``found`` (a match of ``pattern``) and the
         cached answers it holds (not yet counted: Rewrite.count); None when the cache
-        does not answer every call, or the general path must report something."""
+        does not answer every call, or the general path must report something.
+
+        What the splice's helpers do (SpliceSite.row, encoded_typed_literal,
+        Rewriting.write, frame), written out here with what could be settled when the
+        lane was made: between two statements the database may run on this CPU and
+        evict what the proxy touched, and every helper's code and data then cost cache
+        misses (module docstring). Written through the helpers, the bench's varied
+        constant call gave 1.36-1.46 at one client; written out, 1.26-1.37 (five pairs
+        of runs taken in turn: docs/performance.md)."""
         if not self._memory.has_room():
             return None
         groups = found.groups()
-        answers: list[bytes] = []
+        out = list(self._fixed)
+        for at, group in self._slots:
+            out[at] = groups[group]
         held: list[CachedAnswers] = []
-        backend, mariadb = self.backend, self._mariadb
         try:
-            for site, engine, namespace in self._sites:
-                row = site.row(groups)
-                if row is None:
-                    return None
-                key = backend_input(site.function, row)
-                value = None  # NULL or empty text: answered NULL, not asked
+            for site, engine, namespace, at, key_of, labels in self._sites:
+                row = []
+                for group, integer in site.inputs:  # (SpliceSite.row)
+                    value = groups[group]
+                    if integer:
+                        value = value.lstrip(b"0") or b"0"
+                    elif not value.isascii() and not _utf8(value):
+                        return None
+                    row.append(value)
+                key = key_of(site.function, tuple(row))
+                answer = None  # NULL or empty text: answered NULL, not asked
                 if key is not None:
-                    hit, value = engine.cache.held(namespace, key)
+                    hit, answer = engine.cache.held(namespace, key)
                     if not hit:
                         return None
-                    held.append(CachedAnswers(engine, namespace, (key,), (value,)))
-                answers.append(
-                    encoded_typed_literal(site.function, value, backend.encode, mariadb=mariadb)
-                )
-            rewritten = self._splice.rewriting.write(groups, answers, backend.charset.codec)
+                    held.append(CachedAnswers(engine, namespace, (key,), (answer,)))
+                out[at] = self._literal(site, answer, labels)
+            for alias in self._aliases:
+                out[alias.at] = self._alias(alias, found, groups)
         except (MLStatementError, UnreadableStatement, ProxyError):
             return None  # the general path reports it
-        return Rewrite(frame(backend.query_payload(rewritten), 0), tuple(held))
+        payload = self._head + b"".join(out)
+        size = len(payload)
+        if size >= MAX_PAYLOAD:
+            return Rewrite(frame(payload, 0), tuple(held))
+        header = bytes((size & 0xFF, size >> 8 & 0xFF, size >> 16, 0))  # (frame's)
+        return Rewrite(header + payload, tuple(held))
+
+    def _literal(self, site: SpliceSite, answer: object, labels: dict[str, bytes] | None) -> bytes:
+        """An answer's typed literal in the session's bytes (encoded_typed_literal); a
+        built-in's label's kept in the site's ``labels`` (a model's labels are a few)."""
+        if labels is not None and type(answer) is Sentiment and type(answer.label) is str:
+            written = labels.get(answer.label)
+            if written is None and len(labels) < MAX_LABELS:
+                written = labels[answer.label] = self._typed(site, answer)
+            if written is not None:
+                return written
+        return self._typed(site, answer)
+
+    def _typed(self, site: SpliceSite, answer: object) -> bytes:
+        encode = self.backend.encode
+        return encoded_typed_literal(site.function, answer, encode, mariadb=self._mariadb)
+
+    def _alias(
+        self, alias: _BoundAlias, found: re.Match[bytes], groups: tuple[bytes, ...]
+    ) -> bytes:
+        """Alias.written, the item's bytes sliced from the statement: when they are
+        plain ASCII (no backtick, at most MAX_ALIAS), quoted as they are; else Alias's."""
+        if alias.first is None:
+            name = alias.fixed
+        else:
+            start = found.start(alias.first + 1) - alias.before
+            name = found.string[start : found.end(alias.last + 1) + alias.after]
+        if alias.plain and len(name) <= MAX_ALIAS and name.isascii() and b"`" not in name:
+            return b" AS `" + name + b"`"
+        return alias.alias.written(groups, self.backend.charset.codec)
 
 
 class ConstantLanes:
