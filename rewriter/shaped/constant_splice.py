@@ -78,7 +78,7 @@ class SpliceSite:
             value = groups[group]
             if integer:
                 value = value.lstrip(b"0") or b"0"
-            elif not value.isascii() and not _utf8(value):
+            elif not value.isascii() and not is_utf8(value):
                 return None
             row.append(value)
         return tuple(row)
@@ -125,7 +125,8 @@ class ConstantSplice:
         return self.rewriting.write(found.groups(), answers, codec)
 
 
-def _utf8(value: bytes) -> bool:
+def is_utf8(value: bytes) -> bool:
+    """Whether ``value`` is UTF-8 (a string slot's bytes the recipe takes as they are)."""
     try:
         value.decode("utf-8")
     except UnicodeDecodeError:

@@ -44,7 +44,7 @@ from proxy.wire.packets import MAX_PAYLOAD, frame
 from rewriter.functions import MLFunction
 from rewriter.lexer import UnreadableStatement
 from rewriter.shaped.byte_holes import Alias
-from rewriter.shaped.constant_splice import ConstantSplice, SpliceSite
+from rewriter.shaped.constant_splice import ConstantSplice, SpliceSite, is_utf8
 from rewriter.sql_text import MAX_ALIAS
 
 #: Lanes a session keeps (as many as the shapes it recognises: planning.RECENT_SHAPES).
@@ -96,14 +96,6 @@ def _labelled(function: MLFunction) -> bool:
     """Whether a function's answer is written by its label alone (a built-in's label:
     encoded_typed_literal keeps those too)."""
     return function.definition is None and function.output == "label"
-
-
-def _utf8(value: bytes) -> bool:
-    try:
-        value.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 class ConstantLane:
@@ -213,7 +205,7 @@ class ConstantLane:
                     value = groups[group]
                     if integer:
                         value = value.lstrip(b"0") or b"0"
-                    elif not value.isascii() and not _utf8(value):
+                    elif not value.isascii() and not is_utf8(value):
                         return None
                     row.append(value)
                 key = key_of(site.function, tuple(row))
