@@ -66,9 +66,7 @@ def sentiment_input(function: MLFunction, row: Row) -> SentimentInput | None:
     text, language = row[0], row[1]
     if text is None or language is None or not text:
         return None
-    code = _LANGUAGE_CODES.get(language)  # (the usual: a spelling seen before)
-    if code is None:
-        code = _language_code(language)
+    code = _language_code(language)
     if code is None:
         raise MLStatementError(
             f"Incorrect arguments to {function.name}: unsupported language "

@@ -32,7 +32,6 @@ from collections.abc import Callable, Hashable
 from typing import NamedTuple
 
 from ml_backends.engine import InferenceEngine
-from ml_backends.sentiment import Sentiment
 from proxy.errors import MLStatementError, ProxyError
 from proxy.ml.answers import backend_input, encoded_typed_literal, sentiment_input
 from proxy.ml.fastpath.memo import CachedAnswers, Rewrite, Stamp
@@ -40,7 +39,7 @@ from proxy.ml.memory import ProcessMemory
 from proxy.ml.path import MLRuntime, engine_of
 from proxy.upstream.backend import BackendConnection
 from proxy.upstream.internal import Row
-from proxy.wire.packets import MAX_PAYLOAD, frame
+from proxy.wire.packets import frame
 from rewriter.functions import MLFunction
 from rewriter.lexer import UnreadableStatement
 from rewriter.shaped.byte_holes import Alias
@@ -49,21 +48,17 @@ from rewriter.sql_text import MAX_ALIAS
 
 #: Lanes a session keeps (as many as the shapes it recognises: planning.RECENT_SHAPES).
 MAX_LANES = 4
-#: Labels a site keeps the literal of.
-MAX_LABELS = 16
 
 
 class _BoundSite(NamedTuple):
     """One call of the shape: the engine that answers it, its cache namespace, where its
-    answer goes in the rewrite, how its key is made (proxy.ml.answers), and the literals
-    of its labels (a built-in's label function's, else None)."""
+    answer goes in the rewrite, and how its key is made (proxy.ml.answers)."""
 
     site: SpliceSite
     engine: InferenceEngine
     namespace: tuple[bytes, str]
     at: int
     key_of: Callable[[MLFunction, Row], Hashable | None]
-    labels: dict[str, bytes] | None
 
 
 class _BoundAlias(NamedTuple):
@@ -90,12 +85,6 @@ class _BoundAlias(NamedTuple):
         before = sum(len(piece) for piece in pieces[:first_at])
         after = sum(len(piece) for piece in pieces[last_at + 1 :])
         return cls(at, alias, alias.plain_ends, first, before, last, after, b"")
-
-
-def _labelled(function: MLFunction) -> bool:
-    """Whether a function's answer is written by its label alone (a built-in's label:
-    encoded_typed_literal keeps those too)."""
-    return function.definition is None and function.output == "label"
 
 
 class ConstantLane:
@@ -171,7 +160,6 @@ class ConstantLane:
                     (account, site.function.family),
                     places[number],
                     backend_input if site.function.definition else sentiment_input,
-                    {} if _labelled(site.function) else None,
                 )
                 for number, site in enumerate(splice.sites)
             )
@@ -184,13 +172,13 @@ class ConstantLane:
         cached answers it holds (not yet counted: Rewrite.count); None when the cache
         does not answer every call, or the general path must report something.
 
-        What the splice's helpers do (SpliceSite.row, encoded_typed_literal,
-        Rewriting.write, frame), written out here with what could be settled when the
-        lane was made: between two statements the database may run on this CPU and
-        evict what the proxy touched, and every helper's code and data then cost cache
-        misses (module docstring). Written through the helpers, the bench's varied
-        constant call gave 1.36-1.46 at one client; written out, 1.26-1.37 (five pairs
-        of runs taken in turn: docs/performance.md)."""
+        What SpliceSite.row and Rewriting.write do, written out here with what could be
+        settled when the lane was made (each answer's place, the key's function, each
+        alias's place in the statement): between two statements the database may run
+        on this CPU and evict what the proxy touched, and every helper's code and data
+        then cost cache misses (module docstring). Through the helpers, the bench's
+        varied constant call gave 1.36-1.46 at one client; written out, 1.24-1.37
+        (pairs of runs taken in turn: docs/performance.md)."""
         if not self._memory.has_room():
             return None
         groups = found.groups()
@@ -198,8 +186,9 @@ class ConstantLane:
         for at, group in self._slots:
             out[at] = groups[group]
         held: list[CachedAnswers] = []
+        encode, mariadb = self.backend.encode, self._mariadb
         try:
-            for site, engine, namespace, at, key_of, labels in self._sites:
+            for site, engine, namespace, at, key_of in self._sites:
                 row = []
                 for group, integer in site.inputs:  # (SpliceSite.row)
                     value = groups[group]
@@ -215,32 +204,12 @@ class ConstantLane:
                     if not hit:
                         return None
                     held.append(CachedAnswers(engine, namespace, (key,), (answer,)))
-                out[at] = self._literal(site, answer, labels)
+                out[at] = encoded_typed_literal(site.function, answer, encode, mariadb=mariadb)
             for alias in self._aliases:
                 out[alias.at] = self._alias(alias, found, groups)
         except (MLStatementError, UnreadableStatement, ProxyError):
             return None  # the general path reports it
-        payload = self._head + b"".join(out)
-        size = len(payload)
-        if size >= MAX_PAYLOAD:
-            return Rewrite(frame(payload, 0), tuple(held))
-        header = bytes((size & 0xFF, size >> 8 & 0xFF, size >> 16, 0))  # (frame's)
-        return Rewrite(header + payload, tuple(held))
-
-    def _literal(self, site: SpliceSite, answer: object, labels: dict[str, bytes] | None) -> bytes:
-        """An answer's typed literal in the session's bytes (encoded_typed_literal); a
-        built-in's label's kept in the site's ``labels`` (a model's labels are a few)."""
-        if labels is not None and type(answer) is Sentiment and type(answer.label) is str:
-            written = labels.get(answer.label)
-            if written is None and len(labels) < MAX_LABELS:
-                written = labels[answer.label] = self._typed(site, answer)
-            if written is not None:
-                return written
-        return self._typed(site, answer)
-
-    def _typed(self, site: SpliceSite, answer: object) -> bytes:
-        encode = self.backend.encode
-        return encoded_typed_literal(site.function, answer, encode, mariadb=self._mariadb)
+        return Rewrite(frame(self._head + b"".join(out), 0), tuple(held))
 
     def _alias(
         self, alias: _BoundAlias, found: re.Match[bytes], groups: tuple[bytes, ...]
