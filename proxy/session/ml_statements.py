@@ -168,6 +168,9 @@ class MLStatements:
         """A quick statement the task takes over, its key queries sent: from here on as
         any ML statement (KILL, SHOW PROCESSLIST and progress reports see it). A point
         statement is planned now (its key queries are the plan's)."""
+        if isinstance(quick, PointStatement) and quick.single is not None:
+            await self._served_again(message, quick)
+            return
         if isinstance(quick, PointStatement):
             planned = self._point_planned(quick)
             if planned is None:
@@ -200,6 +203,14 @@ class MLStatements:
         if quick is None or quick.queries() != point.queries():
             return None  # not the key queries sent: their results are not this plan's
         return quick
+
+    async def _served_again(self, message: Message, point: PointStatement) -> None:
+        """A single trip the callbacks did not answer (proxy.ml.fastpath.single_trip: an
+        answer not cached, a warning, an error...): its result is read and dropped, and
+        the statement served the usual way (rewriter.single_trip says it may run again)."""
+        await read_response(self._backend)
+        if not await self.statement(message, point.read.sql):
+            await self.session.forward(message, Shape.RESULT)
 
     async def _unplanned_point(self, message: Message, point: PointStatement) -> None:
         """A point statement whose plan did not come (a splice that took a statement its

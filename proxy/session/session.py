@@ -45,9 +45,10 @@ from proxy.errors import (
 from proxy.logs import ContextLog
 from proxy.ml.activity import RunningML
 from proxy.ml.fastpath.known_settings import KnownSettings
-from proxy.ml.fastpath.memo import Rewrite
+from proxy.ml.fastpath.memo import Rewrite, count_answers
 from proxy.ml.fastpath.point import PointStatement
 from proxy.ml.fastpath.quick import PARTIAL, Partial, QuickAnswer, QuickStatement
+from proxy.ml.fastpath.single_trip import Served
 from proxy.ml.prepared import statement_id
 from proxy.ml.status_access import ProcessPrivilege
 from proxy.session.context import ProxyContext
@@ -72,7 +73,7 @@ from proxy.wire.query_attributes import query_text
 from proxy.wire.scanner import ResponseScanner, Shape
 
 #: What a callbacks' path answers with the key queries' results in.
-_Answer = TypeVar("_Answer", QuickAnswer, Rewrite)
+_Answer = TypeVar("_Answer", QuickAnswer, Rewrite, Served)
 
 log = logging.getLogger(f"mlproxy.{__name__}")
 
@@ -353,6 +354,8 @@ class Session:
     def _point_answered(self, point: PointStatement, sql: bytes, data: bytes) -> bool | Offer:
         """``_quick_answered`` for a statement served on its bytes
         (proxy.ml.fastpath.point)."""
+        if point.single is not None:
+            return self._single_trip_answered(point, data)
         planner = self.ml.planner
         replayed = planner.replayed(sql, data)
         if replayed is not None:  # the same rows as last time: the same rewrite
@@ -367,6 +370,26 @@ class Session:
             return False
         if planner.worth_remembering(sql):  # (it came before: it may come again)
             planner.remember_replay(sql, None, data, rewrite.command, rewrite.answers)
+        return True
+
+    def _single_trip_answered(self, point: PointStatement, data: bytes) -> bool | Offer:
+        """Send the client a single trip's result (proxy.ml.fastpath.single_trip): the
+        statement is done, as when a detached response has reached the client. False
+        (the task takes the statement: MLStatements.finish_quick) when it cannot be."""
+        result = self._answered_from(point.served, data)
+        if result is MORE:
+            return MORE
+        if result is None:
+            self.client.interrupt()
+            return False
+        try:
+            self.client.write_raw(result.response)
+        except (OSError, RuntimeError):
+            self.client.interrupt()  # (the task finds the client gone)
+            return False
+        self._detached_handler, self._quick = Session._take_over, None
+        self._served_in_callback(count_answers(result.answers, self.ml_counters), counted=True)
+        self.settled(result.status)
         return True
 
     def _answered_from(

@@ -108,6 +108,9 @@ class Rewriting:
         return b"".join(out)
 
 
+#: Text to insert at an offset of the key (rewrite_holes).
+Insertion = tuple[int, Sequence[TextPiece]]
+
 #: One call's edits in the key's offsets: its stretch (start, end) and the pieces of text
 #: each of its aliases' items is made of (rewriter.plan.CallSite.aliases).
 CallEdits = tuple[int, int, tuple[tuple[int, ...], ...]]
@@ -130,10 +133,13 @@ class _AliasOf:
 _Piece = TextPiece | _Answer | _AliasOf
 
 
-def rewrite_holes(calls: Sequence[CallEdits], cut: Cutter) -> Rewriting | None:
-    """``MLPlan.rewrite`` of ``calls`` (in the sites' order) as a Rewriting; None when an
-    edit's bounds fall inside a slot."""
-    pieces = _rewrite_pieces(calls, cut)
+def rewrite_holes(
+    calls: Sequence[CallEdits], cut: Cutter, inserted: Insertion | None = None
+) -> Rewriting | None:
+    """``MLPlan.rewrite`` of ``calls`` (in the sites' order) as a Rewriting, with
+    ``inserted``'s text at its offset (after any edit there); None when an edit's bounds
+    fall inside a slot."""
+    pieces = _rewrite_pieces(calls, cut, inserted)
     if pieces is None:
         return None
     out: list[bytes] = []
@@ -151,9 +157,14 @@ def rewrite_holes(calls: Sequence[CallEdits], cut: Cutter) -> Rewriting | None:
     return Rewriting(Holes(tuple(out), tuple(groups)), tuple(answers), tuple(aliases))
 
 
-def _rewrite_pieces(calls: Sequence[CallEdits], cut: Cutter) -> list[_Piece] | None:
+def _rewrite_pieces(
+    calls: Sequence[CallEdits], cut: Cutter, inserted: Insertion | None
+) -> list[_Piece] | None:
     """The edits of rewriter.plan.MLPlan.rewrite, in the same order, as pieces."""
-    edits: dict[tuple[int, int, int], _Piece] = {}
+    edits: dict[tuple[int, int, int], _Piece | tuple[TextPiece, ...]] = {}
+    if inserted is not None:
+        at, text = inserted
+        edits[(at, 2, at)] = tuple(text)
     for index, (start, end, aliases) in enumerate(calls):
         edits[(start, 0, end)] = _Answer(index)
         for bounds in aliases:
@@ -170,7 +181,7 @@ def _rewrite_pieces(calls: Sequence[CallEdits], cut: Cutter) -> list[_Piece] | N
         between = cut.between(pos, start)
         if between is None:
             return None
-        pieces += [*between, piece]
+        pieces += [*between, *piece] if isinstance(piece, tuple) else [*between, piece]
         pos = end
     rest = cut.between(pos, len(cut.key))
     if rest is None:

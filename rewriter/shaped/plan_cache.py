@@ -48,6 +48,7 @@ from rewriter.shaped.constant_splice import ConstantSplice, constant_splice
 from rewriter.shaped.matcher import ShapeMatcher, matcher_of
 from rewriter.shaped.point_splice import PointSplice, point_splice
 from rewriter.shaped.shapes import MARKER_RESIDUE, MARKERS, Shape, number_slot
+from rewriter.single_trip import SingleTrip, single_trip
 from rewriter.spans import CallSpan
 from rewriter.sql_text import code_between
 
@@ -146,7 +147,7 @@ def make_template(shape: Shape, functions: Mapping[str, MLFunction], syntax: Sql
             size += sum(map(sys.getsizeof, splice.rewriting.text.fixed))
     point = None
     if recipe is None and matcher is not None:
-        point = _point_splice(plan, sites, matcher)
+        point = _point_splice(plan, sites, matcher, single_trip(plan, functions, syntax))
         size += 0 if point is None else _point_size(point)
     hidden = _points([at for stretch in plan.hidden for at in stretch], shape)
     state_points = _points(state, shape)
@@ -154,10 +155,13 @@ def make_template(shape: Shape, functions: Mapping[str, MLFunction], syntax: Sql
 
 
 def _point_splice(
-    plan: MLPlan, sites: tuple[_CompiledSite, ...], matcher: ShapeMatcher
+    plan: MLPlan,
+    sites: tuple[_CompiledSite, ...],
+    matcher: ShapeMatcher,
+    trip: SingleTrip | None,
 ) -> PointSplice | None:
     key_queries = [site.key_query for site in sites]
-    return point_splice(plan, key_queries, [site.batch_slot for site in sites], matcher)
+    return point_splice(plan, key_queries, [site.batch_slot for site in sites], matcher, trip)
 
 
 def _point_size(point: PointSplice) -> int:
@@ -165,6 +169,8 @@ def _point_size(point: PointSplice) -> int:
     pattern = point.bytes_pattern
     size = sys.getsizeof(pattern) + sys.getsizeof(pattern.pattern)
     texts = [*point.rewriting.text.fixed, *(t for s in point.sites for t in s.key_query.fixed)]
+    if point.single is not None:
+        texts += [*point.single.rewriting.text.fixed, *point.single.nulls]
     return size + sum(map(sys.getsizeof, texts))
 
 

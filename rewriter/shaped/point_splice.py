@@ -49,6 +49,7 @@ from rewriter.shaped.byte_holes import (
 )
 from rewriter.shaped.constant_splice import BATCH_SIZE, cutter_of, slot_roles
 from rewriter.shaped.matcher import ShapeMatcher
+from rewriter.single_trip import SingleTrip
 
 #: The most calls a point splice is made for (proxy.ml.fastpath.quick.MAX_QUERIES).
 MAX_SITES = 4
@@ -110,6 +111,9 @@ class PointSplice:
     ascii: bool
     sites: tuple[PointSite, ...]
     rewriting: Rewriting
+    #: The statement run once with its calls' inputs fetched with its rows, when it may
+    #: be (rewriter.single_trip).
+    single: SingleTripSplice | None = None
 
     def pattern(self, charset: ClientCharset, utf8_session: bool) -> re.Pattern[bytes] | None:
         """The pattern for a session's statements; None when it cannot serve them."""
@@ -118,15 +122,35 @@ class PointSplice:
         return None
 
 
+@dataclass(frozen=True)
+class SingleTripSplice:
+    """A point select that fetches its calls' inputs with its rows (rewriter.single_trip),
+    on the statement's bytes: the statement with each call replaced by its typed NULL
+    (``nulls``, to fill its answer's hole), its aliases, and its inputs' keys inserted
+    after the select list; per call, the select items after its own, its key columns and
+    the most characters its answer may have (its VARCHAR's)."""
+
+    rewriting: Rewriting
+    nulls: tuple[bytes, ...]
+    items_after: tuple[int, ...]
+    keys: tuple[int, ...]
+    widths: tuple[int, ...]
+
+    def text(self, groups: Sequence[bytes], codec: str) -> bytes:
+        """The statement to send, for one whose slots' bytes are ``groups``."""
+        return self.rewriting.write(groups, self.nulls, codec)
+
+
 def point_splice(
     plan: MLPlan,
     key_queries: Sequence[Sequence[KeyQueryPiece] | None],
     batch_slots: Sequence[int | None],
     matcher: ShapeMatcher,
+    trip: SingleTrip | None = None,
 ) -> PointSplice | None:
     """The point splice of a template: its plan (made of the shape's key), each call's
-    compiled key query and max_batch_size slot. None for a template it is not made for
-    (module docstring)."""
+    compiled key query and max_batch_size slot, and its single trip if it has one. None
+    for a template it is not made for (module docstring)."""
     if plan.state_calls or plan.hidden or not plan.calls or len(plan.calls) > MAX_SITES:
         return None
     kinds = matcher.kinds
@@ -152,7 +176,38 @@ def point_splice(
     if whole is None or rewriting is None:
         return None
     ascii = ascii_text(whole) and all(_ascii_site(site) for site in sites)
-    return PointSplice(byte_pattern(whole, roles), ascii, tuple(sites), rewriting)
+    single = None if trip is None else _single_trip(plan, trip, edits, cut)
+    return PointSplice(byte_pattern(whole, roles), ascii, tuple(sites), rewriting, single)
+
+
+#: A VARCHAR(n) result type.
+_VARCHAR = re.compile(r"VARCHAR\(([0-9]+)\)", re.IGNORECASE)
+
+
+def _single_trip(
+    plan: MLPlan, trip: SingleTrip, edits: Sequence[CallEdits], cut: Cutter
+) -> SingleTripSplice | None:
+    """The single trip on the bytes, for calls that answer a built-in's label (a VARCHAR
+    the proxy writes as its characters: proxy.ml.fastpath.single_trip)."""
+    keys: list[TextPiece] = []
+    widths = []
+    for call in plan.calls:
+        function = call.function
+        width = _VARCHAR.fullmatch(function.sql_type)
+        if function.output != "label" or function.input_casts or width is None:
+            return None
+        widths.append(int(width.group(1)))
+        for start, end in call.span.args[: function.inputs]:  # (rewriter.sql_text.input_key)
+            between = cut.between(start, end)
+            if between is None:
+                return None
+            keys += [b", CAST(CONVERT((", *between, b") USING utf8mb4) AS BINARY)"]
+    rewriting = rewrite_holes(edits, cut, (trip.insert_at, merged(keys)))
+    if rewriting is None:
+        return None
+    nulls = tuple(f"CAST(NULL AS {call.function.cast_type})".encode() for call in plan.calls)
+    inputs = tuple(call.function.inputs for call in plan.calls)
+    return SingleTripSplice(rewriting, nulls, trip.items_after, inputs, tuple(widths))
 
 
 def _site(call: CallSite, pieces: Sequence[KeyQueryPiece], cut: Cutter) -> PointSite | None:

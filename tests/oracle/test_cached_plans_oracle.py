@@ -26,7 +26,9 @@ from proxy.ml.fastpath import planning
 from proxy.ml.fastpath.lanes import ConstantLane
 from proxy.ml.fastpath.point import PointStatement
 from proxy.ml.fastpath.quick import PARTIAL
+from proxy.ml.fastpath.single_trip import Served
 from proxy.session.ml_statements import MLStatements
+from proxy.wire.scanner import Shape as WireShape
 from rewriter.ddl import parse_ml_ddl
 from rewriter.lexer import ReadStatement, SqlSyntax, read_slots
 from rewriter.registry import stub_statement
@@ -44,6 +46,8 @@ from tests.oracle.test_ml_oracle import (
 )
 from tests.support import oracle_backend
 from tests.support.backend import BackendInfo
+from tests.support.fuzz_wire import LOGIN_CAPS, Wire, log_in
+from tests.support.fuzz_wire import Outcome as WireOutcome
 
 S = "aws_comprehend_detect_sentiment"
 C = "aws_comprehend_detect_sentiment_confidence"
@@ -447,6 +451,125 @@ def test_a_recent_point_shapes_statements_are_served_on_their_bytes(
     assert len(filled) == 1
 
 
+#: Point shapes whose calls are whole select items (rewriter.single_trip): one round trip,
+#: the answers written into the database's rows by the proxy. One call; two (aliased, a
+#: literal, a column between); a star before a call, over a join. Their rows hold NULL,
+#: empty and blank texts, characters beyond the BMP, other languages.
+SINGLE_TRIPS = {
+    "one-call": f"SELECT id, {S}(txt, lang) FROM comments WHERE id = {{0}}",
+    "two-calls": (
+        f"SELECT {S}(txt, 'en') AS s, n, {S}(txt, lang), 'é{{0}}' FROM comments "
+        "WHERE id IN ({0}, {1})"
+    ),
+    "star-join": (
+        f"SELECT *, {S}(c.txt, c.lang) FROM comments c JOIN comments d ON d.id = c.n "
+        "WHERE c.id >= {0} AND c.id < {1} LIMIT 3"
+    ),
+}
+#: The results' character sets (SET character_set_results): the session's, and latin1,
+#: which writes a label as ASCII too. (One that does not, utf16, is refused by
+#: tests/unit/test_single_trip.py: the proxy's own settings query cannot read its results.)
+RESULTS_CHARSETS = {None: True, "latin1": True}
+
+
+def _served_spy(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether each single trip was answered in the callback (PointStatement.served)."""
+    served: list[bool] = []
+    original = PointStatement.served
+
+    def spy(point: PointStatement, data: bytes) -> Any:
+        result = original(point, data)
+        if result is not PARTIAL:
+            served.append(isinstance(result, Served))
+        return result
+
+    monkeypatch.setattr(PointStatement, "served", spy)
+    return served
+
+
+def _raw(wire: Wire, sql: str, caps: int) -> list[bytes]:
+    """The payloads of the response to ``sql`` on a raw connection of capabilities
+    ``caps``."""
+    assert wire.send(b"\x03" + sql.encode())
+    outcome = wire.read_response(WireShape.RESULT, WireOutcome(), caps)
+    assert not outcome.closed and not outcome.silent, sql
+    return outcome.payloads
+
+
+@pytest.mark.parametrize("template", SINGLE_TRIPS.values(), ids=SINGLE_TRIPS.keys())
+def test_a_point_select_whose_calls_are_whole_items_takes_one_round_trip(
+    sides: Sides, cached_proxy: RunningProxy, monkeypatch: pytest.MonkeyPatch, template: str
+) -> None:
+    """Its answers and names are the database's with the functions stored, and it is
+    answered in one trip each time (once the shape is recent and the answers cached)."""
+    statements = [template.format(i, i + 3) for i in range(1, 16)]
+    warm = [template.format(90 + i, 93 + i) for i in range(2)]
+    _answers_cached_and_shape_warm(sides, cached_proxy, warm, statements)
+    served = _served_spy(monkeypatch)
+    for sql in statements:
+        sides.compare(sql, times=2)
+    assert served == [True] * (2 * len(statements))
+
+
+@pytest.mark.parametrize("results", RESULTS_CHARSETS, ids=str)
+@pytest.mark.parametrize("deprecate_eof", [False, True], ids=["eof", "ok"])
+@pytest.mark.parametrize("template", SINGLE_TRIPS.values(), ids=SINGLE_TRIPS.keys())
+def test_a_single_trip_sends_the_bytes_the_usual_two_trips_send(
+    cached_proxy: RunningProxy,
+    monkeypatch: pytest.MonkeyPatch,
+    template: str,
+    deprecate_eof: bool,
+    results: str | None,
+) -> None:
+    """Byte for byte, the response the usual path gives (the key query, then the
+    statement with the answers written in): every column definition, row, status flag
+    and warning count, with an EOF or an OK ending the rows."""
+    caps = LOGIN_CAPS | (CLIENT.DEPRECATE_EOF if deprecate_eof else 0)
+    wire = log_in(cached_proxy.port, APP.user, APP.password, DATABASES["a"][1], 10.0, caps)
+    try:
+        if results is not None:
+            _raw(wire, f"SET character_set_results = {results}", caps)
+        statements = [template.format(i, i + 3) for i in range(1, 16)]
+        for sql in [template.format(90 + i, 93 + i) for i in range(2)] + statements:
+            _raw(wire, sql, caps)  # the settings read, the shape recent, every answer cached
+        served = _served_spy(monkeypatch)
+        single = [_raw(wire, sql, caps) for sql in statements]
+        assert served == [RESULTS_CHARSETS[results]] * len(statements)
+        monkeypatch.setattr(PointStatement, "served", lambda point, data: None)
+        assert [_raw(wire, sql, caps) for sql in statements] == single
+    finally:
+        wire.close()
+
+
+def test_a_point_select_not_answered_in_one_trip_is_served_the_usual_way(
+    sides: Sides, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An answer not cached (asked once), a warning (SHOW WARNINGS shows the usual
+    path's), a user variable's assignment (nothing runs twice: no single trip)."""
+    template = f"SELECT id, {S}(txt, '{{1}}'), n / {{2}} FROM comments WHERE id = {{0}}"
+    for i in range(2):  # the settings read, then the shape recent
+        sides.compare(template.format(i + 1, "en", 1), times=1)
+    served = _served_spy(monkeypatch)
+    oracle_backend.reset()
+    for language in ("es", "de"):
+        sides.compare(template.format(3, language, 1), times=1)  # asked, then cached
+        sides.compare(template.format(3, language, 1), times=1)
+    assert served == [False, True, False, True]
+    assert oracle_backend.sent_inputs() == [("good", "es"), ("good", "de")]
+    served.clear()
+    sides.compare(template.format(3, "es", 0), times=1)  # division by zero: a warning
+    assert served == [False]
+    assert _outcome(sides.proxy, "SHOW WARNINGS") == _outcome(sides.direct, "SHOW WARNINGS")
+    counted = f"SELECT id, {S}(txt, '{{1}}'), @n := @n + 1 FROM comments WHERE id = {{0}}"
+    sides.both("SET @n = 0")
+    for i in range(2):
+        sides.compare(counted.format(i + 1, "en"), times=1)
+    served.clear()
+    sides.compare(counted.format(4, "it"), times=1)  # not cached
+    assert served == []
+    assert _outcome(sides.proxy, "SELECT @n") == _outcome(sides.direct, "SELECT @n")
+
+
 def test_a_point_statement_the_task_cannot_plan_is_served_from_the_start(
     sides: Sides, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -763,7 +886,8 @@ def session_status(conn: pymysql.Connection[Any], like: str) -> dict[str, int]:
 @pytest.mark.parametrize(
     ("statement", "selects"),
     [
-        (f"SELECT id, {S}(txt, 'en') FROM comments WHERE id = 1", 2),  # key query, final
+        (f"SELECT id, {S}(txt, 'en') FROM comments WHERE id = 1", 1),  # one trip
+        (f"SELECT id, {S}(TRIM(txt), 'en') FROM comments WHERE id = 1", 2),  # key query, final
         (f"SELECT {S}('Good', 'en')", 1),  # the final statement alone
     ],
 )

@@ -117,11 +117,12 @@ class Wire:
         del self._buffer[: 4 + length]
         return seq, payload
 
-    def read_response(self, shape: Shape | None, outcome: Outcome) -> Outcome:
-        """Read one response of ``shape`` into ``outcome`` (nothing for None)."""
+    def read_response(self, shape: Shape | None, outcome: Outcome, caps: int = 0) -> Outcome:
+        """Read one response of ``shape`` into ``outcome`` (nothing for None), on a
+        connection of capabilities ``caps`` (CLIENT_DEPRECATE_EOF counts)."""
         if shape is None:
             return outcome
-        scanner = ResponseScanner(shape)
+        scanner = ResponseScanner(shape, caps)
         try:
             while True:
                 _, payload = self.read_packet()
@@ -199,14 +200,17 @@ def finish_sha2(wire: Wire, password: bytes, nonce: bytes, seq: int) -> tuple[in
     return wire.read_packet()
 
 
-def log_in(port: int, user: str, password: str, database: str, timeout: float) -> Wire:
-    """A connection logged in (raises Closed when the proxy refuses it)."""
+def log_in(
+    port: int, user: str, password: str, database: str, timeout: float, caps: int = LOGIN_CAPS
+) -> Wire:
+    """A connection logged in with the capabilities ``caps`` (raises Closed when the
+    proxy refuses it)."""
     wire = Wire(port, timeout)
     try:
         greeting = parse_greeting(wire.read_packet()[1])
         secret = password.encode()
         answer = scramble.sha2_scramble(secret, greeting.nonce)
-        wire.send(handshake_response(user.encode(), answer, database.encode()), 1)
+        wire.send(handshake_response(user.encode(), answer, database.encode(), caps), 1)
         _, final = finish_sha2(wire, secret, greeting.nonce, 1)
     except BaseException:
         wire.close()

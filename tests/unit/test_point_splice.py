@@ -165,6 +165,7 @@ def test_a_point_statement_gives_what_the_quick_path_gives(
         return
     backend = FakeBackend(charset)
     point = PointStatement(read, runtime, backend, ACCOUNT)  # type: ignore[arg-type]
+    point.single = None  # its key queries, not its single trip (tests/unit/test_single_trip.py)
     quick = _oracle(runtime, backend, charset, utf8, sql)
     assert point.queries() == quick.queries()
     assert point.query_of == quick.query_of  # (calls sharing a key query: sent once)

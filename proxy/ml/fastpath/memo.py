@@ -72,15 +72,20 @@ class Rewrite(NamedTuple):
         return sum(len(answers.inputs) for answers in self.answers)
 
     def count(self, counters: MLCounters) -> int:
-        """Count each call as the engine counts a cache hit (a session's ``counters`` and
-        the process's); the calls counted."""
-        calls = 0
-        for answers in self.answers:
-            asked = len(answers.inputs)
-            answers.engine.counters.add_cached(asked)
-            counters.add_cached(asked)
-            calls += asked
-        return calls
+        """count_answers of the rewrite's answers."""
+        return count_answers(self.answers, counters)
+
+
+def count_answers(held: tuple[CachedAnswers, ...], counters: MLCounters) -> int:
+    """Count each call as the engine counts a cache hit (a session's ``counters`` and
+    the process's); the calls counted."""
+    calls = 0
+    for answers in held:
+        asked = len(answers.inputs)
+        answers.engine.counters.add_cached(asked)
+        counters.add_cached(asked)
+        calls += asked
+    return calls
 
 
 @dataclass(frozen=True)

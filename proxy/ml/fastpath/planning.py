@@ -265,10 +265,16 @@ class SessionPlanner:
         settings = self.known.kept()  # read-only here: ``fill`` takes its own copy
         if settings is None or settings.charset is None:
             return None
+        charset, utf8 = settings.charset, settings.utf8_session
+        for recent in self._recent:  # one trip before two, even for a statement seen before
+            point = recent.entry.point
+            if point is not None and point.single is not None:
+                found = _fullmatch(point.pattern(charset, utf8), sql)
+                if found is not None:
+                    return Pointed(sql, stamp, settings, recent.entry, point, found)
         remembered = self.memo.plan(sql, stamp)
         if remembered is not None:
             return Planned(remembered, settings.for_next_statement(), None)
-        charset, utf8 = settings.charset, settings.utf8_session
         text = None
         for recent in self._recent:
             splice, point = recent.entry.splice, recent.entry.point
@@ -276,7 +282,7 @@ class SessionPlanner:
                 found = _fullmatch(splice.pattern(charset, utf8), sql)
                 if found is not None:
                     return Spliced(sql, stamp, settings, recent.entry, splice, found)
-            elif point is not None:
+            elif point is not None and point.single is None:  # (tried first: above)
                 found = _fullmatch(point.pattern(charset, utf8), sql)
                 if found is not None:
                     return Pointed(sql, stamp, settings, recent.entry, point, found)

@@ -14,6 +14,10 @@ Anything else (results over QUICK_BYTES, an error, an input not cached, too many
 answers to write inline) goes to the session's task, which plans the statement then,
 checks that the plan's key queries are the bytes sent, and reads their results as it
 does for a quick statement (proxy.session.ml_statements.MLStatements.finish_quick).
+
+A shape whose splice has a single trip (rewriter.single_trip) sends it instead of its
+key queries: one round trip, its result answered here (proxy.ml.fastpath.single_trip).
+When that fails, the task drops its result and serves the statement the usual way.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from proxy.ml.answers import inline_lookup
 from proxy.ml.fastpath.memo import Rewrite
 from proxy.ml.fastpath.planning import Pointed
 from proxy.ml.fastpath.quick import PARTIAL, Partial, distinct, gathered_results
+from proxy.ml.fastpath.single_trip import Served, served
 from proxy.ml.path import Asked, MLRuntime, answers_held, engine_of, held_answers
 from proxy.upstream.backend import BackendConnection
 from proxy.upstream.internal import Row
@@ -63,14 +68,18 @@ class PointStatement:
         self.queried = splice.sites
         #: How often the backend socket's callback offered results (gathered_results).
         self.reads = 0
+        #: The single trip sent in place of the key queries, if the shape has one.
+        self.single = splice.single
         texts = []
         for site in splice.sites:  # (loops, not comprehensions: one per request)
             texts.append(site.key_query.joined(self.groups))
         self.texts, self.query_of = distinct(texts)
 
     def queries(self) -> bytes:
-        """The key queries, framed, to send at once."""
+        """The key queries, framed, to send at once; or the single trip."""
         payload = self.backend.query_payload
+        if self.single is not None:
+            return frame(payload(self.single.text(self.groups, self.backend.charset.codec)), 0)
         if len(self.texts) == 1:  # the usual one
             return frame(payload(self.texts[0]), 0)
         return b"".join([frame(payload(text), 0) for text in self.texts])
@@ -87,6 +96,26 @@ class PointStatement:
             return self._rewrite(results)
         except (MLStatementError, UnreadableStatement, ProxyError):
             return None  # the task's path reports it
+
+    def served(self, data: bytes) -> Served | Partial | None:
+        """The client's result from the single trip's in ``data`` and the cache
+        (proxy.ml.fastpath.single_trip); PARTIAL while it is not all in; None to leave
+        the statement to the task."""
+        assert self.single is not None
+        self.reads += 1
+        asked: dict[str, Asked] = {}
+
+        def answers(site: int, rows: list[Row]) -> dict[Row, object] | None:
+            return self._answers(self.queried[site], rows, asked)
+
+        backend, mariadb = self.backend, self.read.settings.syntax.mariadb
+        try:
+            result = served(data, self.reads, self.single, backend.shape, mariadb, answers)
+        except (MLStatementError, ProxyError):
+            return None
+        if isinstance(result, Served):
+            return result._replace(answers=answers_held(asked.values()))
+        return result
 
     def _rewrite(self, results: list[list[Row]]) -> Rewrite | None:
         backend = self.backend

@@ -172,7 +172,7 @@ def gathered_results(
     return None if results is PARTIAL and reads >= MAX_READS else results
 
 
-#: _packet's offset for a 16 MiB packet, which a key query of a small statement never sends.
+#: packet_at's offset for a 16 MiB packet, which a key query of a small statement never sends.
 _TOO_LONG = -1
 
 
@@ -185,20 +185,20 @@ def key_query_results(
     results = []
     pos, end = 0, len(data)
     for _ in range(count):
-        payload, pos = _packet(data, pos)
+        payload, pos = packet_at(data, pos)
         if payload is None:
-            return _unfinished(pos)
+            return unfinished(pos)
         if payload[0] in (ERR_HEADER, OK_HEADER):
             return None
         columns, _ = read_lenenc_int(payload, 0)
         pos = _skipped(data, pos, shape.head_size(payload) - 1)  # the definitions, their EOF
         if pos < 0:
-            return _unfinished(pos)
+            return unfinished(pos)
         rows: list[Row] = []
         while True:
-            payload, pos = _packet(data, pos)
+            payload, pos = packet_at(data, pos)
             if payload is None:
-                return _unfinished(pos)
+                return unfinished(pos)
             if payload[0] == ERR_HEADER:
                 return None
             if shape.is_end(payload):
@@ -208,15 +208,16 @@ def key_query_results(
     return results if pos == end else None
 
 
-def _unfinished(pos: int) -> Partial | None:
+def unfinished(pos: int) -> Partial | None:
+    """PARTIAL for a response cut at ``pos``; None past a 16 MiB packet (packet_at)."""
     return None if pos == _TOO_LONG else PARTIAL
 
 
 def _skipped(data: bytes, pos: int, count: int) -> int:
     """The offset after ``count`` packets from ``pos``, read without copying them (a
     key query's column definitions); when they are not all there, minus ``pos`` (at
-    least 4 here, a column count came first: PARTIAL for _unfinished), and _TOO_LONG
-    for a 16 MiB one (as _packet)."""
+    least 4 here, a column count came first: PARTIAL for unfinished), and _TOO_LONG
+    for a 16 MiB one (as packet_at)."""
     for _ in range(count):
         if pos + 4 > len(data):
             return -pos
@@ -229,7 +230,7 @@ def _skipped(data: bytes, pos: int, count: int) -> int:
     return pos
 
 
-def _packet(data: bytes, pos: int) -> tuple[bytes | None, int]:
+def packet_at(data: bytes, pos: int) -> tuple[bytes | None, int]:
     """The payload of the packet at ``pos`` and the offset after it; None and ``pos``
     when it is not all there, None and _TOO_LONG for a 16 MiB one."""
     if pos + 4 > len(data):
