@@ -51,6 +51,7 @@ from proxy.ml.privileges import ACCESS_DENIED, check_privileges
 from proxy.ml.settings import (
     SettingsError,
     StatementSettings,
+    UnreadableResults,
     read_settings,
     read_state,
     read_variables,
@@ -237,6 +238,8 @@ async def read_statement_settings(
         return await read_settings(backend, runtime.max_backend_calls)
     except SettingsError as exc:
         raise MLStatementError(str(exc), ErrorCode.WRONG_ARGUMENTS) from None
+    except UnreadableResults as exc:
+        raise MLStatementError(str(exc), ErrorCode.NOT_SUPPORTED_YET) from None
 
 
 @dataclass

@@ -24,15 +24,32 @@ from proxy.upstream.internal import fetch_rows
 from rewriter.charsets import UTF8, ClientCharset, client_charset
 from rewriter.lexer import SqlSyntax, UnreadableStatement, version_number
 
-VARIABLES = "@mlproxy_on_error, @mlproxy_max_backend_calls, @aurora_ml_inference_timeout"
-STATE_QUERY = "SELECT ROW_COUNT(), FOUND_ROWS()"
+
+def _binary(*expressions: str) -> str:
+    """Expressions read as binary strings: the server sends their bytes as they are,
+    whatever the session's character_set_results (in utf16 a 0 would be two bytes)."""
+    return ", ".join(f"CAST({expression} AS BINARY)" for expression in expressions)
+
+
+VARIABLES = _binary(
+    "@mlproxy_on_error", "@mlproxy_max_backend_calls", "@aurora_ml_inference_timeout"
+)
+STATE_QUERY = "SELECT " + _binary("ROW_COUNT()", "FOUND_ROWS()")
 #: Read with the variables at a session's first ML statement.
-SESSION_SETTINGS = (
-    ", ROW_COUNT(), FOUND_ROWS(), DATABASE(), @@SESSION.sql_mode, "
-    "@@SESSION.character_set_client, @@SESSION.character_set_connection"
+SESSION_SETTINGS = ", " + _binary(
+    "ROW_COUNT()",
+    "FOUND_ROWS()",
+    "DATABASE()",
+    "@@SESSION.sql_mode",
+    "@@SESSION.character_set_client",
+    "@@SESSION.character_set_connection",
+    "@@SESSION.character_set_results",
 )
 #: MariaDB's seconds between progress reports (0: none), which ML statements follow too.
-MARIADB_SETTINGS = ", @@SESSION.progress_report_time"
+MARIADB_SETTINGS = ", " + _binary("@@SESSION.progress_report_time")
+#: Result character sets the proxy's own queries cannot be read in (a digit is not its
+#: ASCII byte there): ML statements are refused while the session's results use one.
+UNREADABLE_RESULTS = frozenset({"ucs2", "utf16", "utf16le", "utf32"})
 #: MariaDB's default progress_report_time, for a server without the variable.
 DEFAULT_PROGRESS_SECONDS = 5.0
 
@@ -53,6 +70,10 @@ _SET_TIMEOUT = re.compile(
 
 class SettingsError(ValueError):
     """A session setting the statement cannot use (answered as 1210)."""
+
+
+class UnreadableResults(ValueError):
+    """A session whose results the proxy's own queries cannot read (answered as 1235)."""
 
 
 @dataclass
@@ -124,9 +145,15 @@ async def read_settings(backend: BackendConnection, max_backend_calls: int) -> S
     server = backend.greeting.server_version
     query = f"SELECT {VARIABLES}{_server_variables(server)}{SESSION_SETTINGS}"
     row, *_ = await fetch_rows(backend, query)
-    split = len(row) - 6
-    variables, (row_count, found_rows), session = row[:split], row[split : split + 2], row[-4:]
-    database, sql_mode, charset, connection_charset = session
+    split = len(row) - 7
+    variables, (row_count, found_rows), session = row[:split], row[split : split + 2], row[-5:]
+    database, sql_mode, charset, connection_charset, results = session
+    results_charset = (results or b"").decode("ascii", "replace").lower()
+    if results_charset in UNREADABLE_RESULTS:
+        raise UnreadableResults(
+            f"ML functions through mlproxy need character_set_results to write ASCII as "
+            f"ASCII (not {results_charset}): SET character_set_results = utf8mb4"
+        )
     mode = (sql_mode or b"").decode("ascii", "replace")
     client = (charset or b"").decode("ascii", "replace")
     settings = StatementSettings(
@@ -191,7 +218,7 @@ def _server_variables(server_version: str) -> str:
     mariadb = "mariadb" in server_version.lower()
     timeout_of = timeout_variable(server_version)
     return (MARIADB_SETTINGS if mariadb else "") + (
-        f", @@SESSION.{timeout_of[0]}" if timeout_of else ""
+        ", " + _binary(f"@@SESSION.{timeout_of[0]}") if timeout_of else ""
     )
 
 

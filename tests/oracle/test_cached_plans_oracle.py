@@ -308,6 +308,26 @@ def test_a_statement_is_read_in_the_sessions_character_set_each_time(sides: Side
     sides.compare(gbk)
 
 
+@pytest.mark.parametrize("results", ["utf16", "ucs2", "utf32", "utf16le"])
+def test_results_the_proxy_cannot_read_refuse_an_ml_statement_clearly(
+    sides: Sides, results: str
+) -> None:
+    """The proxy's own queries read their results in the session's character_set_results:
+    in one that does not write ASCII as ASCII an ML statement is refused with 1235 (it
+    used to end the connection with an internal error); the session goes on, and a
+    plain statement is the database's."""
+    sql = f"SELECT id, {S}(txt, lang) FROM comments WHERE id = 3"
+    sides.compare(sql)
+    with sides.proxy.cursor() as cur:
+        cur.execute(f"SET character_set_results = {results}")
+        with pytest.raises(pymysql.MySQLError) as refused:
+            cur.execute(sql)
+        assert refused.value.args[0] == 1235
+        assert "character_set_results" in refused.value.args[1]
+        cur.execute("SET character_set_results = utf8mb4")
+    sides.compare(sql)
+
+
 #: Statements an application sends per request, with other literals each time.
 PER_REQUEST = {
     "constant-calls": f"SELECT {S}('café {{0}}', 'fr') AS a, {C}('café {{0}}', 'fr')",
