@@ -209,6 +209,8 @@ class MLStatements:
         answer not cached, a warning, an error...): its result is read and dropped, and
         the statement served the usual way (rewriter.single_trip says it may run again)."""
         await read_response(self._backend)
+        if not point.missed:  # (a reason that would come again)
+            self.planner.two_trips(point.read.entry)
         if not await self.statement(message, point.read.sql):
             await self.session.forward(message, Shape.RESULT)
 

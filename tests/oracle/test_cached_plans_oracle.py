@@ -565,7 +565,8 @@ def test_a_point_select_not_answered_in_one_trip_is_served_the_usual_way(
     sides: Sides, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An answer not cached (asked once), a warning (SHOW WARNINGS shows the usual
-    path's), a user variable's assignment (nothing runs twice: no single trip)."""
+    path's; the shape then takes two trips in the session), a user variable's
+    assignment (nothing runs twice: no single trip)."""
     template = f"SELECT id, {S}(txt, '{{1}}'), n / {{2}} FROM comments WHERE id = {{0}}"
     for i in range(2):  # the settings read, then the shape recent
         sides.compare(template.format(i + 1, "en", 1), times=1)
@@ -580,6 +581,8 @@ def test_a_point_select_not_answered_in_one_trip_is_served_the_usual_way(
     sides.compare(template.format(3, "es", 0), times=1)  # division by zero: a warning
     assert served == [False]
     assert _outcome(sides.proxy, "SHOW WARNINGS") == _outcome(sides.direct, "SHOW WARNINGS")
+    sides.compare(template.format(4, "es", 1), times=1)  # the shape's two trips from now on
+    assert served == [False]
     counted = f"SELECT id, {S}(txt, '{{1}}'), @n := @n + 1 FROM comments WHERE id = {{0}}"
     sides.both("SET @n = 0")
     for i in range(2):

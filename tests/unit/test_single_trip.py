@@ -8,8 +8,8 @@ texts, bytes that are not UTF-8, unknown languages), both ends of the rows (an E
 OK with CLIENT_DEPRECATE_EOF), and every cut of the bytes. Anything the proxy cannot
 write as the database would (a warning, an error, an answer not cached, a label the CAST
 would change, a character set that does not write ASCII as ASCII) gives None: the
-statement is then served the usual way. tests/oracle/test_cached_plans_oracle.py runs
-it against a real database.
+statement is then served the usual way; the statement's own error goes to the client.
+tests/oracle/test_cached_plans_oracle.py runs it against a real database.
 """
 
 from __future__ import annotations
@@ -313,20 +313,31 @@ def test_a_label_the_cast_would_change_is_not_written(runtime: MLRuntime, label:
     assert point_of(runtime, FORMS[0]).served(Result(ResultShape(), names, sent).framed()) is None
 
 
+def test_the_statements_error_goes_to_the_client_as_it_is(runtime: MLRuntime) -> None:
+    """In place of the result or after rows (KILL QUERY, a timeout, a deadlock): the
+    database's ERR, renumbered; running the statement again would undo what it says."""
+    keys = [(b"good", b"en")]
+    names, sent, _ = single_rows(keys, 0)
+    cache(runtime, keys)
+    error = b"\xff\x29\x05#40001Deadlock found"
+    packets = [frame(p, n) for n, p in enumerate(Result(ResultShape(), names, sent).packets(), 1)]
+    for data in (frame(error, 1), b"".join(packets[:-1]) + frame(error, len(packets))):
+        written = point_of(runtime, FORMS[0]).served(data)
+        assert written == Served(frame(error, 1), 0)
+
+
 def test_anything_but_one_whole_result_is_left_to_the_usual_path(runtime: MLRuntime) -> None:
-    """An error in place of the result or after rows, bytes after it, more than
-    QUICK_BYTES, and results still not all in at the MAX_READS-th offer."""
+    """An OK, bytes after the result or its error, more than QUICK_BYTES, and results
+    still not all in at the MAX_READS-th offer."""
     keys = [(b"good", b"en")]
     names, sent, _ = single_rows(keys, 0)
     cache(runtime, keys)
     result = Result(ResultShape(), names, sent)
-    error = frame(b"\xff\x15\x04#42000no", 1)
-    packets = [frame(p, n) for n, p in enumerate(result.packets(), start=1)]
+    ok = b"\x00\x00\x00\x02\x00\x00\x00"
     cases = [
-        error,
-        b"".join(packets[:-1]) + frame(b"\xff\x15\x04#42000no", len(packets)),
-        result.framed() + frame(b"\x00\x00\x00\x02\x00\x00\x00", len(packets) + 1),
-        frame(b"\x00\x00\x00\x02\x00\x00\x00", 1),
+        frame(ok, 1),
+        result.framed() + frame(ok, len(result.packets()) + 1),
+        frame(b"\xff\x15\x04#42000no", 1) + frame(ok, 2),
     ]
     for data in cases:
         assert point_of(runtime, FORMS[0]).served(data) is None, data

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from proxy.errors import MLStatementError
@@ -40,7 +40,7 @@ from rewriter.plan import MLPlan, plan_statement
 from rewriter.shaped.constant_splice import ConstantSplice
 from rewriter.shaped.matcher import ShapeMatcher
 from rewriter.shaped.plan_cache import Entry, Template, filled, plan_shaped, template_of
-from rewriter.shaped.point_splice import PointSplice
+from rewriter.shaped.point_splice import PointSplice, SingleTripSplice
 from rewriter.shaped.shapes import Shape, shape_of
 
 #: The built-in functions' names (the context's detector watches aliases' names too).
@@ -103,6 +103,8 @@ class Pointed(NamedTuple):
     entry: Template
     splice: PointSplice
     found: re.Match[bytes]
+    #: The single trip to send instead of the key queries (rewriter.single_trip), if any.
+    single: SingleTripSplice | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,9 @@ class _Recent:
     stamp: Stamp
     matcher: ShapeMatcher
     entry: Template
+    #: Its single trip failed for a reason that would come again (not an answer missing
+    #: from the cache): its statements take two trips in this session.
+    two_trips: bool = False
 
 
 @dataclass(frozen=True)
@@ -268,10 +273,10 @@ class SessionPlanner:
         charset, utf8 = settings.charset, settings.utf8_session
         for recent in self._recent:  # one trip before two, even for a statement seen before
             point = recent.entry.point
-            if point is not None and point.single is not None:
+            if point is not None and point.single is not None and not recent.two_trips:
                 found = _fullmatch(point.pattern(charset, utf8), sql)
                 if found is not None:
-                    return Pointed(sql, stamp, settings, recent.entry, point, found)
+                    return Pointed(sql, stamp, settings, recent.entry, point, found, point.single)
         remembered = self.memo.plan(sql, stamp)
         if remembered is not None:
             return Planned(remembered, settings.for_next_statement(), None)
@@ -282,7 +287,7 @@ class SessionPlanner:
                 found = _fullmatch(splice.pattern(charset, utf8), sql)
                 if found is not None:
                     return Spliced(sql, stamp, settings, recent.entry, splice, found)
-            elif point is not None and point.single is None:  # (tried first: above)
+            elif point is not None and (point.single is None or recent.two_trips):
                 found = _fullmatch(point.pattern(charset, utf8), sql)
                 if found is not None:
                     return Pointed(sql, stamp, settings, recent.entry, point, found)
@@ -295,6 +300,13 @@ class SessionPlanner:
             if shape is not None:
                 return Shaped(sql, stamp, settings, text, shape, recent.entry, shared=True)
         return None
+
+    def two_trips(self, entry: Template) -> None:
+        """The single trip of ``entry``'s shape failed for a reason that would come again
+        (results too large, a warning, the results' character set...): the session's
+        next statements of the shape take the key queries' two trips instead, while the
+        shape stays recent."""
+        self._recent = [replace(r, two_trips=True) if r.entry is entry else r for r in self._recent]
 
     def unspliced(self, read: Spliced | Pointed) -> Shaped | None:
         """What ``matched`` gives for a statement its splice matched without it: for the

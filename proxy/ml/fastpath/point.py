@@ -68,8 +68,11 @@ class PointStatement:
         self.queried = splice.sites
         #: How often the backend socket's callback offered results (gathered_results).
         self.reads = 0
-        #: The single trip sent in place of the key queries, if the shape has one.
-        self.single = splice.single
+        #: The single trip sent in place of the key queries, if the shape has one (and
+        #: the session takes it: SessionPlanner.two_trips).
+        self.single = read.single
+        #: Whether the single trip's result held a row whose answer is not cached.
+        self.missed = False
         texts = []
         for site in splice.sites:  # (loops, not comprehensions: one per request)
             texts.append(site.key_query.joined(self.groups))
@@ -106,7 +109,10 @@ class PointStatement:
         asked: dict[str, Asked] = {}
 
         def answers(site: int, rows: list[Row]) -> dict[Row, object] | None:
-            return self._answers(self.queried[site], rows, asked)
+            found = self._answers(self.queried[site], rows, asked)
+            if found is None and len(rows) <= CHECK_EVERY:
+                self.missed = True  # (not too many rows: an answer the cache lacks)
+            return found
 
         backend, mariadb = self.backend, self.read.settings.syntax.mariadb
         try:

@@ -15,10 +15,12 @@ it (proxy.ml.answers.inline_lookup, the usual second trip):
   (only character sets that write ASCII as ASCII: ``ASCII_RESULTS``);
 - the database's own end of the rows (its status flags), renumbered.
 
-It gives up (None: the statement is served again the usual way, which rewriter.single_trip
-allows) on anything else: an error, a warning (SHOW WARNINGS must show the usual path's),
-an answer not cached, a label the CAST would not send as it is, a result over
-QUICK_BYTES. ``tests/unit/test_single_trip.py`` checks the result against the usual
+The statement's error (KILL QUERY, a timeout, a deadlock that rolled the transaction
+back) goes to the client as the database sent it: running the statement again would
+undo what the error says. It gives up (None: the statement is served again the usual
+way, which rewriter.single_trip allows) on anything else: a warning (SHOW WARNINGS must
+show the usual path's), an answer not cached, a label the CAST would not send as it is,
+a result over QUICK_BYTES. ``tests/unit/test_single_trip.py`` checks the result against the usual
 path's, over a real database.
 """
 
@@ -89,6 +91,8 @@ def served(
     result = _read(data, shape)
     if result is PARTIAL:
         return None if reads >= MAX_READS else PARTIAL
+    if isinstance(result, bytes):  # the statement's error (KILL, a timeout, a deadlock...)
+        return Served(frame(result, 1), 0)
     if result is None or _warnings(result.end, shape) != 0:
         return None
     keys = sum(single.keys)
@@ -145,13 +149,16 @@ def _label(answer: object, width: int) -> tuple[bool, bytes | None]:
     return True, value.encode("ascii")
 
 
-def _read(data: bytes, shape: ResultShape) -> _Result | Partial | None:
-    """The one result set that is all of ``data``; PARTIAL when ``data`` is its start;
-    None for anything else (an error, an OK, a 16 MiB packet, bytes after it)."""
+def _read(data: bytes, shape: ResultShape) -> _Result | bytes | Partial | None:
+    """The one result set that is all of ``data``, or the ERR that is its end (its
+    payload); PARTIAL when ``data`` is its start; None for anything else (an OK, a
+    16 MiB packet, bytes after it)."""
     count, pos = packet_at(data, 0)
     if count is None:
         return unfinished(pos)
-    if count[0] in (ERR_HEADER, OK_HEADER) or not shape.definitions_follow(count):
+    if count[0] == ERR_HEADER:
+        return count if pos == len(data) else None
+    if count[0] == OK_HEADER or not shape.definitions_follow(count):
         return None
     definitions = []
     for _ in range(shape.head_size(count) - 1):  # (the definitions, their EOF)
@@ -165,7 +172,7 @@ def _read(data: bytes, shape: ResultShape) -> _Result | Partial | None:
         if payload is None:
             return unfinished(pos)
         if payload[0] == ERR_HEADER:
-            return None
+            return payload if pos == len(data) else None
         if shape.is_end(payload):
             break
         rows.append(payload)
