@@ -187,11 +187,12 @@ class Result:
         self.shape, self.names, self.rows = shape, list(names), list(rows)
         self.charsets = {name: 45 for name in names}
         self.warnings = 0
+        self.status = b"\x22\x00"
 
     def packets(self) -> list[bytes]:
-        end = b"\xfe" + self.warnings.to_bytes(2, "little") + b"\x22\x00"
+        end = b"\xfe" + self.warnings.to_bytes(2, "little") + self.status
         if self.shape.deprecate_eof:
-            end = b"\xfe\x00\x00\x22\x00" + self.warnings.to_bytes(2, "little")
+            end = b"\xfe\x00\x00" + self.status + self.warnings.to_bytes(2, "little")
         out = [lenenc_int(len(self.names))]
         out += [definition(name, self.charsets[name]) for name in self.names]
         if not self.shape.deprecate_eof:
@@ -327,8 +328,8 @@ def test_the_statements_error_goes_to_the_client_as_it_is(runtime: MLRuntime) ->
 
 
 def test_anything_but_one_whole_result_is_left_to_the_usual_path(runtime: MLRuntime) -> None:
-    """An OK, bytes after the result or its error, more than QUICK_BYTES, and results
-    still not all in at the MAX_READS-th offer."""
+    """An OK, bytes after the result or its error, more results to come, more than
+    QUICK_BYTES, and results still not all in at the MAX_READS-th offer."""
     keys = [(b"good", b"en")]
     names, sent, _ = single_rows(keys, 0)
     cache(runtime, keys)
@@ -341,6 +342,9 @@ def test_anything_but_one_whole_result_is_left_to_the_usual_path(runtime: MLRunt
     ]
     for data in cases:
         assert point_of(runtime, FORMS[0]).served(data) is None, data
+    more = Result(ResultShape(), names, sent)
+    more.status = b"\x2a\x00"  # SERVER_MORE_RESULTS_EXISTS: not one SELECT's result
+    assert point_of(runtime, FORMS[0]).served(more.framed()) is None
     big = Result(ResultShape(), names, [(b"1", None, b"x" * QUICK_BYTES, b"en")]).framed()
     assert point_of(runtime, FORMS[0]).served(big) is None
     point = point_of(runtime, FORMS[0])

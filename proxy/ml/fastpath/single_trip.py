@@ -30,6 +30,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
+from mysql_mimic.types import ServerStatus
+
 from ml_backends.sentiment import Sentiment
 from proxy.ml.fastpath.memo import CachedAnswers
 from proxy.ml.fastpath.quick import MAX_READS, PARTIAL, QUICK_BYTES, Partial, packet_at, unfinished
@@ -112,8 +114,11 @@ def served(
     payloads += result.definitions[:columns] + result.definitions[total:]  # (their EOF)
     payloads += written
     payloads.append(result.end)
+    status = shape.end_status(result.end)
+    if status & ServerStatus.SERVER_MORE_RESULTS_EXISTS:  # (not one SELECT's: never answered here)
+        return None
     out = [frame(payload, seq) for seq, payload in enumerate(payloads, start=1)]
-    return Served(b"".join(out), shape.end_status(result.end))
+    return Served(b"".join(out), status)
 
 
 def _answered_rows(
