@@ -486,10 +486,19 @@ SINGLE_TRIPS = {
         "WHERE c.id >= {0} AND c.id < {1} LIMIT 3"
     ),
 }
-#: The results' character sets (SET character_set_results): the session's, and latin1,
-#: which writes a label as ASCII too. (One that does not, utf16, is refused by
-#: tests/unit/test_single_trip.py: the proxy's own settings query cannot read its results.)
-RESULTS_CHARSETS = {None: True, "latin1": True}
+#: What a session set first: nothing; latin1 results, which write a label as ASCII too (one
+#: that does not, utf16, is refused by tests/unit/test_single_trip.py: the proxy's own
+#: settings query cannot read its results); sql_modes that change text, CHAR values or
+#: empty strings; a transaction (its status flag), a read-only one.
+SESSION_SETUPS = {
+    "default": (),
+    "latin1-results": ("SET character_set_results = latin1",),
+    "pad-char": ("SET sql_mode = CONCAT(@@sql_mode, ',PAD_CHAR_TO_FULL_LENGTH')",),
+    "empty-string-null": ("SET sql_mode = CONCAT(@@sql_mode, ',EMPTY_STRING_IS_NULL')",),
+    "no-backslash": ("SET sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')",),
+    "transaction": ("START TRANSACTION",),
+    "read-only": ("SET SESSION TRANSACTION READ ONLY", "START TRANSACTION"),
+}
 
 
 def _served_spy(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
@@ -531,7 +540,7 @@ def test_a_point_select_whose_calls_are_whole_items_takes_one_round_trip(
     assert served == [True] * (2 * len(statements))
 
 
-@pytest.mark.parametrize("results", RESULTS_CHARSETS, ids=str)
+@pytest.mark.parametrize("setup", SESSION_SETUPS.values(), ids=SESSION_SETUPS.keys())
 @pytest.mark.parametrize("deprecate_eof", [False, True], ids=["eof", "ok"])
 @pytest.mark.parametrize("template", SINGLE_TRIPS.values(), ids=SINGLE_TRIPS.keys())
 def test_a_single_trip_sends_the_bytes_the_usual_two_trips_send(
@@ -539,26 +548,49 @@ def test_a_single_trip_sends_the_bytes_the_usual_two_trips_send(
     monkeypatch: pytest.MonkeyPatch,
     template: str,
     deprecate_eof: bool,
-    results: str | None,
+    setup: tuple[str, ...],
 ) -> None:
     """Byte for byte, the response the usual path gives (the key query, then the
     statement with the answers written in): every column definition, row, status flag
-    and warning count, with an EOF or an OK ending the rows."""
+    and warning count, with an EOF or an OK ending the rows, after each of
+    SESSION_SETUPS."""
     caps = LOGIN_CAPS | (CLIENT.DEPRECATE_EOF if deprecate_eof else 0)
     wire = log_in(cached_proxy.port, APP.user, APP.password, DATABASES["a"][1], 10.0, caps)
     try:
-        if results is not None:
-            _raw(wire, f"SET character_set_results = {results}", caps)
+        for sql in setup:
+            _raw(wire, sql, caps)
         statements = [template.format(i, i + 3) for i in range(1, 16)]
         for sql in [template.format(90 + i, 93 + i) for i in range(2)] + statements:
             _raw(wire, sql, caps)  # the settings read, the shape recent, every answer cached
         served = _served_spy(monkeypatch)
         single = [_raw(wire, sql, caps) for sql in statements]
-        assert served == [RESULTS_CHARSETS[results]] * len(statements)
+        assert served == [True] * len(statements)
         monkeypatch.setattr(PointStatement, "served", lambda point, data: None)
         assert [_raw(wire, sql, caps) for sql in statements] == single
     finally:
         wire.close()
+
+
+def test_a_single_trip_counts_what_the_usual_path_counts(
+    sides: Sides, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Aurora_ml counters: each distinct key once per call, as the key query's
+    DISTINCT gives them (rows 1 and 4 hold the same text and language)."""
+    template = f"SELECT id, {S}(txt, lang) AS s, {S}(txt, 'en') FROM comments WHERE id IN ({{}})"
+    for ids in ("1", "2"):  # the settings read, the shape recent, the answers cached
+        sides.compare(template.format(ids), times=1)
+    sides.compare(template.format("1, 4"), times=1)
+    served = _served_spy(monkeypatch)
+    counted = []
+    for _ in range(2):
+        before = session_status(sides.proxy, "Aurora_ml%")
+        sides.compare(template.format("1, 4"), times=1)
+        after = session_status(sides.proxy, "Aurora_ml%")
+        counted.append({k: after[k] - before[k] for k in after})
+        monkeypatch.setattr(PointStatement, "served", lambda point, data: None)
+    assert served == [True]
+    assert counted[0] == counted[1]
+    assert counted[0]["Aurora_ml_cache_hit_cnt"] == 2
 
 
 def test_a_point_select_not_answered_in_one_trip_is_served_the_usual_way(

@@ -257,8 +257,11 @@ def test_the_result_is_the_databases_with_the_answers_written_in(
     want = Result(shape, names[: len(names) - (2 if form == 0 else 4)], expected)
     assert written.response == want.framed()
     assert written.status == 0x22
-    asked = [k for k in every_key if backend_input(BUILTINS[S], k) is not None]
-    assert sum(len(a.inputs) for a in written.answers) == len(asked)
+    per_site = [dict.fromkeys(keys)]
+    if form:
+        per_site.append(dict.fromkeys((t, b"fr") for t, _ in keys))
+    asked = [k for site in per_site for k in site if backend_input(BUILTINS[S], k) is not None]
+    assert sum(len(a.inputs) for a in written.answers) == len(asked)  # (as key queries count)
 
 
 def test_an_answer_not_cached_leaves_the_statement_to_the_usual_path(runtime: MLRuntime) -> None:

@@ -132,7 +132,7 @@ def _answered_rows(
     ):
         site_rows = [row[first : first + keys] for row in rows]
         first += keys
-        found = answers(site, site_rows)
+        found = answers(site, list(dict.fromkeys(site_rows)))  # (each key once, as a key query)
         if found is None:
             return None
         for written, key in zip(values, site_rows, strict=True):
