@@ -60,6 +60,11 @@ class MLFunction:
             return "CHAR" + self.sql_type[len("VARCHAR") :] + " CHARACTER SET utf8mb4"
         return self.sql_type
 
+    @functools.cached_property
+    def typed_null(self) -> str:
+        """NULL with this function's result type (an answer that is NULL, in SQL)."""
+        return f"CAST(NULL AS {self.cast_type})"
+
 
 SENTIMENT = "comprehend.sentiment"
 

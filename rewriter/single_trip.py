@@ -114,7 +114,7 @@ def single_trip(
         if isinstance(node, exp.Anonymous) and lookup(node, functions) is not None:
             number = starts.get(node.meta.get("start", -1))
             place = _item_place(node, select, items)
-            if number is None or place is None or not _plain_inputs(node):
+            if number is None or place is None:  # (its arguments are walked next)
                 return None
             items_after[number] = len(items) - 1 - place
         elif not isinstance(node, _PLAIN_NODES) or _subquery(node, select):
@@ -144,11 +144,6 @@ def _item_place(node: exp.Expr, select: exp.Select, items: list[exp.Expr]) -> in
         if candidate is item:
             return place
     return None
-
-
-def _plain_inputs(node: exp.Anonymous) -> bool:
-    """Whether a call's arguments are plain (a column, a literal, an operator of them)."""
-    return all(isinstance(n, _PLAIN_NODES) for arg in node.expressions for n in arg.walk())
 
 
 def _is_star(item: exp.Expr) -> bool:

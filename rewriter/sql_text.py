@@ -57,10 +57,14 @@ _ITEM_END = {
 }
 
 
+#: input_key's text before and after the input.
+INPUT_KEY = ("CAST(CONVERT((", ") USING utf8mb4) AS BINARY)")
+
+
 def input_key(text: str) -> str:
     """An input as exact utf8mb4 bytes: equal keys mean equal inputs, whatever the
     collation (a case-insensitive one would merge 'Good' and 'GOOD')."""
-    return f"CAST(CONVERT(({text}) USING utf8mb4) AS BINARY)"
+    return INPUT_KEY[0] + text + INPUT_KEY[1]
 
 
 def string_literal(value: str | None) -> str:

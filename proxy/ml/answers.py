@@ -244,7 +244,7 @@ def inline_lookup(site: LookupSite, site_answers: dict[Row, object]) -> str | No
         return None  # before building thousands of keys only to drop them
     cast = function.cast_type
     if not answered:
-        return f"CAST(NULL AS {cast})"
+        return function.typed_null
     compared = _compared_inputs(site, answered)
     keys, values, size = [], [], 0
     for row, answer in answered:

@@ -168,10 +168,10 @@ class MLStatements:
         """A quick statement the task takes over, its key queries sent: from here on as
         any ML statement (KILL, SHOW PROCESSLIST and progress reports see it). A point
         statement is planned now (its key queries are the plan's)."""
-        if isinstance(quick, PointStatement) and quick.single is not None:
-            await self._served_again(message, quick)
-            return
         if isinstance(quick, PointStatement):
+            if quick.single is not None:
+                await self._served_again(message, quick)
+                return
             planned = self._point_planned(quick)
             if planned is None:
                 await self._unplanned_point(message, quick)

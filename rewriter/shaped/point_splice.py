@@ -50,6 +50,7 @@ from rewriter.shaped.byte_holes import (
 from rewriter.shaped.constant_splice import BATCH_SIZE, cutter_of, slot_roles
 from rewriter.shaped.matcher import ShapeMatcher
 from rewriter.single_trip import SingleTrip
+from rewriter.sql_text import INPUT_KEY
 
 #: The most calls a point splice is made for (proxy.ml.fastpath.quick.MAX_QUERIES).
 MAX_SITES = 4
@@ -191,21 +192,22 @@ def _single_trip(
     the proxy writes as its characters: proxy.ml.fastpath.single_trip)."""
     keys: list[TextPiece] = []
     widths = []
+    before, after = (b", " + INPUT_KEY[0].encode(), INPUT_KEY[1].encode())
     for call in plan.calls:
         function = call.function
         width = _VARCHAR.fullmatch(function.sql_type)
         if function.output != "label" or function.input_casts or width is None:
             return None
         widths.append(int(width.group(1)))
-        for start, end in call.span.args[: function.inputs]:  # (rewriter.sql_text.input_key)
+        for start, end in call.span.args[: function.inputs]:  # (as the key query reads it)
             between = cut.between(start, end)
             if between is None:
                 return None
-            keys += [b", CAST(CONVERT((", *between, b") USING utf8mb4) AS BINARY)"]
+            keys += [before, *between, after]
     rewriting = rewrite_holes(edits, cut, (trip.insert_at, merged(keys)))
     if rewriting is None:
         return None
-    nulls = tuple(f"CAST(NULL AS {call.function.cast_type})".encode() for call in plan.calls)
+    nulls = tuple(call.function.typed_null.encode() for call in plan.calls)
     inputs = tuple(call.function.inputs for call in plan.calls)
     return SingleTripSplice(rewriting, nulls, trip.items_after, inputs, tuple(widths))
 

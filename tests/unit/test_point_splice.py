@@ -164,8 +164,8 @@ def test_a_point_statement_gives_what_the_quick_path_gives(
         assert not serves or _refused(planner, sql), sql
         return
     backend = FakeBackend(charset)
-    point = PointStatement(read, runtime, backend, ACCOUNT)  # type: ignore[arg-type]
-    point.single = None  # its key queries, not its single trip (tests/unit/test_single_trip.py)
+    two_trips = read._replace(single=None)  # not its single trip: test_single_trip.py
+    point = PointStatement(two_trips, runtime, backend, ACCOUNT)  # type: ignore[arg-type]
     quick = _oracle(runtime, backend, charset, utf8, sql)
     assert point.queries() == quick.queries()
     assert point.query_of == quick.query_of  # (calls sharing a key query: sent once)
@@ -264,7 +264,8 @@ def test_results_trickling_in_go_to_the_task_after_max_reads(runtime: MLRuntime)
     read = planner.matched(sql)
     assert isinstance(read, Pointed)
     backend = FakeBackend(charset)
-    point = PointStatement(read, runtime, backend, ACCOUNT)  # type: ignore[arg-type]
+    two_trips = read._replace(single=None)  # (test_single_trip.py: the single trip's)
+    point = PointStatement(two_trips, runtime, backend, ACCOUNT)  # type: ignore[arg-type]
     quick = _oracle(runtime, backend, charset, True, sql)
     reply = _result([(b"I love it", b"en")], 2)
     for form_ in (point, quick):

@@ -74,8 +74,9 @@ class PointStatement:
         #: Whether the single trip's result held a row whose answer is not cached.
         self.missed = False
         texts = []
-        for site in splice.sites:  # (loops, not comprehensions: one per request)
-            texts.append(site.key_query.joined(self.groups))
+        if self.single is None:  # (a single trip sends no key query)
+            for site in splice.sites:  # (loops, not comprehensions: one per request)
+                texts.append(site.key_query.joined(self.groups))
         self.texts, self.query_of = distinct(texts)
 
     def queries(self) -> bytes:

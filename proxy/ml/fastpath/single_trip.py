@@ -97,6 +97,9 @@ def served(
         return Served(frame(result, 1), 0)
     if result is None or _warnings(result.end, shape) != 0:
         return None
+    status = shape.end_status(result.end)
+    if status & ServerStatus.SERVER_MORE_RESULTS_EXISTS:  # (not one SELECT's: never answered here)
+        return None
     keys = sum(single.keys)
     total, after = read_lenenc_int(result.head, 0)
     columns = total - keys
@@ -114,9 +117,6 @@ def served(
     payloads += result.definitions[:columns] + result.definitions[total:]  # (their EOF)
     payloads += written
     payloads.append(result.end)
-    status = shape.end_status(result.end)
-    if status & ServerStatus.SERVER_MORE_RESULTS_EXISTS:  # (not one SELECT's: never answered here)
-        return None
     out = [frame(payload, seq) for seq, payload in enumerate(payloads, start=1)]
     return Served(b"".join(out), status)
 
